@@ -1,0 +1,74 @@
+"""wfsim: a deterministic reference engine and test harness for workflows.
+
+Run a workflow under a virtual clock, inject faults, and check the trace::
+
+    import wfsim
+
+    wf = wfsim.Workflow("analysis")
+    prepare = wf.add_step("prepare", duration=1.5, output={"rows": 100})
+
+    @wf.step(after=[prepare], retry=wfsim.RetryPolicy(max_attempts=5), timeout=30)
+    async def analyze(ctx):
+        ctx.set("seen", ctx.get("rows"))
+        await ctx.sleep(2)
+
+    result = wfsim.run(wf, seed=7, faults=[wfsim.Fault.error("analyze", attempts=[1])])
+    assert result.status == "completed"
+"""
+
+from wfsim._core._choice import ChoiceSource, SeededChoices, Tape
+from wfsim._core._determinism import DeterminismReport, check_determinism
+from wfsim._core._engine import StepContext
+from wfsim._core._faults import Fault, InjectedError
+from wfsim._core._retry import RetryPolicy, backoff_ns, retry_delay
+from wfsim._core._run import DEFAULT_TIME_LIMIT, RunResult, StepResult, arun, run
+from wfsim._core._time import DEFAULT_EPOCH, to_ns, to_seconds
+from wfsim._core._trace import AttemptRecord, Trace, TraceEvent
+from wfsim._core._workflow import Step, Workflow
+from wfsim.errors import (
+    ContextKeyError,
+    CycleError,
+    DeterminismError,
+    ExternalWaitError,
+    RetryPolicyError,
+    UnknownStepError,
+    WfsimError,
+    WorkflowDefinitionError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_EPOCH",
+    "DEFAULT_TIME_LIMIT",
+    "AttemptRecord",
+    "ChoiceSource",
+    "ContextKeyError",
+    "CycleError",
+    "DeterminismError",
+    "DeterminismReport",
+    "ExternalWaitError",
+    "Fault",
+    "InjectedError",
+    "RetryPolicy",
+    "RetryPolicyError",
+    "RunResult",
+    "SeededChoices",
+    "Step",
+    "StepContext",
+    "StepResult",
+    "Tape",
+    "Trace",
+    "TraceEvent",
+    "UnknownStepError",
+    "WfsimError",
+    "Workflow",
+    "WorkflowDefinitionError",
+    "arun",
+    "backoff_ns",
+    "check_determinism",
+    "retry_delay",
+    "run",
+    "to_ns",
+    "to_seconds",
+]

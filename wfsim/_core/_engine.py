@@ -1,0 +1,633 @@
+"""The reference engine: a discrete-event loop on trio that owns every decision.
+
+How it stays deterministic
+--------------------------
+* Virtual time is an integer (ns) that only the engine advances. Time moves
+  when nothing is left to do at the current instant: the engine pops the next
+  timer and, if trio runs on a :class:`trio.testing.MockClock`, jumps that clock
+  by the same amount (so ``trio.current_time()`` agrees).
+* All work at one instant sits in a ready list. The engine picks the next item
+  with one ``choose(len(ready), "schedule")`` call on the run's choice source;
+  nothing is ever left to trio's own task order.
+* Code-less steps are timers in the engine, not trio tasks. A code step runs as
+  a trio task, but only one piece of engine work runs at a time: the engine
+  hands control to a step's task (``reschedule`` + park) and the task hands it
+  back when it reaches a wfsim wait (``ctx.sleep``) or ends. So step code runs
+  in an order the choice source decides, never two at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+import outcome
+import trio
+import trio.testing
+
+from wfsim.errors import ContextKeyError, ExternalWaitError, WfsimError, did_you_mean
+
+from ._choice import ChoiceSource
+from ._faults import Fault, InjectedError
+from ._retry import retry_delay
+from ._time import Duration, format_seconds, to_ns, to_seconds, wall_time
+from ._trace import TraceEvent
+from ._wallclock import WallClock
+from ._workflow import Step, Workflow
+
+__all__ = ["Engine", "StepContext"]
+
+_MISSING: Any = object()
+
+#: A timer: [at_ns, seq, fn or None when cancelled, args]. Lists, so cancelling is O(1).
+_Timer = list[Any]
+_MAX_OUTPUT_CHARS = 2000
+
+
+class _AttemptCancelled(BaseException):
+    """Thrown into a step's task when its attempt is over (timeout, time limit).
+
+    A BaseException so that step code's ``except Exception`` does not swallow it.
+    """
+
+
+@attrs.define(eq=False)
+class _Attempt:
+    state: _StepState
+    number: int
+    started_ns: int
+    end_fault: Fault | None = None
+    done: bool = False
+    task: trio.lowlevel.Task | None = None
+    token: int = 0
+    outcome: outcome.Outcome[Any] | None = None
+    timers: list[_Timer] = attrs.Factory(list)
+
+    def end(self) -> None:
+        """Mark the attempt over and drop its pending timers (they must not move time)."""
+        self.done = True
+        for timer in self.timers:
+            timer[2] = None
+        self.timers.clear()
+
+
+@attrs.define(eq=False)
+class _StepState:
+    step: Step
+    remaining_deps: int
+    dependents: tuple[_StepState, ...] = ()
+    status: str = "pending"  # pending, ready, running, retrying, completed, failed, skipped, ...
+    attempts: int = 0
+    current: _Attempt | None = None
+    last_delay_ns: int | None = None
+    result: Any = None
+    error: str | None = None
+    retry_at_ns: int | None = None
+
+
+TERMINAL = frozenset({"completed", "failed", "skipped", "cancelled"})
+
+
+class StepContext:
+    """What step code receives: the shared context, virtual time, the attempt.
+
+    ``get/set/delete`` read and write the workflow's shared context;
+    ``input`` is the run's input (read-only); ``attempt`` is 1-based;
+    ``now()`` is virtual seconds since the run started; ``sleep()`` waits
+    virtual time; ``random`` is a PRNG seeded by the run, step and attempt.
+    """
+
+    __slots__ = ("_attempt", "_engine", "_rng")
+
+    def __init__(self, engine: Engine, attempt: _Attempt) -> None:
+        self._engine = engine
+        self._attempt = attempt
+        self._rng: random.Random | None = None
+
+    @property
+    def step(self) -> str:
+        return self._attempt.state.step.name
+
+    @property
+    def workflow(self) -> str:
+        return self._engine.workflow.name
+
+    @property
+    def attempt(self) -> int:
+        return self._attempt.number
+
+    @property
+    def input(self) -> Mapping[str, Any]:
+        return self._engine.input
+
+    @property
+    def random(self) -> random.Random:
+        """A PRNG for step code: same seed, step and attempt give the same numbers."""
+        if self._rng is None:
+            self._rng = random.Random(f"{self._engine.seed}:{self.step}:{self.attempt}")
+        return self._rng
+
+    def now(self) -> float:
+        """Virtual seconds since the run started (like Temporal's ``workflow.now()``)."""
+        return to_seconds(self._engine.now)
+
+    def now_ns(self) -> int:
+        return self._engine.now
+
+    def wall_time(self):  # type: ignore[no-untyped-def]
+        """The virtual wall-clock time: the run's epoch plus :meth:`now`."""
+        return wall_time(self._engine.epoch, self._engine.now)
+
+    def get(self, key: str, default: Any = _MISSING) -> Any:
+        """Read a context key; without ``default`` a missing key raises ContextKeyError."""
+        ctx = self._engine.context
+        if key in ctx:
+            return ctx[key]
+        if default is not _MISSING:
+            return default
+        raise ContextKeyError(
+            f"step {self.step!r} read context key {key!r}, which is not set"
+            f"{did_you_mean(key, ctx)} (set keys: {', '.join(sorted(map(str, ctx))) or 'none'})"
+        )
+
+    def set(self, key: str, value: Any) -> None:
+        self._engine.context[key] = value
+
+    def delete(self, key: str) -> None:
+        try:
+            del self._engine.context[key]
+        except KeyError:
+            raise ContextKeyError(
+                f"step {self.step!r} deleted context key {key!r}, which is not set"
+                f"{did_you_mean(key, self._engine.context)}"
+            ) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._engine.context
+
+    async def sleep(self, seconds: Duration) -> None:
+        """Wait ``seconds`` of virtual time (a number or a string like ``"2h"``)."""
+        delay = to_ns(seconds, what="ctx.sleep duration")
+        await self._engine._park(self._attempt, delay)
+
+
+class Engine:
+    """One run of a DAG workflow. Use :func:`wfsim.run` or :func:`wfsim.arun`."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        *,
+        input: Mapping[str, Any],
+        seed: int | None,
+        faults: Sequence[Fault],
+        choices: ChoiceSource,
+        time_limit_ns: int,
+        epoch: Any,
+        wall_clock: WallClock | None,
+    ) -> None:
+        order = workflow.validate()
+        self.workflow = workflow
+        self.input: Mapping[str, Any] = input
+        self.context: dict[str, Any] = dict(input)
+        self.seed = seed
+        self.faults = tuple(faults)
+        self.choices = choices
+        self.time_limit_ns = time_limit_ns
+        self.epoch = epoch
+        self.now = 0
+        self.events: list[TraceEvent] = []
+        self.status: str | None = None
+        self.message = ""
+        self._wall = wall_clock
+        self._faults_by_step: dict[str, list[Fault]] = {}
+        for f in self.faults:
+            self._faults_by_step.setdefault(f.step, []).append(f)
+        steps = workflow.steps
+        self.states: dict[str, _StepState] = {
+            name: _StepState(steps[name], len(steps[name].after)) for name in steps
+        }
+        dependents = workflow.dependents()
+        for name, st in self.states.items():
+            st.dependents = tuple(self.states[d] for d in dependents[name])
+        self._order = order
+        self._timers: list[_Timer] = []
+        self._tseq = 0
+        self._ready: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._slot_wait: list[_StepState] = []
+        self._running = 0
+        self._limit = workflow.max_concurrency
+        self._switches: list[tuple[_Attempt, outcome.Outcome[Any] | None]] = []
+        self._coordinator: trio.lowlevel.Task | None = None
+        self._nursery: trio.Nursery | None = None
+        self._clock: trio.testing.MockClock | None = None
+
+    # -- recording --------------------------------------------------------------------------
+    def record(
+        self, kind: str, step: str | None = None, attempt: int | None = None, **fields: Any
+    ) -> None:
+        self.events.append(TraceEvent(len(self.events), self.now, kind, step, attempt, fields))
+
+    def _schedule(self, at_ns: int, fn: Callable[..., None], *args: Any) -> _Timer:
+        self._tseq += 1
+        timer: _Timer = [at_ns, self._tseq, fn, args]
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    # -- the loop ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        clock = trio.lowlevel.current_clock()
+        self._clock = clock if isinstance(clock, trio.testing.MockClock) else None
+        self._coordinator = trio.lowlevel.current_task()
+        self.record("run_started", workflow=self.workflow.name, seed=self.seed)
+        for st in self.states.values():
+            if st.remaining_deps == 0:
+                self._make_ready(st)
+        guard = (self.time_limit_ns + 1_000_000) / 1e9
+        fatal: WfsimError | None = None
+        with trio.CancelScope() as scope:
+            if self._clock is not None:
+                scope.deadline = trio.current_time() + guard
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    await self._loop()
+                except WfsimError as exc:  # raised here, not wrapped in an ExceptionGroup
+                    fatal = exc
+                    nursery.cancel_scope.cancel()
+        if fatal is not None:
+            raise fatal
+        if scope.cancelled_caught:
+            # Step code waited outside wfsim with no timer of ours pending: trio's
+            # clock reached the guard. Its tasks are gone already.
+            for st in self.states.values():
+                if st.current is not None:
+                    st.current.task = None
+            self._switches.clear()
+            self.now = self.time_limit_ns
+            self._time_out(outside=True)
+        self._finish()
+
+    async def _loop(self) -> None:
+        ready = self._ready
+        timers = self._timers
+        choose = self.choices.choose
+        while True:
+            while ready:
+                n = len(ready)
+                if n > 1:
+                    i = choose(n, "schedule")
+                    ready[i], ready[-1] = ready[-1], ready[i]
+                fn, args = ready.pop()
+                fn(*args)
+                if self._switches:
+                    await self._drain_switches()
+            while timers and timers[0][2] is None:
+                heapq.heappop(timers)
+            if not timers:
+                if any(st.status not in TERMINAL for st in self.states.values()):
+                    self._advance(max(self.now, self.time_limit_ns))
+                    self._time_out(outside=False)
+                    await self._drain_switches()
+                return
+            at = timers[0][0]
+            if at > self.time_limit_ns:
+                self._advance(self.time_limit_ns)
+                self._time_out(outside=False)
+                await self._drain_switches()
+                return
+            self._advance(at)
+            while timers and timers[0][0] == at:
+                timer = heapq.heappop(timers)
+                if timer[2] is not None:
+                    ready.append((timer[2], timer[3]))
+                    timer[2] = None  # fired: pruned from its attempt's list below
+
+    def _advance(self, to_ns_: int) -> None:
+        if to_ns_ > self.now:
+            if self._clock is not None:
+                self._clock.jump((to_ns_ - self.now) / 1e9)
+            self.now = to_ns_
+
+    # -- handing control to step code ------------------------------------------------------
+    async def _drain_switches(self) -> None:
+        while self._switches:
+            att, value = self._switches.pop(0)
+            await self._switch_to(att, value)
+            if att.outcome is not None and att.task is not None:
+                att.task = None
+                self._code_attempt_ended(att)
+
+    async def _switch_to(self, att: _Attempt, value: outcome.Outcome[Any] | None) -> None:
+        if self._wall is not None:
+            self._wall.sync(self.now)
+        before = trio.current_time()
+        if value is None:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._task_main, att, name=f"wfsim step {att.state.step.name}")
+        else:
+            assert att.task is not None
+            trio.lowlevel.reschedule(att.task, value)
+        await trio.lowlevel.wait_task_rescheduled(_abort_ok)
+        if self._clock is not None and trio.current_time() != before:
+            waited = trio.current_time() - before
+            raise ExternalWaitError(
+                f"step {att.state.step.name!r} (attempt {att.number}) waited {waited:g} s of "
+                "virtual time outside wfsim, e.g. with trio.sleep(); wfsim cannot order such "
+                "waits deterministically: use `await ctx.sleep(...)` in step code"
+            )
+
+    async def _task_main(self, att: _Attempt) -> None:
+        att.task = trio.lowlevel.current_task()
+        fn = att.state.step.fn
+        assert fn is not None
+        try:
+            result = await fn(StepContext(self, att))
+        except _AttemptCancelled:
+            att.outcome = outcome.Value(None)
+        except Exception as exc:
+            att.outcome = outcome.Error(exc)
+        else:
+            att.outcome = outcome.Value(result)
+        if att.done:
+            att.task = None  # the engine already ended this attempt; nothing to report
+        assert self._coordinator is not None
+        trio.lowlevel.reschedule(self._coordinator)
+
+    async def _park(self, att: _Attempt, delay_ns: int) -> None:
+        """Called by step code (``ctx.sleep``): schedule a wake-up and hand control back."""
+        if att.done:
+            raise _AttemptCancelled()
+        if trio.lowlevel.current_task() is not att.task:
+            raise WfsimError(
+                f"ctx.sleep() of step {att.state.step.name!r} was called from another trio task; "
+                "step code must wait from the step's own task"
+            )
+        att.token += 1
+        if len(att.timers) > 8:
+            att.timers = [t for t in att.timers if t[2] is not None]
+        att.timers.append(self._schedule(self.now + delay_ns, self._wake, att, att.token))
+        assert self._coordinator is not None
+        trio.lowlevel.reschedule(self._coordinator)
+        await trio.lowlevel.wait_task_rescheduled(_abort_ok)
+
+    def _wake(self, att: _Attempt, token: int) -> None:
+        if not att.done and att.token == token and att.task is not None:
+            self._switches.append((att, outcome.Value(None)))
+
+    def _cancel_task(self, att: _Attempt) -> None:
+        if att.task is not None:
+            self._switches.append((att, outcome.Error(_AttemptCancelled())))
+
+    # -- step life cycle ----------------------------------------------------------------------
+    def _make_ready(self, st: _StepState) -> None:
+        st.status = "ready"
+        self.record("step_ready", st.step.name)
+        self._ready.append((self._begin_attempt, (st,)))
+
+    def _begin_attempt(self, st: _StepState) -> None:
+        if self._limit is not None and self._running >= self._limit:
+            self._slot_wait.append(st)
+            return
+        self._running += 1
+        st.attempts += 1
+        st.status = "running"
+        st.retry_at_ns = None
+        step = st.step
+        att = _Attempt(st, st.attempts, self.now)
+        st.current = att
+        self.record("attempt_started", step.name, att.number)
+        extra = 0
+        for fault in self._faults_by_step.get(step.name, ()):
+            if not fault.applies_to(step.name, att.number):
+                continue
+            if fault.kind == "latency":
+                self.record("fault_injected", step.name, att.number, fault=fault.describe())
+                extra += fault.extra_ns
+            elif fault.at == "end":
+                att.end_fault = att.end_fault or fault
+            else:
+                self.record("fault_injected", step.name, att.number, fault=fault.describe())
+                self._attempt_failed(att, fault.error_name, fault.message, fault.retryable)
+                return
+        if step.timeout_ns is not None:
+            deadline = self.now + step.timeout_ns
+            att.timers.append(self._schedule(deadline, self._attempt_timeout, att))
+        if step.fn is None:
+            att.timers.append(
+                self._schedule(self.now + extra + step.duration_ns, self._codeless_done, att)
+            )
+        elif extra:
+            att.timers.append(self._schedule(self.now + extra, self._spawn, att))
+        else:
+            self._spawn(att)
+
+    def _spawn(self, att: _Attempt) -> None:
+        if not att.done:
+            self._switches.append((att, None))
+
+    def _release_slot(self) -> None:
+        self._running -= 1
+        if self._slot_wait:
+            wait = self._slot_wait
+            n = len(wait)
+            i = self.choices.choose(n, "schedule") if n > 1 else 0
+            wait[i], wait[-1] = wait[-1], wait[i]
+            self._ready.append((self._begin_attempt, (wait.pop(),)))
+
+    def _codeless_done(self, att: _Attempt) -> None:
+        if att.done:
+            return
+        output = att.state.step.output
+        if output:
+            self.context.update(output)
+        self._attempt_returned(att, dict(output) if output else None)
+
+    def _attempt_returned(self, att: _Attempt, result: Any) -> None:
+        """The attempt's work is done and its effect happened; succeed unless a fault says no."""
+        fault = att.end_fault
+        if fault is not None:
+            self.record("fault_injected", att.state.step.name, att.number, fault=fault.describe())
+            self._attempt_failed(att, fault.error_name, fault.message, fault.retryable)
+            return
+        att.end()
+        self._release_slot()
+        st = att.state
+        st.result = result
+        output = _jsonable(result)
+        if output is _MISSING:
+            self.record("attempt_succeeded", st.step.name, att.number)
+        else:
+            self.record("attempt_succeeded", st.step.name, att.number, output=output)
+        st.status = "completed"
+        self.record("step_completed", st.step.name)
+        for child in st.dependents:
+            child.remaining_deps -= 1
+            if child.remaining_deps == 0 and child.status == "pending":
+                self._make_ready(child)
+
+    def _code_attempt_ended(self, att: _Attempt) -> None:
+        if att.done or att.outcome is None:
+            return
+        result = att.outcome
+        if isinstance(result, outcome.Error):
+            exc = result.error
+            name = exc.error_name if isinstance(exc, InjectedError) else type(exc).__name__
+            policy = att.state.step.retry
+            retryable = not getattr(exc, "non_retryable", False) and (
+                policy is None or policy.is_retryable(name)
+            )
+            self._attempt_failed(att, name, str(exc), retryable)
+            return
+        value = result.unwrap()
+        if isinstance(value, Mapping):
+            self.context.update(value)
+        self._attempt_returned(att, value)
+
+    def _attempt_failed(self, att: _Attempt, error: str, message: str, retryable: bool) -> None:
+        att.end()
+        self._release_slot()
+        st = att.state
+        policy = st.step.retry
+        if policy is not None and not policy.is_retryable(error):
+            retryable = False
+        self.record(
+            "attempt_failed",
+            st.step.name,
+            att.number,
+            error=error,
+            message=message,
+            retryable=retryable,
+        )
+        self._cancel_task(att)
+        self._after_failure(st, error, retryable)
+
+    def _attempt_timeout(self, att: _Attempt) -> None:
+        if att.done:
+            return
+        att.end()
+        self._release_slot()
+        st = att.state
+        assert st.step.timeout_ns is not None
+        self.record(
+            "attempt_timed_out", st.step.name, att.number, timeout=to_seconds(st.step.timeout_ns)
+        )
+        self._cancel_task(att)
+        self._after_failure(st, "timeout", True)
+
+    def _after_failure(self, st: _StepState, error: str, retryable: bool) -> None:
+        policy = st.step.retry
+        nxt = st.attempts + 1
+        if retryable and policy is not None and policy.allows_attempt(nxt):
+            draw = self.choices.uniform("jitter") if policy.jitter != "none" else 0.0
+            delay = retry_delay(policy, st.attempts, draw=draw, previous_ns=st.last_delay_ns)
+            st.last_delay_ns = delay
+            st.status = "retrying"
+            st.retry_at_ns = self.now + delay
+            self.record(
+                "retry_scheduled",
+                st.step.name,
+                st.attempts,
+                delay=to_seconds(delay),
+                next_attempt=nxt,
+            )
+            self._schedule(self.now + delay, self._begin_attempt, st)
+            return
+        if not retryable:
+            reason = f"{error} is not retryable"
+        elif policy is None:
+            reason = f"{error} and the step has no retry policy"
+        else:
+            reason = f"{error} on attempt {st.attempts} of {policy.max_attempts}"
+        st.status = "failed"
+        st.error = error
+        self.record("step_failed", st.step.name, reason=reason, error=error)
+        self._skip_dependents(st)
+
+    def _skip_dependents(self, failed: _StepState) -> None:
+        queue: list[tuple[_StepState, str]] = [(c, failed.step.name) for c in failed.dependents]
+        i = 0
+        while i < len(queue):
+            st, because = queue[i]
+            i += 1
+            if st.status in TERMINAL:
+                continue
+            st.status = "skipped"
+            verb = "failed" if because == failed.step.name else "was skipped"
+            self.record("step_skipped", st.step.name, reason=f"upstream {because!r} {verb}")
+            queue.extend((c, st.step.name) for c in st.dependents)
+
+    # -- ending -----------------------------------------------------------------------------
+    def _waiting_description(self, st: _StepState) -> str:
+        name = st.step.name
+        att = st.current
+        if st.status == "running" and att is not None and not att.done:
+            return (
+                f"{name!r} (attempt {att.number} running since t={format_seconds(att.started_ns)})"
+            )
+        if st.status == "retrying" and st.retry_at_ns is not None:
+            return f"{name!r} (attempt {st.attempts + 1} due at t={format_seconds(st.retry_at_ns)})"
+        if st.status == "ready":
+            return f"{name!r} (ready, waiting for a concurrency slot)"
+        pending = [d for d in st.step.after if self.states[d].status != "completed"]
+        return f"{name!r} (waiting for {', '.join(map(repr, pending))})"
+
+    def _time_out(self, *, outside: bool) -> None:
+        waiting = [st for st in self.states.values() if st.status not in TERMINAL]
+        described = [self._waiting_description(st) for st in waiting]
+        why = (
+            "step code is blocked on something outside wfsim (a raw trio primitive?)"
+            if outside
+            else "nothing finished in time"
+        )
+        self.message = (
+            f"run timed out: the time limit of {format_seconds(self.time_limit_ns)} was reached "
+            f"({why}); still waiting: {'; '.join(described)}"
+        )
+        for st in waiting:
+            att = st.current
+            if att is not None and not att.done:
+                att.end()
+                self._cancel_task(att)
+            st.status = "cancelled"
+            self.record("step_cancelled", st.step.name, reason="time limit reached")
+        self.status = "timed_out"
+        self._timers.clear()
+        self._ready.clear()
+
+    def _finish(self) -> None:
+        if self.status is None:
+            failed = [s.step.name for s in self.states.values() if s.status == "failed"]
+            if failed:
+                self.status = "failed"
+                self.message = f"step(s) failed: {', '.join(failed)}"
+            else:
+                self.status = "completed"
+        fields: dict[str, Any] = {"status": self.status, "result": None}
+        if self.message:
+            fields["message"] = self.message
+        self.record("run_finished", **fields)
+
+    def step_states(self) -> Iterator[_StepState]:
+        return iter(self.states.values())
+
+
+def _abort_ok(_: Any) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.SUCCEEDED
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data if it is small and JSON-able, else ``_MISSING``."""
+    if value is None:
+        return _MISSING
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return _MISSING
+    if len(text) > _MAX_OUTPUT_CHARS:
+        return _MISSING
+    return json.loads(text)

@@ -1,0 +1,223 @@
+"""Running a workflow: :func:`run` (opens trio) and :func:`arun` (inside trio)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import trio
+import trio.testing
+
+from wfsim.errors import UnknownStepError, WfsimError, did_you_mean
+
+from ._choice import ChoiceSource, SeededChoices, Tape
+from ._engine import Engine
+from ._faults import Fault
+from ._time import DEFAULT_EPOCH, Duration, to_ns, to_seconds
+from ._trace import Trace
+from ._wallclock import WallClock
+from ._workflow import Workflow
+
+__all__ = ["DEFAULT_TIME_LIMIT", "RunResult", "StepResult", "arun", "run"]
+
+#: Virtual time a run may take before it ends ``timed_out``.
+DEFAULT_TIME_LIMIT = "30d"
+
+RUN_STATUSES = (
+    "completed",
+    "failed",
+    "compensated",
+    "compensation_failed",
+    "timed_out",
+    "cancelled",
+)
+
+
+@attrs.frozen
+class StepResult:
+    """How one step ended: status, attempts made, what it returned, its last error."""
+
+    name: str
+    status: str
+    attempts: int
+    result: Any = None
+    error: str | None = None
+
+
+@attrs.frozen
+class RunResult:
+    """Everything a run produced. ``trace`` is the source of truth; the rest is derived."""
+
+    workflow: str
+    seed: int | None
+    status: str
+    makespan_ns: int
+    context: Mapping[str, Any]
+    trace: Trace
+    steps: Mapping[str, StepResult]
+    message: str = ""
+    choices: tuple[int, ...] = ()
+
+    @property
+    def makespan(self) -> float:
+        """Virtual seconds from the start to the end of the run."""
+        return to_seconds(self.makespan_ns)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+    def digest(self) -> str:
+        return self.trace.digest()
+
+
+def _choice_source(seed: int | None, choices: ChoiceSource | Iterable[int] | None) -> ChoiceSource:
+    if choices is None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise WfsimError(f"seed must be an integer, not {seed!r}")
+        return SeededChoices(seed)
+    if isinstance(choices, ChoiceSource):
+        return choices
+    return Tape(choices)
+
+
+def _check_faults(workflow: Workflow, faults: Sequence[Fault]) -> None:
+    for f in faults:
+        if not isinstance(f, Fault):
+            raise WfsimError(
+                f"faults must be wfsim.Fault objects (Fault.error(...), Fault.latency(...)), "
+                f"not {type(f).__name__}"
+            )
+        if f.step not in workflow:
+            raise UnknownStepError(
+                f"fault targets unknown step {f.step!r}{did_you_mean(f.step, workflow.steps)}"
+            )
+
+
+def _prepare(
+    workflow: Workflow,
+    input: Mapping[str, Any] | None,
+    seed: int | None,
+    faults: Iterable[Fault],
+    choices: ChoiceSource | Iterable[int] | None,
+    time_limit: Duration,
+    epoch: _dt.datetime,
+    wall_clock: WallClock | None,
+) -> Engine:
+    if not isinstance(workflow, Workflow):
+        raise WfsimError(f"wfsim.run() takes a wfsim.Workflow, not {type(workflow).__name__}")
+    fault_list = list(faults)
+    _check_faults(workflow, fault_list)
+    if input is not None and not isinstance(input, Mapping):
+        raise WfsimError(f"input must be a mapping, not {type(input).__name__}")
+    limit = to_ns(time_limit, what="time_limit")
+    if limit <= 0:
+        raise WfsimError("time_limit must be positive")
+    return Engine(
+        workflow,
+        input=dict(input or {}),
+        seed=seed,
+        faults=fault_list,
+        choices=_choice_source(seed, choices),
+        time_limit_ns=limit,
+        epoch=epoch,
+        wall_clock=wall_clock,
+    )
+
+
+def _result(engine: Engine) -> RunResult:
+    steps = {
+        st.step.name: StepResult(st.step.name, st.status, st.attempts, st.result, st.error)
+        for st in engine.step_states()
+    }
+    assert engine.status is not None
+    return RunResult(
+        workflow=engine.workflow.name,
+        seed=engine.seed,
+        status=engine.status,
+        makespan_ns=engine.now,
+        context=engine.context,
+        trace=Trace(engine.events),
+        steps=steps,
+        message=engine.message,
+        choices=engine.choices.recorded,
+    )
+
+
+async def arun(
+    workflow: Workflow,
+    *,
+    input: Mapping[str, Any] | None = None,
+    seed: int | None = 0,
+    faults: Iterable[Fault] = (),
+    choices: ChoiceSource | Iterable[int] | None = None,
+    time_limit: Duration = DEFAULT_TIME_LIMIT,
+    epoch: _dt.datetime = DEFAULT_EPOCH,
+    patch_wall_clock: bool = True,
+) -> RunResult:
+    """Run ``workflow`` inside an existing trio run; see :func:`run`.
+
+    The engine keeps its own virtual time, so this works under any trio clock;
+    under ``trio.testing.MockClock`` that clock is moved along with it.
+    """
+    has_code = (
+        any(s.has_code for s in workflow.steps.values())
+        if isinstance(workflow, Workflow)
+        else False
+    )
+    wall = WallClock(epoch) if patch_wall_clock and has_code else None
+    engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, wall)
+    if wall is None:
+        await engine.run()
+    else:
+        with wall:
+            await engine.run()
+    return _result(engine)
+
+
+def run(
+    workflow: Workflow,
+    *,
+    input: Mapping[str, Any] | None = None,
+    seed: int | None = 0,
+    faults: Iterable[Fault] = (),
+    choices: ChoiceSource | Iterable[int] | None = None,
+    time_limit: Duration = DEFAULT_TIME_LIMIT,
+    epoch: _dt.datetime = DEFAULT_EPOCH,
+    patch_wall_clock: bool = True,
+) -> RunResult:
+    """Run ``workflow`` on the reference engine under a virtual clock.
+
+    Example::
+
+        result = wfsim.run(wf, input={"order": 7}, seed=7,
+                           faults=[wfsim.Fault.error("charge", attempts=[1])])
+        assert result.status == "completed", result.message
+        print(result.makespan, result.trace.digest())
+
+    ``seed`` drives every engine decision (which simultaneous work goes
+    first, jitter); ``choices`` replaces the seed's PRNG with a fixed tape
+    (e.g. ``result.choices`` of an earlier run, or one drawn by Hypothesis).
+    ``time_limit`` is virtual time (default 30 days): a run that has not
+    finished by then ends ``timed_out`` naming what still waits.
+    ``epoch`` is what ``datetime.now()`` reads in step code at virtual time 0.
+    Raises :class:`~wfsim.WorkflowDefinitionError` for an invalid workflow
+    (before anything runs) and :class:`~wfsim.ExternalWaitError` when step
+    code waits on trio directly.
+    """
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    return trio.run(
+        lambda: arun(
+            workflow,
+            input=input,
+            seed=seed,
+            faults=faults,
+            choices=choices,
+            time_limit=time_limit,
+            epoch=epoch,
+            patch_wall_clock=patch_wall_clock,
+        ),
+        clock=clock,
+    )

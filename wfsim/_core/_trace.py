@@ -1,0 +1,266 @@
+"""The trace: an append-only list of events, the single source of truth of a run.
+
+Exported as JSON Lines, one object a line, keys in the order ``seq``, ``t``
+(virtual seconds), ``kind``, ``step``, ``attempt``, then the kind's own fields
+in the order the engine writes them. The digest is the sha256 of that text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
+
+import attrs
+
+from ._time import NS_PER_SECOND, format_seconds, to_seconds
+
+__all__ = ["AttemptRecord", "Trace", "TraceEvent", "EVENT_KINDS"]
+
+#: Every kind the engine writes today (later features add to it).
+EVENT_KINDS = frozenset(
+    {
+        "run_started",
+        "run_finished",
+        "step_ready",
+        "attempt_started",
+        "attempt_succeeded",
+        "attempt_failed",
+        "attempt_timed_out",
+        "retry_scheduled",
+        "step_completed",
+        "step_failed",
+        "step_skipped",
+        "step_cancelled",
+        "fault_injected",
+    }
+)
+
+ATTEMPT_ENDS = frozenset({"attempt_succeeded", "attempt_failed", "attempt_timed_out"})
+STEP_ENDS = frozenset({"step_completed", "step_failed", "step_skipped", "step_cancelled"})
+
+
+@attrs.frozen(slots=True)
+class TraceEvent:
+    """One recorded decision. ``t_ns`` is exact; ``t`` is seconds for people."""
+
+    seq: int
+    t_ns: int
+    kind: str
+    step: str | None = None
+    attempt: int | None = None
+    fields: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def t(self) -> float:
+        return to_seconds(self.t_ns)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "seq": self.seq,
+            "t": self.t,
+            "kind": self.kind,
+            "step": self.step,
+            "attempt": self.attempt,
+        }
+        out.update(self.fields)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+    def describe(self) -> str:
+        """One human line: ``[  1.5s] #3 attempt_failed analyze#2 error=ConnectionError``."""
+        who = ""
+        if self.step is not None:
+            who = self.step + (f"#{self.attempt}" if self.attempt is not None else "")
+        extra = " ".join(f"{k}={_short(v)}" for k, v in self.fields.items())
+        return f"[{format_seconds(self.t_ns):>8}] #{self.seq} {self.kind} {who} {extra}".rstrip()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TraceEvent:
+        fields = {k: v for k, v in data.items() if k not in ("seq", "t", "kind", "step", "attempt")}
+        t = data["t"]
+        t_ns = round(t * NS_PER_SECOND) if isinstance(t, float) else int(t) * NS_PER_SECOND
+        return cls(
+            seq=int(data["seq"]),
+            t_ns=t_ns,
+            kind=str(data["kind"]),
+            step=data.get("step"),
+            attempt=data.get("attempt"),
+            fields=fields,
+        )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@attrs.frozen
+class AttemptRecord:
+    """One attempt of a step as the trace shows it."""
+
+    step: str
+    number: int
+    started_ns: int
+    ended_ns: int | None
+    outcome: str | None  # "succeeded", "failed", "timed_out", or None if it never ended
+    error: str | None = None
+
+    @property
+    def started(self) -> float:
+        return to_seconds(self.started_ns)
+
+    @property
+    def ended(self) -> float | None:
+        return None if self.ended_ns is None else to_seconds(self.ended_ns)
+
+
+class Trace(Sequence[TraceEvent]):
+    """The events of one run, with the queries tests and oracles need."""
+
+    def __init__(self, events: Sequence[TraceEvent]) -> None:
+        self._events = tuple(events)
+
+    # -- sequence ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @overload
+    def __getitem__(self, index: int) -> TraceEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[TraceEvent]: ...
+    def __getitem__(self, index: int | slice) -> TraceEvent | Sequence[TraceEvent]:
+        return self._events[index]
+
+    def __iter__(self) -> Iterator[TraceEvent]:
+        return iter(self._events)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Trace) and self._events == other._events
+
+    def __hash__(self) -> int:
+        return hash(self._events)
+
+    def __repr__(self) -> str:
+        return f"<Trace {len(self._events)} events digest={self.digest()[:12]}>"
+
+    # -- export -----------------------------------------------------------------------------
+    def to_jsonl(self) -> str:
+        """The canonical JSON Lines text (each line ends with a newline)."""
+        return "".join(e.to_json() + "\n" for e in self._events)
+
+    def digest(self) -> str:
+        """sha256 hex digest of :meth:`to_jsonl`; equal digests mean identical runs."""
+        h = hashlib.sha256()
+        for e in self._events:
+            h.update(e.to_json().encode())
+            h.update(b"\n")
+        return h.hexdigest()
+
+    @classmethod
+    def from_jsonl(cls, text: str) -> Trace:
+        return cls([TraceEvent.from_dict(json.loads(line)) for line in text.splitlines() if line])
+
+    def format(self) -> str:
+        """A readable timeline, one event a line."""
+        return "\n".join(e.describe() for e in self._events)
+
+    # -- queries ----------------------------------------------------------------------------
+    def of_kind(self, *kinds: str) -> list[TraceEvent]:
+        return [e for e in self._events if e.kind in kinds]
+
+    def for_step(self, step: str) -> list[TraceEvent]:
+        """Every event of ``step``, in order."""
+        return [e for e in self._events if e.step == step]
+
+    def attempts(self, step: str) -> list[AttemptRecord]:
+        """The attempts of ``step`` in order, with start, end and outcome."""
+        records: list[AttemptRecord] = []
+        open_: dict[int, TraceEvent] = {}
+        for e in self.for_step(step):
+            if e.kind == "attempt_started" and e.attempt is not None:
+                open_[e.attempt] = e
+            elif e.kind in ATTEMPT_ENDS and e.attempt in open_:
+                start = open_.pop(e.attempt)
+                records.append(
+                    AttemptRecord(
+                        step,
+                        e.attempt,
+                        start.t_ns,
+                        e.t_ns,
+                        e.kind.removeprefix("attempt_"),
+                        e.get("error"),
+                    )
+                )
+        for number, start in open_.items():
+            records.append(AttemptRecord(step, number, start.t_ns, None, None))
+        records.sort(key=lambda r: r.number)
+        return records
+
+    def retry_delays_ns(self, step: str) -> list[int]:
+        """Virtual ns between each failed attempt's end and the next attempt's start."""
+        recs = self.attempts(step)
+        return [
+            nxt.started_ns - prev.ended_ns
+            for prev, nxt in itertools.pairwise(recs)
+            if prev.ended_ns is not None
+        ]
+
+    def retry_delays(self, step: str) -> list[float]:
+        """:meth:`retry_delays_ns` in seconds."""
+        return [to_seconds(d) for d in self.retry_delays_ns(step)]
+
+    def step_status(self, step: str) -> str | None:
+        """``completed``/``failed``/``skipped``/``cancelled``, or None if it never ended."""
+        for e in reversed(self._events):
+            if e.step == step and e.kind in STEP_ENDS:
+                return e.kind.removeprefix("step_")
+        return None
+
+    def completion_order(self) -> list[str]:
+        """Steps in the order they completed."""
+        return [e.step for e in self._events if e.kind == "step_completed" and e.step]
+
+    def start_order(self) -> list[str]:
+        """Steps in the order their first attempt started."""
+        seen: dict[str, None] = {}
+        for e in self._events:
+            if e.kind == "attempt_started" and e.step and e.step not in seen:
+                seen[e.step] = None
+        return list(seen)
+
+    def happened_before(self, a: str, b: str) -> bool:
+        """Whether step ``a`` completed before step ``b``'s first attempt started."""
+        done = next((e for e in self._events if e.kind == "step_completed" and e.step == a), None)
+        start = next((e for e in self._events if e.kind == "attempt_started" and e.step == b), None)
+        return done is not None and start is not None and done.seq < start.seq
+
+    def max_concurrency(self) -> int:
+        """The largest number of attempts in flight at once."""
+        running = peak = 0
+        for e in self._events:
+            if e.kind == "attempt_started":
+                running += 1
+                peak = max(peak, running)
+            elif e.kind in ATTEMPT_ENDS:
+                running -= 1
+        return peak
+
+    def first_divergence(self, other: Trace) -> int | None:
+        """Index of the first event that differs from ``other`` (None if identical)."""
+        for i, (a, b) in enumerate(zip(self._events, other._events, strict=False)):
+            if a.to_json() != b.to_json():
+                return i
+        if len(self._events) != len(other._events):
+            return min(len(self._events), len(other._events))
+        return None

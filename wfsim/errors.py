@@ -1,0 +1,72 @@
+"""The exceptions wfsim raises.
+
+Every error derives from :class:`WfsimError` and from the nearest builtin, so
+``except ValueError`` keeps working for callers who do not know wfsim.
+Messages are sentences: the bad value, where it is, what was expected and,
+for names, the closest valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "ContextKeyError",
+    "CycleError",
+    "DeterminismError",
+    "ExternalWaitError",
+    "RetryPolicyError",
+    "UnknownStepError",
+    "WfsimError",
+    "WorkflowDefinitionError",
+    "did_you_mean",
+]
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return ``": did you mean 'x'?"`` for the closest candidate, or ``""``."""
+    matches = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f": did you mean {matches[0]!r}?" if matches else ""
+
+
+class WfsimError(Exception):
+    """Root of every error wfsim raises on purpose."""
+
+
+class WorkflowDefinitionError(WfsimError, ValueError):
+    """A workflow definition is invalid (raised when the workflow is built)."""
+
+
+class UnknownStepError(WorkflowDefinitionError):
+    """A step refers to a step name that the workflow does not define."""
+
+
+class CycleError(WorkflowDefinitionError):
+    """The dependencies of a DAG workflow form a cycle.
+
+    ``path`` holds the cycle, first name repeated at the end.
+    """
+
+    def __init__(self, message: str, path: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class RetryPolicyError(WfsimError, ValueError):
+    """A retry policy has values no engine would accept."""
+
+
+class ContextKeyError(WfsimError, KeyError):
+    """``ctx.get`` asked for a key the workflow context does not hold."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ExternalWaitError(WfsimError, RuntimeError):
+    """Step code waited on virtual time outside wfsim (e.g. a raw ``trio.sleep``)."""
+
+
+class DeterminismError(WfsimError, RuntimeError):
+    """A determinism self-check could not run (not: the check found a divergence)."""
