@@ -476,6 +476,9 @@ class Engine:
         result = att.outcome
         if isinstance(result, outcome.Error):
             exc = result.error
+            # A nursery in step code wraps one error in a group: report the error itself.
+            while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]
             name = exc.error_name if isinstance(exc, InjectedError) else type(exc).__name__
             policy = att.state.step.retry
             retryable = not getattr(exc, "non_retryable", False) and (

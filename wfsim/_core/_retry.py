@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal, Union
+from typing import Literal
 
 import attrs
 
 from wfsim.errors import RetryPolicyError
 
-from ._time import NS_PER_SECOND, Duration, to_ns, to_seconds
+from ._time import Duration, to_ns, to_seconds
 
 __all__ = ["Jitter", "RetryPolicy", "backoff_ns", "retry_delay"]
 
 Jitter = Literal["none", "full", "equal", "decorrelated"]
 _JITTERS = ("none", "full", "equal", "decorrelated")
 
-ErrorSpec = Union[str, type[BaseException]]
+ErrorSpec = str | type[BaseException]
 
 
 def _opt_ns(value: Duration | None, what: str) -> int | None:
@@ -90,7 +90,7 @@ class RetryPolicy:
 
     max_attempts: int = 0
     initial_interval_ns: int = attrs.field(
-        default=NS_PER_SECOND, converter=_initial_ns, alias="initial_interval"
+        default=1, converter=_initial_ns, alias="initial_interval"
     )
     backoff_coefficient: float = 2.0
     max_interval_ns: int | None = attrs.field(default=None, converter=_max_ns, alias="max_interval")

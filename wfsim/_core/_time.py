@@ -11,12 +11,11 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Union
 
 NS_PER_SECOND = 1_000_000_000
 
 #: What the API accepts wherever it takes a duration.
-Duration = Union[int, float, str, _dt.timedelta]
+Duration = int | float | str | _dt.timedelta
 
 DEFAULT_EPOCH = _dt.datetime(2026, 1, 1, tzinfo=_dt.UTC)
 

@@ -42,7 +42,7 @@ ATTEMPT_ENDS = frozenset({"attempt_succeeded", "attempt_failed", "attempt_timed_
 STEP_ENDS = frozenset({"step_completed", "step_failed", "step_skipped", "step_cancelled"})
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, unsafe_hash=False)
 class TraceEvent:
     """One recorded decision. ``t_ns`` is exact; ``t`` is seconds for people."""
 
@@ -149,7 +149,7 @@ class Trace(Sequence[TraceEvent]):
         return isinstance(other, Trace) and self._events == other._events
 
     def __hash__(self) -> int:
-        return hash(self._events)
+        return hash(self.digest())
 
     def __repr__(self) -> str:
         return f"<Trace {len(self._events)} events digest={self.digest()[:12]}>"

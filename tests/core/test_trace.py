@@ -1,0 +1,129 @@
+"""The trace: JSONL layout, digest, round trip, query helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+import wfsim
+from wfsim import Fault, RetryPolicy, Trace
+
+
+@pytest.fixture
+def result() -> wfsim.RunResult:
+    wf = wfsim.Workflow("orders")
+    wf.add_step("reserve", duration=1, output={"reserved": 1})
+    wf.add_step(
+        "charge", after=["reserve"], duration=2,
+        retry=RetryPolicy(max_attempts=3, initial_interval=1),
+    )
+    wf.add_step("ship", after=["charge"], duration=1)
+    wf.add_step("notify", after=["reserve"], duration=0.5)
+    faults = [Fault.error("charge", attempts=[1], error=ConnectionError, message="reset")]
+    return wfsim.run(wf, seed=1, faults=faults)
+
+
+@pytest.mark.spec("TRACE-1")
+def test_jsonl_key_order_and_sequence(result: wfsim.RunResult) -> None:
+    lines = result.trace.to_jsonl().splitlines()
+    assert len(lines) == len(result.trace)
+    previous_t = 0.0
+    for i, line in enumerate(lines):
+        obj = json.loads(line)
+        assert list(obj)[:5] == ["seq", "t", "kind", "step", "attempt"]
+        assert obj["seq"] == i
+        assert obj["t"] >= previous_t
+        previous_t = obj["t"]
+    assert lines[0] == '{"seq":0,"t":0.0,"kind":"run_started","step":null,"attempt":null,' \
+        '"workflow":"orders","seed":1}'
+
+
+@pytest.mark.spec("TRACE-2")
+def test_event_kinds_and_their_fields(result: wfsim.RunResult) -> None:
+    trace = result.trace
+    assert trace[0].kind == "run_started"
+    assert trace[-1].kind == "run_finished"
+    assert trace[-1].fields == {"status": "completed", "result": None}
+    by_kind = {e.kind: e for e in trace}
+    assert set(by_kind) <= wfsim._core._trace.EVENT_KINDS
+    assert by_kind["attempt_failed"].fields == {
+        "error": "ConnectionError", "message": "reset", "retryable": True,
+    }
+    assert by_kind["retry_scheduled"].fields == {"delay": 1.0, "next_attempt": 2}
+    assert by_kind["retry_scheduled"].attempt == 1
+    assert by_kind["fault_injected"]["fault"]["error"] == "ConnectionError"
+    assert trace.of_kind("attempt_succeeded")[0].fields == {"output": {"reserved": 1}}
+
+
+@pytest.mark.spec("TRACE-3")
+def test_digest_is_sha256_of_the_jsonl_and_round_trips(result: wfsim.RunResult) -> None:
+    text = result.trace.to_jsonl()
+    assert result.digest() == hashlib.sha256(text.encode()).hexdigest()
+    again = Trace.from_jsonl(text)
+    assert again.to_jsonl() == text
+    assert again.digest() == result.digest()
+    assert again == result.trace
+    assert hash(again) == hash(result.trace)
+    assert repr(again).startswith(f"<Trace {len(again)} events digest={result.digest()[:12]}")
+    assert again.first_divergence(result.trace) is None
+
+
+@pytest.mark.spec("TRACE-3")
+def test_first_divergence_finds_the_first_different_event(result: wfsim.RunResult) -> None:
+    events = list(result.trace)
+    changed = [*events[:5], wfsim.TraceEvent(5, 0, "step_ready", "x"), *events[6:]]
+    assert result.trace.first_divergence(Trace(changed)) == 5
+    assert result.trace.first_divergence(Trace(events[:-1])) == len(events) - 1
+
+
+@pytest.mark.spec("TRACE-4")
+def test_query_helpers(result: wfsim.RunResult) -> None:
+    trace = result.trace
+    attempts = trace.attempts("charge")
+    assert [(a.number, a.started, a.ended, a.outcome, a.error) for a in attempts] == [
+        (1, 1.0, 1.0, "failed", "ConnectionError"),
+        (2, 2.0, 4.0, "succeeded", None),
+    ]
+    assert trace.retry_delays("charge") == [1.0]
+    assert trace.retry_delays_ns("charge") == [1_000_000_000]
+    assert trace.completion_order() == ["reserve", "notify", "charge", "ship"]
+    assert trace.start_order() == ["reserve", "charge", "notify", "ship"] or \
+        trace.start_order() == ["reserve", "notify", "charge", "ship"]
+    assert trace.happened_before("reserve", "charge")
+    assert trace.happened_before("charge", "ship")
+    assert not trace.happened_before("ship", "charge")
+    assert not trace.happened_before("notify", "charge")  # they started together
+    assert not trace.happened_before("missing", "ship")
+    assert trace.step_status("ship") == "completed"
+    assert trace.step_status("missing") is None
+    assert trace.max_concurrency() == 2
+    assert [e.kind for e in trace.for_step("notify")] == [
+        "step_ready", "attempt_started", "attempt_succeeded", "step_completed",
+    ]
+    assert trace[1:3][0].seq == 1
+
+
+@pytest.mark.spec("TRACE-4")
+def test_attempt_that_never_ended_is_listed_open() -> None:
+    wf = wfsim.Workflow("open")
+    wf.add_step("forever", duration="2d")
+    trace = wfsim.run(wf, time_limit="1d").trace
+    (attempt,) = trace.attempts("forever")
+    assert (attempt.ended, attempt.outcome) == (None, None)
+    assert trace.step_status("forever") == "cancelled"
+
+
+def test_readable_timeline(result: wfsim.RunResult) -> None:
+    text = result.trace.format()
+    assert text.splitlines()[0] == '[      0s] #0 run_started  workflow="orders" seed=1'
+    assert 'attempt_failed charge#1 error="ConnectionError" message="reset" retryable=true' in text
+    assert "[      1s] #" in text
+
+
+def test_long_fields_are_shortened_in_the_timeline() -> None:
+    event = wfsim.TraceEvent(0, 0, "attempt_succeeded", "s", 1, {"output": {"k": "x" * 100}})
+    assert event.describe().endswith('...')
+    assert event.get("missing", 3) == 3
+    assert event.to_dict()["output"] == {"k": "x" * 100}
