@@ -231,3 +231,32 @@ def test_time_limit_must_be_positive() -> None:
     wf.add_step("a")
     with pytest.raises(wfsim.WfsimError, match="time_limit must be positive"):
         wfsim.run(wf, time_limit=0)
+
+
+@pytest.mark.spec("TIME-4", "DET-2")
+@pytest.mark.parametrize("host_tz", ["America/New_York", "Asia/Tokyo", "UTC"])
+def test_naive_local_time_does_not_depend_on_the_host_timezone(
+    host_tz: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    from zoneinfo import ZoneInfo
+
+    monkeypatch.setenv("TZ", host_tz)
+    time.tzset()
+    try:
+        wf = wfsim.Workflow("tz")
+
+        @wf.step
+        async def stamp(ctx: wfsim.StepContext) -> None:
+            await ctx.sleep(3600)
+            ctx.set("now", dt.datetime.now().isoformat())
+
+        assert wfsim.run(wf).context["now"] == "2026-01-01T01:00:00"
+        tokyo = dt.datetime(2026, 1, 1, tzinfo=ZoneInfo("Asia/Tokyo"))
+        assert wfsim.run(wf, epoch=tokyo).context["now"] == "2026-01-01T01:00:00"
+        minus5 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+        assert wfsim.run(wf, epoch=minus5).context["now"] == "2026-01-01T01:00:00"
+        assert os.environ["TZ"] == host_tz  # restored after each run
+    finally:
+        monkeypatch.undo()
+        time.tzset()
