@@ -126,9 +126,13 @@ class StepContext:
 
     @property
     def random(self) -> random.Random:
-        """A PRNG for step code: same seed, step and attempt give the same numbers."""
+        """A PRNG for step code, seeded by one draw from the run's ``random`` stream.
+
+        The draw is a recorded choice, so a replay from ``result.choices`` (or a
+        Hypothesis tape) gives step code the same numbers.
+        """
         if self._rng is None:
-            self._rng = random.Random(f"{self._engine.seed}:{self.step}:{self.attempt}")
+            self._rng = random.Random(self._engine.choices.choose(1 << 62, "random"))
         return self._rng
 
     def now(self) -> float:
@@ -278,11 +282,9 @@ class Engine:
         choose = self.choices.choose
         while True:
             while ready:
-                n = len(ready)
-                if n > 1:
-                    i = choose(n, "schedule")
-                    ready[i], ready[-1] = ready[-1], ready[i]
-                fn, args = ready.pop()
+                # pop(i), not swap-and-pop: choice 0 must mean "the oldest ready work",
+                # so an all-zero tape runs simultaneous work in declaration order.
+                fn, args = ready.pop(choose(len(ready), "schedule") if len(ready) > 1 else 0)
                 fn(*args)
                 if self._switches:
                     await self._drain_switches()
@@ -434,10 +436,8 @@ class Engine:
         self._running -= 1
         if self._slot_wait:
             wait = self._slot_wait
-            n = len(wait)
-            i = self.choices.choose(n, "schedule") if n > 1 else 0
-            wait[i], wait[-1] = wait[-1], wait[i]
-            self._ready.append((self._begin_attempt, (wait.pop(),)))
+            i = self.choices.choose(len(wait), "schedule") if len(wait) > 1 else 0
+            self._ready.append((self._begin_attempt, (wait.pop(i),)))
 
     def _codeless_done(self, att: _Attempt) -> None:
         if att.done:
