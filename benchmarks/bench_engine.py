@@ -206,22 +206,34 @@ class Measurement:
         return self.best_s / self.steps * 1e6
 
 
-def time_best(runner: Runner, deps: Deps, repeats: int) -> tuple[float, float]:
+def time_one(runner: Runner, deps: Deps, no_gc: bool) -> tuple[float, float]:
+    """Wall seconds and makespan of one fresh run; ``no_gc`` pauses the cyclic GC around it."""
+    gc.collect()
+    if no_gc:
+        gc.disable()
+    try:
+        t0 = time.perf_counter()
+        makespan = runner(deps)
+        return time.perf_counter() - t0, makespan
+    finally:
+        gc.enable()
+
+
+def time_best(runner: Runner, deps: Deps, repeats: int, no_gc: bool) -> tuple[float, float]:
     """Best wall time over ``repeats`` fresh runs, and the makespan (which must not vary)."""
     best = math.inf
     makespans: set[float] = set()
     for _ in range(repeats):
-        gc.collect()
-        t0 = time.perf_counter()
-        makespans.add(runner(deps))
-        best = min(best, time.perf_counter() - t0)
+        wall, makespan = time_one(runner, deps, no_gc)
+        makespans.add(makespan)
+        best = min(best, wall)
     if len(makespans) != 1:
         raise RuntimeError(f"makespan varied between repeats: {sorted(makespans)}")
     return best, makespans.pop()
 
 
-def measure(name: str, runner: Runner, deps: Deps, repeats: int) -> Measurement:
-    best, makespan = time_best(runner, deps, repeats)
+def measure(name: str, runner: Runner, deps: Deps, repeats: int, no_gc: bool) -> Measurement:
+    best, makespan = time_best(runner, deps, repeats, no_gc)
     return Measurement(name, len(deps), best, makespan, repeats)
 
 
@@ -266,21 +278,22 @@ class BigRun:
     critical_path: float
 
 
-def small_runs(deps: Deps, mod: ModuleType | None, repeats: int) -> list[Measurement]:
+def small_runs(deps: Deps, mod: ModuleType | None, repeats: int, no_gc: bool) -> list[Measurement]:
     runners: list[tuple[str, Runner]] = []
     if mod is not None:
         runners.append(("wfsim code-less", wfsim_runner(mod, with_code=False)))
         runners.append(("wfsim code steps", wfsim_runner(mod, with_code=True)))
     runners.append(("bare trio", run_bare_trio))
     runners.append(("heapq loop", run_heapq))
-    return [measure(name, runner, deps, repeats) for name, runner in runners]
+    return [measure(name, runner, deps, repeats, no_gc) for name, runner in runners]
 
 
-def big_run(mod: ModuleType, n: int, seed: int, repeats: int, small_us: float | None) -> BigRun:
-    deps = random_dag(n, seed)
+def big_run(args: argparse.Namespace, mod: ModuleType, small_us: float | None) -> BigRun:
+    n = args.big_steps
+    deps = random_dag(n, args.seed)
     expected = critical_path(deps)
     runner = wfsim_runner(mod, with_code=False)
-    m = measure("wfsim code-less (big)", runner, deps, repeats)
+    m = measure("wfsim code-less (big)", runner, deps, args.big_repeats, args.no_gc)
     check_makespans([m], expected)
     traced_mb, rss_mb = peak_memory(runner, deps)
     ratio = m.us_per_step / small_us if small_us else None
@@ -301,10 +314,11 @@ def fmt_ratio(x: float | None) -> str:
     return "n/a (wfsim not available)" if x is None else f"{x:.3f}"
 
 
-def print_table(results: Sequence[Measurement], expected: float, seed: int) -> None:
-    n = results[0].steps
+def print_table(args: argparse.Namespace, results: Sequence[Measurement], expected: float) -> None:
+    n, seed = results[0].steps, args.seed
+    gc_note = " (cyclic GC paused: --no-gc)" if args.no_gc else ""
     print(f"DAG: {n} steps, seed={seed}, critical path = makespan = {expected:g} s (all agree)")
-    print(f"best of {results[0].repeats} repeats, wall time from time.perf_counter\n")
+    print(f"best of {results[0].repeats} repeats, wall time from time.perf_counter{gc_note}\n")
     print(f"{'variant':<18} {'wall s':>10} {'us/step':>10} {'vs bare trio':>13}")
     for m in results:
         ratio = fmt_ratio(ratio_to(results, m.variant, "bare trio"))
@@ -334,6 +348,8 @@ def as_json(
         "steps": args.steps,
         "seed": args.seed,
         "repeats": args.repeats,
+        "big_repeats": args.big_repeats,
+        "no_gc": args.no_gc,
         "critical_path_s": expected,
         "python": sys.version.split()[0],
         "trio": trio.__version__,
@@ -364,6 +380,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--big-repeats", type=int, default=1, help="timed repeats of the big run")
     p.add_argument("--skip-big", action="store_true", help="skip the big wfsim run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.add_argument(
+        "--no-gc",
+        action="store_true",
+        help="diagnostic: pause the cyclic garbage collector during each timed run",
+    )
     args = p.parse_args(argv)
     if args.steps < 1 or args.big_steps < 1 or args.repeats < 1 or args.big_repeats < 1:
         p.error("--steps, --big-steps, --repeats and --big-repeats must be >= 1")
@@ -375,14 +396,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     mod = load_wfsim()
     deps = random_dag(args.steps, args.seed)
     expected = critical_path(deps)
-    results = small_runs(deps, mod, args.repeats)
+    results = small_runs(deps, mod, args.repeats, args.no_gc)
     check_makespans(results, expected)
     if not args.json:
-        print_table(results, expected, args.seed)
+        print_table(args, results, expected)
     big: BigRun | None = None
     if mod is not None and not args.skip_big:
         small = next(m for m in results if m.variant == "wfsim code-less")
-        big = big_run(mod, args.big_steps, args.seed, args.big_repeats, small.us_per_step)
+        big = big_run(args, mod, small.us_per_step)
         if not args.json:
             print_big(big)
     elif not args.json and not args.skip_big:

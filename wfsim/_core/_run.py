@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
-from collections.abc import Iterable, Mapping, Sequence
+import gc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -127,6 +129,23 @@ def _prepare(
     )
 
 
+@contextlib.contextmanager
+def _postpone_full_gc() -> Iterator[None]:
+    """Keep CPython's full (generation 2) collections out of a run; restore after.
+
+    A run allocates trace events that all live until it ends, so every full
+    collection re-scans all of them: on 100,000 steps, 13 full collections took
+    2 of 4.5 s. Young collections still run, so step code's cyclic garbage is
+    still freed; the postponed full collection happens after the run.
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], 1 << 30)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 def _result(engine: Engine) -> RunResult:
     steps = {
         st.step.name: StepResult(st.step.name, st.status, st.attempts, st.result, st.error)
@@ -168,13 +187,11 @@ async def arun(
         else False
     )
     wall = WallClock(epoch) if patch_wall_clock and has_code else None
-    engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, wall)
-    if wall is None:
-        await engine.run()
-    else:
-        with wall:
+    with _postpone_full_gc():
+        engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, wall)
+        with wall if wall is not None else contextlib.nullcontext():
             await engine.run()
-    return _result(engine)
+        return _result(engine)
 
 
 def run(
