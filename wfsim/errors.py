@@ -17,6 +17,7 @@ __all__ = [
     "DeterminismError",
     "ExternalWaitError",
     "RetryPolicyError",
+    "ScenarioError",
     "UnknownStepError",
     "WfsimError",
     "WorkflowDefinitionError",
@@ -70,3 +71,19 @@ class ExternalWaitError(WfsimError, RuntimeError):
 
 class DeterminismError(WfsimError, RuntimeError):
     """A determinism self-check could not run (not: the check found a divergence)."""
+
+
+class ScenarioError(WfsimError, ValueError):
+    """A scenario file is invalid. The message starts with ``FILE:LINE:``.
+
+    ``file``, ``line`` (1-based, or None) and ``field`` (a dotted path such as
+    ``workflow.steps.ship.after[0]``) locate the problem.
+    """
+
+    def __init__(
+        self, message: str, *, file: str = "", line: int | None = None, field: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.file = file
+        self.line = line
+        self.field = field

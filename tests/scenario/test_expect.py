@@ -1,0 +1,828 @@
+"""SCN-9: each expectation holds when true and fails, with a pinned sentence, when false."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import wfsim
+from wfsim import Fault, RetryPolicy
+from wfsim.scenario._expect import (
+    EXPECTATION_KEYS,
+    ExpectationFailure,
+    check_expectations,
+    format_failures,
+)
+
+
+def purchase() -> wfsim.Workflow:
+    wf = wfsim.Workflow("purchase")
+    wf.add_step(
+        "reserve_inventory",
+        duration=1,
+        output={"reserved": True, "order": {"id": 7, "lines": [1, 2], "meta": {"vip": False}}},
+    )
+    wf.add_step(
+        "charge_payment",
+        after=["reserve_inventory"],
+        duration=2,
+        retry=RetryPolicy(max_attempts=3, initial_interval=1, backoff_coefficient=2),
+        timeout=30,
+    )
+    wf.add_step("ship_order", after=["charge_payment"], duration=1)
+    return wf
+
+
+@pytest.fixture(scope="module")
+def saga() -> wfsim.RunResult:
+    """Payment fails once, then all completes at t=5.5s."""
+    faults = [
+        Fault.error("charge_payment", attempts=[1], error=ConnectionError),
+        Fault.latency("ship_order", extra="500ms"),
+    ]
+    return wfsim.run(purchase(), seed=1, faults=faults)
+
+
+@pytest.fixture(scope="module")
+def broken() -> wfsim.RunResult:
+    """Payment fails on all three attempts (delays 1s, 2s); shipping is skipped."""
+    faults = [Fault.error("charge_payment", error=ConnectionError)]
+    return wfsim.run(purchase(), seed=1, faults=faults)
+
+
+@pytest.fixture(scope="module")
+def stuck() -> wfsim.RunResult:
+    """crunch takes an hour; the 10s time limit cancels it and report."""
+    wf = wfsim.Workflow("slow")
+    wf.add_step("fetch", duration=1)
+    wf.add_step("crunch", after=["fetch"], duration="1h")
+    wf.add_step("report", after=["crunch"])
+    return wfsim.run(wf, time_limit="10s")
+
+
+def only(failures: list[ExpectationFailure]) -> ExpectationFailure:
+    assert len(failures) == 1, failures
+    return failures[0]
+
+
+def messages(failures: list[ExpectationFailure]) -> list[str]:
+    return [f.message for f in failures]
+
+
+# -- the whole block ---------------------------------------------------------------------------
+
+
+@pytest.mark.spec("SCN-9")
+def test_a_true_expect_block_has_no_failures(saga: wfsim.RunResult) -> None:
+    expect = {
+        "status": "completed",
+        "result": None,
+        "context": {"reserved": True, "order": {"id": 7}},
+        "order": ["reserve_inventory < charge_payment < ship_order"],
+        "attempts": {"charge_payment": 2, "ship_order": 1},
+        "retry_delays": {"charge_payment": ["1s"], "ship_order": []},
+        "makespan": "5.5s",
+        "completed": ["reserve_inventory", "charge_payment", "ship_order"],
+        "failed": [],
+        "skipped": [],
+        "cancelled": [],
+        "never_started": [],
+        "trace_contains": [
+            {"kind": "attempt_failed", "step": "charge_payment", "attempt": 1},
+            {"kind": "run_finished", "status": "completed"},
+        ],
+    }
+    assert set(expect) == set(EXPECTATION_KEYS)
+    assert check_expectations(expect, saga) == []
+
+
+@pytest.mark.spec("SCN-9")
+def test_an_empty_expect_block_holds(broken: wfsim.RunResult) -> None:
+    assert check_expectations({}, broken) == []
+
+
+@pytest.mark.spec("SCN-9")
+def test_an_unknown_key_is_a_programming_error(saga: wfsim.RunResult) -> None:
+    with pytest.raises(
+        ValueError, match=r"^unknown expectation key 'atempts': did you mean 'attempts'\?"
+    ):
+        check_expectations({"status": "completed", "atempts": {}}, saga)
+
+
+@pytest.mark.spec("SCN-9")
+def test_failures_come_in_the_order_of_the_keys(saga: wfsim.RunResult) -> None:
+    failures = check_expectations(
+        {"makespan": 1, "status": "failed", "attempts": {"ship_order": 2, "charge_payment": 1}},
+        saga,
+    )
+    assert [f.key for f in failures] == [
+        "makespan",
+        "status",
+        "attempts.ship_order",
+        "attempts.charge_payment",
+    ]
+
+
+@pytest.mark.spec("SCN-9")
+def test_line_of_gets_the_path_inside_expect(saga: wfsim.RunResult) -> None:
+    asked: list[tuple[str | int, ...]] = []
+
+    def line_of(path: tuple[str | int, ...]) -> int | None:
+        asked.append(path)
+        return 40 + len(asked)
+
+    failures = check_expectations(
+        {
+            "status": "failed",
+            "order": ["reserve_inventory < ship_order", "ship_order < charge_payment"],
+            "attempts": {"ship_order": 3},
+            "context": {"order": {"id": 8}},
+            "skipped": ["reserve_inventory"],
+            "trace_contains": [{"kind": "step_ready"}, {"kind": "step_failed"}],
+        },
+        saga,
+        line_of=line_of,
+    )
+    assert asked == [
+        ("status",),
+        ("order", 1),
+        ("attempts", "ship_order"),
+        ("context", "order", "id"),
+        ("skipped", 0),
+        ("trace_contains", 1),
+    ]
+    assert [f.line for f in failures] == [41, 42, 43, 44, 45, 46]
+
+
+@pytest.mark.spec("SCN-9")
+def test_without_line_of_lines_are_none(saga: wfsim.RunResult) -> None:
+    assert only(check_expectations({"status": "failed"}, saga)).line is None
+
+
+# -- status and result -------------------------------------------------------------------------
+
+
+@pytest.mark.spec("SCN-9")
+def test_status(saga: wfsim.RunResult, broken: wfsim.RunResult) -> None:
+    assert check_expectations({"status": "completed"}, saga) == []
+    assert check_expectations({"status": "failed"}, broken) == []
+    failure = only(check_expectations({"status": "completed"}, broken))
+    assert failure == ExpectationFailure(
+        key="status",
+        expected="completed",
+        actual="failed",
+        message=(
+            "expected the run to end completed, but it ended failed; step(s) failed: charge_payment"
+        ),
+        trace_lines=(
+            '[      4s] #17 step_failed charge_payment reason="ConnectionError on attempt 3 of 3" '
+            'error="ConnectionError"',
+            '[      4s] #19 run_finished  status="failed" result=null '
+            'message="step(s) failed: charge_payment"',
+        ),
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_status_must_name_a_run_status(saga: wfsim.RunResult) -> None:
+    with pytest.raises(ValueError, match=r"not \"complete\": did you mean 'completed'\?$"):
+        check_expectations({"status": "complete"}, saga)
+
+
+@pytest.mark.spec("SCN-9")
+def test_result_is_compared_with_run_finished(saga: wfsim.RunResult) -> None:
+    assert check_expectations({"result": None}, saga) == []
+    failure = only(check_expectations({"result": {"shipped": True}}, saga))
+    assert failure.key == "result"
+    assert failure.message == 'expected the run\'s result to be {"shipped": true}, but it was null'
+    assert (failure.expected, failure.actual) == ('{"shipped": true}', "null")
+    assert failure.trace_lines == ('[    5.5s] #18 run_finished  status="completed" result=null',)
+
+
+# -- context -----------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize(
+    "expected",
+    [
+        {},
+        {"reserved": True},
+        {"order": {}},
+        {"order": {"id": 7}},
+        {"order": {"meta": {"vip": False}}},
+        {"order": {"lines": [1, 2], "meta": {}}},
+        {"reserved": True, "order": {"id": 7, "lines": [1, 2], "meta": {"vip": False}}},
+    ],
+)
+def test_context_holds_by_recursive_subset(saga: wfsim.RunResult, expected: Any) -> None:
+    assert check_expectations({"context": expected}, saga) == []
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize(
+    ("expected", "key", "message", "actual"),
+    [
+        (
+            {"order": {"id": 8}},
+            "context.order.id",
+            "expected the final context to have order.id = 8, but it is 7",
+            "7",
+        ),
+        (
+            {"order": {"meta": {"vip": True}}},
+            "context.order.meta.vip",
+            "expected the final context to have order.meta.vip = true, but it is false",
+            "false",
+        ),
+        (
+            {"order": {"meta": {"tier": "gold"}}},
+            "context.order.meta.tier",
+            'expected the final context to have order.meta.tier = "gold", '
+            'but order.meta has no key "tier"',
+            "missing",
+        ),
+        (
+            {"refund": 1},
+            "context.refund",
+            'expected the final context to have refund = 1, but the context has no key "refund"',
+            "missing",
+        ),
+        (
+            {"reserved": 1},  # true is not 1
+            "context.reserved",
+            "expected the final context to have reserved = 1, but it is true",
+            "true",
+        ),
+        (
+            {"order": {"lines": [1]}},  # lists compare whole
+            "context.order.lines",
+            "expected the final context to have order.lines = [1], but it is [1, 2]",
+            "[1, 2]",
+        ),
+        (
+            {"reserved": {"at": 1}},
+            "context.reserved",
+            'expected the final context to have reserved = {"at": 1}, '
+            "but it is true, not a mapping",
+            "true",
+        ),
+    ],
+)
+def test_context_mismatches(
+    saga: wfsim.RunResult, expected: Any, key: str, message: str, actual: str
+) -> None:
+    failure = only(check_expectations({"context": expected}, saga))
+    assert (failure.key, failure.message, failure.actual) == (key, message, actual)
+
+
+@pytest.mark.spec("SCN-9")
+def test_context_reports_every_mismatch_with_the_output_that_set_it(
+    saga: wfsim.RunResult,
+) -> None:
+    failures = check_expectations(
+        {"context": {"order": {"id": 8, "lines": [1, 2], "gift": False}, "paid": True}}, saga
+    )
+    assert [f.key for f in failures] == ["context.order.id", "context.order.gift", "context.paid"]
+    output = (  # describe() shortens long values
+        '[      1s] #3 attempt_succeeded reserve_inventory#1 output={"reserved": true, '
+        '"order": {"id": 7, "lines": [1, 2], "m...'
+    )
+    assert [f.trace_lines for f in failures] == [(output,), (output,), ()]
+
+
+# -- order -------------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize(
+    "chain",
+    [
+        "reserve_inventory < charge_payment < ship_order",
+        "reserve_inventory<charge_payment<ship_order",
+        "  reserve_inventory <charge_payment<   ship_order ",
+        "reserve_inventory < ship_order",
+    ],
+)
+def test_order_chains_hold(saga: wfsim.RunResult, chain: str) -> None:
+    assert check_expectations({"order": [chain]}, saga) == []
+    assert check_expectations({"order": chain}, saga) == []
+
+
+@pytest.mark.spec("SCN-9")
+def test_order_reports_the_broken_link_of_a_chain_of_three(saga: wfsim.RunResult) -> None:
+    failure = only(
+        check_expectations({"order": ["reserve_inventory < ship_order < charge_payment"]}, saga)
+    )
+    assert failure == ExpectationFailure(
+        key="order",
+        expected="ship_order < charge_payment",
+        actual="charge_payment started at t=1s and ship_order completed at t=5.5s",
+        message=(
+            "expected ship_order to complete before charge_payment started, "
+            "but charge_payment started at t=1s and ship_order completed at t=5.5s"
+        ),
+        trace_lines=(
+            "[      1s] #6 attempt_started charge_payment#1",
+            "[    5.5s] #17 step_completed ship_order",
+        ),
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_order_reports_every_broken_link(saga: wfsim.RunResult) -> None:
+    failures = check_expectations(
+        {"order": ["ship_order < charge_payment < reserve_inventory"]}, saga
+    )
+    assert [f.expected for f in failures] == [
+        "ship_order < charge_payment",
+        "charge_payment < reserve_inventory",
+    ]
+
+
+@pytest.mark.spec("SCN-9")
+def test_order_when_a_step_never_completed_or_never_started(broken: wfsim.RunResult) -> None:
+    failure = only(check_expectations({"order": ["charge_payment < ship_order"]}, broken))
+    assert failure.message == (
+        "expected charge_payment to complete before ship_order started, but charge_payment "
+        "never completed (it failed) and ship_order never started (it was skipped)"
+    )
+    assert failure.trace_lines == (
+        '[      4s] #17 step_failed charge_payment reason="ConnectionError on attempt 3 of 3" '
+        'error="ConnectionError"',
+        "[      4s] #18 step_skipped ship_order reason=\"upstream 'charge_payment' failed\"",
+    )
+    failure = only(check_expectations({"order": ["reserve_inventory < ship_order"]}, broken))
+    assert failure.actual == "ship_order never started (it was skipped)"
+    failure = only(check_expectations({"order": ["charge_payment < reserve_inventory"]}, broken))
+    assert failure.actual == "charge_payment never completed (it failed)"
+
+
+@pytest.mark.spec("SCN-9")
+def test_order_at_one_instant_names_the_events() -> None:
+    wf = wfsim.Workflow("instant")
+    wf.add_step("a")
+    wf.add_step("b")
+    result = wfsim.run(wf)
+    failure = only(check_expectations({"order": ["b < a"]}, result))
+    assert failure.message == (
+        "expected b to complete before a started, "
+        "but a started at t=0s (event #3) and b completed at t=0s (event #8)"
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_order_with_an_unknown_step(saga: wfsim.RunResult) -> None:
+    failure = only(check_expectations({"order": ["reserve_inventory < shp_order"]}, saga))
+    assert failure == ExpectationFailure(
+        key="order",
+        expected="a step of workflow 'purchase'",
+        actual="no step 'shp_order'",
+        message="workflow 'purchase' has no step 'shp_order': did you mean 'ship_order'?",
+    )
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (
+            ["ship_order"],
+            r"^expect\.order\[0\] must be a chain like 'a < b < c', not 'ship_order'$",
+        ),
+        (["a < < b"], r"^expect\.order\[0\] must be a chain"),
+        (["a <"], r"^expect\.order\[0\] must be a chain"),
+        ([["a", "b"]], r"^expect\.order\[0\] must be a chain"),
+        ({"a": "b"}, r"^expect\.order must be a list of chains"),
+    ],
+)
+def test_a_malformed_chain_is_a_value_error(saga: wfsim.RunResult, value: Any, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        check_expectations({"order": value}, saga)
+
+
+# -- attempts and retry delays -----------------------------------------------------------------
+
+
+@pytest.mark.spec("SCN-9")
+def test_attempts(saga: wfsim.RunResult, broken: wfsim.RunResult) -> None:
+    assert check_expectations({"attempts": {"charge_payment": 3, "ship_order": 0}}, broken) == []
+    failure = only(check_expectations({"attempts": {"charge_payment": 3}}, saga))
+    assert failure.key == "attempts.charge_payment"
+    assert failure.message == "expected charge_payment to make 3 attempts, but it made 2"
+    assert (failure.expected, failure.actual) == ("3", "2")
+    assert failure.trace_lines[0] == "[      1s] #5 step_ready charge_payment"
+    assert failure.trace_lines[-1] == "[      4s] #12 step_completed charge_payment"
+    failure = only(check_expectations({"attempts": {"ship_order": 1}}, broken))
+    assert failure.message == "expected ship_order to make 1 attempt, but it made 0"
+    assert failure.trace_lines == (
+        "[      4s] #18 step_skipped ship_order reason=\"upstream 'charge_payment' failed\"",
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_attempts_of_an_unknown_step(saga: wfsim.RunResult) -> None:
+    failure = only(check_expectations({"attempts": {"charge": 2}}, saga))
+    assert failure.key == "attempts.charge"
+    assert failure.message == (
+        "workflow 'purchase' has no step 'charge': did you mean 'charge_payment'?"
+    )
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize("count", [-1, True, "2", None])
+def test_attempts_must_be_counts(saga: wfsim.RunResult, count: Any) -> None:
+    with pytest.raises(ValueError, match=r"^expect\.attempts\.ship_order must be a number"):
+        check_expectations({"attempts": {"ship_order": count}}, saga)
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize(
+    "delays",
+    [["1s", "2s"], [1, 2], [1.0, "2000ms"], ["1000ms", 2.0], ["1e3ms", "2000000us"]],
+)
+def test_retry_delays_as_numbers_and_strings(broken: wfsim.RunResult, delays: list[Any]) -> None:
+    assert check_expectations({"retry_delays": {"charge_payment": delays}}, broken) == []
+
+
+@pytest.mark.spec("SCN-9")
+def test_retry_delays_compare_in_integer_nanoseconds() -> None:
+    wf = wfsim.Workflow("fast")
+    wf.add_step("poll", retry=RetryPolicy(max_attempts=3, initial_interval=0.1))
+    result = wfsim.run(wf, faults=[Fault.error("poll", attempts=[1, 2])])
+    assert check_expectations({"retry_delays": {"poll": ["100ms", 0.2]}}, result) == []
+    failure = only(check_expectations({"retry_delays": {"poll": ["100ms", "200001us"]}}, result))
+    assert failure.message == (
+        "expected poll's retry delays to be [100ms, 200.001ms], but they were [100ms, 200ms]"
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_retry_delays_mismatch(broken: wfsim.RunResult, saga: wfsim.RunResult) -> None:
+    failure = only(check_expectations({"retry_delays": {"charge_payment": ["1s", "4s"]}}, broken))
+    assert failure == ExpectationFailure(
+        key="retry_delays.charge_payment",
+        expected="[1s, 4s]",
+        actual="[1s, 2s]",
+        message="expected charge_payment's retry delays to be [1s, 4s], but they were [1s, 2s]",
+        trace_lines=(
+            "[      1s] #6 attempt_started charge_payment#1",
+            '[      1s] #8 attempt_failed charge_payment#1 error="ConnectionError" '
+            'message="injected ConnectionError" retryable=true',
+            "[      1s] #9 retry_scheduled charge_payment#1 delay=1.0 next_attempt=2",
+            "[      2s] #10 attempt_started charge_payment#2",
+            '[      2s] #12 attempt_failed charge_payment#2 error="ConnectionError" '
+            'message="injected ConnectionError" retryable=true',
+            "[      2s] #13 retry_scheduled charge_payment#2 delay=2.0 next_attempt=3",
+            "[      4s] #14 attempt_started charge_payment#3",
+            '[      4s] #16 attempt_failed charge_payment#3 error="ConnectionError" '
+            'message="injected ConnectionError" retryable=true',
+        ),
+    )
+    failure = only(check_expectations({"retry_delays": {"ship_order": ["1s"]}}, saga))
+    assert failure.message == (
+        "expected ship_order's retry delays to be [1s], but it was never retried (it completed)"
+    )
+    assert failure.actual == "[]"
+
+
+@pytest.mark.spec("SCN-9")
+def test_retry_delays_must_be_durations(broken: wfsim.RunResult) -> None:
+    with pytest.raises(ValueError, match=r"expect\.retry_delays\.charge_payment\[1\] '2 sec'"):
+        check_expectations({"retry_delays": {"charge_payment": ["1s", "2 sec"]}}, broken)
+    with pytest.raises(ValueError, match=r"^expect\.retry_delays\.charge_payment must be a list"):
+        check_expectations({"retry_delays": {"charge_payment": "1s"}}, broken)
+
+
+# -- makespan ----------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize(
+    "bound",
+    [
+        5.5,
+        "5.5s",
+        "5500ms",
+        "<= 5.5s",
+        "<=10s",
+        "< 6s",
+        ">= 5.5s",
+        "> 5s",
+        "== 5.5s",
+        "  >=  1s ",
+    ],
+)
+def test_makespan_holds(saga: wfsim.RunResult, bound: Any) -> None:
+    assert check_expectations({"makespan": bound}, saga) == []
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize(
+    ("bound", "expected", "message"),
+    [
+        (5, "== 5s", "expected the run to take exactly 5s, but it took 5.5s"),
+        ("6s", "== 6s", "expected the run to take exactly 6s, but it took 5.5s"),
+        ("== 1m", "== 1m", "expected the run to take exactly 1m, but it took 5.5s"),
+        ("<= 5s", "<= 5s", "expected the run to take at most 5s, but it took 5.5s"),
+        ("< 5.5s", "< 5.5s", "expected the run to take less than 5.5s, but it took 5.5s"),
+        (">= 6s", ">= 6s", "expected the run to take at least 6s, but it took 5.5s"),
+        ("> 5500ms", "> 5.5s", "expected the run to take more than 5.5s, but it took 5.5s"),
+    ],
+)
+def test_makespan_fails(saga: wfsim.RunResult, bound: Any, expected: str, message: str) -> None:
+    failure = only(check_expectations({"makespan": bound}, saga))
+    assert (failure.key, failure.expected, failure.actual) == ("makespan", expected, "5.5s")
+    assert failure.message == message
+    assert failure.trace_lines == ('[    5.5s] #18 run_finished  status="completed" result=null',)
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize("bound", ["about 5s", "<= soon", "=< 5s", -1, True])
+def test_a_malformed_makespan_is_a_value_error(saga: wfsim.RunResult, bound: Any) -> None:
+    with pytest.raises(ValueError, match=r"expect\.makespan"):
+        check_expectations({"makespan": bound}, saga)
+
+
+# -- terminal statuses -------------------------------------------------------------------------
+
+
+@pytest.mark.spec("SCN-9")
+def test_terminal_statuses_hold(broken: wfsim.RunResult, stuck: wfsim.RunResult) -> None:
+    expect = {"completed": ["reserve_inventory"], "failed": ["charge_payment"]}
+    assert check_expectations({**expect, "skipped": ["ship_order"]}, broken) == []
+    assert check_expectations({"skipped": "ship_order"}, broken) == []
+    assert stuck.status == "timed_out"
+    assert (
+        check_expectations(
+            {"status": "timed_out", "completed": ["fetch"], "cancelled": ["crunch", "report"]},
+            stuck,
+        )
+        == []
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_terminal_status_mismatches(broken: wfsim.RunResult, stuck: wfsim.RunResult) -> None:
+    assert messages(
+        check_expectations(
+            {
+                "completed": ["ship_order"],
+                "failed": ["reserve_inventory"],
+                "skipped": ["charge_payment"],
+                "cancelled": ["ship_order"],
+            },
+            broken,
+        )
+    ) == [
+        "expected ship_order to complete, but it was skipped (upstream 'charge_payment' failed)",
+        "expected reserve_inventory to fail, but it completed",
+        "expected charge_payment to be skipped, but it failed (ConnectionError on attempt 3 of 3)",
+        "expected ship_order to be cancelled, but it was skipped "
+        "(upstream 'charge_payment' failed)",
+    ]
+    failure = only(check_expectations({"completed": ["fetch", "crunch"]}, stuck))
+    assert failure == ExpectationFailure(
+        key="completed",
+        expected="crunch completed",
+        actual="crunch cancelled",
+        message="expected crunch to complete, but it was cancelled (time limit reached)",
+        trace_lines=(
+            "[      1s] #5 step_ready crunch",
+            "[      1s] #6 attempt_started crunch#1",
+            '[     10s] #7 step_cancelled crunch reason="time limit reached"',
+        ),
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_a_timed_out_run_names_what_still_waited(stuck: wfsim.RunResult) -> None:
+    failure = only(check_expectations({"status": "completed"}, stuck))
+    assert failure.message == (
+        "expected the run to end completed, but it ended timed_out; run timed out: the time "
+        "limit of 10s was reached (nothing finished in time); still waiting: 'crunch' "
+        "(attempt 1 running since t=1s); 'report' (waiting for 'crunch')"
+    )
+    assert failure.trace_lines[:2] == (
+        '[     10s] #7 step_cancelled crunch reason="time limit reached"',
+        '[     10s] #8 step_cancelled report reason="time limit reached"',
+    )
+    assert check_expectations({"never_started": ["report"]}, stuck) == []
+
+
+@pytest.mark.spec("SCN-9")
+def test_terminal_status_of_an_unknown_step(broken: wfsim.RunResult) -> None:
+    failure = only(check_expectations({"skipped": ["ship_ordr"]}, broken))
+    assert (
+        failure.message == "workflow 'purchase' has no step 'ship_ordr': did you mean 'ship_order'?"
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_terminal_status_lists_must_hold_step_names(broken: wfsim.RunResult) -> None:
+    with pytest.raises(ValueError, match=r"^expect\.failed must be a list of step names"):
+        check_expectations({"failed": [1]}, broken)
+
+
+# -- never_started -----------------------------------------------------------------------------
+
+
+@pytest.mark.spec("SCN-9")
+def test_never_started(broken: wfsim.RunResult) -> None:
+    assert check_expectations({"never_started": ["ship_order"]}, broken) == []
+    failures = check_expectations(
+        {"never_started": ["reserve_inventory", "charge_payment"]}, broken
+    )
+    assert messages(failures) == [
+        "expected reserve_inventory never to start, but it started at t=0s",
+        "expected charge_payment never to start, but it started at t=1s and made 3 attempts",
+    ]
+    assert failures[1].actual == "charge_payment started at t=1s"
+    assert failures[1].trace_lines == (
+        "[      1s] #6 attempt_started charge_payment#1",
+        "[      2s] #10 attempt_started charge_payment#2",
+        "[      4s] #14 attempt_started charge_payment#3",
+    )
+
+
+# -- trace_contains ----------------------------------------------------------------------------
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"kind": "run_started"},
+        {"kind": "run_started", "workflow": "purchase", "seed": 1},
+        {"kind": "attempt_failed", "step": "charge_payment"},
+        {"kind": "attempt_failed", "step": "charge_payment", "attempt": 2, "retryable": True},
+        {"kind": "attempt_failed", "error": "ConnectionError", "t": "2s"},
+        {"kind": "fault_injected", "attempt": 3, "fault": {"kind": "error"}},
+        {"kind": "retry_scheduled", "delay": "2s", "next_attempt": 3},
+        {"kind": "retry_scheduled", "delay": 1},
+        {"kind": "step_skipped", "step": "ship_order", "t": 4},
+        {"kind": "step_failed", "reason": "ConnectionError on attempt 3 of 3"},
+        {"kind": "run_finished", "status": "failed", "result": None, "t": "4000ms"},
+    ],
+)
+def test_trace_contains_holds(broken: wfsim.RunResult, item: dict[str, Any]) -> None:
+    assert check_expectations({"trace_contains": [item]}, broken) == []
+
+
+@pytest.mark.spec("SCN-9")
+def test_trace_contains_names_the_closest_event(broken: wfsim.RunResult) -> None:
+    item = {
+        "kind": "attempt_failed",
+        "step": "charge_payment",
+        "attempt": 2,
+        "error": "TimeoutError",
+    }
+    failure = only(check_expectations({"trace_contains": [item]}, broken))
+    assert failure.key == "trace_contains"
+    assert failure.expected == (
+        'an attempt_failed event of charge_payment#2 with error="TimeoutError"'
+    )
+    assert failure.actual == '#12 has error="ConnectionError"'
+    assert failure.message == (
+        "expected the trace to contain an attempt_failed event of charge_payment#2 with "
+        'error="TimeoutError", but none of its 3 attempt_failed events of charge_payment '
+        'matches (the closest, #12, has error="ConnectionError")'
+    )
+    assert len(failure.trace_lines) == 3
+
+
+@pytest.mark.spec("SCN-9")
+def test_trace_contains_mismatches(broken: wfsim.RunResult, saga: wfsim.RunResult) -> None:
+    items = [
+        {"kind": "attempt_timed_out"},
+        {"kind": "atempt_failed", "step": "charge_payment"},
+        {"kind": "step_skipped", "step": "reserve_inventory"},
+        {"kind": "step_failed", "t": "1s", "fault": {"kind": "error"}},
+        {"kind": "retry_scheduled", "delay": "1500ms"},
+        {"kind": "fault_injected", "fault": {"kind": "latency"}},
+        {"kind": "step_ready", "step": "charge_paymnt"},
+    ]
+    assert messages(check_expectations({"trace_contains": items}, broken)) == [
+        "expected the trace to contain an attempt_timed_out event, "
+        "but the trace has no attempt_timed_out event",
+        "expected the trace to contain an atempt_failed event of charge_payment, "
+        "but the trace has no atempt_failed event: did you mean 'attempt_failed'?",
+        "expected the trace to contain a step_skipped event of reserve_inventory, "
+        "but its step_skipped events are of ship_order only",
+        "expected the trace to contain a step_failed event at t=1s with "
+        'fault={"kind": "error"}, but its only step_failed event, #17, has t=4s, no fault',
+        "expected the trace to contain a retry_scheduled event with delay=1.5s, "
+        "but none of its 2 retry_scheduled events matches (the closest, #9, has delay=1s)",
+        "expected the trace to contain a fault_injected event with "
+        'fault={"kind": "latency"}, but none of its 3 fault_injected events matches '
+        '(the closest, #7, has fault={"kind": "error", "error": "ConnectionError", '
+        '"retryable": true, "at": "start"})',
+        "workflow 'purchase' has no step 'charge_paymnt': did you mean 'charge_payment'?",
+    ]
+    assert check_expectations({"trace_contains": [{"kind": "attempt_timed_out"}]}, saga)
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize(
+    ("items", "match"),
+    [
+        ({"kind": "run_started"}, r"^expect\.trace_contains must be a list"),
+        (["run_started"], r"^expect\.trace_contains\[0\] must be a mapping with a 'kind'"),
+        ([{"step": "ship_order"}], r"^expect\.trace_contains\[0\] must be a mapping with a 'kind'"),
+    ],
+)
+def test_malformed_trace_contains(broken: wfsim.RunResult, items: Any, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        check_expectations({"trace_contains": items}, broken)
+
+
+# -- trace lines and the report ----------------------------------------------------------------
+
+
+@pytest.mark.spec("SCN-9")
+def test_trace_lines_are_capped_at_eight() -> None:
+    wf = wfsim.Workflow("flaky")
+    wf.add_step("poll", retry=RetryPolicy(max_attempts=5, initial_interval=1))
+    result = wfsim.run(wf, faults=[Fault.error("poll")])
+    failure = only(check_expectations({"completed": ["poll"]}, result))
+    assert len(result.trace.for_step("poll")) == 21
+    assert len(failure.trace_lines) == 8
+    assert failure.trace_lines[3] == "... 14 more events ..."
+    assert failure.trace_lines[-1].endswith(
+        'step_failed poll reason="InjectedError on attempt 5 of 5" error="InjectedError"'
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_format_failures(saga: wfsim.RunResult) -> None:
+    lines = {("makespan",): 31, ("order", 0): 29}
+    failures = check_expectations(
+        {
+            "order": ["ship_order < charge_payment"],
+            "makespan": "<= 5s",
+            "attempts": {"ship_order": 1},
+            "never_started": ["ship_order"],
+        },
+        saga,
+        line_of=lines.get,
+    )
+    report = format_failures(
+        failures, scenario="order saga retries the payment", file="shop/saga.wfsim.yaml", seed=1
+    )
+    assert report == "\n".join(
+        [
+            "scenario 'order saga retries the payment' failed with seed 1: 3 expectations not met",
+            "",
+            "shop/saga.wfsim.yaml:29: expect.order: expected ship_order to complete before "
+            "charge_payment started, but charge_payment started at t=1s and ship_order completed "
+            "at t=5.5s",
+            "  expected: ship_order < charge_payment",
+            "  actual:   charge_payment started at t=1s and ship_order completed at t=5.5s",
+            "  trace:",
+            "    [      1s] #6 attempt_started charge_payment#1",
+            "    [    5.5s] #17 step_completed ship_order",
+            "",
+            "shop/saga.wfsim.yaml:31: expect.makespan: expected the run to take at most 5s, "
+            "but it took 5.5s",
+            "  expected: <= 5s",
+            "  actual:   5.5s",
+            "  trace:",
+            '    [    5.5s] #18 run_finished  status="completed" result=null',
+            "",
+            "shop/saga.wfsim.yaml: expect.never_started: expected ship_order never to start, "
+            "but it started at t=4s",
+            "  expected: ship_order never started",
+            "  actual:   ship_order started at t=4s",
+            "  trace:",
+            "    [      4s] #14 attempt_started ship_order#1",
+            "",
+            "replay: wfsim replay shop/saga.wfsim.yaml --seed 1",
+        ]
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_format_failures_quotes_the_file_and_leaves_out_empty_trace_lines() -> None:
+    failure = ExpectationFailure(
+        "attempts.x", "2", "1", "expected x to make 2 attempts, but it made 1"
+    )
+    report = format_failures([failure], scenario="one", file="my dir/a.wfsim.yaml", seed=0)
+    assert report == "\n".join(
+        [
+            "scenario 'one' failed with seed 0: 1 expectation not met",
+            "",
+            "my dir/a.wfsim.yaml: expect.attempts.x: expected x to make 2 attempts, but it made 1",
+            "  expected: 2",
+            "  actual:   1",
+            "",
+            "replay: wfsim replay 'my dir/a.wfsim.yaml' --seed 0",
+        ]
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_format_failures_without_failures() -> None:
+    report = format_failures([], scenario="one", file="a.wfsim.yaml", seed=3)
+    assert report.splitlines()[0] == "scenario 'one' with seed 3: every expectation held"
+    assert report.splitlines()[-1] == "replay: wfsim replay a.wfsim.yaml --seed 3"

@@ -1,0 +1,471 @@
+"""Loading valid scenario files: the workflow, faults and settings they describe."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+
+import wfsim
+from tests.scenario import flows
+from wfsim.scenario import Locations, Scenario, ScenarioError, load_scenario, load_scenario_text
+from wfsim.scenario import schema as scenario_schema
+from wfsim.scenario._yaml import read_yaml
+
+HERE = pathlib.Path(__file__).parent
+REPO = HERE.parent.parent
+VALID = sorted((HERE / "valid").glob("*.wfsim.yaml"))
+
+S = 1_000_000_000  # ns per second
+
+
+@pytest.fixture(autouse=True)
+def _at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)  # python: workflows import tests.scenario.flows from here
+
+
+def load_valid(name: str) -> Scenario:
+    return load_scenario(f"tests/scenario/valid/{name}.wfsim.yaml")
+
+
+def text(body: str) -> Scenario:
+    return load_scenario_text("scenario: t\n" + body)
+
+
+# -- SCN-1: the document --------------------------------------------------------------------------
+@pytest.mark.spec("SCN-1", "SCN-4", "SCN-5", "SCN-7", "SCN-8", "SCN-9")
+def test_the_spec_example_loads_into_engine_objects() -> None:
+    sc = load_valid("01_spec_example")
+    assert sc.path == "tests/scenario/valid/01_spec_example.wfsim.yaml"
+    assert sc.title == "order saga retries the payment"
+    assert sc.description == "the payment provider drops the first connection"
+    assert sc.seed == 1
+    wf = sc.workflow
+    assert (wf.name, wf.max_concurrency) == ("purchase", 4)
+    assert list(wf.steps) == ["reserve_inventory", "charge_payment", "ship_order"]
+    reserve, charge, ship = wf.steps.values()
+    assert reserve.duration_ns == 1 * S
+    assert reserve.output == {"reserved": True}
+    assert charge.after == ("reserve_inventory",)
+    assert charge.retry == wfsim.RetryPolicy(
+        max_attempts=3, initial_interval=1, backoff_coefficient=2
+    )
+    assert charge.timeout_ns == 30 * S
+    assert ship.after == ("charge_payment",)
+    assert sc.errors == ("ShippingUnavailable",)
+    assert sc.faults == (
+        wfsim.Fault.error("charge_payment", attempts=[1], error=ConnectionError),
+        wfsim.Fault.latency("ship_order", extra="500ms"),
+    )
+    assert sc.faults[0].error_type is ConnectionError
+    assert sc.time_limit_ns == 86400 * S
+    assert sc.epoch == wfsim.DEFAULT_EPOCH
+    assert sc.input == {}
+    assert sc.expect == {
+        "status": "completed",
+        "order": ["reserve_inventory < charge_payment < ship_order"],
+        "attempts": {"charge_payment": 2},
+        "retry_delays": {"charge_payment": ["1s"]},
+        "makespan": "5.5s",
+    }
+
+
+@pytest.mark.spec("SCN-1", "SCN-8")
+def test_defaults() -> None:
+    sc = load_scenario_text("scenario: minimal\nworkflow: {steps: {only: ~}}\n")
+    assert (sc.title, sc.description, sc.seed, sc.input, sc.errors) == ("minimal", "", 0, {}, ())
+    assert sc.faults == ()
+    assert sc.expect == {}
+    assert sc.time_limit_ns == 30 * 86400 * S
+    assert sc.epoch == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    assert sc.workflow.name == "scenario"  # no file name to take it from
+    assert sc.workflow.max_concurrency is None
+
+
+@pytest.mark.spec("SCN-1")
+def test_the_loaded_scenario_runs() -> None:
+    sc = load_valid("01_spec_example")
+    result = wfsim.run(
+        sc.workflow,
+        seed=sc.seed,
+        input=sc.input,
+        faults=sc.faults,
+        time_limit=f"{sc.time_limit_ns}ns",
+        epoch=sc.epoch,
+    )
+    assert result.status == "completed"
+    assert result.makespan == 5.5
+    assert result.steps["charge_payment"].attempts == 2
+
+
+# -- SCN-3: durations -----------------------------------------------------------------------------
+@pytest.mark.spec("SCN-3", "SCN-4")
+def test_every_duration_form_and_step_shape() -> None:
+    sc = load_valid("02_durations_and_shapes")
+    steps = sc.workflow.steps
+    assert {name: step.duration_ns for name, step in steps.items()} == {
+        "start": 0,
+        "fetch": 250_000_000,
+        "parse": 120 * S,
+        "index": 3600 * S,
+        "archive": 86400 * S,
+        "tick": 100_000,
+        "blink": 5,
+        "plain_seconds": 3 * S,
+        "fractional_seconds": 250_000_000,
+    }
+    assert steps["fetch"].timeout_ns == 1_500_000_000
+    assert steps["start"].output is None  # a null step: no duration, no output
+    assert steps["fetch"].after == ("start",)  # after given as a string
+    assert steps["index"].after == ("fetch", "parse")
+    assert steps["index"].output == {"indexed": True, "count": 3}
+    assert sc.time_limit_ns == 2 * 86400 * S
+    assert sc.epoch == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)  # a date is midnight UTC
+
+
+@pytest.mark.spec("SCN-3")
+@pytest.mark.parametrize(
+    ("written", "ns"),
+    [
+        ("250ms", 250_000_000),
+        ("1.5s", 1_500_000_000),
+        ("2m", 120 * S),
+        ("1h", 3600 * S),
+        ("1d", 86400 * S),
+        ("0.1", 100_000_000),
+        ("7", 7 * S),
+        ("'10'", 10 * S),
+        ("3us", 3000),
+        ("1e3ms", S),
+    ],
+)
+def test_duration(written: str, ns: int) -> None:
+    sc = text(f"workflow: {{steps: {{a: {{duration: {written}}}}}}}\n")
+    assert sc.workflow.steps["a"].duration_ns == ns
+
+
+# -- SCN-4: inline workflows ----------------------------------------------------------------------
+@pytest.mark.spec("SCN-4")
+def test_workflow_name_defaults_to_the_file_name(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "orders.wfsim.yaml"
+    path.write_text("scenario: t\nworkflow: {steps: {a: ~}}\n")
+    assert load_scenario(path).workflow.name == "orders"
+    assert load_scenario(str(path)).path == str(path)
+
+
+@pytest.mark.spec("SCN-4")
+def test_steps_keep_declaration_order() -> None:
+    names = [f"s{i}" for i in (5, 3, 9, 1, 7)]
+    body = "".join(f"    {n}: ~\n" for n in names)
+    assert list(text("workflow:\n  steps:\n" + body).workflow.steps) == names
+
+
+@pytest.mark.spec("SCN-4", "SCN-8")
+def test_settings_max_concurrency_overrides_the_workflows() -> None:
+    sc = text("workflow: {max_concurrency: 4, steps: {a: ~}}\nsettings: {max_concurrency: 2}\n")
+    assert sc.workflow.max_concurrency == 2
+    sc = text("workflow: {max_concurrency: 4, steps: {a: ~}}\nsettings: {max_concurrency: null}\n")
+    assert sc.workflow.max_concurrency is None
+
+
+@pytest.mark.spec("SCN-2", "SCN-4")
+def test_anchors_aliases_and_merge_keys() -> None:
+    sc = load_valid("06_anchors")
+    steps = sc.workflow.steps
+    policy = wfsim.RetryPolicy(max_attempts=3, initial_interval=1)
+    assert steps["first"].duration_ns == S
+    assert steps["second"].duration_ns == S
+    assert steps["second"].retry == policy
+    assert steps["second"].after == ("first",)
+    assert steps["third"].duration_ns == 5 * S  # the mapping's own key wins over the merge
+    assert steps["fourth"].retry == policy
+    # A merged key's line is where it is written: in the anchored mapping.
+    assert sc.locations.line(("workflow", "steps", "second", "duration")) == 4
+    assert sc.locations.line(("workflow", "steps", "third", "duration")) == 10
+
+
+# -- SCN-5: retry policies ------------------------------------------------------------------------
+@pytest.mark.spec("SCN-5")
+def test_retry_policies_and_profiles() -> None:
+    sc = load_valid("03_retry_profiles")
+    retry = {name: step.retry for name, step in sc.workflow.steps.items()}
+    assert retry == {
+        "native": wfsim.RetryPolicy(
+            max_attempts=4,
+            initial_interval="500ms",
+            backoff_coefficient=3,
+            max_interval=10,
+            min_interval="100ms",
+            jitter="equal",
+            non_retryable=["ValueError"],
+        ),
+        "listed": wfsim.RetryPolicy(max_attempts=0, delays=[1, 2, 5]),
+        "celery": wfsim.RetryPolicy.celery(max_retries=5, retry_backoff=2, retry_backoff_max=60),
+        "prefect": wfsim.RetryPolicy.prefect(retries=3, retry_delay_seconds=[1, 10, 100]),
+        "tenacity": wfsim.RetryPolicy.tenacity(stop_after_attempt=5, multiplier=1, max=10, min=2),
+        "pyworkflow": wfsim.RetryPolicy.pyworkflow(
+            max_retries=5, retry_delay=1, retry_backoff=2, max_retry_delay=60
+        ),
+        "temporal": wfsim.RetryPolicy.temporal(
+            initial_interval=2, maximum_attempts=3, non_retryable_error_types=["KeyError"]
+        ),
+    }
+    assert sc.seed == 42
+    assert sc.workflow.max_concurrency == 3
+
+
+# -- SCN-6: python workflows ----------------------------------------------------------------------
+@pytest.mark.spec("SCN-6")
+def test_python_workflow_from_a_function() -> None:
+    sc = load_valid("05_python_workflow")
+    assert sc.workflow.name == "purchase"
+    assert list(sc.workflow.steps) == ["reserve_inventory", "charge_payment", "ship_order"]
+    assert sc.workflow.max_concurrency == 1
+    assert sc.input == {"order_id": 1}
+    result = wfsim.run(sc.workflow, input=sc.input, faults=sc.faults)
+    assert (result.status, result.makespan) == ("completed", 5.0)
+
+
+@pytest.mark.spec("SCN-6")
+def test_python_workflow_object_is_shared_unless_overridden() -> None:
+    sc = text("workflow: {python: 'tests.scenario.flows:purchase'}\n")
+    assert sc.workflow is flows.purchase
+    sc = text(
+        "workflow: {python: 'tests.scenario.flows:purchase'}\nsettings: {max_concurrency: 2}\n"
+    )
+    assert sc.workflow is not flows.purchase
+    assert sc.workflow.max_concurrency == 2
+    assert flows.purchase.max_concurrency is None  # the module's workflow is left alone
+
+
+@pytest.mark.spec("SCN-6")
+def test_python_module_next_to_the_scenario_file(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "wfsim_scn_neighbour.py").write_text(
+        "import wfsim\nwf = wfsim.Workflow('neighbour')\nwf.add_step('only', duration=2)\n"
+    )
+    path = tmp_path / "n.wfsim.yaml"
+    path.write_text("scenario: t\nworkflow: {python: 'wfsim_scn_neighbour:wf'}\n")
+    sc = load_scenario(path)
+    assert sc.workflow.name == "neighbour"
+    assert sc.workflow.steps["only"].duration_ns == 2 * S
+
+
+# -- SCN-7: faults --------------------------------------------------------------------------------
+@pytest.mark.spec("SCN-7")
+def test_faults() -> None:
+    sc = load_valid("04_faults")
+    assert sc.faults == (
+        wfsim.Fault.error("charge_payment", attempts=1, error=ConnectionError),
+        wfsim.Fault.error("charge_payment", attempts=[2, 3], error=flows.PaymentDeclined, at="end"),
+        wfsim.Fault.error(
+            "ship_order", error="ShippingUnavailable", retryable=False, message="no trucks today"
+        ),
+        wfsim.Fault.latency("reserve_inventory", extra="500ms"),
+        wfsim.Fault.latency("ship_order", extra=2, attempts=[1]),
+    )
+    assert sc.faults[1].error_type is flows.PaymentDeclined
+    assert sc.faults[2].error_type is None  # a declared name: injected by name
+    assert sc.input == {"order_id": 7, "items": ["a", "b"]}
+    assert sc.epoch == dt.datetime(2026, 6, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+
+
+@pytest.mark.spec("SCN-7")
+def test_declared_error_names_win_over_builtins() -> None:
+    sc = text(
+        "workflow: {steps: {a: ~}}\nerrors: [TimeoutError]\n"
+        "faults: [{step: a, error: TimeoutError}]\n"
+    )
+    assert sc.faults[0].error_name == "TimeoutError"
+    assert sc.faults[0].error_type is None
+
+
+# -- SCN-9: expectations --------------------------------------------------------------------------
+@pytest.mark.spec("SCN-9")
+def test_expect_is_kept_as_written() -> None:
+    sc = load_valid("04_faults")
+    assert sc.expect["makespan"] == "<= 1h"
+    assert sc.expect["retry_delays"] == {"charge_payment": ["1s", "2s", "4s"]}
+    assert sc.expect["result"] is None
+    assert sc.expect["trace_contains"] == [
+        {"kind": "fault_injected", "step": "charge_payment", "attempt": 1}
+    ]
+
+
+@pytest.mark.spec("SCN-9")
+def test_single_chains_and_step_names_may_stand_alone() -> None:
+    sc = text(
+        "workflow: {steps: {a: ~, b: {after: a}}}\n"
+        "expect: {order: a < b, completed: b, never_started: [], makespan: '> 0s'}\n"
+    )
+    assert sc.expect == {
+        "order": "a < b",
+        "completed": "b",
+        "never_started": [],
+        "makespan": "> 0s",
+    }
+
+
+# -- SCN-10: locations ----------------------------------------------------------------------------
+@pytest.mark.spec("SCN-10")
+def test_locations_give_the_line_of_every_field() -> None:
+    sc = load_valid("01_spec_example")
+    loc = sc.locations
+    assert isinstance(loc, Locations)
+    assert loc.line(()) == 1
+    assert loc.line(("workflow",)) == 4
+    assert loc.line(("workflow", "steps", "charge_payment")) == 9
+    assert loc.line(("workflow", "steps", "charge_payment", "after")) == 10
+    assert loc.line(("workflow", "steps", "charge_payment", "after", 0)) == 10
+    assert loc.line(("faults", 1)) == 18
+    assert loc.line(("faults", 1, "latency")) == 18
+    assert loc.line(("expect", "makespan")) == 25
+    # Below a recorded field: the nearest parent's line.
+    assert loc.line(("expect", "makespan", "deeper", 3)) == 25
+    assert ("expect", "makespan") in loc
+    assert ("expect", "nothing") not in loc
+    assert sc.where(("workflow", "steps", "ship_order", "after", 0)) == (
+        "tests/scenario/valid/01_spec_example.wfsim.yaml:14: workflow.steps.ship_order.after[0]"
+    )
+    error = sc.error(("expect", "attempts", "charge_payment"), "expected 2 attempts, got 3")
+    assert isinstance(error, ScenarioError)
+    assert str(error) == (
+        "tests/scenario/valid/01_spec_example.wfsim.yaml:23: expect.attempts.charge_payment: "
+        "expected 2 attempts, got 3"
+    )
+    assert (error.line, error.field) == (23, "expect.attempts.charge_payment")
+
+
+@pytest.mark.spec("SCN-10")
+def test_locations_of_an_empty_document() -> None:
+    assert Locations().line(("anything",)) is None
+
+
+@pytest.mark.spec("SCN-10")
+def test_odd_keys_are_quoted_in_field_paths() -> None:
+    with pytest.raises(ScenarioError) as info:
+        text("workflow: {steps: {'a.b': {after: [nope]}}}\n")
+    assert info.value.field == "workflow.steps['a.b'].after[0]"
+
+
+@pytest.mark.spec("SCN-10")
+def test_a_missing_file_is_a_scenario_error(tmp_path: pathlib.Path) -> None:
+    missing = tmp_path / "missing.wfsim.yaml"
+    with pytest.raises(ScenarioError, match=r"missing\.wfsim\.yaml: cannot read the scenario file"):
+        load_scenario(missing)
+
+
+@pytest.mark.spec("SCN-10")
+def test_bytes_that_are_not_utf8(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "latin1.wfsim.yaml"
+    path.write_bytes(b"scenario: t\ndescription: caf\xe9\nworkflow: {steps: {a: ~}}\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(info.value) == f"{path}:2: not UTF-8 text: byte 0xe9 cannot be decoded"
+
+
+@pytest.mark.spec("SCN-2")
+def test_a_byte_order_mark_is_fine(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "bom.wfsim.yaml"
+    path.write_bytes(b"\xef\xbb\xbfscenario: t\nworkflow: {steps: {a: ~}}\n")
+    assert load_scenario(path).title == "t"
+    path.write_bytes("scenario: t\nworkflow: {steps: {a: ~}}\n".encode("utf-16"))
+    assert load_scenario(path).title == "t"
+
+
+@pytest.mark.spec("SCN-2")
+def test_dates_stay_strings_outside_epoch() -> None:
+    sc = text("workflow: {steps: {a: ~}}\ninput: {day: 2026-01-02, at: 2026-01-02T10:00:00Z}\n")
+    assert sc.input == {"day": "2026-01-02", "at": "2026-01-02T10:00:00Z"}
+
+
+@pytest.mark.spec("SCN-2")
+def test_an_alias_bomb_is_stopped() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [
+        f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+        f"*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
+        for i in range(1, 9)
+    ]
+    bomb = "input:\n" + "".join(f"  {line}\n" for line in lines)
+    with pytest.raises(ScenarioError, match=r"expands to more than 1,000,000 values"):
+        text(bomb)
+
+
+@pytest.mark.spec("SCN-2")
+def test_deep_nesting_is_an_error_not_a_crash() -> None:
+    with pytest.raises(ScenarioError, match=r"nested"):
+        text("input: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ScenarioError, match=r"nested more than 100 levels deep"):
+        text("input: " + "[" * 150 + "]" * 150 + "\n")
+
+
+# -- the schema -----------------------------------------------------------------------------------
+def _properties(node: Any, where: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for name, sub in node.get("properties", {}).items():
+            yield f"{where}.{name}", sub
+        for key, sub in node.items():
+            yield from _properties(sub, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, sub in enumerate(node):
+            yield from _properties(sub, f"{where}[{i}]")
+
+
+@pytest.mark.spec("SCN-1", "SCN-10")
+def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
+    doc = scenario_schema()
+    jsonschema.Draft202012Validator.check_schema(doc)
+    assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert doc["$id"].endswith("scenario.schema.json")
+    assert set(doc["properties"]) == {
+        "scenario",
+        "description",
+        "seed",
+        "workflow",
+        "input",
+        "errors",
+        "faults",
+        "settings",
+        "expect",
+    }
+    missing = [
+        where
+        for where, sub in _properties(doc)
+        if "/if" not in where  # conditions, not fields an editor shows
+        and not ("title" in sub and "description" in sub)
+    ]
+    assert missing == []
+
+
+@pytest.mark.spec("SCN-9")
+def test_the_schemas_statuses_are_the_engines() -> None:
+    from wfsim._core._run import RUN_STATUSES
+
+    status = scenario_schema()["$defs"]["expect"]["properties"]["status"]
+    assert status["enum"] == list(RUN_STATUSES)
+
+
+@pytest.mark.spec("SCN-1")
+def test_schema_returns_a_fresh_copy() -> None:
+    doc = scenario_schema()
+    doc["properties"].clear()
+    assert scenario_schema()["properties"]
+
+
+@pytest.mark.spec("SCN-1", "SCN-3", "SCN-4", "SCN-5", "SCN-6", "SCN-7", "SCN-8", "SCN-9")
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.name.removesuffix(".wfsim.yaml"))
+def test_every_example_validates_and_loads(path: pathlib.Path) -> None:
+    rel = path.relative_to(REPO).as_posix()
+    data, _ = read_yaml(path.read_text(), rel)
+    # The plain draft 2020-12 validator, as an editor would use the schema.
+    jsonschema.Draft202012Validator(scenario_schema()).validate(data)
+    assert isinstance(load_scenario(rel), Scenario)
+
+
+@pytest.mark.spec("SCN-1")
+def test_there_are_examples() -> None:
+    assert len(VALID) >= 6

@@ -1,0 +1,251 @@
+"""The ``wfsim`` command line: run, check, replay, graph and schema.
+
+Exit codes (design.md 4.6): 0 every expectation held, 1 an expectation failed,
+2 bad input (usage, an unreadable or invalid scenario).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+import wfsim
+from wfsim.errors import ScenarioError, WfsimError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+SUFFIX = ".wfsim.yaml"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _files(paths: Sequence[str]) -> tuple[list[pathlib.Path], list[str]]:
+    """Expand directories into their ``*.wfsim.yaml`` files; report missing paths."""
+    found: list[pathlib.Path] = []
+    problems: list[str] = []
+    for raw in paths:
+        path = pathlib.Path(raw)
+        if path.is_dir():
+            matches = sorted(p for p in path.rglob(f"*{SUFFIX}") if p.is_file())
+            if not matches:
+                problems.append(f"{raw}: no {SUFFIX} files in this directory")
+            found.extend(matches)
+        elif path.is_file():
+            found.append(path)
+        else:
+            problems.append(f"{raw}: no such file or directory")
+    return found, problems
+
+
+def _load(path: pathlib.Path, err: TextIO) -> object | None:
+    from wfsim.scenario import load_scenario
+
+    try:
+        return load_scenario(str(path))
+    except ScenarioError as exc:
+        print(str(exc), file=err)
+        return None
+
+
+def _trace_target(option: str, scenario_path: str, seed: int, many: bool) -> pathlib.Path:
+    if not many:
+        return pathlib.Path(option)
+    stem = pathlib.Path(scenario_path).name.removesuffix(SUFFIX)
+    return pathlib.Path(option) / f"{stem}-seed{seed}.jsonl"
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from wfsim.scenario import Scenario, run_scenario
+
+    files, problems = _files(args.files)
+    for problem in problems:
+        print(problem, file=err)
+    code = EXIT_BAD_INPUT if problems else EXIT_OK
+    passed = failed = 0
+    many = len(files) > 1
+    for path in files:
+        scenario = _load(path, err)
+        if not isinstance(scenario, Scenario):
+            code = EXIT_BAD_INPUT
+            continue
+        outcome = run_scenario(scenario, seed=args.seed)
+        if args.trace:
+            outcome.write_trace(_trace_target(args.trace, scenario.path, outcome.seed, many))
+        if outcome.passed:
+            passed += 1
+        else:
+            failed += 1
+            code = max(code, EXIT_FAILED)
+        if args.json:
+            print(json.dumps(outcome.to_json()), file=out)
+            continue
+        result = outcome.result
+        print(f"scenario: {scenario.title}", file=out)
+        print(f"file: {scenario.path}  seed: {outcome.seed}", file=out)
+        if not args.quiet:
+            print(result.trace.format(), file=out)
+        print(
+            f"status: {result.status}  makespan: {result.makespan:g}s  "
+            f"digest: {result.digest()}",
+            file=out,
+        )
+        failed_keys = {f.key.split(".", 1)[0] for f in outcome.failures}
+        for key in scenario.expect:
+            print(f"  {'FAIL' if key in failed_keys else 'ok  '} expect.{key}", file=out)
+        if outcome.failures:
+            print(outcome.report(), file=out)
+        print(file=out)
+    if not args.json and len(files) > 1:
+        print(f"{passed} passed, {failed} failed", file=out)
+    return code
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from wfsim.scenario import Scenario
+
+    files, problems = _files(args.files)
+    for problem in problems:
+        print(problem, file=err)
+    code = EXIT_BAD_INPUT if problems else EXIT_OK
+    for path in files:
+        scenario = _load(path, err)
+        if not isinstance(scenario, Scenario):
+            code = EXIT_BAD_INPUT
+            continue
+        print(
+            f"ok: {scenario.path}: {len(scenario.workflow)} steps, {len(scenario.faults)} "
+            f"faults, {len(scenario.expect)} expectations",
+            file=out,
+        )
+    return code
+
+
+def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from wfsim.scenario import Scenario, run_scenario
+
+    scenario = _load(pathlib.Path(args.file), err)
+    if not isinstance(scenario, Scenario):
+        return EXIT_BAD_INPUT
+    outcome = run_scenario(scenario, seed=args.seed)
+    if args.trace:
+        outcome.write_trace(args.trace)
+    if args.json:
+        print(json.dumps(outcome.to_json()), file=out)
+    else:
+        if args.timeline:
+            print(outcome.result.trace.format(), file=out)
+        print(
+            f"seed: {outcome.seed}  status: {outcome.result.status}  "
+            f"makespan: {outcome.result.makespan:g}s",
+            file=out,
+        )
+        print(f"digest: {outcome.result.digest()}", file=out)
+        if outcome.failures:
+            print(outcome.report(), file=out)
+    return EXIT_OK if outcome.passed else EXIT_FAILED
+
+
+def cmd_graph(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from wfsim.report import to_dot, to_mermaid
+    from wfsim.scenario import Scenario
+
+    scenario = _load(pathlib.Path(args.file), err)
+    if not isinstance(scenario, Scenario):
+        return EXIT_BAD_INPUT
+    render = to_dot if args.format == "dot" else to_mermaid
+    out.write(render(scenario.workflow))
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from wfsim.scenario import schema
+
+    print(json.dumps(schema(), indent=2), file=out)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="wfsim",
+        description="Deterministic simulation of workflows: run scenario files under a "
+        "virtual clock with injected faults and check their expectations.",
+        epilog="Exit codes: 0 all expectations held, 1 an expectation failed, 2 bad input.",
+    )
+    parser.add_argument("--version", action="version", version=f"wfsim {wfsim.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser(
+        "run", help="run scenarios and check their expectations",
+        description="Run each scenario (files, or directories searched for *.wfsim.yaml), "
+        "print its timeline in virtual time and the result of each expectation.",
+    )
+    run.add_argument("files", nargs="+", metavar="FILE", help="scenario files or directories")
+    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument(
+        "--trace", metavar="OUT",
+        help="write the trace as JSON Lines to OUT (a directory when running several files)",
+    )
+    run.add_argument("--json", action="store_true", help="print one JSON object per scenario")
+    run.add_argument("-q", "--quiet", action="store_true", help="do not print the timeline")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser(
+        "check", help="validate scenarios without running them",
+        description="Load and validate each scenario; report every error with file:line.",
+    )
+    check.add_argument("files", nargs="+", metavar="FILE", help="scenario files or directories")
+    check.set_defaults(func=cmd_check)
+
+    replay = sub.add_parser(
+        "replay", help="rerun a scenario with a given seed and print its digest",
+        description="Rerun one scenario with the given seed (the line a failing test prints) "
+        "and print the trace digest; the same seed always prints the same digest.",
+    )
+    replay.add_argument("file", metavar="FILE")
+    replay.add_argument("--seed", type=int, required=True)
+    replay.add_argument("--trace", metavar="OUT", help="write the trace as JSON Lines to OUT")
+    replay.add_argument("--timeline", action="store_true", help="also print the timeline")
+    replay.add_argument("--json", action="store_true", help="print one JSON object")
+    replay.set_defaults(func=cmd_replay)
+
+    graph = sub.add_parser(
+        "graph", help="draw a scenario's workflow",
+        description="Print the workflow's dependency graph as Mermaid or Graphviz DOT.",
+    )
+    graph.add_argument("file", metavar="FILE")
+    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    graph.set_defaults(func=cmd_graph)
+
+    schema = sub.add_parser(
+        "schema", help="print the scenario file JSON Schema",
+        description="Print the JSON Schema (draft 2020-12) of *.wfsim.yaml files.",
+    )
+    schema.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
+         err: TextIO | None = None) -> int:
+    """Entry point of ``wfsim`` and ``python -m wfsim``; returns the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args, out, err)
+    except WfsimError as exc:
+        print(f"wfsim: {exc}", file=err)
+        return EXIT_BAD_INPUT
+    return code
+
+
+def console_main() -> None:
+    sys.exit(main())

@@ -1,0 +1,683 @@
+"""Checking a scenario's ``expect:`` block against a run (SCN-9).
+
+:func:`check_expectations` answers every check from the run's trace and returns
+one :class:`ExpectationFailure` per broken expectation, each with a sentence
+saying what was expected and what happened, and the trace lines that show it.
+:func:`format_failures` turns them into the report a failing scenario prints.
+
+Values arrive as YAML gives them: durations are numbers of seconds or strings
+such as ``"250ms"`` and are compared in integer nanoseconds. A value of the wrong
+shape (a chain without ``<``, a malformed duration) raises ``ValueError`` naming
+the field: the loader should have rejected it. A step name the workflow does not
+define is a failure with a did-you-mean, not an error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shlex
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from wfsim._core._run import RUN_STATUSES, RunResult
+from wfsim._core._time import format_seconds, to_ns
+from wfsim._core._trace import EVENT_KINDS, STEP_ENDS, Trace, TraceEvent
+from wfsim.errors import did_you_mean
+
+__all__ = ["EXPECTATION_KEYS", "ExpectationFailure", "check_expectations", "format_failures"]
+
+#: Every key ``expect:`` may hold, in the order SCN-9 lists them.
+EXPECTATION_KEYS = (
+    "status",
+    "result",
+    "context",
+    "order",
+    "attempts",
+    "retry_delays",
+    "makespan",
+    "completed",
+    "failed",
+    "skipped",
+    "cancelled",
+    "never_started",
+    "trace_contains",
+)
+
+#: At most this many trace lines go with one failure.
+MAX_TRACE_LINES = 8
+
+#: Trace event fields that hold durations (seconds), compared in ns by ``trace_contains``.
+_DURATION_FIELDS = frozenset({"t", "delay", "timeout"})
+
+_COMPARATOR_RE = re.compile(r"^\s*(<=|>=|==|<|>)\s*(.*)$")
+_COMPARATORS: dict[str, tuple[str, Callable[[int, int], bool]]] = {
+    "<=": ("at most", lambda actual, bound: actual <= bound),
+    "<": ("less than", lambda actual, bound: actual < bound),
+    ">=": ("at least", lambda actual, bound: actual >= bound),
+    ">": ("more than", lambda actual, bound: actual > bound),
+    "==": ("exactly", lambda actual, bound: actual == bound),
+}
+
+_EXPECTED_END = {
+    "completed": "to complete",
+    "failed": "to fail",
+    "skipped": "to be skipped",
+    "cancelled": "to be cancelled",
+}
+_ENDED = {
+    "completed": "it completed",
+    "failed": "it failed",
+    "skipped": "it was skipped",
+    "cancelled": "it was cancelled",
+}
+
+Path = tuple[str | int, ...]
+LineOf = Callable[[Path], int | None]
+
+
+@attrs.frozen
+class ExpectationFailure:
+    """One expectation the run did not meet.
+
+    ``key`` names it under ``expect`` (``"order"``, ``"attempts.charge_payment"``,
+    ``"context.order.id"``); ``expected`` and ``actual`` are short display strings;
+    ``message`` is one sentence; ``trace_lines`` are the relevant
+    :meth:`TraceEvent.describe` lines; ``line`` is the expectation's YAML line.
+    """
+
+    key: str
+    expected: str
+    actual: str
+    message: str
+    trace_lines: tuple[str, ...] = ()
+    line: int | None = None
+
+
+def _no_lines(path: Path) -> int | None:
+    return None
+
+
+def check_expectations(
+    expect: Mapping[str, Any],
+    result: RunResult,
+    *,
+    line_of: LineOf = _no_lines,
+) -> list[ExpectationFailure]:
+    """Check every expectation of an ``expect:`` mapping against ``result``.
+
+    Returns the failures in the order the keys appear (an empty list when all
+    hold). ``line_of`` maps a path inside ``expect``, e.g.
+    ``("attempts", "charge_payment")``, ``("order", 0)`` or ``("context", "order", "id")``,
+    to its YAML line (or None).
+
+    Raises ``ValueError`` for an unknown key or a value of the wrong shape.
+
+    Example::
+
+        failures = check_expectations({"status": "completed", "attempts": {"charge": 2}}, result)
+        assert not failures, format_failures(failures, scenario=..., file=..., seed=...)
+    """
+    for key in expect:
+        if key not in _CHECKS:
+            raise ValueError(
+                f"unknown expectation key {key!r}{did_you_mean(str(key), EXPECTATION_KEYS)}"
+                f" (expected one of: {', '.join(EXPECTATION_KEYS)})"
+            )
+    checker = _Checker(result, line_of)
+    failures: list[ExpectationFailure] = []
+    for key, value in expect.items():
+        failures.extend(_CHECKS[key](checker, key, value))
+    return failures
+
+
+def format_failures(
+    failures: Sequence[ExpectationFailure], *, scenario: str, file: str, seed: int
+) -> str:
+    """The report of a failing scenario: each failure, its trace lines and a replay command.
+
+    Example output::
+
+        scenario 'order saga' failed with seed 1: 1 expectation not met
+
+        orders.wfsim.yaml:31: expect.attempts.charge: expected charge to make 2 attempts, ...
+          expected: 2
+          actual:   3
+          trace:
+            [      1s] #4 attempt_started charge#1
+            ...
+
+        replay: wfsim replay orders.wfsim.yaml --seed 1
+    """
+    n = len(failures)
+    if n == 0:
+        head = f"scenario {scenario!r} with seed {seed}: every expectation held"
+    else:
+        head = (
+            f"scenario {scenario!r} failed with seed {seed}: "
+            f"{n} expectation{'' if n == 1 else 's'} not met"
+        )
+    out = [head, ""]
+    for f in failures:
+        where = f"{file}:{f.line}" if f.line is not None else file
+        out.append(f"{where}: expect.{f.key}: {f.message}")
+        out.append(f"  expected: {f.expected}")
+        out.append(f"  actual:   {f.actual}")
+        if f.trace_lines:
+            out.append("  trace:")
+            out.extend(f"    {line}" for line in f.trace_lines)
+        out.append("")
+    out.append(f"replay: wfsim replay {shlex.quote(file)} --seed {seed}")
+    return "\n".join(out)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it in YAML/JSON terms: ``true``, ``null``, ``"x"``."""
+    return json.dumps(value, ensure_ascii=False, default=repr)
+
+
+def _t(ns: int) -> str:
+    return f"t={format_seconds(ns)}"
+
+
+def _durations(values: Iterable[int]) -> str:
+    return "[" + ", ".join(format_seconds(v) for v in values) + "]"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _lines(events: Iterable[TraceEvent]) -> tuple[str, ...]:
+    """``describe()`` lines of ``events`` in trace order, at most :data:`MAX_TRACE_LINES`."""
+    unique = sorted({e.seq: e for e in events}.values(), key=lambda e: e.seq)
+    lines = [e.describe() for e in unique]
+    if len(lines) <= MAX_TRACE_LINES:
+        return tuple(lines)
+    head = (MAX_TRACE_LINES - 1) // 2
+    tail = MAX_TRACE_LINES - 1 - head
+    hidden = len(lines) - head - tail
+    return (*lines[:head], f"... {_plural(hidden, 'more event')} ...", *lines[-tail:])
+
+
+def _same(expected: Any, actual: Any, *, subset: bool) -> bool:
+    """Whether ``actual`` matches ``expected``; mappings by subset when ``subset``.
+
+    Lists and tuples compare element by element; a bool equals only a bool (so
+    ``true`` does not match ``1``).
+    """
+    if isinstance(expected, Mapping):
+        if not isinstance(actual, Mapping):
+            return False
+        if not subset and len(expected) != len(actual):
+            return False
+        return all(k in actual and _same(v, actual[k], subset=subset) for k, v in expected.items())
+    if isinstance(expected, list | tuple):
+        return (
+            isinstance(actual, list | tuple)
+            and len(expected) == len(actual)
+            and all(_same(e, a, subset=subset) for e, a in zip(expected, actual, strict=True))
+        )
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return isinstance(expected, bool) and isinstance(actual, bool) and expected == actual
+    return bool(expected == actual)
+
+
+def _where(key: str, sub: Sequence[str | int]) -> str:
+    return key + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in sub)
+
+
+def _step_list(key: str, value: Any) -> list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(s, str) for s in items):
+        raise ValueError(f"expect.{key} must be a list of step names, not {_show(value)}")
+    return list(items)
+
+
+def _step_map(key: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping) or not all(isinstance(s, str) for s in value):
+        raise ValueError(f"expect.{key} must be a mapping from step name to value, not {value!r}")
+    return value
+
+
+class _Checker:
+    """The run and the helpers every check shares."""
+
+    def __init__(self, result: RunResult, line_of: LineOf) -> None:
+        self.result = result
+        self.trace: Trace = result.trace
+        self.line_of = line_of
+        self.steps = set(result.steps)
+        self.finished = next(iter(self.trace.of_kind("run_finished")[-1:]), None)
+
+    def fail(
+        self,
+        key: str,
+        path: Path,
+        *,
+        expected: str,
+        actual: str,
+        message: str,
+        events: Iterable[TraceEvent] = (),
+    ) -> ExpectationFailure:
+        return ExpectationFailure(
+            key=key,
+            expected=expected,
+            actual=actual,
+            message=message,
+            trace_lines=_lines(events),
+            line=self.line_of(path),
+        )
+
+    def unknown_step(self, key: str, path: Path, step: str) -> ExpectationFailure | None:
+        """A failure if the workflow has no step ``step``."""
+        if step in self.steps:
+            return None
+        return self.fail(
+            key,
+            path,
+            expected=f"a step of workflow {self.result.workflow!r}",
+            actual=f"no step {step!r}",
+            message=(
+                f"workflow {self.result.workflow!r} has no step {step!r}"
+                f"{did_you_mean(step, self.steps)}"
+            ),
+        )
+
+    def end_event(self, step: str) -> TraceEvent | None:
+        ends = [e for e in self.trace.for_step(step) if e.kind in STEP_ENDS]
+        return ends[-1] if ends else None
+
+    def first(self, kind: str, step: str) -> TraceEvent | None:
+        return next((e for e in self.trace.for_step(step) if e.kind == kind), None)
+
+    def ended(self, step: str, *, why: bool = True) -> str:
+        """How ``step`` ended, as a clause: ``it was skipped (upstream 'pay' failed)``."""
+        end = self.end_event(step)
+        if end is None:
+            return "it never ended"
+        clause = _ENDED[end.kind.removeprefix("step_")]
+        reason = end.get("reason") if why else None
+        return f"{clause} ({reason})" if reason else clause
+
+
+# -- the checks --------------------------------------------------------------------------------
+
+_Failures = Iterator[ExpectationFailure]
+
+
+def _check_status(c: _Checker, key: str, value: Any) -> _Failures:
+    if value not in RUN_STATUSES:
+        raise ValueError(
+            f"expect.status must be a run status ({', '.join(RUN_STATUSES)}), not {_show(value)}"
+            f"{did_you_mean(str(value), RUN_STATUSES)}"
+        )
+    actual = c.result.status
+    if actual == value:
+        return
+    why = f"; {c.result.message}" if c.result.message else ""
+    events = [
+        *c.trace.of_kind("step_failed", "step_cancelled"),
+        *([c.finished] if c.finished else []),
+    ]
+    yield c.fail(
+        key,
+        (key,),
+        expected=value,
+        actual=actual,
+        message=f"expected the run to end {value}, but it ended {actual}{why}",
+        events=events[-MAX_TRACE_LINES:],
+    )
+
+
+def _check_result(c: _Checker, key: str, value: Any) -> _Failures:
+    actual = c.finished.get("result") if c.finished is not None else None
+    if _same(value, actual, subset=False):
+        return
+    yield c.fail(
+        key,
+        (key,),
+        expected=_show(value),
+        actual=_show(actual),
+        message=f"expected the run's result to be {_show(value)}, but it was {_show(actual)}",
+        events=[c.finished] if c.finished else [],
+    )
+
+
+def _check_context(c: _Checker, key: str, value: Any) -> _Failures:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expect.context must be a mapping, not {_show(value)}")
+    yield from _context_diff(c, value, c.result.context, ())
+
+
+def _context_diff(
+    c: _Checker, expected: Mapping[Any, Any], actual: Mapping[Any, Any], sub: tuple[Any, ...]
+) -> _Failures:
+    for k, want in expected.items():
+        here = (*sub, k)
+        dotted = ".".join(map(str, here))
+        parent = "the context" if not sub else ".".join(map(str, sub))
+        if k not in actual:
+            got, why = "missing", f"{parent} has no key {_show(k)}"
+        elif isinstance(want, Mapping) and isinstance(actual[k], Mapping):
+            yield from _context_diff(c, want, actual[k], here)
+            continue
+        elif _same(want, actual[k], subset=True):
+            continue
+        else:
+            got = _show(actual[k])
+            why = f"it is {got}" + (", not a mapping" if isinstance(want, Mapping) else "")
+        # The trace shows context writes only as step outputs: show those of the top key.
+        top = here[0]
+        events = [
+            e
+            for e in c.trace.of_kind("attempt_succeeded")
+            if isinstance(e.get("output"), Mapping) and top in e["output"]
+        ]
+        yield c.fail(
+            f"context.{dotted}",
+            ("context", *here),
+            expected=_show(want),
+            actual=got,
+            message=f"expected the final context to have {dotted} = {_show(want)}, but {why}",
+            events=events[-MAX_TRACE_LINES:],
+        )
+
+
+def _chains(value: Any) -> list[tuple[Path, list[str]]]:
+    """``order``'s chains with their paths: ``"a < b < c"`` becomes ``[a, b, c]``."""
+    if isinstance(value, str):
+        items: list[tuple[Path, Any]] = [(("order",), value)]
+    elif isinstance(value, list | tuple):
+        items = [(("order", i), v) for i, v in enumerate(value)]
+    else:
+        raise ValueError(f"expect.order must be a list of chains like 'a < b < c', not {value!r}")
+    out: list[tuple[Path, list[str]]] = []
+    for path, chain in items:
+        names = [n.strip() for n in chain.split("<")] if isinstance(chain, str) else []
+        if len(names) < 2 or not all(names):
+            where = _where("expect.order", path[1:])
+            raise ValueError(f"{where} must be a chain like 'a < b < c', not {chain!r}")
+        out.append((path, names))
+    return out
+
+
+def _check_order(c: _Checker, key: str, value: Any) -> _Failures:
+    for path, names in _chains(value):
+        unknown = [f for f in (c.unknown_step(key, path, n) for n in names) if f]
+        if unknown:
+            yield from unknown
+            continue
+        for a, b in itertools.pairwise(names):
+            if c.trace.happened_before(a, b):
+                continue
+            done = c.first("step_completed", a)
+            start = c.first("attempt_started", b)
+            if done is not None and start is not None:
+                when_b, when_a = _t(start.t_ns), _t(done.t_ns)
+                if start.t_ns == done.t_ns:  # same instant: the event order decides
+                    when_b += f" (event #{start.seq})"
+                    when_a += f" (event #{done.seq})"
+                actual = f"{b} started at {when_b} and {a} completed at {when_a}"
+            else:
+                parts = []
+                if done is None:
+                    parts.append(f"{a} never completed ({c.ended(a, why=False)})")
+                if start is None:
+                    parts.append(f"{b} never started ({c.ended(b, why=False)})")
+                actual = " and ".join(parts)
+            events = [
+                done or c.end_event(a),
+                start or c.end_event(b),
+            ]
+            yield c.fail(
+                key,
+                path,
+                expected=f"{a} < {b}",
+                actual=actual,
+                message=f"expected {a} to complete before {b} started, but {actual}",
+                events=[e for e in events if e is not None],
+            )
+
+
+def _check_attempts(c: _Checker, key: str, value: Any) -> _Failures:
+    for step, want in _step_map(key, value).items():
+        if isinstance(want, bool) or not isinstance(want, int) or want < 0:
+            raise ValueError(
+                f"expect.attempts.{step} must be a number of attempts >= 0, not {_show(want)}"
+            )
+        unknown = c.unknown_step(f"{key}.{step}", (key, step), step)
+        if unknown:
+            yield unknown
+            continue
+        made = len(c.trace.attempts(step))
+        if made == want:
+            continue
+        yield c.fail(
+            f"{key}.{step}",
+            (key, step),
+            expected=str(want),
+            actual=str(made),
+            message=f"expected {step} to make {_plural(want, 'attempt')}, but it made {made}",
+            events=c.trace.for_step(step),
+        )
+
+
+def _check_retry_delays(c: _Checker, key: str, value: Any) -> _Failures:
+    for step, want in _step_map(key, value).items():
+        if not isinstance(want, list | tuple):
+            raise ValueError(f"expect.retry_delays.{step} must be a list of durations")
+        want_ns = [to_ns(d, what=f"expect.retry_delays.{step}[{i}]") for i, d in enumerate(want)]
+        unknown = c.unknown_step(f"{key}.{step}", (key, step), step)
+        if unknown:
+            yield unknown
+            continue
+        got_ns = c.trace.retry_delays_ns(step)
+        if got_ns == want_ns:
+            continue
+        shown = _durations(got_ns)
+        actual = (
+            f"they were {shown}" if got_ns else f"it was never retried ({c.ended(step, why=False)})"
+        )
+        kinds = {"attempt_started", "attempt_failed", "attempt_timed_out", "retry_scheduled"}
+        yield c.fail(
+            f"{key}.{step}",
+            (key, step),
+            expected=_durations(want_ns),
+            actual=shown,
+            message=f"expected {step}'s retry delays to be {_durations(want_ns)}, but {actual}",
+            events=[e for e in c.trace.for_step(step) if e.kind in kinds],
+        )
+
+
+def _makespan_bound(value: Any) -> tuple[str, int]:
+    what = "expect.makespan"
+    if isinstance(value, str):
+        match = _COMPARATOR_RE.match(value)
+        if match is not None:
+            return match.group(1), to_ns(match.group(2), what=what)
+    return "==", to_ns(value, what=what)
+
+
+def _check_makespan(c: _Checker, key: str, value: Any) -> _Failures:
+    op, bound = _makespan_bound(value)
+    words, holds = _COMPARATORS[op]
+    actual = c.result.makespan_ns
+    if holds(actual, bound):
+        return
+    yield c.fail(
+        key,
+        (key,),
+        expected=f"{op} {format_seconds(bound)}",
+        actual=format_seconds(actual),
+        message=(
+            f"expected the run to take {words} {format_seconds(bound)}, "
+            f"but it took {format_seconds(actual)}"
+        ),
+        events=[c.finished] if c.finished else [],
+    )
+
+
+def _check_ended(c: _Checker, key: str, value: Any) -> _Failures:
+    for i, step in enumerate(_step_list(key, value)):
+        path: Path = (key, i) if not isinstance(value, str) else (key,)
+        unknown = c.unknown_step(key, path, step)
+        if unknown:
+            yield unknown
+            continue
+        status = c.trace.step_status(step)
+        if status == key:
+            continue
+        yield c.fail(
+            key,
+            path,
+            expected=f"{step} {key}",
+            actual=f"{step} {status or 'never ended'}",
+            message=f"expected {step} {_EXPECTED_END[key]}, but {c.ended(step)}",
+            events=c.trace.for_step(step),
+        )
+
+
+def _check_never_started(c: _Checker, key: str, value: Any) -> _Failures:
+    for i, step in enumerate(_step_list(key, value)):
+        path: Path = (key, i) if not isinstance(value, str) else (key,)
+        unknown = c.unknown_step(key, path, step)
+        if unknown:
+            yield unknown
+            continue
+        starts = [e for e in c.trace.for_step(step) if e.kind == "attempt_started"]
+        if not starts:
+            continue
+        made = f" and made {_plural(len(starts), 'attempt')}" if len(starts) > 1 else ""
+        yield c.fail(
+            key,
+            path,
+            expected=f"{step} never started",
+            actual=f"{step} started at {_t(starts[0].t_ns)}",
+            message=(
+                f"expected {step} never to start, but it started at {_t(starts[0].t_ns)}{made}"
+            ),
+            events=starts,
+        )
+
+
+def _field_matches(name: str, want: Any, event: TraceEvent) -> bool:
+    """Whether ``event`` has ``name`` matching ``want`` (durations in ns, mappings by subset)."""
+    if name in ("step", "attempt", "seq"):
+        return _same(want, getattr(event, name), subset=False)
+    if name == "t":
+        return to_ns(want, what="expect.trace_contains t") == event.t_ns
+    if name not in event.fields:
+        return False
+    got = event.fields[name]
+    if name in _DURATION_FIELDS and isinstance(want, str) and isinstance(got, int | float):
+        return to_ns(want, what=f"expect.trace_contains {name}") == to_ns(got, what=name)
+    return _same(want, got, subset=True)
+
+
+def _show_field(name: str, value: Any) -> str:
+    if name in _DURATION_FIELDS and isinstance(value, int | float | str):
+        value_ns = to_ns(value, what=f"expect.trace_contains {name}")
+        return f"{name}={format_seconds(value_ns)}"
+    return f"{name}={_show(value)}"
+
+
+def _describe_item(item: Mapping[str, Any]) -> str:
+    """``an attempt_failed event of charge#2 at t=1s with error="ConnectionError"``."""
+    kind = str(item["kind"])
+    text = f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind} event"
+    if "step" in item:
+        text += f" of {item['step']}" + (f"#{item['attempt']}" if "attempt" in item else "")
+    elif "attempt" in item:
+        text += f" of attempt {item['attempt']}"
+    if "t" in item:
+        text += f" at {_t(to_ns(item['t'], what='expect.trace_contains t'))}"
+    rest = [_show_field(k, v) for k, v in item.items() if k not in ("kind", "step", "attempt", "t")]
+    return text + (f" with {', '.join(rest)}" if rest else "")
+
+
+def _actual_field(name: str, event: TraceEvent) -> str:
+    if name in ("step", "attempt", "seq"):
+        return f"{name}={_show(getattr(event, name))}"
+    if name == "t":
+        return _t(event.t_ns)
+    if name not in event.fields:
+        return f"no {name}"
+    return _show_field(name, event.fields[name])
+
+
+def _check_trace_contains(c: _Checker, key: str, value: Any) -> _Failures:
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"expect.trace_contains must be a list of event patterns, not {value!r}")
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping) or not isinstance(item.get("kind"), str):
+            raise ValueError(
+                f"expect.trace_contains[{i}] must be a mapping with a 'kind', not {_show(item)}"
+            )
+        path: Path = (key, i)
+        step = item.get("step")
+        if isinstance(step, str) and (unknown := c.unknown_step(key, path, step)):
+            yield unknown
+            continue
+        kind: str = item["kind"]
+        fields = {k: v for k, v in item.items() if k != "kind"}
+        same_kind = c.trace.of_kind(kind)
+        candidates = [e for e in same_kind if "step" not in item or e.step == step]
+        misses = [[k for k, v in fields.items() if not _field_matches(k, v, e)] for e in candidates]
+        if any(not m for m in misses):
+            continue
+        desc = _describe_item(item)
+        events: list[TraceEvent] = []
+        if not same_kind:
+            actual = f"no {kind} event"
+            hint = "" if kind in EVENT_KINDS else did_you_mean(kind, EVENT_KINDS)
+            why = f"the trace has no {kind} event{hint}"
+        elif not candidates:
+            steps = ", ".join(sorted({str(e.step) for e in same_kind}))
+            actual = f"no {kind} event of {step}"
+            why = f"its {kind} events are of {steps} only"
+            events = same_kind
+        else:
+            wrong, closest = min(zip(misses, candidates, strict=True), key=lambda m: len(m[0]))
+            got = ", ".join(_actual_field(k, closest) for k in wrong)
+            of = f" of {step}" if "step" in item else ""
+            actual = f"#{closest.seq} has {got}"
+            if len(candidates) == 1:
+                why = f"its only {kind} event{of}, #{closest.seq}, has {got}"
+            else:
+                why = (
+                    f"none of its {len(candidates)} {kind} events{of} matches "
+                    f"(the closest, #{closest.seq}, has {got})"
+                )
+            events = candidates
+        yield c.fail(
+            key,
+            path,
+            expected=desc,
+            actual=actual,
+            message=f"expected the trace to contain {desc}, but {why}",
+            events=events,
+        )
+
+
+_CHECKS: dict[str, Callable[[_Checker, str, Any], _Failures]] = {
+    "status": _check_status,
+    "result": _check_result,
+    "context": _check_context,
+    "order": _check_order,
+    "attempts": _check_attempts,
+    "retry_delays": _check_retry_delays,
+    "makespan": _check_makespan,
+    "completed": _check_ended,
+    "failed": _check_ended,
+    "skipped": _check_ended,
+    "cancelled": _check_ended,
+    "never_started": _check_never_started,
+    "trace_contains": _check_trace_contains,
+}
