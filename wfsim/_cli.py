@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 import wfsim
+from wfsim._core._time import format_seconds
 from wfsim.errors import ScenarioError, WfsimError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -40,7 +41,7 @@ def _files(paths: Sequence[str]) -> tuple[list[pathlib.Path], list[str]]:
         elif path.is_file():
             found.append(path)
         else:
-            problems.append(f"{raw}: no such file or directory")
+            problems.append(f"{raw}: cannot read the scenario file: no such file or directory")
     return found, problems
 
 
@@ -54,11 +55,39 @@ def _load(path: pathlib.Path, err: TextIO) -> object | None:
         return None
 
 
-def _trace_target(option: str, scenario_path: str, seed: int, many: bool) -> pathlib.Path:
-    if not many:
-        return pathlib.Path(option)
-    stem = pathlib.Path(scenario_path).name.removesuffix(SUFFIX)
-    return pathlib.Path(option) / f"{stem}-seed{seed}.jsonl"
+class _BadTrace(WfsimError):
+    """The trace could not be written where ``--trace`` said."""
+
+
+def _write_trace(outcome: object, target: pathlib.Path) -> None:
+    from wfsim.scenario import ScenarioRun
+
+    assert isinstance(outcome, ScenarioRun)
+    try:
+        outcome.write_trace(target)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise _BadTrace(f"cannot write the trace to {str(target)!r}: {reason}") from None
+
+
+class _TraceNames:
+    """File names for ``--trace DIR`` with several scenarios: ``<stem>-seed<N>.jsonl``.
+
+    Two scenarios with the same file name (in different folders) get their parent
+    folder's name in front, so no trace overwrites another.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.directory = pathlib.Path(directory)
+        self.used: set[str] = set()
+
+    def target(self, scenario_path: str, seed: int) -> pathlib.Path:
+        path = pathlib.Path(scenario_path)
+        name = f"{path.name.removesuffix(SUFFIX)}-seed{seed}.jsonl"
+        if name in self.used:
+            name = f"{path.parent.name}__{name}"
+        self.used.add(name)
+        return self.directory / name
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -68,16 +97,22 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for problem in problems:
         print(problem, file=err)
     code = EXIT_BAD_INPUT if problems else EXIT_OK
-    passed = failed = 0
-    many = len(files) > 1
+    passed = failed = invalid = 0
+    # --trace names a file for one scenario file, a directory for anything more.
+    single = len(args.files) == 1 and pathlib.Path(args.files[0]).is_file()
+    names = _TraceNames(args.trace) if args.trace and not single else None
     for path in files:
         scenario = _load(path, err)
         if not isinstance(scenario, Scenario):
             code = EXIT_BAD_INPUT
+            invalid += 1
             continue
         outcome = run_scenario(scenario, seed=args.seed)
         if args.trace:
-            outcome.write_trace(_trace_target(args.trace, scenario.path, outcome.seed, many))
+            target = (
+                names.target(scenario.path, outcome.seed) if names else pathlib.Path(args.trace)
+            )
+            _write_trace(outcome, target)
         if outcome.passed:
             passed += 1
         else:
@@ -92,7 +127,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not args.quiet:
             print(result.trace.format(), file=out)
         print(
-            f"status: {result.status}  makespan: {result.makespan:g}s  "
+            f"status: {result.status}  makespan: {format_seconds(result.makespan_ns)}  "
             f"digest: {result.digest()}",
             file=out,
         )
@@ -103,7 +138,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(outcome.report(), file=out)
         print(file=out)
     if not args.json and len(files) > 1:
-        print(f"{passed} passed, {failed} failed", file=out)
+        summary = f"{passed} passed, {failed} failed"
+        print(summary + (f", {invalid} invalid" if invalid else ""), file=out)
     return code
 
 
@@ -135,7 +171,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_BAD_INPUT
     outcome = run_scenario(scenario, seed=args.seed)
     if args.trace:
-        outcome.write_trace(args.trace)
+        _write_trace(outcome, pathlib.Path(args.trace))
     if args.json:
         print(json.dumps(outcome.to_json()), file=out)
     else:
@@ -143,7 +179,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(outcome.result.trace.format(), file=out)
         print(
             f"seed: {outcome.seed}  status: {outcome.result.status}  "
-            f"makespan: {outcome.result.makespan:g}s",
+            f"makespan: {format_seconds(outcome.result.makespan_ns)}",
             file=out,
         )
         print(f"digest: {outcome.result.digest()}", file=out)
@@ -171,6 +207,16 @@ def cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="wfsim",
@@ -188,10 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
         "print its timeline in virtual time and the result of each expectation.",
     )
     run.add_argument("files", nargs="+", metavar="FILE", help="scenario files or directories")
-    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--seed", type=_seed, help="override the scenario's seed (an integer >= 0)")
     run.add_argument(
         "--trace", metavar="OUT",
-        help="write the trace as JSON Lines to OUT (a directory when running several files)",
+        help="write the trace as JSON Lines to OUT: a file for one scenario file, else a "
+        "directory of <name>-seed<N>.jsonl files",
     )
     run.add_argument("--json", action="store_true", help="print one JSON object per scenario")
     run.add_argument("-q", "--quiet", action="store_true", help="do not print the timeline")
@@ -210,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and print the trace digest; the same seed always prints the same digest.",
     )
     replay.add_argument("file", metavar="FILE")
-    replay.add_argument("--seed", type=int, required=True)
+    replay.add_argument("--seed", type=_seed, required=True, help="the seed to replay")
     replay.add_argument("--trace", metavar="OUT", help="write the trace as JSON Lines to OUT")
     replay.add_argument("--timeline", action="store_true", help="also print the timeline")
     replay.add_argument("--json", action="store_true", help="print one JSON object")
@@ -248,4 +295,13 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
 
 
 def console_main() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `wfsim schema | head -1`: the reader left; that is not an error of ours.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_OK
+    sys.exit(code)

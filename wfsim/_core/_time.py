@@ -77,18 +77,26 @@ def to_seconds(ns: int) -> float:
     return ns / NS_PER_SECOND
 
 
+def exact_seconds(ns: int) -> str:
+    """Seconds as an exact decimal string: ``100001750000000 -> "100001.75"``."""
+    text = format(Decimal(ns).scaleb(-9), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def format_seconds(ns: int) -> str:
-    """A short human form: ``1.5s``, ``2h``, ``250ms``."""
+    """A short, exact human form: ``1.5s``, ``2h``, ``250ms``, ``100001.75s``.
+
+    Never rounded: a time printed here reads back to the same nanoseconds
+    with :func:`to_ns`.
+    """
     if ns == 0:
         return "0s"
     for unit, size in (("h", _UNITS["h"]), ("m", _UNITS["m"]), ("s", NS_PER_SECOND)):
         if ns % size == 0:
             return f"{ns // size}{unit}"
-    if ns >= NS_PER_SECOND:
-        return f"{to_seconds(ns):g}s"
-    if ns % 1_000_000 == 0:
-        return f"{ns // 1_000_000}ms"
-    return f"{ns / 1_000_000:g}ms"
+    if abs(ns) >= NS_PER_SECOND:
+        return f"{exact_seconds(ns)}s"
+    return f"{exact_seconds(ns * 1000)}ms"
 
 
 def wall_time(epoch: _dt.datetime, ns: int) -> _dt.datetime:

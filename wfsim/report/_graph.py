@@ -36,7 +36,7 @@ def to_mermaid(workflow: Workflow) -> str:
     workflow.validate()
     steps = workflow.steps
     ids = {name: _mermaid_id(name, step.index) for name, step in steps.items()}
-    lines = [f"%% workflow {workflow.name}", "flowchart LR"]
+    lines = [f"%% workflow {' '.join(workflow.name.split())}", "flowchart LR"]
     for name, step in steps.items():
         label = _label(step).replace('"', "#quot;")
         lines.append(f'    {ids[name]}["{label}"]')
