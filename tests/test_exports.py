@@ -13,7 +13,7 @@ PUBLIC = {
     "InjectedError", "RetryPolicy", "RetryPolicyError", "RunResult", "SeededChoices", "Step",
     "StepContext", "StepResult", "Tape", "Trace", "TraceEvent", "UnknownStepError", "WfsimError",
     "Workflow", "WorkflowDefinitionError", "arun", "backoff_ns", "check_determinism",
-    "retry_delay", "run", "to_ns", "to_seconds",
+    "retry_delay", "run", "to_ns", "to_seconds", "SagaPolicy", "compensation",
 }
 
 ROOT = pathlib.Path(wfsim.__file__).parent

@@ -24,7 +24,7 @@ from wfsim._core._retry import RetryPolicy, backoff_ns, retry_delay
 from wfsim._core._run import DEFAULT_TIME_LIMIT, RunResult, StepResult, arun, run
 from wfsim._core._time import DEFAULT_EPOCH, to_ns, to_seconds
 from wfsim._core._trace import AttemptRecord, Trace, TraceEvent
-from wfsim._core._workflow import Step, Workflow
+from wfsim._core._workflow import SagaPolicy, Step, Workflow, compensation
 from wfsim.errors import (
     ContextKeyError,
     CycleError,
@@ -53,6 +53,7 @@ __all__ = [
     "RetryPolicy",
     "RetryPolicyError",
     "RunResult",
+    "SagaPolicy",
     "SeededChoices",
     "Step",
     "StepContext",
@@ -67,6 +68,7 @@ __all__ = [
     "arun",
     "backoff_ns",
     "check_determinism",
+    "compensation",
     "retry_delay",
     "run",
     "to_ns",

@@ -87,9 +87,12 @@ class _StepState:
     result: Any = None
     error: str | None = None
     retry_at_ns: int | None = None
+    #: For a compensation: the step it undoes. For a step: its compensation's state.
+    for_step: str | None = None
+    compensation: _StepState | None = None
 
 
-TERMINAL = frozenset({"completed", "failed", "skipped", "cancelled"})
+TERMINAL = frozenset({"completed", "failed", "skipped", "cancelled", "compensated"})
 
 
 class StepContext:
@@ -218,6 +221,17 @@ class Engine:
         dependents = workflow.dependents()
         for name, st in self.states.items():
             st.dependents = tuple(self.states[d] for d in dependents[name])
+        # Sagas (specs/compensation.md): one state per compensation, registered on a stack.
+        self.saga = workflow.saga
+        self.comp_states: dict[str, _StepState] = {}
+        for st in self.states.values():
+            comp = st.step.compensate
+            if comp is not None:
+                st.compensation = _StepState(comp, 0, for_step=st.step.name)
+                self.comp_states[comp.name] = st.compensation
+        self._registered: list[_StepState] = []
+        self._comp_queue: list[_StepState] = []
+        self._compensating = False
         self._order = order
         self._timers: list[_Timer] = []
         self._tseq = 0
@@ -290,6 +304,8 @@ class Engine:
                     await self._drain_switches()
             while timers and timers[0][2] is None:
                 heapq.heappop(timers)
+            if not timers and self._start_compensation():
+                continue
             if not timers:
                 if any(st.status not in TERMINAL for st in self.states.values()):
                     self._advance(max(self.now, self.time_limit_ns))
@@ -402,7 +418,12 @@ class Engine:
         step = st.step
         att = _Attempt(st, st.attempts, self.now)
         st.current = att
-        self.record("attempt_started", step.name, att.number)
+        if st.for_step is not None:
+            self.record("compensation_started", step.name, att.number, for_step=st.for_step)
+        else:
+            self.record("attempt_started", step.name, att.number)
+            if att.number == 1 and self.saga.register == "before":
+                self._register(st)
         extra = 0
         for fault in self._faults_by_step.get(step.name, ()):
             if not fault.applies_to(step.name, att.number):
@@ -459,12 +480,19 @@ class Engine:
         st = att.state
         st.result = result
         output = _jsonable(result)
-        if output is _MISSING:
-            self.record("attempt_succeeded", st.step.name, att.number)
-        else:
-            self.record("attempt_succeeded", st.step.name, att.number, output=output)
+        fields: dict[str, Any] = {} if output is _MISSING else {"output": output}
         st.status = "completed"
+        if st.for_step is not None:
+            self.record(
+                "compensation_completed", st.step.name, att.number, for_step=st.for_step, **fields
+            )
+            self.states[st.for_step].status = "compensated"
+            self._compensation_ended(st)
+            return
+        self.record("attempt_succeeded", st.step.name, att.number, **fields)
         self.record("step_completed", st.step.name)
+        if self.saga.register == "after":
+            self._register(st)
         for child in st.dependents:
             child.remaining_deps -= 1
             if child.remaining_deps == 0 and child.status == "pending":
@@ -498,14 +526,26 @@ class Engine:
         policy = st.step.retry
         if policy is not None and not policy.is_retryable(error):
             retryable = False
-        self.record(
-            "attempt_failed",
-            st.step.name,
-            att.number,
-            error=error,
-            message=message,
-            retryable=retryable,
-        )
+        if st.for_step is not None:
+            self.record(
+                "compensation_failed",
+                st.step.name,
+                att.number,
+                for_step=st.for_step,
+                error=error,
+                message=message,
+                retryable=retryable,
+                final=not self._will_retry(st, retryable),
+            )
+        else:
+            self.record(
+                "attempt_failed",
+                st.step.name,
+                att.number,
+                error=error,
+                message=message,
+                retryable=retryable,
+            )
         self._cancel_task(att)
         self._after_failure(st, error, retryable)
 
@@ -516,16 +556,33 @@ class Engine:
         self._release_slot()
         st = att.state
         assert st.step.timeout_ns is not None
-        self.record(
-            "attempt_timed_out", st.step.name, att.number, timeout=to_seconds(st.step.timeout_ns)
-        )
+        timeout = to_seconds(st.step.timeout_ns)
+        if st.for_step is not None:
+            self.record(
+                "compensation_failed",
+                st.step.name,
+                att.number,
+                for_step=st.for_step,
+                error="timeout",
+                message=f"attempt timed out after {timeout} s",
+                retryable=True,
+                final=not self._will_retry(st, True),
+                timeout=timeout,
+            )
+        else:
+            self.record("attempt_timed_out", st.step.name, att.number, timeout=timeout)
         self._cancel_task(att)
         self._after_failure(st, "timeout", True)
+
+    def _will_retry(self, st: _StepState, retryable: bool) -> bool:
+        policy = st.step.retry
+        return retryable and policy is not None and policy.allows_attempt(st.attempts + 1)
 
     def _after_failure(self, st: _StepState, error: str, retryable: bool) -> None:
         policy = st.step.retry
         nxt = st.attempts + 1
-        if retryable and policy is not None and policy.allows_attempt(nxt):
+        if self._will_retry(st, retryable):
+            assert policy is not None
             draw = self.choices.uniform("jitter") if policy.jitter != "none" else 0.0
             delay = retry_delay(policy, st.attempts, draw=draw, previous_ns=st.last_delay_ns)
             st.last_delay_ns = delay
@@ -548,6 +605,9 @@ class Engine:
             reason = f"{error} on attempt {st.attempts} of {policy.max_attempts}"
         st.status = "failed"
         st.error = error
+        if st.for_step is not None:
+            self._compensation_ended(st)
+            return
         self.record("step_failed", st.step.name, reason=reason, error=error)
         self._skip_dependents(st)
 
@@ -564,6 +624,44 @@ class Engine:
             self.record("step_skipped", st.step.name, reason=f"upstream {because!r} {verb}")
             queue.extend((c, st.step.name) for c in st.dependents)
 
+    # -- sagas ------------------------------------------------------------------------------
+    def _register(self, st: _StepState) -> None:
+        comp = st.compensation
+        if comp is not None and comp not in self._registered:
+            self._registered.append(comp)
+
+    def _start_compensation(self) -> bool:
+        """When the forward work is over and a step failed, start undoing (LIFO)."""
+        if self._compensating or not self._registered:
+            return False
+        if not any(st.status == "failed" for st in self.states.values()):
+            return False
+        self._compensating = True
+        stack = list(reversed(self._registered))
+        if self.saga.parallel:
+            for comp in stack:
+                self._ready.append((self._begin_attempt, (comp,)))
+        else:
+            self._comp_queue = stack[1:]
+            self._ready.append((self._begin_attempt, (stack[0],)))
+        return True
+
+    def _compensation_ended(self, comp: _StepState) -> None:
+        if self.saga.parallel or not self._comp_queue:
+            return
+        if comp.status == "failed" and self.saga.on_error == "stop":
+            for rest in self._comp_queue:
+                rest.status = "skipped"
+                self.record(
+                    "compensation_skipped",
+                    rest.step.name,
+                    for_step=rest.for_step,
+                    reason=f"compensation {comp.step.name!r} failed",
+                )
+            self._comp_queue = []
+            return
+        self._ready.append((self._begin_attempt, (self._comp_queue.pop(0),)))
+
     # -- ending -----------------------------------------------------------------------------
     def _waiting_description(self, st: _StepState) -> str:
         name = st.step.name
@@ -576,11 +674,18 @@ class Engine:
             return f"{name!r} (attempt {st.attempts + 1} due at t={format_seconds(st.retry_at_ns)})"
         if st.status == "ready":
             return f"{name!r} (ready, waiting for a concurrency slot)"
-        pending = [d for d in st.step.after if self.states[d].status != "completed"]
+        pending = [
+            d for d in st.step.after if self.states[d].status not in ("completed", "compensated")
+        ]
         return f"{name!r} (waiting for {', '.join(map(repr, pending))})"
 
     def _time_out(self, *, outside: bool) -> None:
         waiting = [st for st in self.states.values() if st.status not in TERMINAL]
+        waiting += [
+            c
+            for c in self.comp_states.values()
+            if c.status not in TERMINAL and c.status != "pending"
+        ]
         described = [self._waiting_description(st) for st in waiting]
         why = (
             "step code is blocked on something outside wfsim (a raw trio primitive?)"
@@ -605,11 +710,27 @@ class Engine:
     def _finish(self) -> None:
         if self.status is None:
             failed = [s.step.name for s in self.states.values() if s.status == "failed"]
-            if failed:
+            comps = list(reversed(self._registered))
+            comp_failed = [c.step.name for c in comps if c.status == "failed"]
+            if not failed:
+                self.status = "completed"
+            elif not comps:
                 self.status = "failed"
                 self.message = f"step(s) failed: {', '.join(failed)}"
+            elif comp_failed:
+                self.status = "compensation_failed"
+                skipped = [c.step.name for c in comps if c.status == "skipped"]
+                self.message = (
+                    f"step(s) failed: {', '.join(failed)}; compensation(s) failed: "
+                    f"{', '.join(comp_failed)}"
+                    + (f"; not run: {', '.join(skipped)}" if skipped else "")
+                )
             else:
-                self.status = "completed"
+                self.status = "compensated"
+                self.message = (
+                    f"step(s) failed: {', '.join(failed)}; compensated: "
+                    f"{', '.join(c.step.name for c in comps)}"
+                )
         fields: dict[str, Any] = {"status": self.status, "result": None}
         if self.message:
             fields["message"] = self.message

@@ -50,7 +50,13 @@ class StepResult:
 
 @attrs.frozen
 class RunResult:
-    """Everything a run produced. ``trace`` is the source of truth; the rest is derived."""
+    """Everything a run produced. ``trace`` is the source of truth; the rest is derived.
+
+    ``steps`` maps each step to how it ended (``compensated`` once its
+    compensation completed); ``compensations`` maps each compensation to how it
+    ended (``pending`` if it was never needed, ``skipped`` if a failed one before
+    it stopped the saga).
+    """
 
     workflow: str
     seed: int | None
@@ -61,6 +67,7 @@ class RunResult:
     steps: Mapping[str, StepResult]
     message: str = ""
     choices: tuple[int, ...] = ()
+    compensations: Mapping[str, StepResult] = attrs.field(factory=dict)
 
     @property
     def makespan(self) -> float:
@@ -92,9 +99,10 @@ def _check_faults(workflow: Workflow, faults: Sequence[Fault]) -> None:
                 f"faults must be wfsim.Fault objects (Fault.error(...), Fault.latency(...)), "
                 f"not {type(f).__name__}"
             )
-        if f.step not in workflow:
+        targets = [*workflow.steps, *workflow.compensations]
+        if f.step not in targets:
             raise UnknownStepError(
-                f"fault targets unknown step {f.step!r}{did_you_mean(f.step, workflow.steps)}"
+                f"fault targets unknown step {f.step!r}{did_you_mean(f.step, targets)}"
             )
 
 
@@ -162,6 +170,10 @@ def _result(engine: Engine) -> RunResult:
         steps=steps,
         message=engine.message,
         choices=engine.choices.recorded,
+        compensations={
+            name: StepResult(name, st.status, st.attempts, st.result, st.error)
+            for name, st in engine.comp_states.items()
+        },
     )
 
 

@@ -35,6 +35,10 @@ EVENT_KINDS = frozenset(
         "step_skipped",
         "step_cancelled",
         "fault_injected",
+        "compensation_started",
+        "compensation_completed",
+        "compensation_failed",
+        "compensation_skipped",
     }
 )
 
@@ -236,6 +240,14 @@ class Trace(Sequence[TraceEvent]):
         seen: dict[str, None] = {}
         for e in self._events:
             if e.kind == "attempt_started" and e.step and e.step not in seen:
+                seen[e.step] = None
+        return list(seen)
+
+    def compensation_order(self) -> list[str]:
+        """Compensations in the order their first attempt started."""
+        seen: dict[str, None] = {}
+        for e in self._events:
+            if e.kind == "compensation_started" and e.step and e.step not in seen:
                 seen[e.step] = None
         return list(seen)
 

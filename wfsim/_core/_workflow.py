@@ -11,7 +11,7 @@ with the closest valid one, a cycle with its path.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import attrs
 
@@ -28,7 +28,7 @@ from ._time import Duration, to_ns
 if TYPE_CHECKING:
     from ._engine import StepContext
 
-__all__ = ["Step", "StepFn", "Workflow"]
+__all__ = ["SagaPolicy", "Step", "StepFn", "Workflow", "compensation"]
 
 StepFn = Callable[["StepContext"], Awaitable[Any]]
 StepLike = Union["Step", str]
@@ -46,10 +46,116 @@ class Step:
     output: Mapping[str, Any] | None = None
     retry: RetryPolicy | None = None
     timeout_ns: int | None = None
+    compensate: Step | None = None
 
     @property
     def has_code(self) -> bool:
         return self.fn is not None
+
+    @property
+    def is_compensation(self) -> bool:
+        return self.index < 0
+
+
+@attrs.frozen
+class SagaPolicy:
+    """How a failed workflow runs its steps' compensations (specs/compensation.md).
+
+    ``register``: ``"after"`` (default) registers a step's compensation when the
+    step completes; ``"before"`` when its first attempt starts (the compensation
+    must then tolerate undoing nothing). ``parallel``: start every compensation at
+    once instead of one at a time in reverse registration order. ``on_error``:
+    ``"stop"`` (default) skips the remaining compensations after one fails for good;
+    ``"continue"`` runs them all and reports every failure.
+    """
+
+    register: Literal["after", "before"] = "after"
+    parallel: bool = False
+    on_error: Literal["stop", "continue"] = "stop"
+
+    def __attrs_post_init__(self) -> None:
+        if self.register not in ("after", "before"):
+            raise WorkflowDefinitionError(
+                f"SagaPolicy register must be 'after' or 'before', not {self.register!r}"
+            )
+        if self.on_error not in ("stop", "continue"):
+            raise WorkflowDefinitionError(
+                f"SagaPolicy on_error must be 'stop' or 'continue', not {self.on_error!r}"
+            )
+
+
+def compensation(
+    name: str,
+    *,
+    fn: StepFn | None = None,
+    duration: Duration = 0,
+    output: Mapping[str, Any] | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: Duration | None = None,
+) -> Step:
+    """Define a compensation for ``add_step(..., compensate=...)``.
+
+    Like a step: code-less (``duration``, ``output``) or code (``fn``), with its
+    own retry policy and per-attempt timeout. Its name is what faults, the trace
+    and expectations use.
+    """
+    _check_name(name, "a compensation")
+    if output is not None and not isinstance(output, Mapping):
+        raise WorkflowDefinitionError(
+            f"compensation {name!r}: output must be a mapping, not {type(output).__name__}"
+        )
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise WorkflowDefinitionError(
+            f"compensation {name!r}: retry must be a wfsim.RetryPolicy, not {type(retry).__name__}"
+        )
+    if fn is not None and not callable(fn):
+        raise WorkflowDefinitionError(f"compensation {name!r}: fn must be an async function")
+    duration_ns, timeout_ns = _durations(f"compensation {name!r}", duration, timeout)
+    return Step(
+        name=name,
+        index=-1,
+        fn=fn,
+        duration_ns=duration_ns,
+        output=dict(output) if output is not None else None,
+        retry=retry,
+        timeout_ns=timeout_ns,
+    )
+
+
+def _check_name(name: object, what: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise WorkflowDefinitionError(f"{what} needs a non-empty name, not {name!r}")
+
+
+def _durations(who: str, duration: Duration, timeout: Duration | None) -> tuple[int, int | None]:
+    try:
+        duration_ns = to_ns(duration, what=f"{who} duration")
+        timeout_ns = None if timeout is None else to_ns(timeout, what=f"{who} timeout")
+    except ValueError as exc:
+        raise WorkflowDefinitionError(str(exc)) from None
+    if timeout_ns == 0:
+        raise WorkflowDefinitionError(f"{who}: timeout must be positive, not 0")
+    return duration_ns, timeout_ns
+
+
+def _compensation_of(step: str, value: Step | StepFn | str | None) -> Step | None:
+    if value is None:
+        return None
+    if isinstance(value, Step):
+        if not value.is_compensation:
+            raise WorkflowDefinitionError(
+                f"step {step!r}: compensate= takes wfsim.compensation(...), a name or an "
+                f"async function, not the workflow step {value.name!r}"
+            )
+        return value
+    if isinstance(value, str):
+        return compensation(value)
+    if callable(value):
+        return compensation(str(getattr(value, "__name__", "")), fn=value)
+    raise WorkflowDefinitionError(
+        f"step {step!r}: compensate= takes wfsim.compensation(...), a name or an async "
+        f"function, not {type(value).__name__}"
+    )
 
 
 def _dep_names(after: Iterable[StepLike] | StepLike | None) -> tuple[str, ...]:
@@ -87,7 +193,13 @@ class Workflow:
     unbounded).
     """
 
-    def __init__(self, name: str, *, max_concurrency: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_concurrency: int | None = None,
+        saga: SagaPolicy | None = None,
+    ) -> None:
         if not isinstance(name, str) or not name:
             raise WorkflowDefinitionError(f"a workflow needs a non-empty name, not {name!r}")
         if max_concurrency is not None and (
@@ -98,8 +210,13 @@ class Workflow:
             raise WorkflowDefinitionError(
                 f"max_concurrency must be a positive integer or None, not {max_concurrency!r}"
             )
+        if saga is not None and not isinstance(saga, SagaPolicy):
+            raise WorkflowDefinitionError(
+                f"saga must be a wfsim.SagaPolicy, not {type(saga).__name__}"
+            )
         self.name = name
         self.max_concurrency = max_concurrency
+        self.saga = saga or SagaPolicy()
         self._steps: dict[str, Step] = {}
         self._order: tuple[str, ...] | None = None
 
@@ -114,16 +231,18 @@ class Workflow:
         after: Iterable[StepLike] | StepLike | None = None,
         retry: RetryPolicy | None = None,
         timeout: Duration | None = None,
+        compensate: Step | StepFn | str | None = None,
     ) -> Step:
         """Add a step and return its definition (usable in other steps' ``after=``).
 
         Without ``fn`` the step is code-less: it takes ``duration`` of virtual
         time and merges ``output`` into the context. With ``fn`` the step runs
         that ``async def fn(ctx)``; a mapping it returns is merged into the
-        context too.
+        context too. ``compensate`` undoes the step when the workflow fails: a
+        :func:`compensation`, a name (an instant, code-less compensation) or an
+        ``async def fn(ctx)``.
         """
-        if not isinstance(name, str) or not name:
-            raise WorkflowDefinitionError(f"a step needs a non-empty name, not {name!r}")
+        _check_name(name, "a step")
         if name in self._steps:
             raise WorkflowDefinitionError(
                 f"workflow {self.name!r} already has a step named {name!r}; step names are unique"
@@ -139,13 +258,7 @@ class Workflow:
             )
         if fn is not None and not callable(fn):
             raise WorkflowDefinitionError(f"step {name!r}: fn must be an async function")
-        try:
-            duration_ns = to_ns(duration, what=f"step {name!r} duration")
-            timeout_ns = None if timeout is None else to_ns(timeout, what=f"step {name!r} timeout")
-        except ValueError as exc:
-            raise WorkflowDefinitionError(str(exc)) from None
-        if timeout_ns == 0:
-            raise WorkflowDefinitionError(f"step {name!r}: timeout must be positive, not 0")
+        duration_ns, timeout_ns = _durations(f"step {name!r}", duration, timeout)
         deps = _dep_names(after)
         if name in deps:
             raise CycleError(f"step {name!r} cannot run after itself", (name, name))
@@ -158,6 +271,7 @@ class Workflow:
             output=dict(output) if output is not None else None,
             retry=retry,
             timeout_ns=timeout_ns,
+            compensate=_compensation_of(name, compensate),
         )
         self._steps[name] = step
         self._order = None
@@ -171,6 +285,7 @@ class Workflow:
         after: Iterable[StepLike] | StepLike | None = None,
         retry: RetryPolicy | None = None,
         timeout: Duration | None = None,
+        compensate: Step | StepFn | str | None = None,
     ) -> Any:
         """Decorator form of :meth:`add_step` for code steps; returns the :class:`Step`."""
 
@@ -181,6 +296,7 @@ class Workflow:
                 after=after,
                 retry=retry,
                 timeout=timeout,
+                compensate=compensate,
             )
 
         return register(fn) if fn is not None else register
@@ -225,8 +341,34 @@ class Workflow:
                         f"unknown step {dep!r} in after= of step {step.name!r}"
                         f"{did_you_mean(dep, self._steps)}"
                     )
+        self._check_compensation_names()
         self._order = _topological_order(self._steps)
         return self._order
+
+    def _check_compensation_names(self) -> None:
+        owners: dict[str, str] = {}
+        for step in self._steps.values():
+            comp = step.compensate
+            if comp is None:
+                continue
+            if comp.name in self._steps:
+                raise WorkflowDefinitionError(
+                    f"compensation {comp.name!r} of step {step.name!r} has the name of a step; "
+                    "faults, the trace and expectations need distinct names"
+                )
+            if comp.name in owners:
+                raise WorkflowDefinitionError(
+                    f"compensation {comp.name!r} is declared by both {owners[comp.name]!r} and "
+                    f"{step.name!r}; give each its own name"
+                )
+            owners[comp.name] = step.name
+
+    @property
+    def compensations(self) -> Mapping[str, Step]:
+        """Every compensation by name (declaration order of their steps)."""
+        return {
+            s.compensate.name: s.compensate for s in self._steps.values() if s.compensate
+        }
 
     def dependents(self) -> Mapping[str, tuple[str, ...]]:
         """For each step, the steps that list it in ``after=`` (declaration order)."""
