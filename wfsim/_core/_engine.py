@@ -486,7 +486,9 @@ class Engine:
             self.record(
                 "compensation_completed", st.step.name, att.number, for_step=st.for_step, **fields
             )
-            self.states[st.for_step].status = "compensated"
+            undone = self.states[st.for_step]
+            if undone.status == "completed":  # a failed step (register="before") stays failed
+                undone.status = "compensated"
             self._compensation_ended(st)
             return
         self.record("attempt_succeeded", st.step.name, att.number, **fields)

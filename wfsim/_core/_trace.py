@@ -42,7 +42,16 @@ EVENT_KINDS = frozenset(
     }
 )
 
-ATTEMPT_ENDS = frozenset({"attempt_succeeded", "attempt_failed", "attempt_timed_out"})
+#: Kinds that start an attempt, of a step or of a compensation.
+ATTEMPT_STARTS = frozenset({"attempt_started", "compensation_started"})
+#: Kinds that end an attempt, and the attempt's outcome.
+ATTEMPT_ENDS = {
+    "attempt_succeeded": "succeeded",
+    "attempt_failed": "failed",
+    "attempt_timed_out": "timed_out",
+    "compensation_completed": "succeeded",
+    "compensation_failed": "failed",
+}
 STEP_ENDS = frozenset({"step_completed", "step_failed", "step_skipped", "step_cancelled"})
 
 
@@ -188,22 +197,17 @@ class Trace(Sequence[TraceEvent]):
         return [e for e in self._events if e.step == step]
 
     def attempts(self, step: str) -> list[AttemptRecord]:
-        """The attempts of ``step`` in order, with start, end and outcome."""
+        """The attempts of ``step`` (or of a compensation) in order: start, end, outcome."""
         records: list[AttemptRecord] = []
         open_: dict[int, TraceEvent] = {}
         for e in self.for_step(step):
-            if e.kind == "attempt_started" and e.attempt is not None:
+            if e.kind in ATTEMPT_STARTS and e.attempt is not None:
                 open_[e.attempt] = e
             elif e.kind in ATTEMPT_ENDS and e.attempt in open_:
                 start = open_.pop(e.attempt)
                 records.append(
                     AttemptRecord(
-                        step,
-                        e.attempt,
-                        start.t_ns,
-                        e.t_ns,
-                        e.kind.removeprefix("attempt_"),
-                        e.get("error"),
+                        step, e.attempt, start.t_ns, e.t_ns, ATTEMPT_ENDS[e.kind], e.get("error")
                     )
                 )
         for number, start in open_.items():
@@ -258,10 +262,10 @@ class Trace(Sequence[TraceEvent]):
         return done is not None and start is not None and done.seq < start.seq
 
     def max_concurrency(self) -> int:
-        """The largest number of attempts in flight at once."""
+        """The largest number of attempts (of steps and compensations) in flight at once."""
         running = peak = 0
         for e in self._events:
-            if e.kind == "attempt_started":
+            if e.kind in ATTEMPT_STARTS:
                 running += 1
                 peak = max(peak, running)
             elif e.kind in ATTEMPT_ENDS:
