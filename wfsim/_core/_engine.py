@@ -61,6 +61,7 @@ class _Attempt:
     number: int
     started_ns: int
     end_fault: Fault | None = None
+    hung: bool = False
     done: bool = False
     task: trio.lowlevel.Task | None = None
     token: int = 0
@@ -211,9 +212,11 @@ class Engine:
         self.status: str | None = None
         self.message = ""
         self._wall = wall_clock
-        self._faults_by_step: dict[str, list[Fault]] = {}
-        for f in self.faults:
-            self._faults_by_step.setdefault(f.step, []).append(f)
+        names = [*workflow.steps, *workflow.compensations]
+        # Each step's faults in plan order, patterns resolved once.
+        self._faults_by_step: dict[str, list[Fault]] = {
+            name: [f for f in self.faults if f.matches(name)] for name in names
+        }
         steps = workflow.steps
         self.states: dict[str, _StepState] = {
             name: _StepState(steps[name], len(steps[name].after)) for name in steps
@@ -426,12 +429,21 @@ class Engine:
                 self._register(st)
         extra = 0
         for fault in self._faults_by_step.get(step.name, ()):
-            if not fault.applies_to(step.name, att.number):
+            if not fault.applies_to(step.name, att.number, self.now):
+                continue
+            if fault.probability is not None and not (
+                self.choices.uniform("faults") < fault.probability
+            ):
                 continue
             if fault.kind == "latency":
+                draw = self.choices.uniform("faults") if fault.shape != "fixed" else 0.0
+                added = fault.latency_ns(draw)
+                self.record("fault_injected", step.name, att.number, fault=fault.describe(added))
+                extra += added
+            elif fault.kind == "hang":
                 self.record("fault_injected", step.name, att.number, fault=fault.describe())
-                extra += fault.extra_ns
-            elif fault.at == "end":
+                att.hung = True
+            elif fault.kind == "error" and fault.at == "end":
                 att.end_fault = att.end_fault or fault
             else:
                 self.record("fault_injected", step.name, att.number, fault=fault.describe())
@@ -440,6 +452,8 @@ class Engine:
         if step.timeout_ns is not None:
             deadline = self.now + step.timeout_ns
             att.timers.append(self._schedule(deadline, self._attempt_timeout, att))
+        if att.hung:
+            return  # no end, no code: only the timeout or the time limit ends it
         if step.fn is None:
             att.timers.append(
                 self._schedule(self.now + extra + step.duration_ns, self._codeless_done, att)
@@ -668,6 +682,11 @@ class Engine:
     def _waiting_description(self, st: _StepState) -> str:
         name = st.step.name
         att = st.current
+        if st.status == "running" and att is not None and not att.done and att.hung:
+            return (
+                f"{name!r} (attempt {att.number} hung by an injected fault since "
+                f"t={format_seconds(att.started_ns)})"
+            )
         if st.status == "running" and att is not None and not att.done:
             return (
                 f"{name!r} (attempt {att.number} running since t={format_seconds(att.started_ns)})"

@@ -100,7 +100,13 @@ def _check_faults(workflow: Workflow, faults: Sequence[Fault]) -> None:
                 f"not {type(f).__name__}"
             )
         targets = [*workflow.steps, *workflow.compensations]
-        if f.step not in targets:
+        if f.is_pattern:
+            if not any(f.matches(name) for name in targets):
+                raise UnknownStepError(
+                    f"fault pattern {f.step!r} matches no step or compensation "
+                    f"(steps: {', '.join(workflow.steps)})"
+                )
+        elif f.step not in targets:
             raise UnknownStepError(
                 f"fault targets unknown step {f.step!r}{did_you_mean(f.step, targets)}"
             )
