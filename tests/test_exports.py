@@ -14,6 +14,7 @@ PUBLIC = {
     "StepContext", "StepResult", "Tape", "Trace", "TraceEvent", "UnknownStepError", "WfsimError",
     "Workflow", "WorkflowDefinitionError", "arun", "backoff_ns", "check_determinism",
     "retry_delay", "run", "to_ns", "to_seconds", "SagaPolicy", "compensation",
+    "ImperativeWorkflow", "StepCall", "StepTimeoutError", "WorkflowContext", "workflow",
 }
 
 ROOT = pathlib.Path(wfsim.__file__).parent
@@ -37,7 +38,7 @@ def test_errors_derive_from_wfsim_error_and_a_builtin() -> None:
                 continue  # stands in for a user's exception, not a wfsim failure
             assert issubclass(obj, wfsim.WfsimError), name
             assert any(
-                b in obj.__mro__ for b in (ValueError, KeyError, RuntimeError)
+                b in obj.__mro__ for b in (ValueError, KeyError, RuntimeError, TimeoutError)
             ), name
 
 

@@ -20,6 +20,7 @@ from wfsim._core._choice import ChoiceSource, SeededChoices, Tape
 from wfsim._core._determinism import DeterminismReport, check_determinism
 from wfsim._core._engine import StepContext
 from wfsim._core._faults import Fault, InjectedError
+from wfsim._core._imperative import ImperativeWorkflow, StepCall, WorkflowContext, workflow
 from wfsim._core._retry import RetryPolicy, backoff_ns, retry_delay
 from wfsim._core._run import DEFAULT_TIME_LIMIT, RunResult, StepResult, arun, run
 from wfsim._core._time import DEFAULT_EPOCH, to_ns, to_seconds
@@ -31,6 +32,7 @@ from wfsim.errors import (
     DeterminismError,
     ExternalWaitError,
     RetryPolicyError,
+    StepTimeoutError,
     UnknownStepError,
     WfsimError,
     WorkflowDefinitionError,
@@ -49,6 +51,7 @@ __all__ = [
     "DeterminismReport",
     "ExternalWaitError",
     "Fault",
+    "ImperativeWorkflow",
     "InjectedError",
     "RetryPolicy",
     "RetryPolicyError",
@@ -57,13 +60,16 @@ __all__ = [
     "SeededChoices",
     "Step",
     "StepContext",
+    "StepCall",
     "StepResult",
+    "StepTimeoutError",
     "Tape",
     "Trace",
     "TraceEvent",
     "UnknownStepError",
     "WfsimError",
     "Workflow",
+    "WorkflowContext",
     "WorkflowDefinitionError",
     "arun",
     "backoff_ns",
@@ -71,6 +77,7 @@ __all__ = [
     "compensation",
     "retry_delay",
     "run",
+    "workflow",
     "to_ns",
     "to_seconds",
 ]

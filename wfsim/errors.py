@@ -18,6 +18,7 @@ __all__ = [
     "ExternalWaitError",
     "RetryPolicyError",
     "ScenarioError",
+    "StepTimeoutError",
     "UnknownStepError",
     "WfsimError",
     "WorkflowDefinitionError",
@@ -87,3 +88,7 @@ class ScenarioError(WfsimError, ValueError):
         self.file = file
         self.line = line
         self.field = field
+
+
+class StepTimeoutError(WfsimError, TimeoutError):
+    """Raised into a workflow body when a step's last attempt timed out."""

@@ -386,7 +386,9 @@ def test_bad_run_arguments(kwargs: dict, message: str) -> None:
 
 
 def test_run_takes_a_workflow() -> None:
-    with pytest.raises(wfsim.WfsimError, match="takes a wfsim.Workflow, not str"):
+    with pytest.raises(
+        wfsim.WfsimError, match="takes a wfsim.Workflow or a @wfsim.workflow function, not str"
+    ):
         wfsim.run("analysis")  # type: ignore[arg-type]
 
 

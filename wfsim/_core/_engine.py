@@ -19,17 +19,24 @@ How it stays deterministic
 from __future__ import annotations
 
 import heapq
+import inspect
 import json
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import outcome
 import trio
 import trio.testing
 
-from wfsim.errors import ContextKeyError, ExternalWaitError, WfsimError, did_you_mean
+from wfsim.errors import (
+    ContextKeyError,
+    ExternalWaitError,
+    StepTimeoutError,
+    WfsimError,
+    did_you_mean,
+)
 
 from ._choice import ChoiceSource
 from ._faults import Fault, InjectedError
@@ -37,7 +44,10 @@ from ._retry import retry_delay
 from ._time import Duration, format_seconds, to_ns, to_seconds, wall_time
 from ._trace import TraceEvent
 from ._wallclock import WallClock
-from ._workflow import Step, Workflow
+from ._workflow import Step, Workflow, _compensation_of
+
+if TYPE_CHECKING:
+    from ._imperative import ImperativeWorkflow, StepCall
 
 __all__ = ["Engine", "StepContext"]
 
@@ -91,7 +101,21 @@ class _StepState:
     #: For a compensation: the step it undoes. For a step: its compensation's state.
     for_step: str | None = None
     compensation: _StepState | None = None
+    #: Imperative steps: who waits for this step, and the error its body will see.
+    waiter: _Waiter | None = None
+    last_exc: BaseException | None = None
 
+
+@attrs.define(eq=False)
+class _Waiter:
+    """A workflow body parked in ``ctx.step``/``ctx.gather`` until ``remaining`` steps end."""
+
+    body: _Attempt
+    remaining: int
+
+
+#: Step.index of the pseudo-steps that run a workflow body or a gather branch.
+_BODY = -(1 << 62)
 
 TERMINAL = frozenset({"completed", "failed", "skipped", "cancelled", "compensated"})
 
@@ -188,7 +212,7 @@ class Engine:
 
     def __init__(
         self,
-        workflow: Workflow,
+        workflow: Workflow | ImperativeWorkflow,
         *,
         input: Mapping[str, Any],
         seed: int | None,
@@ -243,6 +267,22 @@ class Engine:
         self._running = 0
         self._limit = workflow.max_concurrency
         self._switches: list[tuple[_Attempt, outcome.Outcome[Any] | None]] = []
+        # Imperative workflows: the body runs as code under the baton; steps appear as called.
+        self.result: Any = None
+        self._calls: dict[str, int] = {}
+        self.body: _Attempt | None = None
+        self._branches: list[_Attempt] = []
+        self._attempt_of_task: dict[trio.lowlevel.Task, _Attempt] = {}
+        if not isinstance(workflow, Workflow):
+            body_fn = workflow.fn
+
+            async def body(step_ctx: StepContext) -> Any:
+                from ._imperative import WorkflowContext
+
+                return await body_fn(WorkflowContext(self, step_ctx._attempt), self.input)
+
+            state = _StepState(Step(name=workflow.name, index=_BODY, fn=body), 0)
+            self.body = _Attempt(state, 1, 0)
         self._coordinator: trio.lowlevel.Task | None = None
         self._nursery: trio.Nursery | None = None
         self._clock: trio.testing.MockClock | None = None
@@ -268,6 +308,8 @@ class Engine:
         for st in self.states.values():
             if st.remaining_deps == 0:
                 self._make_ready(st)
+        if self.body is not None:
+            self._ready.append((self._spawn, (self.body,)))
         guard = (self.time_limit_ns + 1_000_000) / 1e9
         fatal: WfsimError | None = None
         with trio.CancelScope() as scope:
@@ -288,6 +330,9 @@ class Engine:
             for st in self.states.values():
                 if st.current is not None:
                     st.current.task = None
+            for body in (self.body, *self._branches):
+                if body is not None:
+                    body.task = None
             self._switches.clear()
             self.now = self.time_limit_ns
             self._time_out(outside=True)
@@ -310,7 +355,8 @@ class Engine:
             if not timers and self._start_compensation():
                 continue
             if not timers:
-                if any(st.status not in TERMINAL for st in self.states.values()):
+                body_waits = self.body is not None and not self.body.done
+                if body_waits or any(st.status not in TERMINAL for st in self.states.values()):
                     self._advance(max(self.now, self.time_limit_ns))
                     self._time_out(outside=False)
                     await self._drain_switches()
@@ -364,6 +410,7 @@ class Engine:
 
     async def _task_main(self, att: _Attempt) -> None:
         att.task = trio.lowlevel.current_task()
+        self._attempt_of_task[att.task] = att
         fn = att.state.step.fn
         assert fn is not None
         try:
@@ -374,6 +421,7 @@ class Engine:
             att.outcome = outcome.Error(exc)
         else:
             att.outcome = outcome.Value(result)
+        self._attempt_of_task.pop(trio.lowlevel.current_task(), None)
         if att.done:
             att.task = None  # the engine already ended this attempt; nothing to report
         assert self._coordinator is not None
@@ -447,6 +495,7 @@ class Engine:
                 att.end_fault = att.end_fault or fault
             else:
                 self.record("fault_injected", step.name, att.number, fault=fault.describe())
+                st.last_exc = fault.make_exception()
                 self._attempt_failed(att, fault.error_name, fault.message, fault.retryable)
                 return
         if step.timeout_ns is not None:
@@ -487,6 +536,7 @@ class Engine:
         fault = att.end_fault
         if fault is not None:
             self.record("fault_injected", att.state.step.name, att.number, fault=fault.describe())
+            att.state.last_exc = fault.make_exception()
             self._attempt_failed(att, fault.error_name, fault.message, fault.retryable)
             return
         att.end()
@@ -509,6 +559,7 @@ class Engine:
         self.record("step_completed", st.step.name)
         if self.saga.register == "after":
             self._register(st)
+        self._step_ended(st)
         for child in st.dependents:
             child.remaining_deps -= 1
             if child.remaining_deps == 0 and child.status == "pending":
@@ -518,6 +569,12 @@ class Engine:
         if att.done or att.outcome is None:
             return
         result = att.outcome
+        if att is self.body:
+            self._body_ended(att, result)
+            return
+        if att.state.step.index == _BODY:
+            self._branch_ended(att, result)
+            return
         if isinstance(result, outcome.Error):
             exc = result.error
             # A nursery in step code wraps one error in a group: report the error itself.
@@ -528,10 +585,11 @@ class Engine:
             retryable = not getattr(exc, "non_retryable", False) and (
                 policy is None or policy.is_retryable(name)
             )
+            att.state.last_exc = exc
             self._attempt_failed(att, name, str(exc), retryable)
             return
         value = result.unwrap()
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and att.state.waiter is None:  # DAG steps merge
             self.context.update(value)
         self._attempt_returned(att, value)
 
@@ -625,7 +683,12 @@ class Engine:
             self._compensation_ended(st)
             return
         self.record("step_failed", st.step.name, reason=reason, error=error)
+        if error == "timeout":
+            st.last_exc = StepTimeoutError(
+                f"step {st.step.name!r} timed out on attempt {st.attempts}"
+            )
         self._skip_dependents(st)
+        self._step_ended(st)
 
     def _skip_dependents(self, failed: _StepState) -> None:
         queue: list[tuple[_StepState, str]] = [(c, failed.step.name) for c in failed.dependents]
@@ -640,6 +703,123 @@ class Engine:
             self.record("step_skipped", st.step.name, reason=f"upstream {because!r} {verb}")
             queue.extend((c, st.step.name) for c in st.dependents)
 
+    # -- imperative workflows ---------------------------------------------------------------
+    def body_attempt(self) -> _Attempt:
+        """The body (or gather branch) attempt whose task is running now."""
+        att = self._attempt_of_task.get(trio.lowlevel.current_task())
+        if att is None or att.state.step.index != _BODY:
+            raise WfsimError(
+                "workflow context methods must be awaited from the workflow body (or a "
+                "coroutine given to ctx.gather), not from another trio task or step code"
+            )
+        return att
+
+    async def call_steps(self, items: Sequence[StepCall | Awaitable[Any]]) -> list[Any]:
+        """``ctx.step``/``ctx.gather``: start steps and branches, park until all ended."""
+        from ._imperative import StepCall
+
+        body = self.body_attempt()
+        if body.done:
+            raise _AttemptCancelled()
+        waiter = _Waiter(body, len(items))
+        states: list[_StepState] = []
+        for item in items:
+            if isinstance(item, StepCall):
+                st = self._new_call(item, waiter)
+                self._make_ready(st)
+            else:
+                st = self._new_branch(item, waiter)
+            states.append(st)
+        assert self._coordinator is not None
+        trio.lowlevel.reschedule(self._coordinator)
+        await trio.lowlevel.wait_task_rescheduled(_abort_ok)
+        if body.done:
+            raise _AttemptCancelled()
+        for st in states:
+            if st.status == "failed":
+                raise st.last_exc or WfsimError(f"step {st.step.name!r} failed: {st.error}")
+        return [st.result for st in states]
+
+    def _new_branch(self, awaitable: Awaitable[Any], waiter: _Waiter) -> _StepState:
+        async def branch(_: StepContext) -> Any:
+            return await awaitable
+
+        st = _StepState(
+            Step(name=f"{self.workflow.name} (gather branch)", index=_BODY, fn=branch), 0
+        )
+        st.waiter = waiter
+        att = _Attempt(st, 1, self.now)
+        self._branches.append(att)
+        self._ready.append((self._spawn, (att,)))
+        return st
+
+    def _new_call(self, call: StepCall, waiter: _Waiter) -> _StepState:
+        count = self._calls[call.name] = self._calls.get(call.name, 0) + 1
+        name = call.name if count == 1 else f"{call.name}:{count}"
+        fn, args, kwargs = call.fn, call.args, call.kwargs
+
+        async def run(ctx: StepContext) -> Any:
+            value = fn(ctx, *args, **kwargs)
+            return await value if inspect.isawaitable(value) else value
+
+        step = Step(
+            name=name,
+            index=len(self.states),
+            fn=run,
+            retry=call.retry,
+            timeout_ns=None if call.timeout is None else to_ns(call.timeout),
+            compensate=_compensation_of(name, call.compensate),
+        )
+        st = _StepState(step, 0, waiter=waiter)
+        self.states[name] = st
+        self._faults_by_step[name] = [f for f in self.faults if f.matches(name)]
+        if step.compensate is not None:
+            comp = step.compensate
+            st.compensation = _StepState(comp, 0, for_step=name)
+            self.comp_states[comp.name] = st.compensation
+            self._faults_by_step[comp.name] = [f for f in self.faults if f.matches(comp.name)]
+        return st
+
+    def _step_ended(self, st: _StepState) -> None:
+        waiter = st.waiter
+        if waiter is None:
+            return
+        waiter.remaining -= 1
+        if waiter.remaining == 0 and not waiter.body.done and waiter.body.task is not None:
+            self._switches.append((waiter.body, outcome.Value(None)))
+
+    def _body_ended(self, body: _Attempt, result: outcome.Outcome[Any]) -> None:
+        body.end()
+        body.task = None
+        if isinstance(result, outcome.Error):
+            exc = result.error
+            while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]
+            name = exc.error_name if isinstance(exc, InjectedError) else type(exc).__name__
+            body.state.status = "failed"
+            body.state.error = name
+            self.message = f"workflow {self.workflow.name!r} raised {name}: {exc}"
+        else:
+            body.state.status = "completed"
+            self.result = result.unwrap()
+
+    def _branch_ended(self, att: _Attempt, result: outcome.Outcome[Any]) -> None:
+        att.end()
+        att.task = None
+        st = att.state
+        if isinstance(result, outcome.Error):
+            st.status = "failed"
+            st.last_exc = result.error
+        else:
+            st.status = "completed"
+            st.result = result.unwrap()
+        self._step_ended(st)
+
+    def _run_failed(self) -> bool:
+        if self.body is not None:
+            return self.body.state.status == "failed"
+        return any(st.status == "failed" for st in self.states.values())
+
     # -- sagas ------------------------------------------------------------------------------
     def _register(self, st: _StepState) -> None:
         comp = st.compensation
@@ -648,9 +828,7 @@ class Engine:
 
     def _start_compensation(self) -> bool:
         """When the forward work is over and a step failed, start undoing (LIFO)."""
-        if self._compensating or not self._registered:
-            return False
-        if not any(st.status == "failed" for st in self.states.values()):
+        if self._compensating or not self._registered or not self._run_failed():
             return False
         self._compensating = True
         stack = list(reversed(self._registered))
@@ -713,6 +891,12 @@ class Engine:
             if outside
             else "nothing finished in time"
         )
+        if self.body is not None and not self.body.done:
+            described.append(f"the body of workflow {self.workflow.name!r}")
+        for body in (self.body, *self._branches):
+            if body is not None and not body.done:
+                body.end()
+                self._cancel_task(body)
         self.message = (
             f"run timed out: the time limit of {format_seconds(self.time_limit_ns)} was reached "
             f"({why}); still waiting: {'; '.join(described)}"
@@ -730,32 +914,41 @@ class Engine:
 
     def _finish(self) -> None:
         if self.status is None:
-            failed = [s.step.name for s in self.states.values() if s.status == "failed"]
-            comps = list(reversed(self._registered))
-            comp_failed = [c.step.name for c in comps if c.status == "failed"]
-            if not failed:
-                self.status = "completed"
-            elif not comps:
-                self.status = "failed"
-                self.message = f"step(s) failed: {', '.join(failed)}"
-            elif comp_failed:
-                self.status = "compensation_failed"
-                skipped = [c.step.name for c in comps if c.status == "skipped"]
-                self.message = (
-                    f"step(s) failed: {', '.join(failed)}; compensation(s) failed: "
-                    f"{', '.join(comp_failed)}"
-                    + (f"; not run: {', '.join(skipped)}" if skipped else "")
-                )
-            else:
-                self.status = "compensated"
-                self.message = (
-                    f"step(s) failed: {', '.join(failed)}; compensated: "
-                    f"{', '.join(c.step.name for c in comps)}"
-                )
-        fields: dict[str, Any] = {"status": self.status, "result": None}
+            self._settle_status()
+        result = _jsonable(self.result)
+        fields: dict[str, Any] = {
+            "status": self.status,
+            "result": None if result is _MISSING else result,
+        }
         if self.message:
             fields["message"] = self.message
         self.record("run_finished", **fields)
+
+    def _settle_status(self) -> None:
+        if self.body is not None:
+            # An imperative run fails when its body raised (a step error it caught does not).
+            failed = [self.workflow.name] if self.body.state.status == "failed" else []
+            what = self.message
+        else:
+            failed = [s.step.name for s in self.states.values() if s.status == "failed"]
+            what = f"step(s) failed: {', '.join(failed)}"
+        comps = list(reversed(self._registered))
+        comp_failed = [c.step.name for c in comps if c.status == "failed"]
+        if not failed:
+            self.status = "completed"
+            self.message = ""
+        elif not comps:
+            self.status = "failed"
+            self.message = what
+        elif comp_failed:
+            self.status = "compensation_failed"
+            skipped = [c.step.name for c in comps if c.status == "skipped"]
+            self.message = f"{what}; compensation(s) failed: {', '.join(comp_failed)}" + (
+                f"; not run: {', '.join(skipped)}" if skipped else ""
+            )
+        else:
+            self.status = "compensated"
+            self.message = f"{what}; compensated: {', '.join(c.step.name for c in comps)}"
 
     def step_states(self) -> Iterator[_StepState]:
         return iter(self.states.values())

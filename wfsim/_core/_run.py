@@ -17,6 +17,7 @@ from wfsim.errors import UnknownStepError, WfsimError, did_you_mean
 from ._choice import ChoiceSource, SeededChoices, Tape
 from ._engine import Engine
 from ._faults import Fault
+from ._imperative import ImperativeWorkflow
 from ._time import DEFAULT_EPOCH, Duration, to_ns, to_seconds
 from ._trace import Trace
 from ._wallclock import WallClock
@@ -68,6 +69,7 @@ class RunResult:
     message: str = ""
     choices: tuple[int, ...] = ()
     compensations: Mapping[str, StepResult] = attrs.field(factory=dict)
+    result: Any = None
 
     @property
     def makespan(self) -> float:
@@ -92,13 +94,18 @@ def _choice_source(seed: int | None, choices: ChoiceSource | Iterable[int] | Non
     return Tape(choices)
 
 
-def _check_faults(workflow: Workflow, faults: Sequence[Fault]) -> None:
+AnyWorkflow = Workflow | ImperativeWorkflow
+
+
+def _check_faults(workflow: AnyWorkflow, faults: Sequence[Fault]) -> None:
     for f in faults:
         if not isinstance(f, Fault):
             raise WfsimError(
                 f"faults must be wfsim.Fault objects (Fault.error(...), Fault.latency(...)), "
                 f"not {type(f).__name__}"
             )
+        if isinstance(workflow, ImperativeWorkflow):
+            continue  # its steps exist only once the body calls them
         targets = [*workflow.steps, *workflow.compensations]
         if f.is_pattern:
             if not any(f.matches(name) for name in targets):
@@ -113,7 +120,7 @@ def _check_faults(workflow: Workflow, faults: Sequence[Fault]) -> None:
 
 
 def _prepare(
-    workflow: Workflow,
+    workflow: AnyWorkflow,
     input: Mapping[str, Any] | None,
     seed: int | None,
     faults: Iterable[Fault],
@@ -122,8 +129,11 @@ def _prepare(
     epoch: _dt.datetime,
     wall_clock: WallClock | None,
 ) -> Engine:
-    if not isinstance(workflow, Workflow):
-        raise WfsimError(f"wfsim.run() takes a wfsim.Workflow, not {type(workflow).__name__}")
+    if not isinstance(workflow, (Workflow, ImperativeWorkflow)):
+        raise WfsimError(
+            "wfsim.run() takes a wfsim.Workflow or a @wfsim.workflow function, "
+            f"not {type(workflow).__name__}"
+        )
     fault_list = list(faults)
     _check_faults(workflow, fault_list)
     if input is not None and not isinstance(input, Mapping):
@@ -180,11 +190,12 @@ def _result(engine: Engine) -> RunResult:
             name: StepResult(name, st.status, st.attempts, st.result, st.error)
             for name, st in engine.comp_states.items()
         },
+        result=engine.result,
     )
 
 
 async def arun(
-    workflow: Workflow,
+    workflow: AnyWorkflow,
     *,
     input: Mapping[str, Any] | None = None,
     seed: int | None = 0,
@@ -199,10 +210,8 @@ async def arun(
     The engine keeps its own virtual time, so this works under any trio clock;
     under ``trio.testing.MockClock`` that clock is moved along with it.
     """
-    has_code = (
-        any(s.has_code for s in workflow.steps.values())
-        if isinstance(workflow, Workflow)
-        else False
+    has_code = not isinstance(workflow, Workflow) or any(
+        s.has_code for s in workflow.steps.values()
     )
     wall = WallClock(epoch) if patch_wall_clock and has_code else None
     with _postpone_full_gc():
@@ -213,7 +222,7 @@ async def arun(
 
 
 def run(
-    workflow: Workflow,
+    workflow: AnyWorkflow,
     *,
     input: Mapping[str, Any] | None = None,
     seed: int | None = 0,

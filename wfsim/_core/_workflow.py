@@ -366,9 +366,7 @@ class Workflow:
     @property
     def compensations(self) -> Mapping[str, Step]:
         """Every compensation by name (declaration order of their steps)."""
-        return {
-            s.compensate.name: s.compensate for s in self._steps.values() if s.compensate
-        }
+        return {s.compensate.name: s.compensate for s in self._steps.values() if s.compensate}
 
     def dependents(self) -> Mapping[str, tuple[str, ...]]:
         """For each step, the steps that list it in ``after=`` (declaration order)."""

@@ -1,0 +1,325 @@
+"""Imperative workflows: an async body that awaits steps, gathers, sleeps and branches."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import wfsim
+from wfsim import Fault, RetryPolicy, compensation
+
+S = 1_000_000_000
+
+
+async def work(ctx: wfsim.StepContext, value: Any, seconds: float = 1) -> Any:
+    await ctx.sleep(seconds)
+    return value
+
+
+def validate(ctx: wfsim.StepContext, order: dict[str, Any]) -> bool:  # a plain function works
+    return bool(order["items"])
+
+
+class PaymentDeclined(Exception):
+    pass
+
+
+async def charge(ctx: wfsim.StepContext, amount: int) -> int:
+    await ctx.sleep(2)
+    if amount > 1000:
+        raise PaymentDeclined(f"{amount} is over the limit")
+    return amount
+
+
+@wfsim.workflow
+async def process_order(ctx: wfsim.WorkflowContext, order: dict[str, Any]) -> dict[str, Any]:
+    if not await ctx.step(validate, order):
+        return {"status": "rejected"}
+    charged = await ctx.step(charge, order["amount"], retry=RetryPolicy(max_attempts=3))
+    packed = await ctx.gather(*(ctx.step(work, f"box-{i}", i, name="pack") for i in order["items"]))
+    await ctx.sleep("1h")
+    return {"status": "shipped", "charged": charged, "packed": packed,
+            "at": dt.datetime.now().isoformat()}
+
+
+ORDER = {"amount": 30, "items": [1, 2, 3]}
+
+
+@pytest.mark.spec("IMP-1", "IMP-5", "TIME-4")
+def test_the_body_runs_steps_and_its_return_value_is_the_result() -> None:
+    result = wfsim.run(process_order, input=ORDER, seed=2)
+    assert result.status == "completed"
+    assert result.result == {
+        "status": "shipped", "charged": 30, "packed": ["box-1", "box-2", "box-3"],
+        "at": "2026-01-01T01:00:05",
+    }
+    assert result.trace[-1]["result"] == result.result
+    assert result.makespan == 2 + 3 + 3600  # charge, the slowest box, the sleep
+    assert list(result.steps) == ["validate", "charge", "pack", "pack:2", "pack:3"]
+
+
+@pytest.mark.spec("IMP-5")
+def test_branching_is_plain_python() -> None:
+    result = wfsim.run(process_order, input={"amount": 30, "items": []})
+    assert result.result == {"status": "rejected"}
+    assert list(result.steps) == ["validate"]
+
+
+@pytest.mark.spec("IMP-2")
+def test_a_failed_step_raises_its_own_error_into_the_body() -> None:
+    seen: list[str] = []
+
+    @wfsim.workflow
+    async def careful(ctx: wfsim.WorkflowContext, inp: Any) -> str:
+        try:
+            await ctx.step(charge, 5000)
+        except PaymentDeclined as exc:
+            seen.append(str(exc))
+            return "declined"
+        return "charged"
+
+    result = wfsim.run(careful)
+    assert (result.status, result.result, seen) == ("completed", "declined",
+                                                    ["5000 is over the limit"])
+    assert result.steps["charge"].status == "failed"
+
+
+@pytest.mark.spec("IMP-1", "IMP-2")
+def test_an_uncaught_step_error_fails_the_run() -> None:
+    result = wfsim.run(process_order, input={"amount": 5000, "items": [1]})
+    assert result.status == "failed"
+    assert result.message == (
+        "workflow 'process_order' raised PaymentDeclined: 5000 is over the limit"
+    )
+    assert result.steps["charge"].attempts == 3
+
+
+@pytest.mark.spec("IMP-2", "IMP-3", "FAULT-5")
+def test_faults_target_calls_by_name_and_call_index() -> None:
+    faults = [
+        Fault.error("charge", attempts=[1], error=ConnectionError),
+        Fault.error("pack:3", error="Crushed"),
+    ]
+    result = wfsim.run(process_order, input=ORDER, faults=faults)
+    assert result.trace.retry_delays("charge") == [1.0]
+    assert result.steps["pack:3"].status == "failed"
+    assert result.status == "failed"
+    assert result.message == "workflow 'process_order' raised Crushed: injected Crushed"
+    everything = wfsim.run(process_order, input=ORDER, faults=[Fault.latency("pack*", extra=10)])
+    assert everything.makespan == 2 + 13 + 3600
+
+
+@pytest.mark.spec("IMP-2", "RETRY-5")
+def test_a_timed_out_step_raises_step_timeout_error() -> None:
+    @wfsim.workflow
+    async def impatient(ctx: wfsim.WorkflowContext, inp: Any) -> str:
+        try:
+            await ctx.step(work, "late", 60, timeout=5)
+        except wfsim.StepTimeoutError as exc:
+            return str(exc)
+        return "on time"
+
+    result = wfsim.run(impatient)
+    assert result.result == "step 'work' timed out on attempt 1"
+    assert isinstance(wfsim.StepTimeoutError("x"), TimeoutError)
+
+
+@pytest.mark.spec("IMP-4")
+def test_gather_runs_branches_concurrently_and_keeps_call_order() -> None:
+    @wfsim.workflow
+    async def fan(ctx: wfsim.WorkflowContext, inp: Any) -> list[Any]:
+        async def branch(tag: str, delays: list[int]) -> list[str]:
+            out = []
+            for d in delays:
+                out.append(await ctx.step(work, f"{tag}{d}", d, name=tag))
+            await ctx.sleep(1)
+            return out
+
+        return await ctx.gather(branch("a", [1, 2]), branch("b", [5]), ctx.step(work, "solo", 0.5))
+
+    result = wfsim.run(fan, seed=1)
+    assert result.result == [["a1", "a2"], ["b5"], "solo"]
+    assert result.makespan == 6
+    starts = {a.step: a.started for n in result.steps for a in result.trace.attempts(n)}
+    assert starts == {"a": 0.0, "a:2": 1.0, "b": 0.0, "work": 0.0}
+
+
+@pytest.mark.spec("IMP-4")
+def test_gather_waits_for_all_then_raises_the_first_failure_in_call_order() -> None:
+    @wfsim.workflow
+    async def partial(ctx: wfsim.WorkflowContext, inp: Any) -> None:
+        await ctx.gather(ctx.step(work, 1, 5), ctx.step(charge, 5000), ctx.step(work, 2, 1))
+
+    result = wfsim.run(partial)
+    assert result.status == "failed"
+    assert "raised PaymentDeclined" in result.message
+    assert result.makespan == 5  # the slow first call still ran to its end
+    assert {s.status for n, s in result.steps.items() if n.startswith("work")} == {"completed"}
+
+
+@pytest.mark.spec("IMP-4")
+def test_gather_rejects_other_values() -> None:
+    @wfsim.workflow
+    async def wrong(ctx: wfsim.WorkflowContext, inp: Any) -> None:
+        await ctx.gather(42)  # type: ignore[arg-type]
+
+    result = wfsim.run(wrong)
+    assert result.status == "failed"
+    assert "ctx.gather() takes ctx.step(...) calls or coroutines, not int" in result.message
+
+
+@pytest.mark.spec("IMP-6", "COMP-1")
+def test_steps_called_with_compensate_are_undone_when_the_body_fails() -> None:
+    undone: list[str] = []
+
+    async def release(ctx: wfsim.StepContext) -> None:
+        undone.append(ctx.step)
+
+    @wfsim.workflow
+    async def purchase(ctx: wfsim.WorkflowContext, inp: Any) -> None:
+        await ctx.step(work, "reserved", 1, name="reserve", compensate=release)
+        await ctx.step(work, "charged", 1, name="charge",
+                       compensate=compensation("refund", duration=0.5))
+        await ctx.step(work, "shipped", 1, name="ship")
+        raise RuntimeError("shipping unavailable")
+
+    result = wfsim.run(purchase)
+    assert result.status == "compensated"
+    assert result.trace.compensation_order() == ["refund", "release"]
+    assert undone == ["release"]
+    assert result.message == (
+        "workflow 'purchase' raised RuntimeError: shipping unavailable; "
+        "compensated: refund, release"
+    )
+
+
+@pytest.mark.spec("IMP-7", "DET-1", "DET-4")
+def test_runs_are_deterministic_and_seeds_reorder_simultaneous_steps() -> None:
+    digests = {wfsim.run(process_order, input=ORDER, seed=s).digest() for s in (4, 4)}
+    assert len(digests) == 1
+    orders = set()
+    for seed in range(10):
+        trace = wfsim.run(process_order, input=ORDER, seed=seed).trace
+        orders.add(tuple(trace.start_order()))
+    assert len(orders) > 1
+
+
+@pytest.mark.spec("IMP-7", "TIME-5")
+def test_time_limit_cancels_the_body() -> None:
+    @wfsim.workflow
+    async def forever(ctx: wfsim.WorkflowContext, inp: Any) -> None:
+        await ctx.sleep("10d")
+
+    result = wfsim.run(forever, time_limit="1d")
+    assert result.status == "timed_out"
+    assert result.message.endswith("still waiting: the body of workflow 'forever'")
+
+
+@pytest.mark.spec("IMP-1")
+def test_decorator_options_and_validation() -> None:
+    @wfsim.workflow(name="renamed", max_concurrency=1)
+    async def flow(ctx: wfsim.WorkflowContext, inp: Any) -> list[Any]:
+        return await ctx.gather(*(ctx.step(work, i, 1) for i in range(3)))
+
+    assert isinstance(flow, wfsim.ImperativeWorkflow) and flow.name == "renamed"
+    result = wfsim.run(flow)
+    assert result.makespan == 3 and result.trace.max_concurrency() == 1
+    with pytest.raises(wfsim.WorkflowDefinitionError, match="max_concurrency must be"):
+        wfsim.workflow(max_concurrency=0)(flow.fn)
+
+
+@pytest.mark.spec("IMP-2")
+def test_step_code_cannot_use_the_workflow_context() -> None:
+    @wfsim.workflow
+    async def sneaky(ctx: wfsim.WorkflowContext, inp: Any) -> None:
+        async def inner(step_ctx: wfsim.StepContext) -> None:
+            await ctx.sleep(1)
+
+        await ctx.step(inner)
+
+    result = wfsim.run(sneaky)
+    assert result.steps["inner"].status == "failed"
+    assert "must be awaited from the workflow body" in result.trace.of_kind(
+        "attempt_failed"
+    )[0]["message"]
+
+
+# -- DAG and imperative forms of the same workflow ----------------------------------------
+
+
+@st.composite
+def series_parallel(draw: st.DrawFn, depth: int = 0) -> Any:
+    """A tree of ("seq", children) / ("par", children) / ("leaf", duration)."""
+    if depth >= 3 or draw(st.integers(0, 2)) == 0:
+        return ("leaf", draw(st.sampled_from([0, 0.5, 1, 2, 3])))
+    kind = draw(st.sampled_from(["seq", "par"]))
+    children = draw(st.lists(series_parallel(depth + 1), min_size=1, max_size=3))
+    return (kind, children)
+
+
+def as_dag(tree: Any) -> tuple[wfsim.Workflow, dict[str, float]]:
+    wf = wfsim.Workflow("sp")
+    durations: dict[str, float] = {}
+
+    def build(node: Any, preds: list[str]) -> list[str]:
+        kind, body = node
+        if kind == "leaf":
+            name = f"s{len(durations)}"
+            durations[name] = body
+            wf.add_step(name, duration=body, after=preds)
+            return [name]
+        if kind == "seq":
+            for child in body:
+                preds = build(child, preds)
+            return preds
+        return [last for child in body for last in build(child, preds)]
+
+    build(tree, [])
+    return wf, durations
+
+
+def as_imperative(tree: Any) -> wfsim.ImperativeWorkflow:
+    async def body(ctx: wfsim.WorkflowContext, inp: Any) -> None:
+        counter = iter(range(10_000))
+
+        def plan(node: Any) -> Any:  # name the leaves in the DAG's order, before running
+            kind, content = node
+            if kind == "leaf":
+                return ("leaf", (f"s{next(counter)}", content))
+            return (kind, [plan(c) for c in content])
+
+        async def run(node: Any) -> None:
+            kind, content = node
+            if kind == "leaf":
+                name, seconds = content
+                await ctx.step(work, None, seconds, name=name)
+            elif kind == "seq":
+                for child in content:
+                    await run(child)
+            else:
+                await ctx.gather(*(run(child) for child in content))
+
+        await run(plan(tree))
+
+    return wfsim.ImperativeWorkflow(body, name="sp")
+
+
+@pytest.mark.spec("IMP-8", "ORD-2")
+@settings(max_examples=60, deadline=None)
+@given(tree=series_parallel(), seed=st.integers(0, 100))
+def test_dag_and_imperative_forms_agree_on_every_step_time(tree: Any, seed: int) -> None:
+    dag, durations = as_dag(tree)
+    imperative = as_imperative(tree)
+    a = wfsim.run(dag, seed=seed)
+    b = wfsim.run(imperative, seed=seed)
+    assert (a.status, b.status) == ("completed", "completed")
+    assert a.makespan_ns == b.makespan_ns
+    for name in durations:
+        (ra,) = a.trace.attempts(name)
+        (rb,) = b.trace.attempts(name)
+        assert (ra.started_ns, ra.ended_ns) == (rb.started_ns, rb.ended_ns), name
+    assert wfsim.run(imperative, seed=seed).digest() == b.digest()

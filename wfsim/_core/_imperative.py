@@ -1,0 +1,229 @@
+"""Imperative workflows: an ``async def`` that awaits steps (Temporal, PyWorkflow, DBOS style).
+
+::
+
+    @wfsim.workflow
+    async def checkout(ctx, order):
+        await ctx.step(reserve, order, compensate=release)
+        charged = await ctx.step(charge, order, retry=wfsim.RetryPolicy(max_attempts=3))
+        parts = await ctx.gather(*(ctx.step(pack, item) for item in order["items"]))
+        await ctx.sleep("1h")
+        return {"charged": charged, "parts": parts}
+
+Step functions take the step's :class:`~wfsim.StepContext` first, then the
+arguments given to ``ctx.step``. Each call gets a stable name: the function's
+name (or ``name=``) for its first call, ``name:2``, ``name:3``, ... for later
+calls, so faults and expectations can target "the 3rd call of process_chunk".
+Branching and dynamic fan-out are plain Python. Everything the body does runs
+under the engine's baton, so the run is as deterministic as a DAG's.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from wfsim.errors import WorkflowDefinitionError
+
+from ._retry import RetryPolicy
+from ._time import Duration, to_ns, to_seconds, wall_time
+from ._workflow import SagaPolicy, Step, StepFn
+
+if TYPE_CHECKING:
+    import datetime as _dt
+
+    from ._engine import Engine, _Attempt
+
+__all__ = ["ImperativeWorkflow", "StepCall", "WorkflowContext", "workflow"]
+
+WorkflowFn = Callable[["WorkflowContext", Any], Awaitable[Any]]
+
+
+class ImperativeWorkflow:
+    """A workflow whose body is an ``async def body(ctx, input)``; see :func:`workflow`."""
+
+    def __init__(
+        self,
+        fn: WorkflowFn,
+        *,
+        name: str | None = None,
+        max_concurrency: int | None = None,
+        saga: SagaPolicy | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise WorkflowDefinitionError("@wfsim.workflow decorates an async function")
+        self.fn = fn
+        self.name = name or str(getattr(fn, "__name__", "workflow"))
+        if max_concurrency is not None and (
+            isinstance(max_concurrency, bool)
+            or not isinstance(max_concurrency, int)
+            or max_concurrency < 1
+        ):
+            raise WorkflowDefinitionError(
+                f"max_concurrency must be a positive integer or None, not {max_concurrency!r}"
+            )
+        if saga is not None and not isinstance(saga, SagaPolicy):
+            raise WorkflowDefinitionError(
+                f"saga must be a wfsim.SagaPolicy, not {type(saga).__name__}"
+            )
+        self.max_concurrency = max_concurrency
+        self.saga = saga or SagaPolicy()
+
+    # What the engine and run() ask of any workflow; an imperative one declares no steps.
+    @property
+    def steps(self) -> Mapping[str, Step]:
+        return {}
+
+    @property
+    def compensations(self) -> Mapping[str, Step]:
+        return {}
+
+    def validate(self) -> tuple[str, ...]:
+        return ()
+
+    def dependents(self) -> Mapping[str, tuple[str, ...]]:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"ImperativeWorkflow({self.name!r})"
+
+    async def __call__(self, ctx: WorkflowContext, input: Any) -> Any:
+        """Calling the workflow runs its body (what ``ctx.child`` will build on)."""
+        return await self.fn(ctx, input)
+
+
+def workflow(
+    fn: WorkflowFn | None = None,
+    *,
+    name: str | None = None,
+    max_concurrency: int | None = None,
+    saga: SagaPolicy | None = None,
+) -> Any:
+    """Decorate ``async def body(ctx, input)`` as an imperative workflow.
+
+    Use bare (``@wfsim.workflow``) or with options
+    (``@wfsim.workflow(name="checkout", max_concurrency=4, saga=SagaPolicy(...))``).
+    Run it like any workflow: ``wfsim.run(checkout, input={...}, seed=7)``.
+    """
+
+    def wrap(func: WorkflowFn) -> ImperativeWorkflow:
+        return ImperativeWorkflow(func, name=name, max_concurrency=max_concurrency, saga=saga)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+@attrs.frozen
+class StepCall:
+    """A step the body asked for: awaiting it runs the step and returns its result.
+
+    A failed step raises its last error into the body (the step's own exception,
+    :class:`~wfsim.InjectedError` for an injected fault by name, or
+    :class:`~wfsim.StepTimeoutError` for a timeout).
+    """
+
+    ctx: WorkflowContext
+    fn: StepFn | Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    name: str
+    retry: RetryPolicy | None
+    timeout: Duration | None
+    compensate: Any
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        results = yield from self.ctx._engine.call_steps([self]).__await__()
+        return results[0]
+
+
+class WorkflowContext:
+    """What a workflow body receives: steps, fan-out, virtual time, the shared context."""
+
+    __slots__ = ("_attempt", "_engine", "_rng")
+
+    def __init__(self, engine: Engine, attempt: _Attempt) -> None:
+        self._engine = engine
+        self._attempt = attempt
+        self._rng: random.Random | None = None
+
+    @property
+    def workflow(self) -> str:
+        return self._engine.workflow.name
+
+    @property
+    def input(self) -> Mapping[str, Any]:
+        return self._engine.input
+
+    @property
+    def random(self) -> random.Random:
+        """A PRNG for the body, seeded by one recorded draw (see ``StepContext.random``)."""
+        if self._rng is None:
+            self._rng = random.Random(self._engine.choices.choose(1 << 62, "random"))
+        return self._rng
+
+    def now(self) -> float:
+        """Virtual seconds since the run started."""
+        return to_seconds(self._engine.now)
+
+    def now_ns(self) -> int:
+        return self._engine.now
+
+    def wall_time(self) -> _dt.datetime:
+        return wall_time(self._engine.epoch, self._engine.now)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._engine.context.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self._engine.context[key] = value
+
+    def step(
+        self,
+        fn: StepFn | Callable[..., Any],
+        *args: Any,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Duration | None = None,
+        compensate: Any = None,
+        **kwargs: Any,
+    ) -> StepCall:
+        """A call of step function ``fn(step_ctx, *args, **kwargs)``; ``await`` it.
+
+        ``retry``, ``timeout`` and ``compensate`` work as for DAG steps.
+        """
+        if not callable(fn):
+            raise WorkflowDefinitionError(f"ctx.step() takes a step function, not {fn!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise WorkflowDefinitionError(
+                f"ctx.step(retry=...) takes a wfsim.RetryPolicy, not {type(retry).__name__}"
+            )
+        if timeout is not None:
+            to_ns(timeout, what="ctx.step timeout")
+        base = name or str(getattr(fn, "__name__", "step"))
+        return StepCall(self, fn, args, kwargs, base, retry, timeout, compensate)
+
+    async def gather(self, *calls: StepCall | Awaitable[Any]) -> list[Any]:
+        """Run steps and branches concurrently; return their results in call order.
+
+        Each argument is a ``ctx.step(...)`` call or a coroutine of the body's
+        (``branch(ctx, ...)`` awaiting steps in sequence, sleeping, gathering
+        again). Waits for every one to end; if some failed, raises the first
+        failure in call order.
+        """
+        for call in calls:
+            if not isinstance(call, StepCall) and not inspect.isawaitable(call):
+                raise WorkflowDefinitionError(
+                    "ctx.gather() takes ctx.step(...) calls or coroutines, "
+                    f"not {type(call).__name__}"
+                )
+        if not calls:
+            return []
+        return await self._engine.call_steps(list(calls))
+
+    async def sleep(self, seconds: Duration) -> None:
+        """Wait ``seconds`` of virtual time."""
+        delay = to_ns(seconds, what="ctx.sleep duration")
+        await self._engine._park(self._engine.body_attempt(), delay)
