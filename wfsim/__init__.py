@@ -23,6 +23,7 @@ from wfsim._core._faults import Fault, InjectedError
 from wfsim._core._imperative import ImperativeWorkflow, StepCall, WorkflowContext, workflow
 from wfsim._core._retry import RetryPolicy, backoff_ns, retry_delay
 from wfsim._core._run import DEFAULT_TIME_LIMIT, RunResult, StepResult, arun, run
+from wfsim._core._signals import Signal
 from wfsim._core._time import DEFAULT_EPOCH, to_ns, to_seconds
 from wfsim._core._trace import AttemptRecord, Trace, TraceEvent
 from wfsim._core._workflow import SagaPolicy, Step, Workflow, compensation
@@ -32,6 +33,7 @@ from wfsim.errors import (
     DeterminismError,
     ExternalWaitError,
     RetryPolicyError,
+    SignalTimeoutError,
     StepTimeoutError,
     UnknownStepError,
     WfsimError,
@@ -58,6 +60,8 @@ __all__ = [
     "RunResult",
     "SagaPolicy",
     "SeededChoices",
+    "Signal",
+    "SignalTimeoutError",
     "Step",
     "StepContext",
     "StepCall",

@@ -18,6 +18,7 @@ __all__ = [
     "ExternalWaitError",
     "RetryPolicyError",
     "ScenarioError",
+    "SignalTimeoutError",
     "StepTimeoutError",
     "UnknownStepError",
     "WfsimError",
@@ -92,3 +93,7 @@ class ScenarioError(WfsimError, ValueError):
 
 class StepTimeoutError(WfsimError, TimeoutError):
     """Raised into a workflow body when a step's last attempt timed out."""
+
+
+class SignalTimeoutError(WfsimError, TimeoutError):
+    """Raised into a workflow body when ``ctx.wait_for_signal`` timed out."""

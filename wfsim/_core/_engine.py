@@ -33,6 +33,7 @@ import trio.testing
 from wfsim.errors import (
     ContextKeyError,
     ExternalWaitError,
+    SignalTimeoutError,
     StepTimeoutError,
     WfsimError,
     did_you_mean,
@@ -41,6 +42,7 @@ from wfsim.errors import (
 from ._choice import ChoiceSource
 from ._faults import Fault, InjectedError
 from ._retry import retry_delay
+from ._signals import Signal
 from ._time import Duration, format_seconds, to_ns, to_seconds, wall_time
 from ._trace import TraceEvent
 from ._wallclock import WallClock
@@ -221,6 +223,7 @@ class Engine:
         time_limit_ns: int,
         epoch: Any,
         wall_clock: WallClock | None,
+        signals: Sequence[Signal] = (),
     ) -> None:
         order = workflow.validate()
         self.workflow = workflow
@@ -272,6 +275,10 @@ class Engine:
         self._calls: dict[str, int] = {}
         self.body: _Attempt | None = None
         self._branches: list[_Attempt] = []
+        self.signals = tuple(signals)
+        self._signal_buffer: dict[str, list[Any]] = {}
+        self._signal_waiters: dict[str, list[_Attempt]] = {}
+        self._signal_timers: list[_Timer] = []
         self._attempt_of_task: dict[trio.lowlevel.Task, _Attempt] = {}
         if not isinstance(workflow, Workflow):
             body_fn = workflow.fn
@@ -310,6 +317,10 @@ class Engine:
                 self._make_ready(st)
         if self.body is not None:
             self._ready.append((self._spawn, (self.body,)))
+        # Undelivered signals must not keep a finished body's run alive: dropped at its end.
+        self._signal_timers = [
+            self._schedule(sig.at_ns, self._deliver, sig) for sig in self.signals
+        ]
         guard = (self.time_limit_ns + 1_000_000) / 1e9
         fatal: WfsimError | None = None
         with trio.CancelScope() as scope:
@@ -443,6 +454,15 @@ class Engine:
         assert self._coordinator is not None
         trio.lowlevel.reschedule(self._coordinator)
         await trio.lowlevel.wait_task_rescheduled(_abort_ok)
+
+    async def _park_until_woken(self, att: _Attempt) -> Any:
+        """Hand control back with no timer; whoever wakes ``att`` sends the value."""
+        if att.done:
+            raise _AttemptCancelled()
+        att.token += 1
+        assert self._coordinator is not None
+        trio.lowlevel.reschedule(self._coordinator)
+        return await trio.lowlevel.wait_task_rescheduled(_abort_ok)
 
     def _wake(self, att: _Attempt, token: int) -> None:
         if not att.done and att.token == token and att.task is not None:
@@ -791,6 +811,8 @@ class Engine:
     def _body_ended(self, body: _Attempt, result: outcome.Outcome[Any]) -> None:
         body.end()
         body.task = None
+        for timer in self._signal_timers:
+            timer[2] = None
         if isinstance(result, outcome.Error):
             exc = result.error
             while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
@@ -814,6 +836,50 @@ class Engine:
             st.status = "completed"
             st.result = result.unwrap()
         self._step_ended(st)
+
+    # -- signals ----------------------------------------------------------------------------
+    def _deliver(self, signal: Signal) -> None:
+        payload = _jsonable(signal.payload)
+        self.record(
+            "signal_received",
+            signal=signal.name,
+            payload=None if payload is _MISSING else payload,
+        )
+        waiters = [w for w in self._signal_waiters.get(signal.name, ()) if not w.done]
+        if waiters:
+            att = waiters.pop(0)
+            self._signal_waiters[signal.name] = waiters
+            self._switches.append((att, outcome.Value(signal.payload)))
+        else:
+            self._signal_buffer.setdefault(signal.name, []).append(signal.payload)
+
+    async def wait_for_signal(self, name: str, timeout_ns: int | None) -> Any:
+        """``ctx.wait_for_signal``: a buffered payload at once, else park until one arrives."""
+        att = self.body_attempt()
+        buffered = self._signal_buffer.get(name)
+        if buffered:
+            return buffered.pop(0)
+        self._signal_waiters.setdefault(name, []).append(att)
+        timer = None
+        if timeout_ns is not None:
+            timer = self._schedule(
+                self.now + timeout_ns, self._signal_timeout, att, name, att.token + 1, timeout_ns
+            )
+        try:
+            return await self._park_until_woken(att)
+        finally:
+            if timer is not None:
+                timer[2] = None
+
+    def _signal_timeout(self, att: _Attempt, name: str, token: int, timeout_ns: int) -> None:
+        waiters = self._signal_waiters.get(name, [])
+        if att.token != token or att not in waiters or att.done:
+            return
+        waiters.remove(att)
+        error = SignalTimeoutError(
+            f"no signal {name!r} arrived within {format_seconds(timeout_ns)}"
+        )
+        self._switches.append((att, outcome.Error(error)))
 
     def _run_failed(self) -> bool:
         if self.body is not None:
@@ -892,7 +958,9 @@ class Engine:
             else "nothing finished in time"
         )
         if self.body is not None and not self.body.done:
-            described.append(f"the body of workflow {self.workflow.name!r}")
+            awaited = [n for n, ws in self._signal_waiters.items() if self.body in ws]
+            signal = f" (waiting for signal {awaited[0]!r})" if awaited else ""
+            described.append(f"the body of workflow {self.workflow.name!r}{signal}")
         for body in (self.body, *self._branches):
             if body is not None and not body.done:
                 body.end()

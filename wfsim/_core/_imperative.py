@@ -223,6 +223,16 @@ class WorkflowContext:
             return []
         return await self._engine.call_steps(list(calls))
 
+    async def wait_for_signal(self, name: str, *, timeout: Duration | None = None) -> Any:
+        """Wait for the signal ``name`` and return its payload (human in the loop).
+
+        A signal delivered before this call was buffered and returns at once
+        (first in, first out). With ``timeout``, raises
+        :class:`~wfsim.SignalTimeoutError` if none arrives in that virtual time.
+        """
+        timeout_ns = None if timeout is None else to_ns(timeout, what="signal timeout")
+        return await self._engine.wait_for_signal(name, timeout_ns)
+
     async def sleep(self, seconds: Duration) -> None:
         """Wait ``seconds`` of virtual time."""
         delay = to_ns(seconds, what="ctx.sleep duration")

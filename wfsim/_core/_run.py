@@ -18,6 +18,7 @@ from ._choice import ChoiceSource, SeededChoices, Tape
 from ._engine import Engine
 from ._faults import Fault
 from ._imperative import ImperativeWorkflow
+from ._signals import Signal
 from ._time import DEFAULT_EPOCH, Duration, to_ns, to_seconds
 from ._trace import Trace
 from ._wallclock import WallClock
@@ -119,6 +120,17 @@ def _check_faults(workflow: AnyWorkflow, faults: Sequence[Fault]) -> None:
             )
 
 
+def _check_signals(signals: Iterable[Signal]) -> list[Signal]:
+    out = list(signals)
+    for s in out:
+        if not isinstance(s, Signal):
+            raise WfsimError(
+                f"signals must be wfsim.Signal objects (Signal(name, at=..., payload=...)), "
+                f"not {type(s).__name__}"
+            )
+    return out
+
+
 def _prepare(
     workflow: AnyWorkflow,
     input: Mapping[str, Any] | None,
@@ -128,6 +140,7 @@ def _prepare(
     time_limit: Duration,
     epoch: _dt.datetime,
     wall_clock: WallClock | None,
+    signals: Iterable[Signal] = (),
 ) -> Engine:
     if not isinstance(workflow, (Workflow, ImperativeWorkflow)):
         raise WfsimError(
@@ -138,6 +151,12 @@ def _prepare(
     _check_faults(workflow, fault_list)
     if input is not None and not isinstance(input, Mapping):
         raise WfsimError(f"input must be a mapping, not {type(input).__name__}")
+    signal_list = _check_signals(signals)
+    if signal_list and isinstance(workflow, Workflow):
+        raise WfsimError(
+            "signals are delivered to a workflow body that waits for them "
+            "(ctx.wait_for_signal in a @wfsim.workflow); this DAG workflow has none"
+        )
     limit = to_ns(time_limit, what="time_limit")
     if limit <= 0:
         raise WfsimError("time_limit must be positive")
@@ -150,6 +169,7 @@ def _prepare(
         time_limit_ns=limit,
         epoch=epoch,
         wall_clock=wall_clock,
+        signals=signal_list,
     )
 
 
@@ -204,6 +224,7 @@ async def arun(
     time_limit: Duration = DEFAULT_TIME_LIMIT,
     epoch: _dt.datetime = DEFAULT_EPOCH,
     patch_wall_clock: bool = True,
+    signals: Iterable[Signal] = (),
 ) -> RunResult:
     """Run ``workflow`` inside an existing trio run; see :func:`run`.
 
@@ -215,7 +236,7 @@ async def arun(
     )
     wall = WallClock(epoch) if patch_wall_clock and has_code else None
     with _postpone_full_gc():
-        engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, wall)
+        engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, wall, signals)
         with wall if wall is not None else contextlib.nullcontext():
             await engine.run()
         return _result(engine)
@@ -231,6 +252,7 @@ def run(
     time_limit: Duration = DEFAULT_TIME_LIMIT,
     epoch: _dt.datetime = DEFAULT_EPOCH,
     patch_wall_clock: bool = True,
+    signals: Iterable[Signal] = (),
 ) -> RunResult:
     """Run ``workflow`` on the reference engine under a virtual clock.
 
@@ -247,6 +269,7 @@ def run(
     ``time_limit`` is virtual time (default 30 days): a run that has not
     finished by then ends ``timed_out`` naming what still waits.
     ``epoch`` is what ``datetime.now()`` reads in step code at virtual time 0.
+    ``signals`` are delivered at their virtual times (``ctx.wait_for_signal``).
     Raises :class:`~wfsim.WorkflowDefinitionError` for an invalid workflow
     (before anything runs) and :class:`~wfsim.ExternalWaitError` when step
     code waits on trio directly.
@@ -262,6 +285,7 @@ def run(
             time_limit=time_limit,
             epoch=epoch,
             patch_wall_clock=patch_wall_clock,
+            signals=signals,
         ),
         clock=clock,
     )

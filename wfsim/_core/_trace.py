@@ -39,6 +39,7 @@ EVENT_KINDS = frozenset(
         "compensation_completed",
         "compensation_failed",
         "compensation_skipped",
+        "signal_received",
     }
 )
 
