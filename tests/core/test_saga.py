@@ -292,3 +292,24 @@ def test_compensations_undo_exactly_the_registered_steps_in_reverse(
         first = trace.of_kind("compensation_started")[0].seq
         assert all(e.seq < first for e in trace.of_kind("step_completed", "step_failed"))
     assert wfsim.run(wf, seed=seed, faults=faults).digest() == result.digest()
+
+
+@pytest.mark.spec("COMP-7", "FAULT-8")
+def test_a_hung_compensation_times_the_run_out() -> None:
+    wf = wfsim.Workflow("w")
+    wf.add_step("a", duration=1, compensate="undo_a")
+    wf.add_step("b", after=["a"], duration=1)
+    result = wfsim.run(wf, faults=[Fault.error("b"), Fault.hang("undo_a")], time_limit="1h")
+    assert result.status == "timed_out"
+    assert result.message.endswith("'undo_a' (attempt 1 hung by an injected fault since t=1s)")
+
+
+@pytest.mark.spec("COMP-1", "FAULT-8")
+def test_compensation_waits_for_a_hung_independent_step() -> None:
+    wf = wfsim.Workflow("w")
+    wf.add_step("a", duration=1, compensate="undo_a")
+    wf.add_step("b", after=["a"], duration=1)
+    wf.add_step("side", duration=1)
+    result = wfsim.run(wf, faults=[Fault.error("b"), Fault.hang("side")], time_limit="1h")
+    assert result.trace.compensation_order() == []
+    assert result.status == "timed_out"

@@ -28,3 +28,22 @@ def returns_a_number() -> int:
 
 class PaymentDeclined(Exception):
     """A custom error a fault can inject as ``tests.scenario.flows:PaymentDeclined``."""
+
+
+def build_saga_purchase() -> wfsim.Workflow:
+    """A purchase whose payment is refunded by code when a later step fails."""
+    wf = wfsim.Workflow("saga_purchase", saga=wfsim.SagaPolicy(on_error="continue"))
+    reserve = wf.add_step(
+        "reserve_inventory", duration=1, compensate=wfsim.compensation("release_inventory")
+    )
+
+    async def refund_payment(ctx: wfsim.StepContext) -> dict[str, bool]:
+        await ctx.sleep(0.5)
+        return {"refunded": True}
+
+    charge = wf.add_step("charge_payment", after=[reserve], duration=2, compensate=refund_payment)
+    wf.add_step("ship_order", after=[charge], duration=1)
+    return wf
+
+
+saga_purchase = build_saga_purchase()

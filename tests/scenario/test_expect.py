@@ -80,6 +80,7 @@ def test_a_true_expect_block_has_no_failures(saga: wfsim.RunResult) -> None:
         "result": None,
         "context": {"reserved": True, "order": {"id": 7}},
         "order": ["reserve_inventory < charge_payment < ship_order"],
+        "compensations": [],
         "attempts": {"charge_payment": 2, "ship_order": 1},
         "retry_delays": {"charge_payment": ["1s"], "ship_order": []},
         "makespan": "5.5s",
@@ -826,3 +827,366 @@ def test_format_failures_without_failures() -> None:
     report = format_failures([], scenario="one", file="a.wfsim.yaml", seed=3)
     assert report.splitlines()[0] == "scenario 'one' with seed 3: every expectation held"
     assert report.splitlines()[-1] == "replay: wfsim replay a.wfsim.yaml --seed 3"
+
+
+# -- sagas: compensations ----------------------------------------------------------------------
+
+
+def saga_purchase() -> wfsim.Workflow:
+    wf = wfsim.Workflow("purchase")
+    wf.add_step(
+        "reserve_inventory",
+        duration=1,
+        output={"reserved": True},
+        compensate=wfsim.compensation(
+            "release_inventory", duration=0.2, output={"reserved": False}
+        ),
+    )
+    wf.add_step(
+        "charge_payment",
+        after=["reserve_inventory"],
+        duration=2,
+        compensate=wfsim.compensation(
+            "refund_payment",
+            duration=0.3,
+            retry=RetryPolicy(max_attempts=2, initial_interval=1),
+        ),
+    )
+    wf.add_step("ship_order", after=["charge_payment"], duration=1, compensate="cancel_shipment")
+    return wf
+
+
+SHIPPING_FAILS = Fault.error("ship_order", error="ShippingUnavailable", retryable=False)
+
+
+@pytest.fixture(scope="module")
+def compensated() -> wfsim.RunResult:
+    """Shipping fails at t=3s: refund (3s-3.3s), then release (3.3s-3.5s)."""
+    return wfsim.run(saga_purchase(), faults=[SHIPPING_FAILS])
+
+
+@pytest.fixture(scope="module")
+def refund_fails() -> wfsim.RunResult:
+    """The refund fails at t=3s and, after 1s, for good: the release is skipped."""
+    faults = [SHIPPING_FAILS, Fault.error("refund_payment", error=ConnectionError)]
+    return wfsim.run(saga_purchase(), faults=faults)
+
+
+@pytest.mark.spec("SCN-9")
+def test_compensations_hold_in_their_exact_order(
+    compensated: wfsim.RunResult, refund_fails: wfsim.RunResult, saga: wfsim.RunResult
+) -> None:
+    assert compensated.status == "compensated"
+    expect = {"compensations": ["refund_payment", "release_inventory"]}
+    assert check_expectations(expect, compensated) == []
+    assert check_expectations({"compensations": ["refund_payment"]}, refund_fails) == []
+    assert check_expectations({"compensations": []}, saga) == []
+
+
+@pytest.mark.spec("SCN-9")
+def test_compensations_in_another_order(compensated: wfsim.RunResult) -> None:
+    failure = only(
+        check_expectations({"compensations": ["release_inventory", "refund_payment"]}, compensated)
+    )
+    assert failure == ExpectationFailure(
+        key="compensations",
+        expected="release_inventory, refund_payment",
+        actual="refund_payment, release_inventory",
+        message=(
+            "expected the compensations to start in the order release_inventory, "
+            "refund_payment, but they started in the order refund_payment, release_inventory"
+        ),
+        trace_lines=(
+            '[      3s] #13 step_failed ship_order reason="ShippingUnavailable is not retryable" '
+            'error="ShippingUnavailable"',
+            '[      3s] #14 compensation_started refund_payment#1 for_step="charge_payment"',
+            '[    3.3s] #16 compensation_started release_inventory#1 for_step="reserve_inventory"',
+        ),
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_compensations_that_did_not_start_say_why(
+    refund_fails: wfsim.RunResult, compensated: wfsim.RunResult
+) -> None:
+    failure = only(
+        check_expectations({"compensations": ["refund_payment", "release_inventory"]}, refund_fails)
+    )
+    assert failure.message == (
+        "expected the compensations to start in the order refund_payment, release_inventory, "
+        "but only refund_payment started; release_inventory was skipped "
+        "(compensation 'refund_payment' failed)"
+    )
+    assert (failure.expected, failure.actual) == (
+        "refund_payment, release_inventory",
+        "refund_payment",
+    )
+    assert failure.trace_lines[1:] == (
+        '[      3s] #14 compensation_started refund_payment#1 for_step="charge_payment"',
+        '[      4s] #21 compensation_skipped release_inventory for_step="reserve_inventory" '
+        "reason=\"compensation 'refund_payment' failed\"",
+    )
+    failure = only(
+        check_expectations(
+            {"compensations": ["cancel_shipment", "refund_payment", "release_inventory"]},
+            compensated,
+        )
+    )
+    assert failure.message == (
+        "expected the compensations to start in the order cancel_shipment, refund_payment, "
+        "release_inventory, but only refund_payment, release_inventory started; "
+        "cancel_shipment never ran"
+    )
+    failure = only(check_expectations({"compensations": ["refund_payment"]}, compensated))
+    assert failure.message == (
+        "expected the compensations to start in the order refund_payment, "
+        "but refund_payment, release_inventory started, in that order"
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_compensations_when_none_or_some_started(
+    compensated: wfsim.RunResult,
+) -> None:
+    clean = wfsim.run(saga_purchase())
+    failure = only(check_expectations({"compensations": ["refund_payment"]}, clean))
+    assert failure.message == (
+        "expected the compensations to start in the order refund_payment, "
+        "but no compensation started (the run ended completed)"
+    )
+    assert failure.actual == "none"
+    assert failure.trace_lines == ('[      4s] #13 run_finished  status="completed" result=null',)
+    failure = only(check_expectations({"compensations": []}, compensated))
+    assert failure.message == (
+        "expected no compensation to start, but refund_payment, release_inventory started"
+    )
+    assert (failure.expected, failure.actual) == ("none", "refund_payment, release_inventory")
+
+
+@pytest.mark.spec("SCN-9")
+def test_compensations_name_unknown_compensations(
+    compensated: wfsim.RunResult, saga: wfsim.RunResult
+) -> None:
+    failures = check_expectations(
+        {"compensations": ["refund_paymnt", "charge_payment", "reserve_inventory"]},
+        compensated,
+        line_of=lambda path: 10 + int(path[1]),
+    )
+    assert [(f.key, f.line, f.message) for f in failures] == [
+        (
+            "compensations",
+            10,
+            "workflow 'purchase' has no compensation 'refund_paymnt': "
+            "did you mean 'refund_payment'?",
+        ),
+        (
+            "compensations",
+            11,
+            "'charge_payment' is a step of workflow 'purchase', not a compensation; "
+            "its compensation is 'refund_payment'",
+        ),
+        (
+            "compensations",
+            12,
+            "'reserve_inventory' is a step of workflow 'purchase', not a compensation; "
+            "its compensation is 'release_inventory'",
+        ),
+    ]
+    assert (failures[0].expected, failures[0].actual) == (
+        "a compensation of workflow 'purchase'",
+        "no compensation 'refund_paymnt'",
+    )
+    failure = only(check_expectations({"compensations": ["refund_payment"]}, saga))
+    assert failure.message == (
+        "workflow 'purchase' has no compensation 'refund_payment': no step has compensate"
+    )
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize("value", ["refund_payment", [1], {"refund_payment": 1}, None])
+def test_compensations_must_be_a_list_of_names(compensated: wfsim.RunResult, value: Any) -> None:
+    with pytest.raises(ValueError, match=r"^expect\.compensations must be a list of compensation"):
+        check_expectations({"compensations": value}, compensated)
+
+
+@pytest.mark.spec("SCN-9")
+def test_saga_statuses(compensated: wfsim.RunResult, refund_fails: wfsim.RunResult) -> None:
+    assert check_expectations({"status": "compensated"}, compensated) == []
+    assert check_expectations({"status": "compensation_failed"}, refund_fails) == []
+    failure = only(check_expectations({"status": "compensated"}, refund_fails))
+    assert failure.message == (
+        "expected the run to end compensated, but it ended compensation_failed; "
+        "step(s) failed: ship_order; compensation(s) failed: refund_payment; "
+        "not run: release_inventory"
+    )
+    assert [line.split()[3] for line in failure.trace_lines] == [
+        "step_failed",
+        "compensation_failed",
+        "compensation_skipped",
+        "run_finished",
+    ]
+    assert "refund_payment#2" in failure.trace_lines[1]  # the final failure, not the first
+
+
+@pytest.mark.spec("SCN-9")
+def test_end_states_of_compensations(
+    compensated: wfsim.RunResult, refund_fails: wfsim.RunResult
+) -> None:
+    expect = {
+        "completed": ["reserve_inventory", "charge_payment", "refund_payment", "release_inventory"],
+        "failed": ["ship_order"],
+        "never_started": ["cancel_shipment"],
+    }
+    assert check_expectations(expect, compensated) == []
+    expect = {
+        "failed": ["ship_order", "refund_payment"],
+        "skipped": "release_inventory",
+        "never_started": ["release_inventory", "cancel_shipment"],
+    }
+    assert check_expectations(expect, refund_fails) == []
+    assert messages(
+        check_expectations(
+            {
+                "completed": ["refund_payment", "release_inventory", "cancel_shipment"],
+                "skipped": ["refund_payment"],
+                "never_started": ["refund_payment"],
+            },
+            refund_fails,
+        )
+    ) == [
+        "expected refund_payment to complete, but it failed (ConnectionError on attempt 2)",
+        "expected release_inventory to complete, but it was skipped "
+        "(compensation 'refund_payment' failed)",
+        "expected cancel_shipment to complete, but it never ran",
+        "expected refund_payment to be skipped, but it failed (ConnectionError on attempt 2)",
+        "expected refund_payment never to start, but it started at t=3s and made 2 attempts",
+    ]
+    failure = check_expectations({"failed": ["release_inventory"]}, refund_fails)[0]
+    assert (failure.expected, failure.actual) == (
+        "release_inventory failed",
+        "release_inventory skipped",
+    )
+    assert failure.trace_lines == (
+        '[      4s] #21 compensation_skipped release_inventory for_step="reserve_inventory" '
+        "reason=\"compensation 'refund_payment' failed\"",
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_a_compensation_that_failed_once_is_not_failed(compensated: wfsim.RunResult) -> None:
+    faults = [SHIPPING_FAILS, Fault.error("refund_payment", attempts=[1], error=ConnectionError)]
+    result = wfsim.run(saga_purchase(), faults=faults)
+    assert result.status == "compensated"
+    expect = {
+        "completed": ["refund_payment"],
+        "attempts": {"refund_payment": 2, "release_inventory": 1, "cancel_shipment": 0},
+        "retry_delays": {"refund_payment": ["1s"], "release_inventory": []},
+        "compensations": ["refund_payment", "release_inventory"],
+    }
+    assert check_expectations(expect, result) == []
+    failure = only(check_expectations({"failed": ["refund_payment"]}, result))
+    assert failure.message == "expected refund_payment to fail, but it completed"
+
+
+@pytest.mark.spec("SCN-9")
+def test_attempts_and_retry_delays_of_compensations(refund_fails: wfsim.RunResult) -> None:
+    failures = check_expectations(
+        {"attempts": {"refund_payment": 3}, "retry_delays": {"refund_payment": ["2s"]}},
+        refund_fails,
+    )
+    assert messages(failures) == [
+        "expected refund_payment to make 3 attempts, but it made 2",
+        "expected refund_payment's retry delays to be [2s], but they were [1s]",
+    ]
+    assert failures[1].trace_lines == (
+        '[      3s] #14 compensation_started refund_payment#1 for_step="charge_payment"',
+        '[      3s] #16 compensation_failed refund_payment#1 for_step="charge_payment" '
+        'error="ConnectionError" message="injected ConnectionError" retryable=true final=false',
+        "[      3s] #17 retry_scheduled refund_payment#1 delay=1.0 next_attempt=2",
+        '[      4s] #18 compensation_started refund_payment#2 for_step="charge_payment"',
+        '[      4s] #20 compensation_failed refund_payment#2 for_step="charge_payment" '
+        'error="ConnectionError" message="injected ConnectionError" retryable=true final=true',
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_order_with_compensations(
+    compensated: wfsim.RunResult, refund_fails: wfsim.RunResult
+) -> None:
+    chains = [
+        "reserve_inventory < charge_payment < refund_payment < release_inventory",
+        "reserve_inventory < release_inventory",
+    ]
+    assert check_expectations({"order": chains}, compensated) == []
+    failure = only(
+        check_expectations({"order": ["release_inventory < refund_payment"]}, compensated)
+    )
+    assert failure.message == (
+        "expected release_inventory to complete before refund_payment started, but "
+        "refund_payment started at t=3s and release_inventory completed at t=3.5s"
+    )
+    assert failure.trace_lines == (
+        '[      3s] #14 compensation_started refund_payment#1 for_step="charge_payment"',
+        '[    3.5s] #17 compensation_completed release_inventory#1 for_step="reserve_inventory" '
+        'output={"reserved": false}',
+    )
+    failure = only(
+        check_expectations({"order": ["refund_payment < release_inventory"]}, refund_fails)
+    )
+    assert failure.message == (
+        "expected refund_payment to complete before release_inventory started, but "
+        "refund_payment never completed (it failed) and release_inventory never started "
+        "(it was skipped)"
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_unknown_names_suggest_steps_and_compensations(compensated: wfsim.RunResult) -> None:
+    failures = check_expectations(
+        {
+            "completed": ["refund_paymnt"],
+            "attempts": {"release_inventry": 1},
+            "trace_contains": [{"kind": "compensation_started", "step": "cancel_shipmnt"}],
+        },
+        compensated,
+    )
+    assert messages(failures) == [
+        "workflow 'purchase' has no step or compensation 'refund_paymnt': "
+        "did you mean 'refund_payment'?",
+        "workflow 'purchase' has no step or compensation 'release_inventry': "
+        "did you mean 'release_inventory'?",
+        "workflow 'purchase' has no step or compensation 'cancel_shipmnt': "
+        "did you mean 'cancel_shipment'?",
+    ]
+    assert failures[0].expected == "a step or compensation of workflow 'purchase'"
+
+
+@pytest.mark.spec("SCN-9")
+def test_trace_contains_and_context_with_compensations(compensated: wfsim.RunResult) -> None:
+    items = [
+        {"kind": "compensation_started", "step": "refund_payment", "for_step": "charge_payment"},
+        {"kind": "compensation_completed", "step": "release_inventory", "t": "3.5s"},
+    ]
+    assert (
+        check_expectations({"trace_contains": items, "context": {"reserved": False}}, compensated)
+        == []
+    )
+    failure = only(check_expectations({"context": {"reserved": True}}, compensated))
+    assert failure.message == "expected the final context to have reserved = true, but it is false"
+    assert failure.trace_lines == (
+        '[      1s] #3 attempt_succeeded reserve_inventory#1 output={"reserved": true}',
+        '[    3.5s] #17 compensation_completed release_inventory#1 for_step="reserve_inventory" '
+        'output={"reserved": false}',
+    )
+
+
+@pytest.mark.spec("SCN-9")
+def test_a_compensation_cut_by_the_time_limit_is_cancelled() -> None:
+    result = wfsim.run(saga_purchase(), faults=[SHIPPING_FAILS], time_limit="3.1s")
+    assert result.status == "timed_out"
+    expect = {"cancelled": ["refund_payment"], "never_started": ["release_inventory"]}
+    assert check_expectations(expect, result) == []
+    failure = only(check_expectations({"completed": ["refund_payment"]}, result))
+    assert failure.message == (
+        "expected refund_payment to complete, but it was cancelled (time limit reached)"
+    )

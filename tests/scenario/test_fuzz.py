@@ -27,13 +27,20 @@ seed: 1
 workflow:
   name: purchase
   max_concurrency: 4
+  saga: {register: before, parallel: false, on_error: continue}
   steps:
-    reserve_inventory: {duration: 1s, output: {reserved: true}}
+    reserve_inventory: {duration: 1s, output: {reserved: true}, compensate: release_inventory}
     charge_payment:
       after: [reserve_inventory]
       duration: 2s
       retry: {max_attempts: 3, initial_interval: 1s, backoff_coefficient: 2, jitter: full}
       timeout: 30s
+      compensate:
+        name: refund_payment
+        duration: 300ms
+        output: {refunded: true}
+        retry: {profile: temporal, maximum_attempts: 2}
+        timeout: 1s
     pack: ~
     ship_order: {after: [charge_payment, pack], duration: 1s, retry: {profile: celery}}
 errors: [ShippingUnavailable]
@@ -41,6 +48,7 @@ faults:
   - {step: charge_payment, attempts: [1], error: ConnectionError}
   - {step: ship_order, error: ShippingUnavailable, retryable: false, at: end}
   - {step: ship_order, latency: 500ms}
+  - {step: refund_payment, error: KeyError, attempts: [1]}
 input: {order: 7}
 settings: {time_limit: 1d, epoch: 2026-01-01T00:00:00Z, max_concurrency: 2}
 expect:
@@ -50,6 +58,7 @@ expect:
   retry_delays: {charge_payment: [1s]}
   makespan: "<= 5.5s"
   completed: [ship_order]
+  compensations: []
   trace_contains: [{kind: attempt_failed, step: charge_payment}]
 """
 VALID_DATA: dict[str, Any] = yaml.safe_load(VALID)
@@ -89,6 +98,15 @@ KEYS = [
     "<<",
     "charge_payment",
     "ship_order",
+    "compensate",
+    "name",
+    "saga",
+    "register",
+    "parallel",
+    "on_error",
+    "compensations",
+    "refund_payment",
+    "release_inventory",
 ]
 
 scalars = (
@@ -118,6 +136,9 @@ scalars = (
             "end",
             "2026-01-01",
             "x:y",
+            "refund_payment",
+            "before",
+            "continue",
         ]
     )
 )

@@ -12,7 +12,14 @@ import pytest
 
 import wfsim
 from tests.scenario import flows
-from wfsim.scenario import Locations, Scenario, ScenarioError, load_scenario, load_scenario_text
+from wfsim.scenario import (
+    Locations,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    load_scenario_text,
+    run_scenario,
+)
 from wfsim.scenario import schema as scenario_schema
 from wfsim.scenario._yaml import read_yaml
 
@@ -281,6 +288,125 @@ def test_declared_error_names_win_over_builtins() -> None:
     )
     assert sc.faults[0].error_name == "TimeoutError"
     assert sc.faults[0].error_type is None
+
+
+@pytest.mark.spec("SCN-7")
+def test_faults_may_target_compensations() -> None:
+    sc = load_valid("08_compensation_shapes")
+    assert sc.faults[1:] == (
+        wfsim.Fault.error("undo_timed", error=ConnectionError, attempts=[1, 2], at="end"),
+        wfsim.Fault.latency("undo_profiled", extra=1),
+        wfsim.Fault.error("undo_plain", error=KeyError),
+    )
+
+
+@pytest.mark.spec("SCN-6", "SCN-7")
+def test_faults_may_target_a_python_workflows_compensations() -> None:
+    body = "workflow: {python: 'tests.scenario.flows:saga_purchase'}\n"
+    sc = text(body + "faults: [{step: refund_payment, error: ConnectionError}]\n")
+    assert sc.faults == (wfsim.Fault.error("refund_payment", error=ConnectionError),)
+    with pytest.raises(ScenarioError) as info:
+        text(body + "faults: [{step: refund, error: ConnectionError}]\n")
+    assert str(info.value) == (
+        "<string>:3: faults[0].step: unknown step or compensation 'refund': "
+        "did you mean 'refund_payment'?"
+    )
+
+
+@pytest.mark.spec("SCN-7")
+def test_an_unknown_fault_target_lists_steps_and_compensations() -> None:
+    with pytest.raises(ScenarioError) as info:
+        text(
+            "workflow: {steps: {a: {compensate: undo_a}}}\nfaults: [{step: zzz, error: KeyError}]\n"
+        )
+    assert str(info.value) == (
+        "<string>:3: faults[0].step: unknown step or compensation 'zzz'; "
+        "the steps and compensations are: a, undo_a"
+    )
+
+
+# -- SCN-4: compensations and sagas ---------------------------------------------------------------
+@pytest.mark.spec("SCN-4", "SCN-5")
+def test_every_shape_of_compensation() -> None:
+    wf = load_valid("08_compensation_shapes").workflow
+    assert wf.saga == wfsim.SagaPolicy(register="before", parallel=False, on_error="continue")
+    comps = wf.compensations
+    assert list(comps) == ["undo_plain", "undo_timed", "undo_profiled"]
+    assert {name: comp.is_compensation for name, comp in comps.items()} == dict.fromkeys(
+        comps, True
+    )
+    plain, timed, profiled = comps.values()
+    assert wf.steps["plain"].compensate is plain
+    assert (plain.duration_ns, plain.output, plain.retry, plain.timeout_ns) == (0, None, None, None)
+    assert (timed.duration_ns, timed.output, timed.timeout_ns) == (
+        250_000_000,
+        {"undone": "timed"},
+        2 * S,
+    )
+    assert timed.retry == wfsim.RetryPolicy(
+        max_attempts=4, initial_interval="500ms", backoff_coefficient=3
+    )
+    assert profiled.retry == wfsim.RetryPolicy.pyworkflow(
+        max_retries=2, retry_delay=1, retry_backoff=2
+    )
+    assert wf.steps["bare"].compensate is None
+
+
+@pytest.mark.spec("SCN-4")
+def test_the_saga_policy_defaults_to_the_engines() -> None:
+    assert text("workflow: {steps: {a: {compensate: undo}}}\n").workflow.saga == (
+        wfsim.SagaPolicy()
+    )
+    assert text("workflow: {saga: {}, steps: {a: ~}}\n").workflow.saga == wfsim.SagaPolicy()
+    sc = text("workflow: {saga: {parallel: true}, steps: {a: ~}}\n")
+    assert sc.workflow.saga == wfsim.SagaPolicy(parallel=True)
+
+
+@pytest.mark.spec("SCN-4")
+def test_a_compensation_named_by_a_later_step_is_found_at_its_line() -> None:
+    body = "workflow:\n  steps:\n    a: {compensate: b}\n    b: {after: a}\n"
+    with pytest.raises(ScenarioError) as info:
+        text(body)
+    assert str(info.value) == (
+        "<string>:4: workflow.steps.a.compensate: compensation 'b' of step 'a' has the name "
+        "of a step; faults, the trace and expectations need distinct names"
+    )
+
+
+@pytest.mark.spec("SCN-4", "SCN-9")
+@pytest.mark.parametrize(
+    ("on_error", "status", "started", "skipped"),
+    [
+        ("stop", "compensation_failed", ["undo_c", "undo_b"], ["undo_a"]),
+        ("continue", "compensation_failed", ["undo_c", "undo_b", "undo_a"], []),
+    ],
+)
+def test_on_error_stop_skips_the_rest_and_continue_runs_them(
+    on_error: str, status: str, started: list[str], skipped: list[str]
+) -> None:
+    sc = text(
+        f"workflow:\n  saga: {{on_error: {on_error}}}\n  steps:\n"
+        "    a: {duration: 1s, compensate: undo_a}\n"
+        "    b: {after: a, duration: 1s, compensate: {name: undo_b, duration: 1s}}\n"
+        "    c: {after: b, duration: 1s, compensate: undo_c}\n"
+        "    d: {after: c}\n"
+        "faults: [{step: d, error: KeyError}, {step: undo_b, error: KeyError}]\n"
+        f"expect: {{status: {status}, compensations: {started}, skipped: {skipped},"
+        " failed: [d, undo_b]}\n"
+    )
+    outcome = run_scenario(sc)
+    assert outcome.passed, outcome.report()
+
+
+@pytest.mark.spec("SCN-4", "SCN-9")
+def test_the_design_examples_saga_holds() -> None:
+    outcome = run_scenario(load_valid("07_design_saga"))
+    assert outcome.passed, outcome.report()
+    assert outcome.result.makespan == 4.5
+    assert {n: c.status for n, c in outcome.result.compensations.items()} == {
+        "release_inventory": "completed",
+        "refund_payment": "completed",
+    }
 
 
 # -- SCN-9: expectations --------------------------------------------------------------------------

@@ -366,8 +366,7 @@ class Engine:
             if not timers and self._start_compensation():
                 continue
             if not timers:
-                body_waits = self.body is not None and not self.body.done
-                if body_waits or any(st.status not in TERMINAL for st in self.states.values()):
+                if self._unfinished():
                     self._advance(max(self.now, self.time_limit_ns))
                     self._time_out(outside=False)
                     await self._drain_switches()
@@ -384,6 +383,17 @@ class Engine:
                 if timer[2] is not None:
                     ready.append((timer[2], timer[3]))
                     timer[2] = None  # fired: pruned from its attempt's list below
+
+    def _unfinished(self) -> bool:
+        """Whether anything still waits although nothing is scheduled (a hang, a signal)."""
+        if self.body is not None and not self.body.done:
+            return True
+        if any(st.status not in TERMINAL for st in self.states.values()):
+            return True
+        # A compensation that was never needed stays "pending"; that is not waiting.
+        return any(
+            c.status not in TERMINAL and c.status != "pending" for c in self.comp_states.values()
+        )
 
     def _advance(self, to_ns_: int) -> None:
         if to_ns_ > self.now:
@@ -896,6 +906,8 @@ class Engine:
         """When the forward work is over and a step failed, start undoing (LIFO)."""
         if self._compensating or not self._registered or not self._run_failed():
             return False
+        if any(st.status not in TERMINAL for st in self.states.values()):
+            return False  # e.g. a hung attempt: the forward work is not over (COMP-1)
         self._compensating = True
         stack = list(reversed(self._registered))
         if self.saga.parallel:

@@ -10,6 +10,11 @@ such as ``"250ms"`` and are compared in integer nanoseconds. A value of the wron
 shape (a chain without ``<``, a malformed duration) raises ``ValueError`` naming
 the field: the loader should have rejected it. A step name the workflow does not
 define is a failure with a did-you-mean, not an error.
+
+Compensations (sagas) go where steps go: ``order``, ``attempts``,
+``retry_delays``, ``completed``/``failed``/``skipped``/``cancelled``,
+``never_started`` and ``trace_contains`` take a compensation's name too, read from
+its ``compensation_*`` events; ``compensations`` checks the order they started in.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ EXPECTATION_KEYS = (
     "result",
     "context",
     "order",
+    "compensations",
     "attempts",
     "retry_delays",
     "makespan",
@@ -74,6 +80,9 @@ _ENDED = {
     "skipped": "it was skipped",
     "cancelled": "it was cancelled",
 }
+
+#: The event that starts a compensation's attempt.
+_COMP_STARTED = "compensation_started"
 
 Path = tuple[str | int, ...]
 LineOf = Callable[[Path], int | None]
@@ -233,6 +242,10 @@ def _where(key: str, sub: Sequence[str | int]) -> str:
     return key + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in sub)
 
 
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(names) if names else "none"
+
+
 def _step_list(key: str, value: Any) -> list[str]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(s, str) for s in items):
@@ -254,6 +267,7 @@ class _Checker:
         self.trace: Trace = result.trace
         self.line_of = line_of
         self.steps = set(result.steps)
+        self.compensations = set(result.compensations)
         self.finished = next(iter(self.trace.of_kind("run_finished")[-1:]), None)
 
     def fail(
@@ -276,34 +290,70 @@ class _Checker:
         )
 
     def unknown_step(self, key: str, path: Path, step: str) -> ExpectationFailure | None:
-        """A failure if the workflow has no step ``step``."""
-        if step in self.steps:
+        """A failure if the workflow has no step (or compensation) ``step``."""
+        if step in self.steps or step in self.compensations:
             return None
+        what = "step or compensation" if self.compensations else "step"
         return self.fail(
             key,
             path,
-            expected=f"a step of workflow {self.result.workflow!r}",
-            actual=f"no step {step!r}",
+            expected=f"a {what} of workflow {self.result.workflow!r}",
+            actual=f"no {what} {step!r}",
             message=(
-                f"workflow {self.result.workflow!r} has no step {step!r}"
-                f"{did_you_mean(step, self.steps)}"
+                f"workflow {self.result.workflow!r} has no {what} {step!r}"
+                f"{did_you_mean(step, self.steps | self.compensations)}"
             ),
         )
 
+    def is_compensation(self, name: str) -> bool:
+        return name in self.compensations
+
     def end_event(self, step: str) -> TraceEvent | None:
-        ends = [e for e in self.trace.for_step(step) if e.kind in STEP_ENDS]
+        """The event that ended ``step``: for a compensation, its completion, its final
+        failure, its skipping or its cancellation."""
+        if self.is_compensation(step):
+            ends = [
+                e
+                for e in self.trace.for_step(step)
+                if e.kind in ("compensation_completed", "compensation_skipped", "step_cancelled")
+                or (e.kind == "compensation_failed" and e.get("final"))
+            ]
+        else:
+            ends = [e for e in self.trace.for_step(step) if e.kind in STEP_ENDS]
         return ends[-1] if ends else None
+
+    def status(self, step: str) -> str | None:
+        """``completed``/``failed``/``skipped``/``cancelled``, or None if it never ended."""
+        end = self.end_event(step)
+        if end is None:
+            return None
+        return end.kind.removeprefix("step_").removeprefix("compensation_")
 
     def first(self, kind: str, step: str) -> TraceEvent | None:
         return next((e for e in self.trace.for_step(step) if e.kind == kind), None)
+
+    def first_completed(self, step: str) -> TraceEvent | None:
+        kind = "compensation_completed" if self.is_compensation(step) else "step_completed"
+        return self.first(kind, step)
+
+    def starts(self, step: str) -> list[TraceEvent]:
+        """The events that started ``step``'s attempts."""
+        kind = _COMP_STARTED if self.is_compensation(step) else "attempt_started"
+        return [e for e in self.trace.for_step(step) if e.kind == kind]
 
     def ended(self, step: str, *, why: bool = True) -> str:
         """How ``step`` ended, as a clause: ``it was skipped (upstream 'pay' failed)``."""
         end = self.end_event(step)
         if end is None:
+            if self.is_compensation(step) and not self.starts(step):
+                return "it never ran"
             return "it never ended"
-        clause = _ENDED[end.kind.removeprefix("step_")]
+        status = self.status(step)
+        assert status is not None
+        clause = _ENDED[status]
         reason = end.get("reason") if why else None
+        if why and end.kind == "compensation_failed":
+            reason = f"{end.get('error')} on attempt {end.attempt}"
         return f"{clause} ({reason})" if reason else clause
 
 
@@ -323,7 +373,13 @@ def _check_status(c: _Checker, key: str, value: Any) -> _Failures:
         return
     why = f"; {c.result.message}" if c.result.message else ""
     events = [
-        *c.trace.of_kind("step_failed", "step_cancelled"),
+        *(
+            e
+            for e in c.trace.of_kind(
+                "step_failed", "step_cancelled", "compensation_failed", "compensation_skipped"
+            )
+            if e.kind != "compensation_failed" or e.get("final")
+        ),
         *([c.finished] if c.finished else []),
     ]
     yield c.fail(
@@ -377,7 +433,7 @@ def _context_diff(
         top = here[0]
         events = [
             e
-            for e in c.trace.of_kind("attempt_succeeded")
+            for e in c.trace.of_kind("attempt_succeeded", "compensation_completed")
             if isinstance(e.get("output"), Mapping) and top in e["output"]
         ]
         yield c.fail(
@@ -415,10 +471,10 @@ def _check_order(c: _Checker, key: str, value: Any) -> _Failures:
             yield from unknown
             continue
         for a, b in itertools.pairwise(names):
-            if c.trace.happened_before(a, b):
+            done = c.first_completed(a)
+            start = next(iter(c.starts(b)), None)
+            if done is not None and start is not None and done.seq < start.seq:
                 continue
-            done = c.first("step_completed", a)
-            start = c.first("attempt_started", b)
             if done is not None and start is not None:
                 when_b, when_a = _t(start.t_ns), _t(done.t_ns)
                 if start.t_ns == done.t_ns:  # same instant: the event order decides
@@ -485,7 +541,14 @@ def _check_retry_delays(c: _Checker, key: str, value: Any) -> _Failures:
         actual = (
             f"they were {shown}" if got_ns else f"it was never retried ({c.ended(step, why=False)})"
         )
-        kinds = {"attempt_started", "attempt_failed", "attempt_timed_out", "retry_scheduled"}
+        kinds = {
+            "attempt_started",
+            "attempt_failed",
+            "attempt_timed_out",
+            "retry_scheduled",
+            "compensation_started",
+            "compensation_failed",
+        }
         yield c.fail(
             f"{key}.{step}",
             (key, step),
@@ -531,7 +594,7 @@ def _check_ended(c: _Checker, key: str, value: Any) -> _Failures:
         if unknown:
             yield unknown
             continue
-        status = c.trace.step_status(step)
+        status = c.status(step)
         if status == key:
             continue
         yield c.fail(
@@ -551,7 +614,7 @@ def _check_never_started(c: _Checker, key: str, value: Any) -> _Failures:
         if unknown:
             yield unknown
             continue
-        starts = [e for e in c.trace.for_step(step) if e.kind == "attempt_started"]
+        starts = c.starts(step)
         if not starts:
             continue
         made = f" and made {_plural(len(starts), 'attempt')}" if len(starts) > 1 else ""
@@ -565,6 +628,81 @@ def _check_never_started(c: _Checker, key: str, value: Any) -> _Failures:
             ),
             events=starts,
         )
+
+
+def _check_compensations(c: _Checker, key: str, value: Any) -> _Failures:
+    if not isinstance(value, list | tuple) or not all(isinstance(n, str) for n in value):
+        raise ValueError(
+            f"expect.compensations must be a list of compensation names, not {_show(value)}"
+        )
+    want = list(value)
+    known = [f for f in (_unknown_compensation(c, key, i, n) for i, n in enumerate(want)) if f]
+    if known:
+        yield from known
+        return
+    got = c.trace.compensation_order()
+    if got == want:
+        return
+    if not want:
+        message = f"expected no compensation to start, but {_names(got)} started"
+    else:
+        message = f"expected the compensations to start in the order {_names(want)}, but "
+        if not got:
+            message += f"no compensation started (the run ended {c.result.status})"
+        elif sorted(got) == sorted(want):
+            message += f"they started in the order {_names(got)}"
+        else:
+            missing = [n for n in want if n not in got]
+            extra = [n for n in got if n not in want]
+            if missing and not extra:
+                message += f"only {_names(got)} started"
+            else:
+                message += f"{_names(got)} started, in that order"
+            for name in missing:
+                message += f"; {name} {c.ended(name).removeprefix('it ')}"
+    kinds = ("step_failed", "compensation_started", "compensation_skipped")
+    events = [
+        e for e in c.trace.of_kind(*kinds) if e.kind != "compensation_started" or e.attempt == 1
+    ]
+    if not got and c.finished is not None:
+        events.append(c.finished)
+    yield c.fail(
+        key,
+        (key,),
+        expected=_names(want),
+        actual=_names(got),
+        message=message,
+        events=events,
+    )
+
+
+def _unknown_compensation(c: _Checker, key: str, i: int, name: str) -> ExpectationFailure | None:
+    """A failure if ``name`` is no compensation of the workflow."""
+    if name in c.compensations:
+        return None
+    workflow = c.result.workflow
+    if name in c.steps:
+        mine = [
+            e.step
+            for e in c.trace.of_kind(_COMP_STARTED, "compensation_skipped")
+            if e.get("for_step") == name
+        ]
+        own = f"; its compensation is {mine[0]!r}" if mine else ""
+        message = f"{name!r} is a step of workflow {workflow!r}, not a compensation{own}"
+    elif c.compensations:
+        message = (
+            f"workflow {workflow!r} has no compensation {name!r}"
+            f"{did_you_mean(name, c.compensations)}"
+        )
+    else:
+        message = f"workflow {workflow!r} has no compensation {name!r}: no step has compensate"
+    return c.fail(
+        key,
+        (key, i),
+        expected=f"a compensation of workflow {workflow!r}",
+        actual=f"no compensation {name!r}",
+        message=message,
+    )
 
 
 def _field_matches(name: str, want: Any, event: TraceEvent) -> bool:
@@ -671,6 +809,7 @@ _CHECKS: dict[str, Callable[[_Checker, str, Any], _Failures]] = {
     "result": _check_result,
     "context": _check_context,
     "order": _check_order,
+    "compensations": _check_compensations,
     "attempts": _check_attempts,
     "retry_delays": _check_retry_delays,
     "makespan": _check_makespan,

@@ -30,7 +30,7 @@ from wfsim._core._retry import RetryPolicy
 from wfsim._core._run import DEFAULT_TIME_LIMIT
 from wfsim._core._time import DEFAULT_EPOCH, Duration, to_ns
 from wfsim._core._trace import EVENT_KINDS
-from wfsim._core._workflow import Workflow
+from wfsim._core._workflow import SagaPolicy, Step, Workflow, compensation
 from wfsim.errors import (
     CycleError,
     RetryPolicyError,
@@ -199,7 +199,7 @@ class _Builder:
     # -- the workflow -------------------------------------------------------------------
     def workflow(self, spec: Mapping[str, Any], settings: Mapping[str, Any]) -> Workflow:
         if "python" in spec:
-            for key in ("name", "steps"):
+            for key in ("name", "steps", "saga"):
                 if key in spec:
                     self.fail(
                         ("workflow", key),
@@ -211,6 +211,7 @@ class _Builder:
             workflow = Workflow(
                 spec.get("name", default_name(self.file)),
                 max_concurrency=settings.get("max_concurrency", spec.get("max_concurrency")),
+                saga=self.saga(spec.get("saga"), ("workflow", "saga")),
             )
             self.steps(workflow, spec["steps"])
             limit = workflow.max_concurrency
@@ -241,18 +242,25 @@ class _Builder:
             self.fail(path, f"the workflow {target!r} is invalid: {exc}")
         return obj
 
+    def saga(self, spec: Mapping[str, Any] | None, path: Path) -> SagaPolicy | None:
+        if spec is None:
+            return None
+        try:
+            return SagaPolicy(**spec)
+        except WorkflowDefinitionError as exc:  # pragma: no cover - the schema checks the values
+            self.fail(path, str(exc))
+
     def steps(self, workflow: Workflow, steps: Mapping[str, Any]) -> None:
         for name, raw in steps.items():
             spec: Mapping[str, Any] = raw or {}
             base: Path = ("workflow", "steps", name)
             deps = self.after(name, spec.get("after"), steps, base)
-            duration = self.duration(spec.get("duration", 0), (*base, "duration"))
-            timeout = (
-                self.duration(spec["timeout"], (*base, "timeout"), positive=True)
-                if "timeout" in spec
+            duration, timeout, retry = self.timing(spec, base)
+            comp = (
+                self.compensation(spec["compensate"], (*base, "compensate"))
+                if "compensate" in spec
                 else None
             )
-            retry = self.retry(spec["retry"], (*base, "retry")) if "retry" in spec else None
             try:
                 workflow.add_step(
                     name,
@@ -261,6 +269,7 @@ class _Builder:
                     after=deps,
                     retry=retry,
                     timeout=None if timeout is None else f"{timeout}ns",
+                    compensate=comp,
                 )
             except WorkflowDefinitionError as exc:  # pragma: no cover - checked above
                 self.fail(base, str(exc))
@@ -268,8 +277,56 @@ class _Builder:
             workflow.validate()
         except CycleError as exc:
             self.fail(self.cycle_site(exc.path, steps), self.cycle_text(exc.path))
+        except WorkflowDefinitionError as exc:
+            # The engine's own wording; the site is the compensation it names.
+            self.fail(self.compensation_site(steps), str(exc))
+
+    def timing(
+        self, spec: Mapping[str, Any], base: Path
+    ) -> tuple[int, int | None, RetryPolicy | None]:
+        """A step's or compensation's duration, timeout (ns) and retry policy."""
+        duration = self.duration(spec.get("duration", 0), (*base, "duration"))
+        timeout = (
+            self.duration(spec["timeout"], (*base, "timeout"), positive=True)
+            if "timeout" in spec
+            else None
+        )
+        retry = self.retry(spec["retry"], (*base, "retry")) if "retry" in spec else None
+        return duration, timeout, retry
+
+    def compensation(self, spec: str | Mapping[str, Any], path: Path) -> Step:
+        """``compensate: name`` or ``compensate: {name, duration, output, retry, timeout}``."""
+        if isinstance(spec, str):
+            return compensation(spec)
+        duration, timeout, retry = self.timing(spec, path)
+        try:
+            return compensation(
+                spec["name"],
+                duration=f"{duration}ns",
+                output=spec.get("output"),
+                retry=retry,
+                timeout=None if timeout is None else f"{timeout}ns",
+            )
         except WorkflowDefinitionError as exc:  # pragma: no cover - checked above
-            self.fail(("workflow", "steps"), str(exc))
+            self.fail(path, str(exc))
+
+    def compensation_site(self, steps: Mapping[str, Any]) -> Path:
+        """Where the name of the compensation an engine error is about is written.
+
+        The engine checks the steps in declaration order and reports the first
+        compensation named like a step or like an earlier step's compensation.
+        """
+        owners: set[str] = set()
+        for name, raw in steps.items():
+            comp = (raw or {}).get("compensate")
+            if comp is None:
+                continue
+            path: Path = ("workflow", "steps", name, "compensate")
+            comp_name = comp if isinstance(comp, str) else comp["name"]
+            if comp_name in steps or comp_name in owners:
+                return path if isinstance(comp, str) else (*path, "name")
+            owners.add(comp_name)
+        return ("workflow", "steps")  # pragma: no cover - the engine found a clash above
 
     def after(
         self, name: str, after: str | list[str] | None, steps: Mapping[str, Any], base: Path
@@ -341,8 +398,18 @@ class _Builder:
         for i, spec in enumerate(specs):
             path: Path = ("faults", i)
             step = spec["step"]
-            if step not in workflow:
-                self.fail((*path, "step"), _unknown("step", step, workflow.steps, "the steps are"))
+            comps = workflow.compensations
+            if step not in workflow and step not in comps:
+                if comps:
+                    what = _unknown(
+                        "step or compensation",
+                        step,
+                        [*workflow.steps, *comps],
+                        "the steps and compensations are",
+                    )
+                else:
+                    what = _unknown("step", step, workflow.steps, "the steps are")
+                self.fail((*path, "step"), what)
             attempts = spec.get("attempts")
             if "latency" in spec:
                 for key in ("at", "retryable", "message"):

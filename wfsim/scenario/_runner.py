@@ -30,7 +30,9 @@ class ScenarioRun:
     def report(self) -> str:
         """The failure report (expected vs actual, trace lines, the replay line)."""
         return format_failures(
-            list(self.failures), scenario=self.scenario.title, file=self.scenario.path,
+            list(self.failures),
+            scenario=self.scenario.title,
+            file=self.scenario.path,
             seed=self.seed,
         )
 

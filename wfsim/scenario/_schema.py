@@ -170,6 +170,11 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
             return path, f"a duration must not be negative, got {value!r}"
         if sub is _def("errorName"):
             return path, f"expected a Python class name such as 'PaymentDeclined', got {value!r}"
+        if sub is _def("compensation") or sub is _def("compensationName"):
+            return path, (
+                f"a compensation name cannot hold spaces or '<' (order chains use them), "
+                f"got {value!r}"
+            )
         if sub is _def("workflow")["properties"]["python"]:
             return path, f"expected 'package.module:attr', got {value!r}"
         if sub.get("title") in ("Chain", "Order"):
