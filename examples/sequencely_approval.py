@@ -34,7 +34,7 @@ async def request_approval(ctx: wfsim.StepContext, request: dict[str, Any]) -> s
     return f"approval requested for {request['id']}"
 
 
-@wfsim.workflow
+@wfsim.workflow(signals=["approval"])
 async def approval_workflow(ctx: wfsim.WorkflowContext, request: dict[str, Any]) -> Any:
     if request["amount"] < 1000:
         return await ctx.step(process_request, request)

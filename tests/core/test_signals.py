@@ -110,3 +110,23 @@ def test_signals_need_a_body_that_waits() -> None:
     wf.add_step("a")
     with pytest.raises(wfsim.WfsimError, match="this DAG workflow has none"):
         wfsim.run(wf, signals=[APPROVE])
+
+
+@pytest.mark.spec("SIG-6")
+def test_declared_signals_catch_typos_on_both_sides() -> None:
+    with pytest.raises(wfsim.WfsimError) as info:
+        wfsim.run(approval_workflow, signals=[Signal("aproval", at="1h")])
+    assert str(info.value) == (
+        "unknown signal 'aproval' for workflow 'approval_workflow': did you mean 'approval'? "
+        "(declared: approval)"
+    )
+
+    @wfsim.workflow(signals=["approval"])
+    async def typo(ctx: wfsim.WorkflowContext, inp: Any) -> None:
+        await ctx.wait_for_signal("aproval")
+
+    result = wfsim.run(typo)
+    assert result.status == "failed"
+    assert "waits for signal 'aproval', which it does not declare: did you mean 'approval'?" in (
+        result.message
+    )

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import inspect
 import random
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from wfsim.errors import WorkflowDefinitionError
+from wfsim.errors import WorkflowDefinitionError, did_you_mean
 
 from ._retry import RetryPolicy
 from ._time import Duration, to_ns, to_seconds, wall_time
@@ -53,6 +53,7 @@ class ImperativeWorkflow:
         name: str | None = None,
         max_concurrency: int | None = None,
         saga: SagaPolicy | None = None,
+        signals: Iterable[str] = (),
     ) -> None:
         if not callable(fn):
             raise WorkflowDefinitionError("@wfsim.workflow decorates an async function")
@@ -72,6 +73,10 @@ class ImperativeWorkflow:
             )
         self.max_concurrency = max_concurrency
         self.saga = saga or SagaPolicy()
+        self.signals: tuple[str, ...] = tuple(signals)
+        for sig in self.signals:
+            if not isinstance(sig, str) or not sig:
+                raise WorkflowDefinitionError(f"signal names must be non-empty strings: {sig!r}")
 
     # What the engine and run() ask of any workflow; an imperative one declares no steps.
     @property
@@ -102,16 +107,21 @@ def workflow(
     name: str | None = None,
     max_concurrency: int | None = None,
     saga: SagaPolicy | None = None,
+    signals: Iterable[str] = (),
 ) -> Any:
     """Decorate ``async def body(ctx, input)`` as an imperative workflow.
 
     Use bare (``@wfsim.workflow``) or with options
     (``@wfsim.workflow(name="checkout", max_concurrency=4, saga=SagaPolicy(...))``).
+    ``signals=("approval",)`` declares the signals the body waits for: then a
+    signal of another name, delivered or awaited, is an error with a did-you-mean.
     Run it like any workflow: ``wfsim.run(checkout, input={...}, seed=7)``.
     """
 
     def wrap(func: WorkflowFn) -> ImperativeWorkflow:
-        return ImperativeWorkflow(func, name=name, max_concurrency=max_concurrency, saga=saga)
+        return ImperativeWorkflow(
+            func, name=name, max_concurrency=max_concurrency, saga=saga, signals=signals
+        )
 
     return wrap(fn) if fn is not None else wrap
 
@@ -231,6 +241,12 @@ class WorkflowContext:
         :class:`~wfsim.SignalTimeoutError` if none arrives in that virtual time.
         """
         timeout_ns = None if timeout is None else to_ns(timeout, what="signal timeout")
+        declared = getattr(self._engine.workflow, "signals", ())
+        if declared and name not in declared:
+            raise WorkflowDefinitionError(
+                f"workflow {self.workflow!r} waits for signal {name!r}, which it does not "
+                f"declare{did_you_mean(name, declared)} (declared: {', '.join(declared)})"
+            )
         return await self._engine.wait_for_signal(name, timeout_ns)
 
     async def sleep(self, seconds: Duration) -> None:

@@ -157,6 +157,13 @@ def _prepare(
             "signals are delivered to a workflow body that waits for them "
             "(ctx.wait_for_signal in a @wfsim.workflow); this DAG workflow has none"
         )
+    declared = workflow.signals if isinstance(workflow, ImperativeWorkflow) else ()
+    for sig in signal_list:
+        if declared and sig.name not in declared:
+            raise WfsimError(
+                f"unknown signal {sig.name!r} for workflow {workflow.name!r}"
+                f"{did_you_mean(sig.name, declared)} (declared: {', '.join(declared)})"
+            )
     limit = to_ns(time_limit, what="time_limit")
     if limit <= 0:
         raise WfsimError("time_limit must be positive")
