@@ -16,6 +16,7 @@ Run a workflow under a virtual clock, inject faults, and check the trace::
     assert result.status == "completed"
 """
 
+from wfsim._core._breaker import CircuitBreaker
 from wfsim._core._choice import ChoiceSource, SeededChoices, Tape
 from wfsim._core._determinism import DeterminismReport, check_determinism
 from wfsim._core._engine import StepContext
@@ -28,6 +29,7 @@ from wfsim._core._time import DEFAULT_EPOCH, to_ns, to_seconds
 from wfsim._core._trace import AttemptRecord, Trace, TraceEvent
 from wfsim._core._workflow import SagaPolicy, Step, Workflow, compensation
 from wfsim.errors import (
+    CircuitOpenError,
     ContextKeyError,
     CycleError,
     DeterminismError,
@@ -47,6 +49,8 @@ __all__ = [
     "DEFAULT_TIME_LIMIT",
     "AttemptRecord",
     "ChoiceSource",
+    "CircuitBreaker",
+    "CircuitOpenError",
     "ContextKeyError",
     "CycleError",
     "DeterminismError",

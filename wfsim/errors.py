@@ -12,6 +12,7 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "CircuitOpenError",
     "ContextKeyError",
     "CycleError",
     "DeterminismError",
@@ -97,3 +98,7 @@ class StepTimeoutError(WfsimError, TimeoutError):
 
 class SignalTimeoutError(WfsimError, TimeoutError):
     """Raised into a workflow body when ``ctx.wait_for_signal`` timed out."""
+
+
+class CircuitOpenError(WfsimError, RuntimeError):
+    """An attempt was refused because its circuit breaker is open (or half-open and full)."""

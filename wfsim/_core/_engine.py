@@ -31,6 +31,7 @@ import trio
 import trio.testing
 
 from wfsim.errors import (
+    CircuitOpenError,
     ContextKeyError,
     ExternalWaitError,
     SignalTimeoutError,
@@ -39,6 +40,7 @@ from wfsim.errors import (
     did_you_mean,
 )
 
+from ._breaker import BreakerRuntime
 from ._choice import ChoiceSource
 from ._faults import Fault, InjectedError
 from ._retry import retry_delay
@@ -74,6 +76,10 @@ class _Attempt:
     started_ns: int
     end_fault: Fault | None = None
     hung: bool = False
+    #: A breaker admitted this attempt (so its outcome counts), or refused it and
+    #: the step's fallback runs instead.
+    admitted: bool = False
+    fallback: bool = False
     done: bool = False
     task: trio.lowlevel.Task | None = None
     token: int = 0
@@ -279,6 +285,7 @@ class Engine:
         self._signal_buffer: dict[str, list[Any]] = {}
         self._signal_waiters: dict[str, list[_Attempt]] = {}
         self._signal_timers: list[_Timer] = []
+        self._breakers: dict[str, BreakerRuntime] = {}
         self._attempt_of_task: dict[trio.lowlevel.Task, _Attempt] = {}
         if not isinstance(workflow, Workflow):
             body_fn = workflow.fn
@@ -432,7 +439,7 @@ class Engine:
     async def _task_main(self, att: _Attempt) -> None:
         att.task = trio.lowlevel.current_task()
         self._attempt_of_task[att.task] = att
-        fn = att.state.step.fn
+        fn = att.state.step.fallback if att.fallback else att.state.step.fn
         assert fn is not None
         try:
             result = await fn(StepContext(self, att))
@@ -505,6 +512,8 @@ class Engine:
             self.record("attempt_started", step.name, att.number)
             if att.number == 1 and self.saga.register == "before":
                 self._register(st)
+        if step.breaker is not None and not self._breaker_admits(att):
+            return
         extra = 0
         for fault in self._faults_by_step.get(step.name, ()):
             if not fault.applies_to(step.name, att.number, self.now):
@@ -569,6 +578,7 @@ class Engine:
             att.state.last_exc = fault.make_exception()
             self._attempt_failed(att, fault.error_name, fault.message, fault.retryable)
             return
+        self._breaker_outcome(att, None)
         att.end()
         self._release_slot()
         st = att.state
@@ -624,6 +634,7 @@ class Engine:
         self._attempt_returned(att, value)
 
     def _attempt_failed(self, att: _Attempt, error: str, message: str, retryable: bool) -> None:
+        self._breaker_outcome(att, error)
         att.end()
         self._release_slot()
         st = att.state
@@ -656,6 +667,7 @@ class Engine:
     def _attempt_timeout(self, att: _Attempt) -> None:
         if att.done:
             return
+        self._breaker_outcome(att, "timeout")
         att.end()
         self._release_slot()
         st = att.state
@@ -792,6 +804,13 @@ class Engine:
             value = fn(ctx, *args, **kwargs)
             return await value if inspect.isawaitable(value) else value
 
+        fallback = call.fallback
+
+        async def run_fallback(ctx: StepContext) -> Any:
+            assert fallback is not None
+            value = fallback(ctx, *args, **kwargs)
+            return await value if inspect.isawaitable(value) else value
+
         step = Step(
             name=name,
             index=len(self.states),
@@ -799,6 +818,8 @@ class Engine:
             retry=call.retry,
             timeout_ns=None if call.timeout is None else to_ns(call.timeout),
             compensate=_compensation_of(name, call.compensate),
+            breaker=call.breaker,
+            fallback=run_fallback if fallback is not None else None,
         )
         st = _StepState(step, 0, waiter=waiter)
         self.states[name] = st
@@ -846,6 +867,56 @@ class Engine:
             st.status = "completed"
             st.result = result.unwrap()
         self._step_ended(st)
+
+    # -- circuit breakers -------------------------------------------------------------------
+    def _breaker(self, step: Step) -> BreakerRuntime:
+        assert step.breaker is not None
+        rt = self._breakers.get(step.breaker.name)
+        if rt is None:
+            rt = self._breakers[step.breaker.name] = BreakerRuntime(step.breaker)
+        elif rt.config != step.breaker:
+            raise WfsimError(
+                f"two circuit breakers are named {step.breaker.name!r} with different settings"
+            )
+        return rt
+
+    def _record_moves(self, rt: BreakerRuntime, previous: str, moves: Sequence[str]) -> None:
+        for state in moves:
+            self.record("breaker_state", breaker=rt.config.name, state=state, previous=previous)
+            previous = state
+
+    def _breaker_admits(self, att: _Attempt) -> bool:
+        """Ask the step's breaker; a refused attempt fails fast or runs the fallback."""
+        step = att.state.step
+        rt = self._breaker(step)
+        previous = rt.state
+        allowed, moves = rt.permit(self.now)
+        self._record_moves(rt, previous, moves)
+        if allowed:
+            att.admitted = True
+            return True
+        name = rt.config.name
+        if step.fallback is not None:
+            att.fallback = True
+            self.record("fallback_used", step.name, att.number, breaker=name, state=rt.state)
+            self._spawn(att)
+            return False
+        message = f"circuit breaker {name!r} is {rt.state.replace('_', '-')}; call refused"
+        att.state.last_exc = CircuitOpenError(message)
+        self._attempt_failed(att, "CircuitOpenError", message, True)
+        return False
+
+    def _breaker_outcome(self, att: _Attempt, error: str | None) -> None:
+        """Tell the breaker how an admitted attempt ended (once)."""
+        if not att.admitted or att.done:
+            return
+        att.admitted = False
+        step = att.state.step
+        rt = self._breaker(step)
+        excluded = error is not None and error in rt.config.exclude
+        previous = rt.state
+        moves = rt.record(None if excluded else error is not None, self.now)
+        self._record_moves(rt, previous, moves)
 
     # -- signals ----------------------------------------------------------------------------
     def _deliver(self, signal: Signal) -> None:

@@ -29,9 +29,10 @@ import attrs
 
 from wfsim.errors import WorkflowDefinitionError, did_you_mean
 
+from ._breaker import CircuitBreaker
 from ._retry import RetryPolicy
 from ._time import Duration, to_ns, to_seconds, wall_time
-from ._workflow import SagaPolicy, Step, StepFn
+from ._workflow import SagaPolicy, Step, StepFn, _check_breaker
 
 if TYPE_CHECKING:
     import datetime as _dt
@@ -143,6 +144,8 @@ class StepCall:
     retry: RetryPolicy | None
     timeout: Duration | None
     compensate: Any
+    breaker: CircuitBreaker | None = None
+    fallback: Callable[..., Any] | None = None
 
     def __await__(self) -> Generator[Any, None, Any]:
         results = yield from self.ctx._engine.call_steps([self]).__await__()
@@ -198,11 +201,14 @@ class WorkflowContext:
         retry: RetryPolicy | None = None,
         timeout: Duration | None = None,
         compensate: Any = None,
+        breaker: CircuitBreaker | None = None,
+        fallback: Callable[..., Any] | None = None,
         **kwargs: Any,
     ) -> StepCall:
         """A call of step function ``fn(step_ctx, *args, **kwargs)``; ``await`` it.
 
-        ``retry``, ``timeout`` and ``compensate`` work as for DAG steps.
+        ``retry``, ``timeout``, ``compensate``, ``breaker`` and ``fallback``
+        (called like ``fn`` when the breaker refuses) work as for DAG steps.
         """
         if not callable(fn):
             raise WorkflowDefinitionError(f"ctx.step() takes a step function, not {fn!r}")
@@ -213,7 +219,8 @@ class WorkflowContext:
         if timeout is not None:
             to_ns(timeout, what="ctx.step timeout")
         base = name or str(getattr(fn, "__name__", "step"))
-        return StepCall(self, fn, args, kwargs, base, retry, timeout, compensate)
+        _check_breaker(base, breaker, fallback)
+        return StepCall(self, fn, args, kwargs, base, retry, timeout, compensate, breaker, fallback)
 
     async def gather(self, *calls: StepCall | Awaitable[Any]) -> list[Any]:
         """Run steps and branches concurrently; return their results in call order.

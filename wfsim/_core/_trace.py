@@ -40,6 +40,8 @@ EVENT_KINDS = frozenset(
         "compensation_failed",
         "compensation_skipped",
         "signal_received",
+        "breaker_state",
+        "fallback_used",
     }
 )
 

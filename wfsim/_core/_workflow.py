@@ -22,6 +22,7 @@ from wfsim.errors import (
     did_you_mean,
 )
 
+from ._breaker import CircuitBreaker
 from ._retry import RetryPolicy
 from ._time import Duration, to_ns
 
@@ -47,6 +48,8 @@ class Step:
     retry: RetryPolicy | None = None
     timeout_ns: int | None = None
     compensate: Step | None = None
+    breaker: CircuitBreaker | None = None
+    fallback: StepFn | None = attrs.field(default=None, eq=False)
 
     @property
     def has_code(self) -> bool:
@@ -120,6 +123,34 @@ def compensation(
         retry=retry,
         timeout_ns=timeout_ns,
     )
+
+
+def _check_breaker(step: str, breaker: object, fallback: object) -> None:
+    if breaker is not None and not isinstance(breaker, CircuitBreaker):
+        raise WorkflowDefinitionError(
+            f"step {step!r}: breaker= takes a wfsim.CircuitBreaker, not {type(breaker).__name__}"
+        )
+    if fallback is not None and not callable(fallback):
+        raise WorkflowDefinitionError(f"step {step!r}: fallback must be a function")
+    if fallback is not None and breaker is None:
+        raise WorkflowDefinitionError(
+            f"step {step!r}: a fallback runs when a circuit breaker refuses the call; "
+            "give the step a breaker= too"
+        )
+
+
+def check_shared_breakers(breakers: Iterable[CircuitBreaker | None]) -> None:
+    """Steps share a breaker by name, so one name must mean one configuration."""
+    seen: dict[str, CircuitBreaker] = {}
+    for b in breakers:
+        if b is None:
+            continue
+        if b.name in seen and seen[b.name] != b:
+            raise WorkflowDefinitionError(
+                f"two circuit breakers are named {b.name!r} with different settings; "
+                "steps share a breaker by name, so declare it once and reuse it"
+            )
+        seen[b.name] = b
 
 
 def _check_name(name: object, what: str) -> None:
@@ -232,6 +263,8 @@ class Workflow:
         retry: RetryPolicy | None = None,
         timeout: Duration | None = None,
         compensate: Step | StepFn | str | None = None,
+        breaker: CircuitBreaker | None = None,
+        fallback: StepFn | None = None,
     ) -> Step:
         """Add a step and return its definition (usable in other steps' ``after=``).
 
@@ -240,9 +273,12 @@ class Workflow:
         that ``async def fn(ctx)``; a mapping it returns is merged into the
         context too. ``compensate`` undoes the step when the workflow fails: a
         :func:`compensation`, a name (an instant, code-less compensation) or an
-        ``async def fn(ctx)``.
+        ``async def fn(ctx)``. ``breaker`` (a :class:`CircuitBreaker`, shared by
+        every step naming it) refuses attempts while open; ``fallback`` is then
+        run instead of the step (``async def fallback(ctx)``).
         """
         _check_name(name, "a step")
+        _check_breaker(name, breaker, fallback)
         if name in self._steps:
             raise WorkflowDefinitionError(
                 f"workflow {self.name!r} already has a step named {name!r}; step names are unique"
@@ -272,6 +308,8 @@ class Workflow:
             retry=retry,
             timeout_ns=timeout_ns,
             compensate=_compensation_of(name, compensate),
+            breaker=breaker,
+            fallback=fallback,
         )
         self._steps[name] = step
         self._order = None
@@ -286,6 +324,8 @@ class Workflow:
         retry: RetryPolicy | None = None,
         timeout: Duration | None = None,
         compensate: Step | StepFn | str | None = None,
+        breaker: CircuitBreaker | None = None,
+        fallback: StepFn | None = None,
     ) -> Any:
         """Decorator form of :meth:`add_step` for code steps; returns the :class:`Step`."""
 
@@ -297,6 +337,8 @@ class Workflow:
                 retry=retry,
                 timeout=timeout,
                 compensate=compensate,
+                breaker=breaker,
+                fallback=fallback,
             )
 
         return register(fn) if fn is not None else register
@@ -342,6 +384,7 @@ class Workflow:
                         f"{did_you_mean(dep, self._steps)}"
                     )
         self._check_compensation_names()
+        check_shared_breakers(s.breaker for s in self._steps.values())
         self._order = _topological_order(self._steps)
         return self._order
 
