@@ -14,7 +14,7 @@ PUBLIC = {
     "StepContext", "StepResult", "Tape", "Trace", "TraceEvent", "UnknownStepError", "WfsimError",
     "Workflow", "WorkflowDefinitionError", "arun", "backoff_ns", "check_determinism",
     "retry_delay", "run", "to_ns", "to_seconds", "SagaPolicy", "compensation",
-    "ImperativeWorkflow", "CircuitBreaker", "CircuitOpenError", "Signal", "SignalTimeoutError", "StepCall", "StepTimeoutError", "WorkflowContext", "workflow",
+    "ImperativeWorkflow", "ChildCall", "CircuitBreaker", "CircuitOpenError", "Signal", "SignalTimeoutError", "StepCall", "StepTimeoutError", "WorkflowContext", "workflow",
 }
 
 ROOT = pathlib.Path(wfsim.__file__).parent

@@ -21,7 +21,13 @@ from wfsim._core._choice import ChoiceSource, SeededChoices, Tape
 from wfsim._core._determinism import DeterminismReport, check_determinism
 from wfsim._core._engine import StepContext
 from wfsim._core._faults import Fault, InjectedError
-from wfsim._core._imperative import ImperativeWorkflow, StepCall, WorkflowContext, workflow
+from wfsim._core._imperative import (
+    ChildCall,
+    ImperativeWorkflow,
+    StepCall,
+    WorkflowContext,
+    workflow,
+)
 from wfsim._core._retry import RetryPolicy, backoff_ns, retry_delay
 from wfsim._core._run import DEFAULT_TIME_LIMIT, RunResult, StepResult, arun, run
 from wfsim._core._signals import Signal
@@ -48,6 +54,7 @@ __all__ = [
     "DEFAULT_EPOCH",
     "DEFAULT_TIME_LIMIT",
     "AttemptRecord",
+    "ChildCall",
     "ChoiceSource",
     "CircuitBreaker",
     "CircuitOpenError",

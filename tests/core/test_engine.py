@@ -375,7 +375,7 @@ def test_ctx_sleep_from_another_task_is_refused() -> None:
     ("kwargs", "message"),
     [
         ({"seed": "seven"}, "seed must be an integer, not 'seven'"),
-        ({"input": [1]}, "input must be a mapping, not list"),
+        ({"input": [1]}, r"input must be a mapping \(it seeds the DAG's context\), not list"),
     ],
 )
 def test_bad_run_arguments(kwargs: dict, message: str) -> None:

@@ -18,10 +18,12 @@ How it stays deterministic
 
 from __future__ import annotations
 
+import functools
 import heapq
 import inspect
 import json
 import random
+import types
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +53,7 @@ from ._wallclock import WallClock
 from ._workflow import Step, Workflow, _compensation_of
 
 if TYPE_CHECKING:
-    from ._imperative import ImperativeWorkflow, StepCall
+    from ._imperative import ChildCall, ImperativeWorkflow, StepCall
 
 __all__ = ["Engine", "StepContext"]
 
@@ -112,6 +114,11 @@ class _StepState:
     #: Imperative steps: who waits for this step, and the error its body will see.
     waiter: _Waiter | None = None
     last_exc: BaseException | None = None
+    #: Caching: computes the key of this step's inputs; the key once computed.
+    key_fn: Callable[[], Any] | None = None
+    key: Any = None
+    #: A gather branch that runs a child workflow (trace: child_started/completed/failed).
+    child: bool = False
 
 
 @attrs.define(eq=False)
@@ -157,7 +164,8 @@ class StepContext:
         return self._attempt.number
 
     @property
-    def input(self) -> Mapping[str, Any]:
+    def input(self) -> Any:
+        """The run's input (a mapping for DAG workflows; any value for a workflow body)."""
         return self._engine.input
 
     @property
@@ -222,7 +230,7 @@ class Engine:
         self,
         workflow: Workflow | ImperativeWorkflow,
         *,
-        input: Mapping[str, Any],
+        input: Any,
         seed: int | None,
         faults: Sequence[Fault],
         choices: ChoiceSource,
@@ -233,8 +241,9 @@ class Engine:
     ) -> None:
         order = workflow.validate()
         self.workflow = workflow
-        self.input: Mapping[str, Any] = input
-        self.context: dict[str, Any] = dict(input)
+        # A DAG's input seeds its context; a workflow body takes any input value.
+        self.input: Any = {} if input is None else input
+        self.context: dict[str, Any] = dict(input) if isinstance(input, Mapping) else {}
         self.seed = seed
         self.faults = tuple(faults)
         self.choices = choices
@@ -286,6 +295,10 @@ class Engine:
         self._signal_waiters: dict[str, list[_Attempt]] = {}
         self._signal_timers: list[_Timer] = []
         self._breakers: dict[str, BreakerRuntime] = {}
+        self._cache: dict[tuple[str, Any], Any] = {}
+        for st in self.states.values():
+            if st.step.cache_key is not None:
+                st.key_fn = functools.partial(st.step.cache_key, self.context_view)
         self._attempt_of_task: dict[trio.lowlevel.Task, _Attempt] = {}
         if not isinstance(workflow, Workflow):
             body_fn = workflow.fn
@@ -293,13 +306,18 @@ class Engine:
             async def body(step_ctx: StepContext) -> Any:
                 from ._imperative import WorkflowContext
 
-                return await body_fn(WorkflowContext(self, step_ctx._attempt), self.input)
+                return await body_fn(WorkflowContext(self), self.input)
 
             state = _StepState(Step(name=workflow.name, index=_BODY, fn=body), 0)
             self.body = _Attempt(state, 1, 0)
         self._coordinator: trio.lowlevel.Task | None = None
         self._nursery: trio.Nursery | None = None
         self._clock: trio.testing.MockClock | None = None
+
+    @property
+    def context_view(self) -> Mapping[str, Any]:
+        """The shared context, read-only (what DAG cache keys are computed from)."""
+        return types.MappingProxyType(self.context)
 
     # -- recording --------------------------------------------------------------------------
     def record(
@@ -496,6 +514,8 @@ class Engine:
         self._ready.append((self._begin_attempt, (st,)))
 
     def _begin_attempt(self, st: _StepState) -> None:
+        if st.attempts == 0 and st.key_fn is not None and self._cached(st):
+            return
         if self._limit is not None and self._running >= self._limit:
             self._slot_wait.append(st)
             return
@@ -597,6 +617,8 @@ class Engine:
             return
         self.record("attempt_succeeded", st.step.name, att.number, **fields)
         self.record("step_completed", st.step.name)
+        if st.key_fn is not None:
+            self._cache[(st.step.cache_ns, st.key)] = result
         if self.saga.register == "after":
             self._register(st)
         self._step_ended(st)
@@ -758,7 +780,7 @@ class Engine:
 
     async def call_steps(self, items: Sequence[StepCall | Awaitable[Any]]) -> list[Any]:
         """``ctx.step``/``ctx.gather``: start steps and branches, park until all ended."""
-        from ._imperative import StepCall
+        from ._imperative import ChildCall, StepCall
 
         body = self.body_attempt()
         if body.done:
@@ -769,6 +791,8 @@ class Engine:
             if isinstance(item, StepCall):
                 st = self._new_call(item, waiter)
                 self._make_ready(st)
+            elif isinstance(item, ChildCall):
+                st = self._new_child(item, waiter)
             else:
                 st = self._new_branch(item, waiter)
             states.append(st)
@@ -782,13 +806,14 @@ class Engine:
                 raise st.last_exc or WfsimError(f"step {st.step.name!r} failed: {st.error}")
         return [st.result for st in states]
 
-    def _new_branch(self, awaitable: Awaitable[Any], waiter: _Waiter) -> _StepState:
+    def _new_branch(
+        self, awaitable: Awaitable[Any], waiter: _Waiter, name: str = "", child: bool = False
+    ) -> _StepState:
         async def branch(_: StepContext) -> Any:
             return await awaitable
 
-        st = _StepState(
-            Step(name=f"{self.workflow.name} (gather branch)", index=_BODY, fn=branch), 0
-        )
+        name = name or f"{self.workflow.name} (gather branch)"
+        st = _StepState(Step(name=name, index=_BODY, fn=branch), 0, child=child)
         st.waiter = waiter
         att = _Attempt(st, 1, self.now)
         self._branches.append(att)
@@ -820,8 +845,11 @@ class Engine:
             compensate=_compensation_of(name, call.compensate),
             breaker=call.breaker,
             fallback=run_fallback if fallback is not None else None,
+            cache_ns=call.name,
         )
         st = _StepState(step, 0, waiter=waiter)
+        if call.cache_key is not None:
+            st.key_fn = functools.partial(call.cache_key, *args, **kwargs)
         self.states[name] = st
         self._faults_by_step[name] = [f for f in self.faults if f.matches(name)]
         if step.compensate is not None:
@@ -830,6 +858,35 @@ class Engine:
             self.comp_states[comp.name] = st.compensation
             self._faults_by_step[comp.name] = [f for f in self.faults if f.matches(comp.name)]
         return st
+
+    def _new_child(self, call: ChildCall, waiter: _Waiter) -> _StepState:
+        from ._imperative import WorkflowContext
+
+        count = self._calls[call.name] = self._calls.get(call.name, 0) + 1
+        name = call.name if count == 1 else f"{call.name}:{count}"
+        self.record("child_started", name, workflow=call.workflow.name)
+        body = call.workflow.fn(WorkflowContext(self, prefix=f"{name}/"), call.input)
+        return self._new_branch(body, waiter, name=name, child=True)
+
+    def _cached(self, st: _StepState) -> bool:
+        """Complete ``st`` from the run's cache if an equal call already succeeded."""
+        assert st.key_fn is not None
+        st.key = st.key_fn()
+        cache_id = (st.step.cache_ns, st.key)
+        if cache_id not in self._cache:
+            return False
+        st.result = self._cache[cache_id]
+        st.status = "completed"
+        self.record("cache_hit", st.step.name, key=repr(st.key))
+        if isinstance(st.result, Mapping) and st.waiter is None:
+            self.context.update(st.result)
+        self.record("step_completed", st.step.name, cached=True)
+        for child in st.dependents:
+            child.remaining_deps -= 1
+            if child.remaining_deps == 0 and child.status == "pending":
+                self._make_ready(child)
+        self._step_ended(st)
+        return True
 
     def _step_ended(self, st: _StepState) -> None:
         waiter = st.waiter
@@ -862,10 +919,15 @@ class Engine:
         st = att.state
         if isinstance(result, outcome.Error):
             st.status = "failed"
-            st.last_exc = result.error
+            st.last_exc = exc = result.error
+            if st.child:
+                name = exc.error_name if isinstance(exc, InjectedError) else type(exc).__name__
+                self.record("child_failed", st.step.name, error=name, message=str(exc))
         else:
             st.status = "completed"
             st.result = result.unwrap()
+            if st.child:
+                self.record("child_completed", st.step.name)
         self._step_ended(st)
 
     # -- circuit breakers -------------------------------------------------------------------

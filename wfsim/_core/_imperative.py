@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import random
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -37,9 +37,9 @@ from ._workflow import SagaPolicy, Step, StepFn, _check_breaker
 if TYPE_CHECKING:
     import datetime as _dt
 
-    from ._engine import Engine, _Attempt
+    from ._engine import Engine
 
-__all__ = ["ImperativeWorkflow", "StepCall", "WorkflowContext", "workflow"]
+__all__ = ["ChildCall", "ImperativeWorkflow", "StepCall", "WorkflowContext", "workflow"]
 
 WorkflowFn = Callable[["WorkflowContext", Any], Awaitable[Any]]
 
@@ -146,6 +146,21 @@ class StepCall:
     compensate: Any
     breaker: CircuitBreaker | None = None
     fallback: Callable[..., Any] | None = None
+    cache_key: Callable[..., Hashable] | None = None
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        results = yield from self.ctx._engine.call_steps([self]).__await__()
+        return results[0]
+
+
+@attrs.frozen
+class ChildCall:
+    """A child workflow the body started with ``ctx.child``; awaiting it returns its result."""
+
+    ctx: WorkflowContext
+    workflow: ImperativeWorkflow
+    input: Any
+    name: str
 
     def __await__(self) -> Generator[Any, None, Any]:
         results = yield from self.ctx._engine.call_steps([self]).__await__()
@@ -155,11 +170,11 @@ class StepCall:
 class WorkflowContext:
     """What a workflow body receives: steps, fan-out, virtual time, the shared context."""
 
-    __slots__ = ("_attempt", "_engine", "_rng")
+    __slots__ = ("_engine", "_prefix", "_rng")
 
-    def __init__(self, engine: Engine, attempt: _Attempt) -> None:
+    def __init__(self, engine: Engine, prefix: str = "") -> None:
         self._engine = engine
-        self._attempt = attempt
+        self._prefix = prefix  # "child/" inside a child workflow: its steps nest under it
         self._rng: random.Random | None = None
 
     @property
@@ -167,7 +182,8 @@ class WorkflowContext:
         return self._engine.workflow.name
 
     @property
-    def input(self) -> Mapping[str, Any]:
+    def input(self) -> Any:
+        """The run's input (a mapping for DAG workflows; any value for a workflow body)."""
         return self._engine.input
 
     @property
@@ -203,12 +219,15 @@ class WorkflowContext:
         compensate: Any = None,
         breaker: CircuitBreaker | None = None,
         fallback: Callable[..., Any] | None = None,
+        cache_key: Callable[..., Hashable] | None = None,
         **kwargs: Any,
     ) -> StepCall:
         """A call of step function ``fn(step_ctx, *args, **kwargs)``; ``await`` it.
 
         ``retry``, ``timeout``, ``compensate``, ``breaker`` and ``fallback``
         (called like ``fn`` when the breaker refuses) work as for DAG steps.
+        ``cache_key(*args, **kwargs)`` names the call's inputs: a later call of
+        the same step name with an equal key reuses the result (``cache_hit``).
         """
         if not callable(fn):
             raise WorkflowDefinitionError(f"ctx.step() takes a step function, not {fn!r}")
@@ -218,11 +237,44 @@ class WorkflowContext:
             )
         if timeout is not None:
             to_ns(timeout, what="ctx.step timeout")
-        base = name or str(getattr(fn, "__name__", "step"))
+        base = self._prefix + (name or str(getattr(fn, "__name__", "step")))
         _check_breaker(base, breaker, fallback)
-        return StepCall(self, fn, args, kwargs, base, retry, timeout, compensate, breaker, fallback)
+        if cache_key is not None and not callable(cache_key):
+            raise WorkflowDefinitionError(
+                f"ctx.step(cache_key=...) takes a function of the step's arguments, not "
+                f"{type(cache_key).__name__}"
+            )
+        return StepCall(
+            self,
+            fn,
+            args,
+            kwargs,
+            base,
+            retry,
+            timeout,
+            compensate,
+            breaker,
+            fallback,
+            cache_key,
+        )
 
-    async def gather(self, *calls: StepCall | Awaitable[Any]) -> list[Any]:
+    def child(
+        self, workflow: ImperativeWorkflow, input: Any = None, *, name: str | None = None
+    ) -> ChildCall:
+        """Run ``workflow`` as a child; ``await`` it for its result (or its error).
+
+        The child's steps are named ``child/step`` (the child's name is the
+        workflow's name, ``name:2`` for a second child of that name), its trace
+        is framed by ``child_started`` and ``child_completed`` / ``child_failed``,
+        and it can be gathered like a step.
+        """
+        if not isinstance(workflow, ImperativeWorkflow):
+            raise WorkflowDefinitionError(
+                f"ctx.child() takes a @wfsim.workflow, not {type(workflow).__name__}"
+            )
+        return ChildCall(self, workflow, input, self._prefix + (name or workflow.name))
+
+    async def gather(self, *calls: StepCall | ChildCall | Awaitable[Any]) -> list[Any]:
         """Run steps and branches concurrently; return their results in call order.
 
         Each argument is a ``ctx.step(...)`` call or a coroutine of the body's
@@ -231,7 +283,7 @@ class WorkflowContext:
         failure in call order.
         """
         for call in calls:
-            if not isinstance(call, StepCall) and not inspect.isawaitable(call):
+            if not isinstance(call, (StepCall, ChildCall)) and not inspect.isawaitable(call):
                 raise WorkflowDefinitionError(
                     "ctx.gather() takes ctx.step(...) calls or coroutines, "
                     f"not {type(call).__name__}"

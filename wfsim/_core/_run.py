@@ -149,8 +149,10 @@ def _prepare(
         )
     fault_list = list(faults)
     _check_faults(workflow, fault_list)
-    if input is not None and not isinstance(input, Mapping):
-        raise WfsimError(f"input must be a mapping, not {type(input).__name__}")
+    if input is not None and not isinstance(input, Mapping) and isinstance(workflow, Workflow):
+        raise WfsimError(
+            f"input must be a mapping (it seeds the DAG's context), not {type(input).__name__}"
+        )
     signal_list = _check_signals(signals)
     if signal_list and isinstance(workflow, Workflow):
         raise WfsimError(
@@ -169,7 +171,7 @@ def _prepare(
         raise WfsimError("time_limit must be positive")
     return Engine(
         workflow,
-        input=dict(input or {}),
+        input=dict(input) if isinstance(input, Mapping) else input,
         seed=seed,
         faults=fault_list,
         choices=_choice_source(seed, choices),

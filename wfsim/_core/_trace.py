@@ -42,6 +42,10 @@ EVENT_KINDS = frozenset(
         "signal_received",
         "breaker_state",
         "fallback_used",
+        "cache_hit",
+        "child_started",
+        "child_completed",
+        "child_failed",
     }
 )
 

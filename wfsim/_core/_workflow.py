@@ -10,7 +10,7 @@ with the closest valid one, a cycle with its path.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 import attrs
@@ -50,6 +50,10 @@ class Step:
     compensate: Step | None = None
     breaker: CircuitBreaker | None = None
     fallback: StepFn | None = attrs.field(default=None, eq=False)
+    #: The cache: a function of the step's inputs (the context for DAG steps) and
+    #: the namespace its results are kept under (the step name, or a call's base name).
+    cache_key: Callable[..., Hashable] | None = attrs.field(default=None, eq=False)
+    cache_ns: str = ""
 
     @property
     def has_code(self) -> bool:
@@ -265,6 +269,7 @@ class Workflow:
         compensate: Step | StepFn | str | None = None,
         breaker: CircuitBreaker | None = None,
         fallback: StepFn | None = None,
+        cache_key: Callable[[Mapping[str, Any]], Hashable] | None = None,
     ) -> Step:
         """Add a step and return its definition (usable in other steps' ``after=``).
 
@@ -275,7 +280,9 @@ class Workflow:
         :func:`compensation`, a name (an instant, code-less compensation) or an
         ``async def fn(ctx)``. ``breaker`` (a :class:`CircuitBreaker`, shared by
         every step naming it) refuses attempts while open; ``fallback`` is then
-        run instead of the step (``async def fallback(ctx)``).
+        run instead of the step (``async def fallback(ctx)``). ``cache_key``
+        (a function of the context, e.g. ``lambda c: c["user"]``) lets a rerun
+        of the step with an equal key reuse its result within the run.
         """
         _check_name(name, "a step")
         _check_breaker(name, breaker, fallback)
@@ -310,6 +317,8 @@ class Workflow:
             compensate=_compensation_of(name, compensate),
             breaker=breaker,
             fallback=fallback,
+            cache_key=cache_key,
+            cache_ns=name,
         )
         self._steps[name] = step
         self._order = None
