@@ -186,3 +186,10 @@ def test_temporal_profile_uses_temporal_names() -> None:
 def test_non_retryable_accepts_classes_and_names() -> None:
     policy = RetryPolicy(non_retryable=[KeyError, "Boom"])
     assert policy.non_retryable == ("KeyError", "Boom")
+
+
+@pytest.mark.spec("RETRY-2", "RETRY-3")
+def test_min_interval_is_a_floor_after_the_jitter() -> None:
+    policy = RetryPolicy(initial_interval=10, max_interval=60, min_interval=4, jitter="full")
+    assert retry_delay(policy, 1, draw=0.0) == 4 * S
+    assert retry_delay(policy, 1, draw=0.5) == 5 * S

@@ -260,3 +260,20 @@ def test_naive_local_time_does_not_depend_on_the_host_timezone(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.spec("TIME-5")
+def test_zero_delay_retries_without_limit_end_the_run_instead_of_hanging() -> None:
+    wf = wfsim.Workflow("spin")
+    wf.add_step("a", retry=wfsim.RetryPolicy(max_attempts=0, initial_interval=0))
+    wf.add_step("b", after=["a"])
+    started = time.perf_counter()
+    result = wfsim.run(wf, faults=[wfsim.Fault.error("a")], time_limit=10)
+    assert time.perf_counter() - started < 30
+    assert result.status == "timed_out"
+    assert result.message == (
+        "run timed out: it stopped making progress in virtual time; still waiting: "
+        "'a' (started 10,000 attempts at t=0s without virtual time passing: a retry with no "
+        "delay and unlimited attempts?); 'b' (waiting for 'a')"
+    )
+    assert result.steps["a"].attempts == 10_000

@@ -119,6 +119,9 @@ class _StepState:
     key: Any = None
     #: A gather branch that runs a child workflow (trace: child_started/completed/failed).
     child: bool = False
+    #: Attempts started at the current instant, to catch a livelock (zero-delay retries).
+    instant_ns: int = -1
+    instant_starts: int = 0
 
 
 @attrs.define(eq=False)
@@ -128,6 +131,10 @@ class _Waiter:
     body: _Attempt
     remaining: int
 
+
+#: A step that starts this many attempts at one virtual instant is looping (zero-delay
+#: retries without an attempt limit): the run ends timed_out instead of hanging.
+LIVELOCK_ATTEMPTS = 10_000
 
 #: Step.index of the pseudo-steps that run a workflow body or a gather branch.
 _BODY = -(1 << 62)
@@ -296,6 +303,7 @@ class Engine:
         self._signal_timers: list[_Timer] = []
         self._breakers: dict[str, BreakerRuntime] = {}
         self._cache: dict[tuple[str, Any], Any] = {}
+        self._livelock: _StepState | None = None
         for st in self.states.values():
             if st.step.cache_key is not None:
                 st.key_fn = functools.partial(st.step.cache_key, self.context_view)
@@ -386,6 +394,10 @@ class Engine:
                 fn(*args)
                 if self._switches:
                     await self._drain_switches()
+                if self._livelock is not None:
+                    self._time_out(outside=False)
+                    await self._drain_switches()
+                    return
             while timers and timers[0][2] is None:
                 heapq.heappop(timers)
             if not timers and self._start_compensation():
@@ -519,6 +531,13 @@ class Engine:
         if self._limit is not None and self._running >= self._limit:
             self._slot_wait.append(st)
             return
+        if st.instant_ns == self.now:
+            st.instant_starts += 1
+            if st.instant_starts > LIVELOCK_ATTEMPTS:
+                self._livelock = st
+                return
+        else:
+            st.instant_ns, st.instant_starts = self.now, 1
         self._running += 1
         st.attempts += 1
         st.status = "running"
@@ -1096,12 +1115,27 @@ class Engine:
             for c in self.comp_states.values()
             if c.status not in TERMINAL and c.status != "pending"
         ]
-        described = [self._waiting_description(st) for st in waiting]
-        why = (
-            "step code is blocked on something outside wfsim (a raw trio primitive?)"
-            if outside
-            else "nothing finished in time"
-        )
+        if self._livelock is not None:
+            looping = self._livelock
+            waiting = [looping, *(w for w in waiting if w is not looping)]
+            described = [
+                f"{looping.step.name!r} (started {LIVELOCK_ATTEMPTS:,} attempts at "
+                f"t={format_seconds(self.now)} without virtual time passing: a retry with "
+                "no delay and unlimited attempts?)",
+                *(self._waiting_description(w) for w in waiting[1:]),
+            ]
+            headline = "run timed out: it stopped making progress in virtual time"
+        else:
+            described = [self._waiting_description(st) for st in waiting]
+            why = (
+                "step code is blocked on something outside wfsim (a raw trio primitive?)"
+                if outside
+                else "nothing finished in time"
+            )
+            headline = (
+                f"run timed out: the time limit of {format_seconds(self.time_limit_ns)} "
+                f"was reached ({why})"
+            )
         if self.body is not None and not self.body.done:
             awaited = [n for n, ws in self._signal_waiters.items() if self.body in ws]
             signal = f" (waiting for signal {awaited[0]!r})" if awaited else ""
@@ -1110,10 +1144,7 @@ class Engine:
             if body is not None and not body.done:
                 body.end()
                 self._cancel_task(body)
-        self.message = (
-            f"run timed out: the time limit of {format_seconds(self.time_limit_ns)} was reached "
-            f"({why}); still waiting: {'; '.join(described)}"
-        )
+        self.message = f"{headline}; still waiting: {'; '.join(described)}"
         for st in waiting:
             att = st.current
             if att is not None and not att.done:

@@ -308,16 +308,20 @@ def retry_delay(
     * ``equal``: ``v // 2 + floor((v - v // 2) * draw)``
     * ``decorrelated``: ``min(cap, initial + floor((3 * prev - initial) * draw))``,
       ``prev`` starting at ``initial``
+
+    ``min_interval`` is a floor applied last, after the jitter.
     """
     base = backoff_ns(policy, failed_attempt)
     if policy.jitter == "none":
         return base
     if policy.jitter == "full":
-        return int(base * draw)
-    if policy.jitter == "equal":
+        jittered = int(base * draw)
+    elif policy.jitter == "equal":
         half = base // 2
-        return half + int((base - half) * draw)
-    initial = policy.initial_interval_ns
-    prev = initial if previous_ns is None else previous_ns
-    upper = max(initial, 3 * prev)
-    return min(policy.effective_max_interval_ns, initial + int((upper - initial) * draw))
+        jittered = half + int((base - half) * draw)
+    else:
+        initial = policy.initial_interval_ns
+        prev = initial if previous_ns is None else previous_ns
+        upper = max(initial, 3 * prev)
+        jittered = min(policy.effective_max_interval_ns, initial + int((upper - initial) * draw))
+    return max(policy.min_interval_ns, jittered)  # the floor holds after the jitter too

@@ -1,0 +1,432 @@
+"""Fault oracles: every attempt suffered exactly the faults of the plan (FAULT-1..9), and a
+code-less attempt takes its duration (ORD-7)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from wfsim._core._faults import Fault
+from wfsim._core._time import format_seconds, to_ns
+from wfsim._core._trace import TraceEvent
+from wfsim._core._workflow import Step, Workflow
+
+from ._index import Attempt, Run, at, violation
+from ._violation import Violation
+
+__all__ = ["check_faults"]
+
+
+def check_faults(
+    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+) -> list[Violation]:
+    """FAULT-1..9 and ORD-7: each attempt suffered exactly the faults of the plan.
+
+    For every attempt (of a step or a compensation) the faults of ``faults`` that
+    target it are worked out: by name or pattern (FAULT-5), attempt number, and for
+    an outage the attempt's start instant (FAULT-9). A fault with a ``probability``
+    may or may not apply (FAULT-6: never at 0); any other targeting fault applies.
+
+    FAULT-4: every ``fault_injected`` is one of them, recorded while its attempt
+    runs, and every fault that must apply is recorded before its effect. FAULT-1 and
+    FAULT-9: an attempt hit at its start fails at that instant with the fault's
+    error. FAULT-2: an end error lets the work happen, then fails the attempt (it
+    never succeeds). FAULT-3 and FAULT-7: latency is recorded at the start (a drawn
+    ``extra`` within its shape's bounds) and delays the end by ``extra``. FAULT-8: a
+    hung attempt ends only by its timeout or the time limit. ORD-7: a code-less
+    attempt not cut short ends exactly ``duration`` (plus latency) after it started,
+    and fails only by a fault. Attempts a circuit breaker refused (no fault runs) are
+    left alone.
+    """
+    return fault_effects(Run.of(workflow, faults, trace))
+
+
+def fault_effects(run: Run) -> list[Violation]:
+    out: list[Violation] = []
+    refused = _refused(run)
+    for name, attempts in run.attempts.items():
+        definition = run.definition(name)
+        if definition is None:
+            continue
+        for attempt in attempts:
+            if (name, attempt.number, attempt.start.seq) not in refused:
+                out.extend(_attempt(run, attempt, definition))
+    for e in run.orphans:
+        if e.kind == "fault_injected":
+            out.append(
+                violation(
+                    "FAULT-4",
+                    f"fault_injected for {e.step!r} attempt {e.attempt} at {at(e)} while that "
+                    "attempt was not running; a fault is recorded during its attempt, before "
+                    "its effect",
+                    e,
+                )
+            )
+    return out
+
+
+def _refused(run: Run) -> set[tuple[str, int, int]]:
+    """Attempts a circuit breaker refused: they fail fast or run a fallback, no fault runs."""
+    out: set[tuple[str, int, int]] = set()
+    fallbacks = {(e.step, e.attempt) for e in run.trace if e.kind == "fallback_used"}
+    for name, attempts in run.attempts.items():
+        for a in attempts:
+            failed_fast = (
+                a.end is not None
+                and a.end.get("error") == "CircuitOpenError"
+                and a.end.t_ns == a.start.t_ns
+                and not a.faults
+            )
+            if failed_fast or (name, a.number) in fallbacks:
+                out.add((name, a.number, a.start.seq))
+    return out
+
+
+def _fault_of(e: TraceEvent) -> Mapping[str, Any]:
+    fault = e.get("fault")
+    return fault if isinstance(fault, Mapping) else {}
+
+
+def _certain(fault: Fault) -> bool:
+    return fault.probability is None or fault.probability >= 1
+
+
+def _matches(fault: Fault, recorded: Mapping[str, Any], *, strict: bool = True) -> bool:
+    """Whether a ``fault_injected`` payload describes ``fault``.
+
+    A drawn latency matches its fault when its ``extra`` lies within the shape's
+    bounds (``strict``) or, not ``strict``, whatever it is (to report FAULT-7).
+    """
+    described = dict(fault.describe())
+    if fault.kind != "latency" or fault.shape == "fixed":
+        return described == dict(recorded)
+    described.pop("extra", None)
+    rest = {k: v for k, v in recorded.items() if k != "extra"}
+    extra = recorded.get("extra")
+    if described != rest or isinstance(extra, bool) or not isinstance(extra, (int, float)):
+        return False
+    if not strict:
+        return True
+    if extra < 0:
+        return False
+    # the upper bound is inclusive: a draw below 1 may still round up in floats
+    return fault.shape != "uniform" or fault.extra_ns <= to_ns(extra) <= fault.high_ns
+
+
+def _assign(records: list[TraceEvent], faults: list[Fault]) -> dict[int, Fault]:
+    """Which fault each ``fault_injected`` (by index) records: a maximum matching.
+
+    Faults that must apply are matched first, so that a record that could come
+    from either of two faults is credited to the one that had to apply.
+    """
+    order = sorted(range(len(faults)), key=lambda i: not _certain(faults[i]))
+    owner: dict[int, int] = {}  # record index -> fault index
+
+    def augment(f: int, seen: set[int]) -> bool:
+        for r, e in enumerate(records):
+            if r in seen or not _matches(faults[f], _fault_of(e)):
+                continue
+            seen.add(r)
+            if r not in owner or augment(owner[r], seen):
+                owner[r] = f
+                return True
+        return False
+
+    for f in order:
+        augment(f, set())
+    return {r: faults[f] for r, f in owner.items()}
+
+
+def _starts_failing(fault: Fault) -> bool:
+    return fault.kind == "outage" or (fault.kind == "error" and fault.at == "start")
+
+
+def _attempt(run: Run, attempt: Attempt, definition: Step) -> list[Violation]:
+    out: list[Violation] = []
+    label, start, end = attempt.label, attempt.start, attempt.end
+    targeting = [f for f in run.faults if f.applies_to(attempt.name, attempt.number, start.t_ns)]
+    possible = [f for f in targeting if f.probability != 0]
+    recorded: list[tuple[TraceEvent, Fault]] = []
+    assigned = _assign(attempt.faults, possible)
+    for i, fe in enumerate(attempt.faults):
+        fault = assigned.get(i) or next(
+            (f for f in possible if _matches(f, _fault_of(fe))), None
+        )  # a fault recorded twice (its one application is matched above)
+        if fault is None:
+            out.append(_unplanned(run, attempt, fe, _fault_of(fe), targeting))
+        else:
+            recorded.append((fe, fault))
+    if out:
+        return out  # a fault outside the plan explains whatever else this attempt did
+    applied = [f for _, f in recorded]
+    failing = [(fe, f) for fe, f in recorded if _starts_failing(f)]
+    must_fail = [f for f in possible if _starts_failing(f) and _certain(f)]
+    if must_fail and not failing:
+        names = " or ".join(dict.fromkeys(f.error_name for f in must_fail))
+        kind = "outage" if must_fail[0].kind == "outage" else "start fault"
+        out.append(
+            violation(
+                "FAULT-4",
+                f"{label} started at {at(start)} and the {kind} {names} applies to it, but no "
+                "fault_injected records it",
+                start,
+                end,
+            )
+        )
+    if failing or must_fail:
+        out.extend(_failed_at_start(run, attempt, failing, must_fail))
+        return out
+    for f in possible:
+        if f.kind in ("latency", "hang") and _certain(f) and not any(f is g for g in applied):
+            what = "hang" if f.kind == "hang" else f"latency fault (+{format_seconds(f.extra_ns)})"
+            out.append(
+                violation(
+                    "FAULT-4",
+                    f"{label} started at {at(start)} and the {what} applies to it, but no "
+                    "fault_injected records it",
+                    start,
+                    end,
+                )
+            )
+    extra_ns = 0
+    for fe, f in recorded:
+        if f.kind in ("latency", "hang") and fe.t_ns != start.t_ns:
+            rule = "FAULT-3" if f.kind == "latency" else "FAULT-8"
+            out.append(
+                violation(
+                    rule,
+                    f"the {f.kind} fault of {label} is recorded at {at(fe)}, but it takes hold "
+                    f"when the attempt starts, at {at(start)}",
+                    start,
+                    fe,
+                )
+            )
+        if f.kind == "latency":
+            extra_ns += to_ns(float(_fault_of(fe)["extra"]))
+    hung = next((fe for fe, f in recorded if f.kind == "hang"), None)
+    if hung is not None:
+        out.extend(_hung(run, attempt, hung))
+        return out
+    if end is None:
+        return out
+    outcome = attempt.outcome
+    if outcome != "timed_out":
+        out.extend(_work_time(attempt, definition, extra_ns, end))
+    out.extend(_end_errors(attempt, definition, possible, recorded, end))
+    return out
+
+
+def _unplanned(
+    run: Run,
+    attempt: Attempt,
+    fe: TraceEvent,
+    payload: Mapping[str, Any],
+    targeting: list[Fault],
+) -> Violation:
+    for f in targeting:
+        if f.kind == "latency" and _matches(f, payload, strict=False):
+            bounds = (
+                f"[{format_seconds(f.extra_ns)}, {format_seconds(f.high_ns)})"
+                if f.shape == "uniform"
+                else "[0s, ...)"
+            )
+            return violation(
+                "FAULT-7",
+                f"the {f.shape} latency fault of {attempt.label} recorded extra "
+                f"{payload.get('extra')!r} s at {at(fe)}, outside {bounds}",
+                fe,
+            )
+    for f in run.faults:
+        if not f.matches(attempt.name) or not _matches(f, payload):
+            continue
+        if f.probability == 0 and f in targeting:
+            return violation(
+                "FAULT-6",
+                f"{attempt.label} has fault_injected {dict(payload)} at {at(fe)}, from a fault "
+                "with probability 0, which never applies",
+                fe,
+            )
+        if f.kind == "outage":
+            window = f"[{format_seconds(f.window_ns[0])}, {format_seconds(f.window_ns[1])})"
+            return violation(
+                "FAULT-9",
+                f"{attempt.label} started at {at(attempt.start)}, outside the outage window "
+                f"{window}, yet has fault_injected {dict(payload)}",
+                attempt.start,
+                fe,
+            )
+    return violation(
+        "FAULT-4",
+        f"{attempt.label} has fault_injected {dict(payload)} at {at(fe)}, which matches no fault "
+        "of the plan for that attempt",
+        fe,
+    )
+
+
+def _failed_at_start(
+    run: Run,
+    attempt: Attempt,
+    failing: list[tuple[TraceEvent, Fault]],
+    must_fail: list[Fault],
+) -> list[Violation]:
+    label, start, end = attempt.label, attempt.start, attempt.end
+    fault = failing[0][1] if failing else must_fail[0]
+    rule = "FAULT-9" if fault.kind == "outage" else "FAULT-1"
+    what = "outage" if fault.kind == "outage" else "start fault"
+    if end is None:
+        if run.finished is None:
+            return []
+        return [
+            violation(
+                rule,
+                f"{label} started at {at(start)} and is hit by the {what} {fault.error_name}, so "
+                "it fails at that instant, but it never ended",
+                start,
+            )
+        ]
+    if attempt.outcome != "failed" or end.t_ns != start.t_ns:
+        return [
+            violation(
+                rule,
+                f"{label} started at {at(start)} and is hit by the {what} {fault.error_name}, so "
+                f"it fails at that instant, but it ended {end.kind} at {at(end)}",
+                start,
+                end,
+            )
+        ]
+    if failing and end.get("error") != fault.error_name:
+        return [
+            violation(
+                rule,
+                f"{label} failed at {at(end)} with {end.get('error')}, but the {what} injected "
+                f"is {fault.error_name}",
+                failing[0][0],
+                end,
+            )
+        ]
+    return []
+
+
+def _hung(run: Run, attempt: Attempt, hung: TraceEvent) -> list[Violation]:
+    end = attempt.end
+    if end is not None and attempt.outcome != "timed_out":
+        return [
+            violation(
+                "FAULT-8",
+                f"{attempt.label} was hung by an injected fault at {at(hung)}, yet it ended "
+                f"{end.kind} at {at(end)}; only its timeout or the time limit ends it",
+                hung,
+                end,
+            )
+        ]
+    if end is None and attempt.cancelled is None and run.finished is not None:
+        return [
+            violation(
+                "FAULT-8",
+                f"{attempt.label} was hung by an injected fault at {at(hung)} and never ended, "
+                f"but the run finished at {at(run.finished)} without cancelling it",
+                hung,
+                run.finished,
+            )
+        ]
+    return []
+
+
+def _end_errors(
+    attempt: Attempt,
+    definition: Step,
+    possible: list[Fault],
+    recorded: list[tuple[TraceEvent, Fault]],
+    end: TraceEvent,
+) -> list[Violation]:
+    out: list[Violation] = []
+    label, start, outcome = attempt.label, attempt.start, attempt.outcome
+    end_errors = [f for f in possible if f.kind == "error" and f.at == "end"]
+    certain = [f for f in end_errors if _certain(f)]
+    at_end = [(fe, f) for fe, f in recorded if f.kind == "error" and f.at == "end"]
+    if certain and outcome == "succeeded":
+        out.append(
+            violation(
+                "FAULT-2",
+                f"{label} is hit by the end fault {certain[0].error_name}, so it fails when its "
+                f"work is done, but it ended {end.kind} at {at(end)}",
+                start,
+                end,
+            )
+        )
+    if certain and outcome == "failed" and definition.fn is None and not at_end:
+        out.append(
+            violation(
+                "FAULT-4",
+                f"{label} failed at {at(end)} from the end fault {certain[0].error_name}, but no "
+                "fault_injected records it before the failure",
+                start,
+                end,
+            )
+        )
+    for fe, f in at_end:
+        if outcome != "failed" or fe.t_ns != end.t_ns:
+            out.append(
+                violation(
+                    "FAULT-2",
+                    f"the end fault of {label} is recorded at {at(fe)}, but the attempt ended "
+                    f"{end.kind} at {at(end)}; an end fault fails its attempt when the work is "
+                    "done",
+                    fe,
+                    end,
+                )
+            )
+        elif end.get("error") != f.error_name:
+            out.append(
+                violation(
+                    "FAULT-2",
+                    f"{label} failed at {at(end)} with {end.get('error')}, but the end fault "
+                    f"injected at {at(fe)} is {f.error_name}",
+                    fe,
+                    end,
+                )
+            )
+    if not at_end and not certain and outcome == "failed" and definition.fn is None:
+        out.append(
+            violation(
+                "FAULT-4",
+                f"{label} is code-less and no fault of the plan was recorded on it, yet it "
+                f"failed at {at(end)} with {end.get('error')}",
+                start,
+                end,
+            )
+        )
+    return out
+
+
+def _work_time(
+    attempt: Attempt, definition: Step, extra_ns: int, end: TraceEvent
+) -> list[Violation]:
+    took = end.t_ns - attempt.start.t_ns
+    plus = f" plus {format_seconds(extra_ns)} of injected latency" if extra_ns else ""
+    if definition.fn is None:
+        expected = definition.duration_ns + extra_ns
+        if took == expected:
+            return []
+        return [
+            violation(
+                "FAULT-3" if extra_ns else "ORD-7",
+                f"{attempt.label} is code-less and takes {format_seconds(definition.duration_ns)}"
+                f"{plus}, so it ends at t={format_seconds(attempt.start.t_ns + expected)}, but it "
+                f"ended {end.kind} at {at(end)}",
+                attempt.start,
+                end,
+            )
+        ]
+    if took < extra_ns:
+        return [
+            violation(
+                "FAULT-3",
+                f"{attempt.label} ended {end.kind} at {at(end)}, before the "
+                f"{format_seconds(extra_ns)} of injected latency had passed "
+                f"(t={format_seconds(attempt.start.t_ns + extra_ns)})",
+                attempt.start,
+                end,
+            )
+        ]
+    return []

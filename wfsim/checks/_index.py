@@ -1,0 +1,210 @@
+"""One pass over a trace that every oracle reads: attempts, terminal events, the run.
+
+The index never trusts the trace: events may be missing, repeated or out of
+order (that is what the oracles look for), so it records what it sees and
+leaves judging to the oracles. It only reads events of known kinds; kinds that
+later features add pass through untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import attrs
+
+from wfsim._core._faults import Fault
+from wfsim._core._time import format_seconds, to_ns
+from wfsim._core._trace import STEP_ENDS, Trace, TraceEvent
+from wfsim._core._workflow import Step, Workflow
+
+from ._violation import Violation
+
+__all__ = ["Attempt", "Run", "at", "delay_ns", "violation"]
+
+#: Events that end an attempt, of a step or of a compensation.
+_ENDS = frozenset(
+    {
+        "attempt_succeeded",
+        "attempt_failed",
+        "attempt_timed_out",
+        "compensation_completed",
+        "compensation_failed",
+    }
+)
+_STARTS = frozenset({"attempt_started", "compensation_started"})
+
+
+def at(event: TraceEvent) -> str:
+    """``t=1.5s``: an event's virtual time, exactly, for messages."""
+    return f"t={format_seconds(event.t_ns)}"
+
+
+def delay_ns(value: object) -> int | None:
+    """A ``retry_scheduled`` delay (seconds) in ns, or None if it is not a duration."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return None
+    try:
+        return to_ns(value)
+    except ValueError:
+        return None
+
+
+def violation(rule: str, message: str, *events: TraceEvent | None) -> Violation:
+    """A :class:`Violation` whose events are the given ones (Nones dropped) in trace order."""
+    unique: dict[int, TraceEvent] = {id(e): e for e in events if e is not None}
+    ordered = sorted(unique.values(), key=_seq)
+    return Violation(rule, message, tuple(ordered))
+
+
+def _seq(event: TraceEvent) -> int:
+    return event.seq
+
+
+@attrs.define(eq=False)
+class Attempt:
+    """One attempt as the trace shows it: its start, its end and what hung on it."""
+
+    name: str
+    number: int
+    start: TraceEvent
+    end: TraceEvent | None = None
+    #: ``fault_injected`` events recorded while the attempt was open.
+    faults: list[TraceEvent] = attrs.Factory(list)
+    #: The ``retry_scheduled`` event recorded after it failed.
+    retry: TraceEvent | None = None
+    #: The ``step_cancelled`` that ended it at the time limit.
+    cancelled: TraceEvent | None = None
+
+    @property
+    def is_compensation(self) -> bool:
+        return self.start.kind == "compensation_started"
+
+    @property
+    def label(self) -> str:
+        """``step 'charge' attempt 2`` or ``compensation 'refund' attempt 1``."""
+        what = "compensation" if self.is_compensation else "step"
+        return f"{what} {self.name!r} attempt {self.number}"
+
+    @property
+    def outcome(self) -> str | None:
+        """``succeeded``, ``failed``, ``timed_out`` or None while it never ended."""
+        end = self.end
+        if end is None:
+            return None
+        if end.kind in ("attempt_succeeded", "compensation_completed"):
+            return "succeeded"
+        if end.kind == "attempt_timed_out" or (
+            end.kind == "compensation_failed" and "timeout" in end.fields
+        ):
+            return "timed_out"
+        return "failed"
+
+    @property
+    def retryable(self) -> bool:
+        """Whether its failure was reported retryable (a timeout always is)."""
+        if self.outcome == "timed_out":
+            return True
+        return self.end is not None and self.end.get("retryable") is True
+
+
+@attrs.define(eq=False)
+class Run:
+    """A workflow, its fault plan and an indexed trace: what every oracle reads."""
+
+    workflow: Workflow
+    faults: tuple[Fault, ...]
+    trace: Trace
+    steps: Mapping[str, Step]
+    #: Every compensation by name, and the step each one undoes.
+    compensations: Mapping[str, Step]
+    owner: Mapping[str, str]
+    #: Attempts of each step and compensation, in the order they started.
+    attempts: dict[str, list[Attempt]]
+    #: Terminal events (``step_*``) of each name, in trace order.
+    terminal: dict[str, list[TraceEvent]]
+    #: Every event naming each step or compensation, in trace order.
+    by_name: dict[str, list[TraceEvent]]
+    #: ``end``, ``fault_injected`` and ``retry_scheduled`` events no attempt could take.
+    orphans: list[TraceEvent]
+    finished: TraceEvent | None
+
+    @classmethod
+    def of(cls, workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]) -> Run:
+        if not isinstance(workflow, Workflow):
+            raise TypeError(
+                f"the oracles judge DAG workflows (a wfsim.Workflow), not "
+                f"{type(workflow).__name__} {workflow!r}"
+            )
+        if not isinstance(trace, Trace):
+            trace = Trace(trace)
+        steps = workflow.steps
+        owner = {s.compensate.name: s.name for s in steps.values() if s.compensate is not None}
+        attempts: dict[str, list[Attempt]] = {}
+        terminal: dict[str, list[TraceEvent]] = {}
+        orphans: list[TraceEvent] = []
+        by_name: dict[str, list[TraceEvent]] = {}
+        open_: dict[tuple[str, int], Attempt] = {}
+        for e in trace:
+            name, number = e.step, e.attempt
+            if name is not None:
+                by_name.setdefault(name, []).append(e)
+            if e.kind in STEP_ENDS and name is not None:
+                terminal.setdefault(name, []).append(e)
+                if e.kind == "step_cancelled":
+                    for key in [k for k in open_ if k[0] == name]:
+                        open_.pop(key).cancelled = e
+                continue
+            if name is None or not isinstance(number, int):
+                continue
+            key = (name, number)
+            if e.kind in _STARTS:
+                att = Attempt(name, number, e)
+                attempts.setdefault(name, []).append(att)
+                open_[key] = att
+            elif e.kind in _ENDS:
+                att_or_none = open_.pop(key, None)
+                if att_or_none is None:
+                    orphans.append(e)
+                else:
+                    att_or_none.end = e
+            elif e.kind == "fault_injected":
+                if key in open_:
+                    open_[key].faults.append(e)
+                else:
+                    orphans.append(e)
+            elif e.kind == "retry_scheduled":
+                done = [
+                    a
+                    for a in attempts.get(name, ())
+                    if a.number == number and a.end is not None and a.retry is None
+                ]
+                if done:
+                    done[-1].retry = e
+                else:
+                    orphans.append(e)
+        finished = trace[-1] if len(trace) and trace[-1].kind == "run_finished" else None
+        return cls(
+            workflow=workflow,
+            faults=tuple(faults),
+            trace=trace,
+            steps=steps,
+            compensations=workflow.compensations,
+            owner=owner,
+            attempts=attempts,
+            terminal=terminal,
+            by_name=by_name,
+            orphans=orphans,
+            finished=finished,
+        )
+
+    def definition(self, name: str) -> Step | None:
+        """The step or compensation called ``name`` (None if the workflow has neither)."""
+        return self.steps.get(name) or self.compensations.get(name)
+
+    @property
+    def status(self) -> str | None:
+        """The run's status from ``run_finished`` (None if the run never finished)."""
+        if self.finished is None:
+            return None
+        status = self.finished.get("status")
+        return status if isinstance(status, str) else None

@@ -1,0 +1,406 @@
+"""Retry oracles: attempt counts (RETRY-1), non-retryable stops (RETRY-4), delays
+(RETRY-2, RETRY-3, RETRY-8), timeouts (RETRY-5) and a compensation's ``final`` (COMP-3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from wfsim._core._faults import Fault
+from wfsim._core._retry import RetryPolicy, backoff_ns
+from wfsim._core._time import format_seconds, to_seconds
+from wfsim._core._trace import TraceEvent
+from wfsim._core._workflow import Step, Workflow
+
+from ._index import Attempt, Run, at, delay_ns, violation
+from ._violation import Violation
+
+__all__ = ["check_retries", "jitter_bounds_ns"]
+
+
+def check_retries(
+    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+) -> list[Violation]:
+    """RETRY-1/2/3/4/5/8 and COMP-3 over every step and compensation.
+
+    RETRY-1: attempts are numbered 1, 2, 3, ... in start order, never more than the
+    policy's ``max_attempts`` (one without a policy), and a retryable failure the
+    policy allows to retry is retried. RETRY-4: a failure that is not retryable (its
+    fault says so, or the policy lists its error) is reported ``retryable: false`` and
+    never retried. RETRY-2: without jitter each ``retry_scheduled`` delay equals
+    :func:`wfsim.backoff_ns`; RETRY-3: with jitter it lies within the jitter's bounds
+    (:func:`jitter_bounds_ns`). RETRY-8: the retry is scheduled at the failure and the
+    next attempt starts exactly ``delay`` later (not earlier, under a concurrency
+    limit). RETRY-5: an attempt times out exactly ``timeout`` after it started and
+    never runs past that. COMP-3: a ``compensation_failed`` says ``final`` exactly
+    when no retry follows.
+    """
+    return retries(Run.of(workflow, faults, trace))
+
+
+def jitter_bounds_ns(
+    policy: RetryPolicy, failed_attempt: int, previous_ns: int | None
+) -> tuple[int, int]:
+    """The smallest and largest delay RETRY-3 allows after ``failed_attempt`` failed.
+
+    ``v = backoff_ns(policy, k)``: ``none`` gives ``(v, v)``; ``full`` ``(0, v)``;
+    ``equal`` ``(v // 2, v)``; ``decorrelated`` ``(min(cap, initial), min(cap,
+    max(initial, 3 * prev)))`` with ``prev`` the previous delay (``initial`` at first).
+    The upper bounds are inclusive: the draw is below 1, but float products may round.
+    """
+    if policy.jitter == "decorrelated":
+        cap = policy.effective_max_interval_ns
+        initial = policy.initial_interval_ns
+        prev = initial if previous_ns is None else previous_ns
+        return min(cap, initial), min(cap, max(initial, 3 * prev))
+    v = backoff_ns(policy, failed_attempt)
+    if policy.jitter == "full":
+        return 0, v
+    if policy.jitter == "equal":
+        return v // 2, v
+    return v, v
+
+
+def retries(run: Run) -> list[Violation]:
+    out: list[Violation] = []
+    for name, attempts in run.attempts.items():
+        definition = run.definition(name)
+        if definition is None:
+            continue
+        out.extend(_counts(run, name, definition, attempts))
+        previous_ns: int | None = None
+        for i, attempt in enumerate(attempts):
+            nxt = attempts[i + 1] if i + 1 < len(attempts) else None
+            out.extend(_after(run, attempt, nxt, definition.retry, previous_ns))
+            if attempt.retry is not None:
+                previous_ns = delay_ns(attempt.retry.get("delay"))
+            out.extend(_timeout(run, attempt, definition))
+    for e in run.orphans:
+        if e.kind == "retry_scheduled":
+            out.append(
+                violation(
+                    "RETRY-1",
+                    f"retry_scheduled for {e.step!r} attempt {e.attempt} at {at(e)} follows no "
+                    "failed attempt of that number",
+                    e,
+                )
+            )
+        elif e.kind != "fault_injected":
+            out.append(
+                violation(
+                    "RETRY-1",
+                    f"{e.kind} of {e.step!r} attempt {e.attempt} at {at(e)} ends an attempt that "
+                    "never started (or had already ended)",
+                    e,
+                )
+            )
+    return out
+
+
+def _what(run: Run, name: str) -> str:
+    return "compensation" if name in run.compensations else "step"
+
+
+def _counts(run: Run, name: str, definition: Step, attempts: list[Attempt]) -> list[Violation]:
+    out: list[Violation] = []
+    for expected, attempt in enumerate(attempts, 1):
+        if attempt.number != expected:
+            previous = attempts[expected - 2].start if expected > 1 else None
+            out.append(
+                violation(
+                    "RETRY-1",
+                    f"{_what(run, name)} {name!r} started attempt {attempt.number} at "
+                    f"{at(attempt.start)} as its attempt number {expected}; attempts are "
+                    "numbered 1, 2, 3, ... in the order they start",
+                    previous,
+                    attempt.start,
+                )
+            )
+            break
+    policy = definition.retry
+    allowed = 1 if policy is None else policy.max_attempts or None
+    if allowed is not None and len(attempts) > allowed:
+        why = (
+            "it has no retry policy, so it gets exactly one attempt"
+            if policy is None
+            else f"its policy allows {allowed} (max_attempts={allowed})"
+        )
+        extra = attempts[allowed].start
+        out.append(
+            violation(
+                "RETRY-1",
+                f"{_what(run, name)} {name!r} made {len(attempts)} attempts, the first extra one "
+                f"at {at(extra)}; {why}",
+                extra,
+            )
+        )
+    return out
+
+
+def _after(
+    run: Run,
+    attempt: Attempt,
+    nxt: Attempt | None,
+    policy: RetryPolicy | None,
+    previous_ns: int | None,
+) -> list[Violation]:
+    out: list[Violation] = []
+    end = attempt.end
+    outcome = attempt.outcome
+    if end is None:
+        return out
+    n = attempt.number
+    if outcome == "succeeded":
+        if attempt.retry is not None or nxt is not None:
+            out.append(
+                violation(
+                    "RETRY-1",
+                    f"{attempt.label} succeeded at {at(end)}, yet it was retried; only failed "
+                    "attempts are retried",
+                    end,
+                    attempt.retry,
+                    None if nxt is None else nxt.start,
+                )
+            )
+        return out
+    error = end.get("error")
+    retryable = attempt.retryable
+    if retryable and outcome == "failed":
+        why = None
+        if policy is not None and isinstance(error, str) and error in policy.non_retryable:
+            why = f"the policy lists {error} as non_retryable"
+        else:
+            stop = next(
+                (
+                    f
+                    for f in attempt.faults
+                    if isinstance(f.get("fault"), dict)
+                    and f["fault"].get("kind") == "error"
+                    and f["fault"].get("retryable") is False
+                ),
+                None,
+            )
+            if stop is not None:
+                why = f"its injected fault ({error}) says retryable=False"
+        if why is not None:
+            out.append(
+                violation(
+                    "RETRY-4",
+                    f"{attempt.label} failed at {at(end)} and {why}, yet its {end.kind} says "
+                    "retryable: true",
+                    *attempt.faults,
+                    end,
+                )
+            )
+            retryable = False
+    will_retry = retryable and policy is not None and policy.allows_attempt(n + 1)
+    retried = attempt.retry is not None or (nxt is not None and nxt.number == n + 1)
+    shown = (attempt.retry, None if nxt is None else nxt.start)
+    if not retryable and retried:
+        out.append(
+            violation(
+                "RETRY-4",
+                f"{attempt.label} failed at {at(end)} with {error}, which is not retryable, yet "
+                f"it was retried; the {_what(run, attempt.name)} fails at once",
+                end,
+                *shown,
+            )
+        )
+    elif retryable and not will_retry and retried:
+        limit = (
+            "has no retry policy"
+            if policy is None
+            else f"was the last its policy allows (max_attempts={policy.max_attempts})"
+        )
+        out.append(
+            violation(
+                "RETRY-1",
+                f"{attempt.label} failed at {at(end)} and {limit}, yet it was retried",
+                end,
+                *shown,
+            )
+        )
+    elif will_retry and attempt.retry is None:
+        out.append(
+            violation(
+                "RETRY-1",
+                f"{attempt.label} failed at {at(end)} with a retryable error and the policy "
+                f"allows attempt {n + 1}, but no retry was scheduled",
+                end,
+            )
+        )
+    if end.kind == "compensation_failed" and end.get("final") is not (not will_retry):
+        follows = "a retry follows" if will_retry else "no retry follows"
+        out.append(
+            violation(
+                "COMP-3",
+                f"{attempt.label} failed at {at(end)} with final: "
+                f"{str(end.get('final')).lower()}, but {follows}",
+                end,
+                attempt.retry,
+            )
+        )
+    if attempt.retry is not None and policy is not None and will_retry:
+        out.extend(_delay(run, attempt, end, attempt.retry, nxt, policy, previous_ns))
+    return out
+
+
+def _delay(
+    run: Run,
+    attempt: Attempt,
+    end: TraceEvent,
+    retry: TraceEvent,
+    nxt: Attempt | None,
+    policy: RetryPolicy,
+    previous_ns: int | None,
+) -> list[Violation]:
+    out: list[Violation] = []
+    n = attempt.number
+    if retry.t_ns != end.t_ns:
+        out.append(
+            violation(
+                "RETRY-8",
+                f"the retry of {attempt.label} was scheduled at {at(retry)}, but the attempt "
+                f"failed at {at(end)}; a retry is scheduled when its attempt fails",
+                end,
+                retry,
+            )
+        )
+    if retry.get("next_attempt") != n + 1:
+        out.append(
+            violation(
+                "RETRY-1",
+                f"the retry after {attempt.label} failed at {at(end)} names next_attempt "
+                f"{retry.get('next_attempt')!r}; the next attempt is number {n + 1}",
+                retry,
+            )
+        )
+    delay = retry.get("delay")
+    wait_ns = delay_ns(delay)
+    if wait_ns is None or isinstance(delay, bool) or not isinstance(delay, (int, float)):
+        out.append(
+            violation(
+                "RETRY-2",
+                f"the retry after {attempt.label} failed at {at(end)} has delay {delay!r}, "
+                "not a number of seconds",
+                retry,
+            )
+        )
+        return out
+    low, high = jitter_bounds_ns(policy, n, previous_ns)
+    if policy.jitter == "none" and delay != to_seconds(low):
+        out.append(
+            violation(
+                "RETRY-2",
+                f"the retry after {attempt.label} failed at {at(end)} waits "
+                f"{format_seconds(wait_ns)}, but the policy's backoff after attempt {n} is "
+                f"{format_seconds(low)}",
+                retry,
+            )
+        )
+    elif policy.jitter != "none" and not to_seconds(low) <= delay <= to_seconds(high):
+        out.append(
+            violation(
+                "RETRY-3",
+                f"the retry after {attempt.label} failed at {at(end)} waits "
+                f"{format_seconds(wait_ns)}, outside [{format_seconds(low)}, "
+                f"{format_seconds(high)}], the bounds of {policy.jitter} jitter after attempt {n}",
+                retry,
+            )
+        )
+    bounded = run.workflow.max_concurrency is not None
+    if nxt is not None and nxt.number == n + 1:
+        gap = nxt.start.t_ns - end.t_ns
+        if to_seconds(gap) < delay or (not bounded and to_seconds(gap) != delay):
+            rule = "exactly then" if not bounded else "no earlier, even waiting for a slot"
+            out.append(
+                violation(
+                    "RETRY-8",
+                    f"{nxt.label} started at {at(nxt.start)}, {format_seconds(gap)} after attempt "
+                    f"{n} failed at {at(end)}, but its retry delay is "
+                    f"{format_seconds(wait_ns)}; it starts {rule}",
+                    end,
+                    retry,
+                    nxt.start,
+                )
+            )
+    elif nxt is None and run.finished is not None:
+        due = end.t_ns + wait_ns
+        excused = run.status == "timed_out" and (bounded or due > run.finished.t_ns)
+        if not excused:
+            out.append(
+                violation(
+                    "RETRY-8",
+                    f"attempt {n + 1} of {attempt.name!r} was due at t={format_seconds(due)} "
+                    f"but never started before the run finished at {at(run.finished)}",
+                    retry,
+                    run.finished,
+                )
+            )
+    return out
+
+
+def _timeout(run: Run, attempt: Attempt, definition: Step) -> list[Violation]:
+    timeout_ns = definition.timeout_ns
+    start, end = attempt.start, attempt.end
+    if attempt.outcome == "timed_out":
+        assert end is not None
+        if timeout_ns is None:
+            return [
+                violation(
+                    "RETRY-5",
+                    f"{attempt.label} timed out at {at(end)}, but it has no timeout",
+                    start,
+                    end,
+                )
+            ]
+        out: list[Violation] = []
+        if end.t_ns - start.t_ns != timeout_ns:
+            out.append(
+                violation(
+                    "RETRY-5",
+                    f"{attempt.label} started at {at(start)} with a {format_seconds(timeout_ns)} "
+                    f"timeout, so it times out at t={format_seconds(start.t_ns + timeout_ns)}, "
+                    f"not at {at(end)}",
+                    start,
+                    end,
+                )
+            )
+        if end.get("timeout") != to_seconds(timeout_ns):
+            out.append(
+                violation(
+                    "RETRY-5",
+                    f"{end.kind} of {attempt.label} at {at(end)} records timeout "
+                    f"{end.get('timeout')!r} s, but its timeout is {format_seconds(timeout_ns)}",
+                    end,
+                )
+            )
+        return out
+    if timeout_ns is None:
+        return []
+    deadline = start.t_ns + timeout_ns
+    if end is not None:
+        if end.t_ns > deadline:
+            return [
+                violation(
+                    "RETRY-5",
+                    f"{attempt.label} started at {at(start)} with a "
+                    f"{format_seconds(timeout_ns)} timeout but ended ({end.kind}) at {at(end)}, "
+                    f"after its deadline t={format_seconds(deadline)}",
+                    start,
+                    end,
+                )
+            ]
+        return []
+    last = attempt.cancelled or run.finished
+    if last is not None and last.t_ns > deadline:
+        return [
+            violation(
+                "RETRY-5",
+                f"{attempt.label} started at {at(start)} with a {format_seconds(timeout_ns)} "
+                f"timeout was still running at {at(last)}, past its deadline "
+                f"t={format_seconds(deadline)}",
+                start,
+                last,
+            )
+        ]
+    return []

@@ -1,0 +1,231 @@
+"""TRACE-1 and TRACE-2: the trace's layout, its first and last events, each kind's fields."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from wfsim._core._faults import Fault
+from wfsim._core._trace import TraceEvent
+from wfsim._core._workflow import Workflow
+
+from ._index import Run, at, violation
+from ._violation import Violation
+
+__all__ = ["check_trace_shape"]
+
+_STEP_KINDS = frozenset(
+    {"step_ready", "step_completed", "step_failed", "step_skipped", "step_cancelled"}
+)
+_ATTEMPT_KINDS = frozenset(
+    {
+        "attempt_started",
+        "attempt_succeeded",
+        "attempt_failed",
+        "attempt_timed_out",
+        "retry_scheduled",
+        "fault_injected",
+        "compensation_started",
+        "compensation_completed",
+        "compensation_failed",
+    }
+)
+_COMPENSATION_KINDS = frozenset(
+    {
+        "compensation_started",
+        "compensation_completed",
+        "compensation_failed",
+        "compensation_skipped",
+    }
+)
+#: The fields TRACE-2 gives each kind (``output`` and ``timeout`` are optional).
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "run_started": ("workflow", "seed"),
+    "run_finished": ("status", "result"),
+    "attempt_failed": ("error", "message", "retryable"),
+    "attempt_timed_out": ("timeout",),
+    "retry_scheduled": ("delay", "next_attempt"),
+    "step_failed": ("reason", "error"),
+    "step_skipped": ("reason",),
+    "step_cancelled": ("reason",),
+    "fault_injected": ("fault",),
+    "compensation_started": ("for_step",),
+    "compensation_completed": ("for_step",),
+    "compensation_failed": ("for_step", "error", "message", "retryable", "final"),
+    "compensation_skipped": ("for_step", "reason"),
+}
+
+
+def check_trace_shape(
+    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+) -> list[Violation]:
+    """TRACE-1 and TRACE-2: ``seq`` counts 0, 1, 2, ...; ``t`` never decreases; the
+    trace opens with ``run_started`` and closes with ``run_finished``; every event of a
+    known kind names a step (or compensation) of the workflow, an attempt where it
+    takes one, and carries its kind's fields.
+
+    Kinds this version does not know (later features add some) are accepted.
+    """
+    return shape(Run.of(workflow, faults, trace))
+
+
+def shape(run: Run) -> list[Violation]:
+    out: list[Violation] = []
+    events = list(run.trace)
+    if not events:
+        return [
+            violation(
+                "TRACE-2",
+                "the trace is empty; it must open with run_started and close with run_finished",
+            )
+        ]
+    previous: TraceEvent | None = None
+    for i, e in enumerate(events):
+        expected_seq = 0 if previous is None else previous.seq + 1
+        if e.seq != expected_seq:
+            where = "the first event" if previous is None else f"after #{previous.seq}"
+            out.append(
+                violation(
+                    "TRACE-1",
+                    f"event {i} ({e.kind} at {at(e)}) has seq {e.seq}, but {where} seq "
+                    f"must be {expected_seq}: seq counts 0, 1, 2, ... without gaps",
+                    previous,
+                    e,
+                )
+            )
+        if previous is not None and e.t_ns < previous.t_ns:
+            out.append(
+                violation(
+                    "TRACE-1",
+                    f"time goes back from {at(previous)} (#{previous.seq} {previous.kind}) to "
+                    f"{at(e)} (#{e.seq} {e.kind}); virtual time never decreases",
+                    previous,
+                    e,
+                )
+            )
+        previous = e
+    out.extend(_ends(run, events))
+    for e in events:
+        out.extend(_event(run, e))
+    return out
+
+
+def _ends(run: Run, events: list[TraceEvent]) -> list[Violation]:
+    out: list[Violation] = []
+    first, last = events[0], events[-1]
+    if first.kind != "run_started":
+        out.append(
+            violation(
+                "TRACE-2",
+                f"the trace opens with {first.kind} at {at(first)}; the first event must be "
+                "run_started",
+                first,
+            )
+        )
+    elif first.get("workflow") != run.workflow.name:
+        out.append(
+            violation(
+                "TRACE-2",
+                f"run_started names workflow {first.get('workflow')!r}, but the workflow "
+                f"checked is {run.workflow.name!r}",
+                first,
+            )
+        )
+    if last.kind != "run_finished":
+        out.append(
+            violation(
+                "TRACE-2",
+                f"the trace closes with {last.kind} at {at(last)}; the last event must be "
+                "run_finished (did the run end?)",
+                last,
+            )
+        )
+    for kind, keep in (("run_started", first), ("run_finished", last)):
+        for e in events:
+            if e.kind == kind and e is not keep:
+                place = "first" if kind == "run_started" else "last"
+                out.append(
+                    violation(
+                        "TRACE-2",
+                        f"{kind} appears at {at(e)} (#{e.seq}), not as the {place} event; "
+                        "a run starts and finishes once",
+                        e,
+                    )
+                )
+    if last.kind == "run_finished":
+        status = last.get("status")
+        if status != "completed" and "message" not in last.fields:
+            out.append(
+                violation(
+                    "TRACE-2",
+                    f"run_finished with status {status!r} has no message; every run that did "
+                    "not complete says why",
+                    last,
+                )
+            )
+    return out
+
+
+def _event(run: Run, e: TraceEvent) -> list[Violation]:
+    out: list[Violation] = []
+    kind = e.kind
+    missing = [f for f in _FIELDS.get(kind, ()) if f not in e.fields]
+    if missing:
+        out.append(
+            violation(
+                "TRACE-2",
+                f"{kind} at {at(e)} (#{e.seq}) lacks the field(s) {', '.join(missing)}",
+                e,
+            )
+        )
+    if kind not in _STEP_KINDS and kind not in _ATTEMPT_KINDS and kind not in _COMPENSATION_KINDS:
+        return out
+    name = e.step
+    is_step = name in run.steps
+    is_comp = name in run.compensations
+    if kind in _COMPENSATION_KINDS:
+        known = is_comp
+    elif kind in ("fault_injected", "retry_scheduled", "step_cancelled"):
+        known = is_step or is_comp  # compensations retry, take faults and are cancelled too
+    else:
+        known = is_step
+    if not known:
+        what = "compensation" if kind in _COMPENSATION_KINDS else "step"
+        out.append(
+            violation(
+                "TRACE-2",
+                f"{kind} at {at(e)} (#{e.seq}) names {what} {name!r}, which workflow "
+                f"{run.workflow.name!r} does not have",
+                e,
+            )
+        )
+        return out
+    number = e.attempt
+    if kind in _ATTEMPT_KINDS:
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            out.append(
+                violation(
+                    "TRACE-2",
+                    f"{kind} of {name!r} at {at(e)} (#{e.seq}) has attempt {number!r}; "
+                    "attempts are numbered from 1",
+                    e,
+                )
+            )
+    elif number is not None:
+        out.append(
+            violation(
+                "TRACE-2",
+                f"{kind} of {name!r} at {at(e)} (#{e.seq}) has attempt {number!r}; "
+                "this kind belongs to a step, not to one attempt",
+                e,
+            )
+        )
+    if is_comp and "for_step" in e.fields and e.get("for_step") != run.owner.get(str(name)):
+        out.append(
+            violation(
+                "TRACE-2",
+                f"{kind} of compensation {name!r} at {at(e)} (#{e.seq}) says for_step "
+                f"{e.get('for_step')!r}, but it undoes step {run.owner.get(str(name))!r}",
+                e,
+            )
+        )
+    return out
