@@ -46,7 +46,16 @@ def jitter_bounds_ns(
     ``equal`` ``(v // 2, v)``; ``decorrelated`` ``(min(cap, initial), min(cap,
     max(initial, 3 * prev)))`` with ``prev`` the previous delay (``initial`` at first).
     The upper bounds are inclusive: the draw is below 1, but float products may round.
+    ``min_interval`` floors both bounds (it applies after the jitter).
     """
+    low, high = _raw_bounds(policy, failed_attempt, previous_ns)
+    floor = policy.min_interval_ns
+    return max(floor, low), max(floor, high)
+
+
+def _raw_bounds(
+    policy: RetryPolicy, failed_attempt: int, previous_ns: int | None
+) -> tuple[int, int]:
     if policy.jitter == "decorrelated":
         cap = policy.effective_max_interval_ns
         initial = policy.initial_interval_ns
