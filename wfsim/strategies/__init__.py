@@ -1,0 +1,48 @@
+"""Hypothesis strategies for workflows, faults, schedules and scenario files.
+
+Property tests of workflow semantics draw everything a run depends on, so that
+Hypothesis shrinks all of it: the workflow, the fault plan and the schedule
+(every decision the engine would otherwise take from the seed)::
+
+    from hypothesis import given
+    import wfsim
+    from wfsim.strategies import schedules, target_interesting, workflows_with_faults
+
+    @given(workflows_with_faults(max_faults=3), schedules())
+    def test_every_step_ends_once(case, tape):
+        workflow, faults = case
+        result = wfsim.run(workflow, faults=faults, choices=tape)
+        target_interesting(result)
+        assert all(s.status != "pending" for s in result.steps.values())
+
+The strategies follow Hypothesis's house style: plural nouns, keyword-only
+bounds, arguments checked when the strategy is made (a bad bound raises
+:class:`hypothesis.errors.InvalidArgument` at once), and values that shrink
+towards small, simple cases. Rules: ``specs/strategies.md`` (STRAT-1...).
+This module needs Hypothesis installed; ``import wfsim`` does not.
+"""
+
+from wfsim.strategies._faults import FAULT_KINDS, fault_plans, workflows_with_faults
+from wfsim.strategies._scenarios import scenario_texts, scenarios
+from wfsim.strategies._schedules import interestingness, schedules, target_interesting
+from wfsim.strategies._workflows import (
+    SleepingStep,
+    dags,
+    retry_policies,
+    workflows,
+)
+
+__all__ = [
+    "FAULT_KINDS",
+    "SleepingStep",
+    "dags",
+    "fault_plans",
+    "interestingness",
+    "retry_policies",
+    "scenario_texts",
+    "scenarios",
+    "schedules",
+    "target_interesting",
+    "workflows",
+    "workflows_with_faults",
+]

@@ -1,0 +1,274 @@
+"""Strategies for fault plans: lists of :class:`wfsim.Fault` aimed at one workflow."""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+from collections.abc import Collection, Mapping, Sequence
+from typing import Literal
+
+import attrs
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from hypothesis.strategies import DrawFn, SearchStrategy
+
+from wfsim._core._faults import Fault
+from wfsim._core._workflow import Workflow
+from wfsim.errors import WorkflowDefinitionError
+
+from ._check import check_choices, check_int, check_order, check_strategy
+from ._workflows import (
+    ERROR_NAMES,
+    UNLIMITED_HORIZON,
+    attempt_limit,
+    durations_ms,
+    ms,
+)
+from ._workflows import workflows as _default_workflows
+
+__all__ = ["FAULT_KINDS", "fault_plans", "workflows_with_faults"]
+
+#: Every kind of fault the strategies can draw (``kinds=`` picks among them).
+FAULT_KINDS = ("error", "latency", "hang", "outage")
+_PATTERNS = ("*", "s*", "undo_*")
+_PROBABILITIES = (0.5, 1.0, 0.0, 0.25, 0.75)
+
+
+@attrs.frozen
+class _Targets:
+    """What a fault may aim at in one workflow, and how far its attempts go."""
+
+    names: tuple[str, ...]
+    limits: Mapping[str, int | None]  # None: unlimited attempts
+    timed: tuple[str, ...]  # targets with a per-attempt timeout (hang faults need one)
+
+    @classmethod
+    def of(cls, workflow: Workflow) -> _Targets:
+        steps = {**workflow.steps, **workflow.compensations}
+        return cls(
+            names=tuple(steps),
+            limits={name: attempt_limit(step) for name, step in steps.items()},
+            timed=tuple(name for name, step in steps.items() if step.timeout_ns is not None),
+        )
+
+    def matched(self, target: str) -> list[str]:
+        return [n for n in self.names if fnmatch.fnmatchcase(n, target)]
+
+    def horizon(self, target: str) -> tuple[int, bool]:
+        """(last attempt worth aiming at, whether some matched target retries forever)."""
+        limits = [self.limits[n] for n in self.matched(target)]
+        unlimited = any(limit is None for limit in limits)
+        bounded = [limit for limit in limits if limit is not None]
+        return max([*bounded, UNLIMITED_HORIZON if unlimited else 1]), unlimited
+
+    @property
+    def bounded(self) -> tuple[str, ...]:
+        """Targets whose attempts are bounded (an outage on the others might never end)."""
+        return tuple(n for n in self.names if self.limits[n] is not None)
+
+    def kinds_for(self, kinds: Sequence[str]) -> tuple[str, ...]:
+        """The ``kinds`` this workflow can take: hangs need a timeout, outages a bound."""
+        unusable = {"hang": not self.timed, "outage": not self.bounded}
+        return tuple(k for k in kinds if not unusable.get(k, False))
+
+
+def _workflow_targets(func: str, workflow: object) -> _Targets:
+    if not isinstance(workflow, Workflow):
+        raise InvalidArgument(
+            f"{func}() takes a wfsim.Workflow, not {type(workflow).__name__} {workflow!r}; "
+            "to draw the workflow too, use workflows_with_faults() or data.draw() with st.data()"
+        )
+    try:
+        workflow.validate()
+    except WorkflowDefinitionError as exc:
+        raise InvalidArgument(f"{func}(): the workflow is invalid: {exc}") from None
+    return _Targets.of(workflow)
+
+
+def fault_plans(
+    workflow: Workflow,
+    *,
+    min_faults: int = 0,
+    max_faults: int = 5,
+    kinds: Collection[str] = ("error", "latency"),
+) -> SearchStrategy[list[Fault]]:
+    """Lists of :class:`wfsim.Fault` aimed at ``workflow``'s steps and compensations.
+
+    Each fault is one of ``kinds`` (``error``, ``latency``, ``hang``,
+    ``outage``) and targets a step or compensation by name (errors and latency
+    sometimes by a glob pattern such as ``"*"``), on chosen attempts (up to one
+    past the last the retry policy allows, which must never run) or every
+    attempt, sometimes only with a probability (drawn from the run's ``faults``
+    stream). Errors fail at the ``start`` or the ``end`` of the attempt,
+    retryable or not, with a builtin error name or ``InjectedError``; latency is
+    fixed, uniform or exponential.
+
+    Every plan keeps runs finite: a step that retries forever
+    (``max_attempts=0``) only gets errors or hangs on listed attempts and no
+    outage; hangs only target steps with a timeout (so a hang is a timeout,
+    never a run that waits for its time limit). If no step has a timeout, no
+    hang is drawn. Shrinks towards fewer faults, the first step, attempt 1,
+    errors at the start, retryable, no probability. To draw the workflow too,
+    use :func:`workflows_with_faults`, or ``st.data()``::
+
+        @given(st.data(), workflows(max_steps=5))
+        def test_faults(data, workflow):
+            faults = data.draw(fault_plans(workflow, max_faults=2))
+            result = wfsim.run(workflow, faults=faults)
+    """
+    func = "fault_plans"
+    targets = _workflow_targets(func, workflow)
+    check_int(func, "min_faults", min_faults, minimum=0)
+    check_int(func, "max_faults", max_faults, minimum=0)
+    check_order(func, "min_faults", min_faults, "max_faults", max_faults)
+    chosen = check_choices(func, "kinds", kinds, FAULT_KINDS)
+    available = targets.kinds_for(chosen)
+    if not available and min_faults > 0:
+        raise InvalidArgument(
+            f"{func}(): kinds={chosen!r} leaves nothing to inject into workflow "
+            f"{workflow.name!r}: a hang needs a step with a timeout and an outage a step with "
+            "bounded attempts; add 'error' or 'latency' to kinds, or use min_faults=0"
+        )
+    return _plans(targets, available, min_faults, max_faults)
+
+
+def _plans(
+    targets: _Targets, kinds: tuple[str, ...], min_faults: int, max_faults: int
+) -> SearchStrategy[list[Fault]]:
+    if not kinds:
+        return st.builds(list)
+    patterns = tuple(p for p in _PATTERNS if targets.matched(p))
+    space = _Space(
+        targets=targets,
+        kinds=st.sampled_from(kinds),
+        names=st.sampled_from(targets.names) | st.sampled_from(patterns or ("*",)),
+        timed=st.sampled_from(targets.timed or targets.names),
+        bounded=st.sampled_from(targets.bounded or targets.names),
+    )
+    return st.lists(_faults(space), min_size=min_faults, max_size=max_faults)
+
+
+@attrs.frozen
+class _Space:
+    """The strategies one workflow's faults are drawn from, built once per plan."""
+
+    targets: _Targets
+    kinds: SearchStrategy[str]
+    names: SearchStrategy[str]  # names first, then patterns
+    timed: SearchStrategy[str]
+    bounded: SearchStrategy[str]
+
+
+_PROBABILITY = st.none() | st.sampled_from(_PROBABILITIES)
+_ERRORS = st.sampled_from(ERROR_NAMES)
+_RETRYABLE = st.sampled_from((True, False))
+_AT: SearchStrategy[Literal["start", "end"]] = st.sampled_from(("start", "end"))
+_SHAPES = st.sampled_from(("fixed", "uniform", "exponential"))
+
+
+@st.composite
+def _faults(draw: DrawFn, space: _Space) -> Fault:
+    targets = space.targets
+    kind = draw(space.kinds)
+    probability = draw(_PROBABILITY)
+    if kind == "hang":
+        step = draw(space.timed)
+        return Fault.hang(
+            step, attempts=draw(_attempts(targets, step, every=False)), probability=probability
+        )
+    if kind == "outage":
+        step = draw(space.bounded)
+        start = draw(durations_ms())
+        return Fault.outage(
+            step,
+            start=ms(start),
+            end=ms(start + draw(durations_ms(positive=True))),
+            error=draw(_ERRORS),
+            retryable=draw(_RETRYABLE),
+        )
+    step = draw(space.names)
+    if kind == "latency":
+        attempts = draw(_attempts(targets, step, every=True))
+        shape = draw(_SHAPES)
+        low = draw(durations_ms())
+        if shape == "uniform":
+            high = low + draw(durations_ms())
+            return Fault.latency(
+                step, uniform=(ms(low), ms(high)), attempts=attempts, probability=probability
+            )
+        if shape == "exponential":
+            return Fault.latency(
+                step, exponential=ms(low), attempts=attempts, probability=probability
+            )
+        return Fault.latency(step, extra=ms(low), attempts=attempts, probability=probability)
+    return Fault.error(
+        step,
+        attempts=draw(_attempts(targets, step, every=False)),
+        error=draw(_ERRORS),
+        retryable=draw(_RETRYABLE),
+        at=draw(_AT),
+        probability=probability,
+    )
+
+
+def _attempts(targets: _Targets, step: str, *, every: bool) -> SearchStrategy[list[int] | None]:
+    """Listed attempts (1 first), or None (every attempt) unless a target retries forever.
+
+    ``every`` says whether hitting every attempt is harmless (latency); for
+    errors and hangs it is allowed only when attempts are bounded.
+    """
+    horizon, unlimited = targets.horizon(step)
+    return _attempt_lists(horizon, every or not unlimited)
+
+
+@functools.cache
+def _attempt_lists(horizon: int, every_allowed: bool) -> SearchStrategy[list[int] | None]:
+    listed = st.lists(st.integers(1, horizon + 1), min_size=1, max_size=3, unique=True)
+    return st.one_of(listed, st.none()) if every_allowed else listed
+
+
+def workflows_with_faults(
+    workflows: SearchStrategy[Workflow] | None = None,
+    *,
+    min_faults: int = 0,
+    max_faults: int = 5,
+    kinds: Collection[str] = ("error", "latency"),
+) -> SearchStrategy[tuple[Workflow, list[Fault]]]:
+    """Pairs ``(workflow, faults)``: a workflow and a :func:`fault_plans` plan for it.
+
+    ``workflows`` is the strategy the workflow comes from (default
+    :func:`workflows` with its defaults)::
+
+        @given(workflows_with_faults(workflows(max_steps=5, compensations=True)))
+        def test_runs_end(case):
+            workflow, faults = case
+            assert wfsim.run(workflow, faults=faults).status != "timed_out"
+    """
+    func = "workflows_with_faults"
+    source = (
+        _default_workflows() if workflows is None else check_strategy(func, "workflows", workflows)
+    )
+    check_int(func, "min_faults", min_faults, minimum=0)
+    check_int(func, "max_faults", max_faults, minimum=0)
+    check_order(func, "min_faults", min_faults, "max_faults", max_faults)
+    chosen = check_choices(func, "kinds", kinds, FAULT_KINDS)
+    if chosen == ("hang",) and min_faults > 0:
+        raise InvalidArgument(
+            f"{func}(): kinds=('hang',) with min_faults={min_faults} cannot always be met: "
+            "hang faults need a step with a timeout; add 'error' or 'latency' to kinds"
+        )
+    return _pairs(source, chosen, min_faults, max_faults)
+
+
+@st.composite
+def _pairs(
+    draw: DrawFn,
+    source: SearchStrategy[Workflow],
+    kinds: tuple[str, ...],
+    min_faults: int,
+    max_faults: int,
+) -> tuple[Workflow, list[Fault]]:
+    workflow = draw(source)
+    targets = _Targets.of(workflow)
+    faults = draw(_plans(targets, targets.kinds_for(kinds), min_faults, max_faults))
+    return workflow, faults
