@@ -8,13 +8,50 @@ import pathlib
 import wfsim
 
 PUBLIC = {
-    "DEFAULT_EPOCH", "DEFAULT_TIME_LIMIT", "AttemptRecord", "ChoiceSource", "ContextKeyError",
-    "CycleError", "DeterminismError", "DeterminismReport", "ExternalWaitError", "Fault",
-    "InjectedError", "RetryPolicy", "RetryPolicyError", "RunResult", "SeededChoices", "Step",
-    "StepContext", "StepResult", "Tape", "Trace", "TraceEvent", "UnknownStepError", "WfsimError",
-    "Workflow", "WorkflowDefinitionError", "arun", "backoff_ns", "check_determinism",
-    "retry_delay", "run", "to_ns", "to_seconds", "SagaPolicy", "compensation",
-    "ImperativeWorkflow", "ChildCall", "CircuitBreaker", "CircuitOpenError", "Signal", "SignalTimeoutError", "StepCall", "StepTimeoutError", "WorkflowContext", "workflow",
+    "DEFAULT_EPOCH",
+    "DEFAULT_TIME_LIMIT",
+    "AttemptRecord",
+    "ChoiceSource",
+    "ContextKeyError",
+    "CycleError",
+    "DeterminismError",
+    "DeterminismReport",
+    "ExternalWaitError",
+    "Fault",
+    "InjectedError",
+    "RetryPolicy",
+    "RetryPolicyError",
+    "RunResult",
+    "SeededChoices",
+    "Step",
+    "StepContext",
+    "StepResult",
+    "Tape",
+    "Trace",
+    "TraceEvent",
+    "UnknownStepError",
+    "WfsimError",
+    "Workflow",
+    "WorkflowDefinitionError",
+    "arun",
+    "backoff_ns",
+    "check_determinism",
+    "retry_delay",
+    "run",
+    "to_ns",
+    "to_seconds",
+    "SagaPolicy",
+    "compensation",
+    "ImperativeWorkflow",
+    "ChildCall",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Signal",
+    "SignalTimeoutError",
+    "StepCall",
+    "StepTimeoutError",
+    "WorkflowContext",
+    "workflow",
 }
 
 ROOT = pathlib.Path(wfsim.__file__).parent
@@ -53,6 +90,6 @@ def test_core_imports_nothing_above_it() -> None:
                 and node.level == 0
                 and node.module.startswith("wfsim")
             ):
-                assert node.module == "wfsim.errors" or node.module.startswith(
-                    "wfsim._core"
-                ), f"{path.name} imports {node.module}"
+                assert node.module == "wfsim.errors" or node.module.startswith("wfsim._core"), (
+                    f"{path.name} imports {node.module}"
+                )

@@ -143,6 +143,12 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return code
 
 
+def _describe_steps(workflow: object) -> str:
+    if isinstance(workflow, wfsim.Workflow):
+        return f"{len(workflow.steps)} steps"
+    return "a workflow body (its steps appear as it runs)"
+
+
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from wfsim.scenario import Scenario
 
@@ -156,7 +162,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             code = EXIT_BAD_INPUT
             continue
         print(
-            f"ok: {scenario.path}: {len(scenario.workflow)} steps, {len(scenario.faults)} "
+            f"ok: {scenario.path}: {_describe_steps(scenario.workflow)}, {len(scenario.faults)} "
             f"faults, {len(scenario.expect)} expectations",
             file=out,
         )
@@ -194,6 +200,13 @@ def cmd_graph(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     scenario = _load(pathlib.Path(args.file), err)
     if not isinstance(scenario, Scenario):
+        return EXIT_BAD_INPUT
+    if not isinstance(scenario.workflow, wfsim.Workflow):
+        print(
+            f"{scenario.path}: wfsim graph draws DAG workflows; {scenario.workflow.name!r} is a "
+            "workflow body whose steps exist only as it runs (see its trace: wfsim run)",
+            file=err,
+        )
         return EXIT_BAD_INPUT
     render = to_dot if args.format == "dot" else to_mermaid
     out.write(render(scenario.workflow))

@@ -159,3 +159,17 @@ def test_bad_probability(kwargs: dict, message: str) -> None:
 def test_a_fault_needs_a_target() -> None:
     with pytest.raises(ValueError, match="a fault needs a step name or pattern"):
         Fault.error("")
+
+
+@pytest.mark.spec("FAULT-1", "FAULT-4")
+@pytest.mark.parametrize("latency_first", [True, False])
+def test_a_start_failure_preempts_latency_and_hangs_of_the_same_attempt(
+    latency_first: bool,
+) -> None:
+    wf = wfsim.Workflow("w")
+    wf.add_step("a", duration=1, retry=RetryPolicy(max_attempts=2, initial_interval=1))
+    latency = [Fault.latency("a", extra=5, attempts=[1]), Fault.hang("a", attempts=[1])]
+    error = [Fault.error("a", attempts=[1])]
+    result = wfsim.run(wf, faults=latency + error if latency_first else error + latency)
+    assert [e["fault"]["kind"] for e in result.trace.of_kind("fault_injected")] == ["error"]
+    assert result.makespan == 2

@@ -47,3 +47,44 @@ def build_saga_purchase() -> wfsim.Workflow:
 
 
 saga_purchase = build_saga_purchase()
+
+
+# -- imperative workflows (@wfsim.workflow) --------------------------------------------------
+
+
+class RequestDenied(Exception):
+    """The approver said no."""
+
+
+async def process(ctx: wfsim.StepContext, request: dict[str, object]) -> dict[str, object]:
+    await ctx.sleep(2)
+    return {"processed": request["id"]}
+
+
+async def notify(ctx: wfsim.StepContext, request: dict[str, object]) -> None:
+    await ctx.sleep(0.5)
+
+
+@wfsim.workflow(signals=["approval", "cancel"])
+async def approval(ctx: wfsim.WorkflowContext, request: dict[str, object]) -> object:
+    """Waits for ``approval`` (declared, with ``cancel``); processes the request if approved."""
+    await ctx.step(notify, request)
+    answer = await ctx.wait_for_signal("approval", timeout="1d")
+    if not answer.get("approved"):
+        raise RequestDenied(f"request {request['id']} denied")
+    return await ctx.step(process, request)
+
+
+@wfsim.workflow
+async def fan_out(ctx: wfsim.WorkflowContext, request: dict[str, object]) -> list[object]:
+    """Three calls of ``process`` at once (``process``, ``process:2``, ``process:3``);
+    declares no signals, so it may be sent any."""
+    return await ctx.gather(*(ctx.step(process, {"id": i}) for i in range(3)))
+
+
+def build_fan_out() -> wfsim.ImperativeWorkflow:
+    return fan_out
+
+
+async def not_decorated(ctx: wfsim.WorkflowContext, request: dict[str, object]) -> None:
+    """An ``async def`` body someone forgot to decorate with ``@wfsim.workflow``."""

@@ -89,6 +89,7 @@ def test_a_true_expect_block_has_no_failures(saga: wfsim.RunResult) -> None:
         "skipped": [],
         "cancelled": [],
         "never_started": [],
+        "signals_received": [],
         "trace_contains": [
             {"kind": "attempt_failed", "step": "charge_payment", "attempt": 1},
             {"kind": "run_finished", "status": "completed"},
@@ -1190,3 +1191,87 @@ def test_a_compensation_cut_by_the_time_limit_is_cancelled() -> None:
     assert failure.message == (
         "expected refund_payment to complete, but it was cancelled (time limit reached)"
     )
+
+
+# -- imperative runs: result and signals_received ------------------------------------------------
+
+
+@wfsim.workflow(signals=["approval"])
+async def approval(ctx: wfsim.WorkflowContext, request: dict[str, Any]) -> Any:
+    answer = await ctx.wait_for_signal("approval", timeout="1d")
+    if request.get("big"):
+        return list(range(1000))  # too long for run_finished: only RunResult.result holds it
+    return {"approved": answer["approved"], "pair": (1, 2)}
+
+
+def approved(*signals: wfsim.Signal, **request: Any) -> wfsim.RunResult:
+    return wfsim.run(approval, input=request, signals=signals)
+
+
+APPROVE = wfsim.Signal("approval", at="2h", payload={"approved": True})
+
+
+@pytest.mark.spec("SCN-9")
+def test_result_of_an_imperative_run() -> None:
+    result = approved(APPROVE)
+    assert check_expectations({"result": {"approved": True, "pair": [1, 2]}}, result) == []
+    failure = only(check_expectations({"result": {"approved": False, "pair": [1, 2]}}, result))
+    assert failure.message == (
+        'expected the run\'s result to be {"approved": false, "pair": [1, 2]}, '
+        'but it was {"approved": true, "pair": [1, 2]}'
+    )
+    assert failure.trace_lines[-1].startswith("[      2h] #2 run_finished  status=")
+
+
+@pytest.mark.spec("SCN-9")
+def test_result_too_large_for_the_trace_is_still_checked() -> None:
+    result = approved(APPROVE, big=True)
+    assert result.trace.of_kind("run_finished")[0]["result"] is None
+    assert check_expectations({"result": list(range(1000))}, result) == []
+    failure = only(check_expectations({"result": [0, 1]}, result))
+    assert failure.actual.startswith("[0, 1, 2, 3")
+
+
+@pytest.mark.spec("SCN-9")
+def test_signals_received_lists_the_signals_that_arrived_before_the_end() -> None:
+    early = wfsim.Signal("approval", at="1h", payload={"approved": False})
+    result = approved(APPROVE, early)  # the body ends at 1h: the 2h signal never arrives
+    assert result.makespan == 3600
+    assert check_expectations({"signals_received": ["approval"]}, result) == []
+    assert check_expectations({"signals_received": []}, approved(APPROVE, big=True)) != []
+    assert check_expectations({"signals_received": []}, wfsim.run(purchase())) == []
+
+
+@pytest.mark.spec("SCN-9")
+def test_signals_received_mismatches() -> None:
+    result = approved(APPROVE)
+    failure = only(check_expectations({"signals_received": []}, result))
+    assert (failure.key, failure.expected, failure.actual) == (
+        "signals_received",
+        "none",
+        "approval",
+    )
+    assert failure.message == "expected no signal to arrive, but approval at t=2h arrived"
+    assert failure.trace_lines == (
+        '[      2h] #1 signal_received  signal="approval" payload={"approved": true}',
+    )
+    failure = only(check_expectations({"signals_received": ["approval", "approval"]}, result))
+    assert failure.message == (
+        "expected approval, approval to arrive in this order, but approval at t=2h arrived"
+    )
+    # A signal due after the run ended is dropped (SIG-5): it never arrives.
+    late = approved(wfsim.Signal("approval", at="2d"))
+    assert late.status == "failed"
+    failure = only(check_expectations({"signals_received": ["approval"]}, late))
+    assert failure.message == (
+        "expected approval to arrive, but no signal arrived before the run ended failed at "
+        "t=24h (signals still pending then are dropped)"
+    )
+    assert failure.trace_lines[-1].startswith('[     24h] #1 run_finished  status="failed"')
+
+
+@pytest.mark.spec("SCN-9")
+@pytest.mark.parametrize("value", ["approval", [1], {"approval": 1}])
+def test_signals_received_must_be_a_list_of_names(value: Any) -> None:
+    with pytest.raises(ValueError, match=r"^expect\.signals_received must be a list of signal"):
+        check_expectations({"signals_received": value}, approved(APPROVE))

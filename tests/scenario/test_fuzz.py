@@ -49,6 +49,10 @@ faults:
   - {step: ship_order, error: ShippingUnavailable, retryable: false, at: end}
   - {step: ship_order, latency: 500ms}
   - {step: refund_payment, error: KeyError, attempts: [1]}
+  - {step: "charge_*", latency: {uniform: [100ms, 2s]}, probability: 0.3}
+  - {step: "*", latency: {exponential: 1s}, attempts: [2]}
+  - {step: pack, hang: true, probability: 0.5}
+  - {step: "ship_*", outage: {start: 10s, end: 1m, error: ConnectionError, retryable: false}}
 input: {order: 7}
 settings: {time_limit: 1d, epoch: 2026-01-01T00:00:00Z, max_concurrency: 2}
 expect:
@@ -63,6 +67,25 @@ expect:
 """
 VALID_DATA: dict[str, Any] = yaml.safe_load(VALID)
 VALID_DATA["settings"]["epoch"] = "2026-01-01T00:00:00Z"  # safe_load made it a datetime
+
+# A @wfsim.workflow body with declared signals (tests/scenario/flows.py).
+SIGNALS = """\
+scenario: a request approved by a person
+seed: 2
+workflow: {python: "tests.scenario.flows:approval", max_concurrency: 1}
+input: {id: r1}
+signals:
+  - {at: 30m, name: cancel}
+  - {at: 2h, name: approval, payload: {approved: true, by: ana}}
+faults:
+  - {step: "proc*", latency: 1s, probability: 0.5, attempts: [1]}
+  - {step: notify, latency: 1s}
+expect:
+  status: completed
+  result: {processed: r1}
+  signals_received: [cancel, approval]
+"""
+SIGNALS_DATA: dict[str, Any] = yaml.safe_load(SIGNALS)
 
 # Names a mutation may use: the real keys, near misses, and noise.
 KEYS = [
@@ -107,6 +130,19 @@ KEYS = [
     "compensations",
     "refund_payment",
     "release_inventory",
+    "probability",
+    "hang",
+    "outage",
+    "start",
+    "end",
+    "uniform",
+    "exponential",
+    "signals",
+    "payload",
+    "at",
+    "signals_received",
+    "approval",
+    "result",
 ]
 
 scalars = (
@@ -139,6 +175,14 @@ scalars = (
             "refund_payment",
             "before",
             "continue",
+            "charge_*",
+            "*",
+            "[",
+            "approval",
+            "aproval",
+            "tests.scenario.flows:approval",
+            "tests.scenario.flows:fan_out",
+            "tests.scenario.flows:not_decorated",
         ]
     )
 )
@@ -197,14 +241,18 @@ def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]
             yield from paths(sub, (*prefix, i))
 
 
-ALL_PATHS = list(paths(VALID_DATA))[1:]
+DOCUMENTS = [
+    (VALID_DATA, list(paths(VALID_DATA))[1:]),
+    (SIGNALS_DATA, list(paths(SIGNALS_DATA))[1:]),
+]
 
 
 @st.composite
 def mutated(draw: st.DrawFn) -> Any:
-    data = copy.deepcopy(VALID_DATA)
+    original, all_paths = draw(st.sampled_from(DOCUMENTS))
+    data = copy.deepcopy(original)
     for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(ALL_PATHS))
+        path = draw(st.sampled_from(all_paths))
         parent: Any = data
         try:
             for part in path[:-1]:
@@ -229,9 +277,10 @@ def mutated(draw: st.DrawFn) -> Any:
 
 
 @pytest.mark.spec("SCN-10")
-def test_the_unmutated_document_loads() -> None:
-    assert isinstance(load_scenario_text(VALID), Scenario)
-    assert isinstance(load_scenario_text(dump(VALID_DATA)), Scenario)
+def test_the_unmutated_documents_load() -> None:
+    for text, data in ((VALID, VALID_DATA), (SIGNALS, SIGNALS_DATA)):
+        assert isinstance(load_scenario_text(text), Scenario)
+        assert isinstance(load_scenario_text(dump(data)), Scenario)
 
 
 @pytest.mark.spec("SCN-10")
@@ -245,7 +294,7 @@ def test_mutated_scenarios(data: Any) -> None:
 @FUZZ
 @given(st.data())
 def test_text_edits_of_a_valid_scenario(data: st.DataObject) -> None:
-    text = VALID
+    text = data.draw(st.sampled_from([VALID, SIGNALS]))
     for _ in range(data.draw(st.integers(1, 3))):
         start = data.draw(st.integers(0, len(text)))
         end = data.draw(st.integers(start, min(len(text), start + 10)))

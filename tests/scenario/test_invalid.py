@@ -19,7 +19,17 @@ def expected_error(case: pathlib.Path) -> str:
 
 
 @pytest.mark.spec(
-    "SCN-1", "SCN-2", "SCN-3", "SCN-4", "SCN-5", "SCN-6", "SCN-7", "SCN-8", "SCN-9", "SCN-10"
+    "SCN-1",
+    "SCN-2",
+    "SCN-3",
+    "SCN-4",
+    "SCN-5",
+    "SCN-6",
+    "SCN-7",
+    "SCN-8",
+    "SCN-9",
+    "SCN-10",
+    "SCN-11",
 )
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name.removesuffix(".wfsim.yaml"))
 def test_invalid_file_gives_exactly_its_error(

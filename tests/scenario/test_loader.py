@@ -261,6 +261,56 @@ def test_python_module_next_to_the_scenario_file(tmp_path: pathlib.Path) -> None
     assert sc.workflow.steps["only"].duration_ns == 2 * S
 
 
+@pytest.mark.spec("SCN-6")
+def test_python_imperative_workflow() -> None:
+    sc = load_valid("10_imperative_signals")
+    assert isinstance(sc.workflow, wfsim.ImperativeWorkflow)
+    assert sc.workflow is not flows.approval  # max_concurrency: 2 overrides on a copy
+    assert sc.workflow.max_concurrency == 2
+    assert flows.approval.max_concurrency is None
+    assert (sc.workflow.name, sc.workflow.signals) == ("approval", ("approval", "cancel"))
+    assert sc.workflow.fn is flows.approval.fn
+
+
+@pytest.mark.spec("SCN-6")
+def test_python_imperative_workflow_object_or_function() -> None:
+    assert text("workflow: {python: 'tests.scenario.flows:fan_out'}\n").workflow is flows.fan_out
+    assert text("workflow: {python: 'tests.scenario.flows:build_fan_out'}\n").workflow is (
+        flows.fan_out
+    )
+    sc = text(
+        "workflow: {python: 'tests.scenario.flows:fan_out'}\nsettings: {max_concurrency: 1}\n"
+    )
+    assert sc.workflow.max_concurrency == 1
+    outcome = run_scenario(sc)
+    assert (outcome.result.status, outcome.result.makespan) == ("completed", 6.0)
+
+
+@pytest.mark.spec("SCN-6")
+def test_python_imperative_workflow_takes_no_saga() -> None:
+    with pytest.raises(ScenarioError) as info:
+        text("workflow: {python: 'tests.scenario.flows:approval', saga: {parallel: true}}\n")
+    assert str(info.value) == (
+        "<string>:2: workflow.saga: 'saga' is for inline workflows; "
+        "a python workflow brings its own"
+    )
+
+
+@pytest.mark.spec("SCN-6")
+def test_a_function_returning_a_coroutine_is_not_a_workflow(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "wfsim_scn_coroutine.py").write_text(
+        "async def body(ctx, request):\n    pass\n\ndef make():\n    return body(None, None)\n"
+    )
+    path = tmp_path / "c.wfsim.yaml"
+    path.write_text("scenario: t\nworkflow: {python: 'wfsim_scn_coroutine:make'}\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(info.value) == (
+        f"{path}:2: workflow.python: 'wfsim_scn_coroutine:make' returned a coroutine; expected a "
+        "wfsim.Workflow, a @wfsim.workflow function, or a function of no arguments returning one"
+    )
+
+
 # -- SCN-7: faults --------------------------------------------------------------------------------
 @pytest.mark.spec("SCN-7")
 def test_faults() -> None:
@@ -323,6 +373,177 @@ def test_an_unknown_fault_target_lists_steps_and_compensations() -> None:
         "<string>:3: faults[0].step: unknown step or compensation 'zzz'; "
         "the steps and compensations are: a, undo_a"
     )
+
+
+FAULTY = (
+    "workflow:\n  steps:\n    reserve: {duration: 1s, compensate: release}\n"
+    "    charge_card: {after: reserve}\n    charge_wallet: {after: reserve}\n"
+)
+
+
+@pytest.mark.spec("SCN-7")
+def test_every_kind_of_fault_by_name_and_by_pattern() -> None:
+    sc = load_valid("09_fault_kinds")
+    assert sc.faults == (
+        wfsim.Fault.error("charge_*", error=ConnectionError, probability=0.3),
+        wfsim.Fault.latency("*", extra="250ms", attempts=[1], probability=1),
+        wfsim.Fault.latency("ship_order", uniform=("100ms", "2s")),
+        wfsim.Fault.latency("charge_[cw]*", exponential=1, probability=0),
+        wfsim.Fault.hang("charge_card", attempts=[2]),
+        wfsim.Fault.hang("release_*", probability=0.5),
+        wfsim.Fault.outage("charge_wallet", start=10, end=60),
+        wfsim.Fault.outage(
+            "ship_?rder",
+            start=0,
+            end="1h",
+            error=ConnectionError,
+            message="carrier down",
+            retryable=False,
+        ),
+    )
+    assert sc.faults[0].is_pattern and not sc.faults[2].is_pattern
+    assert sc.faults[-1].error_type is ConnectionError
+    assert sc.faults[-2].error_name == "ServiceUnavailable"  # the outage's default
+    assert sc.faults[-2].message == "injected ServiceUnavailable (outage)"
+
+
+@pytest.mark.spec("SCN-7")
+@pytest.mark.parametrize(
+    ("fault", "built"),
+    [
+        ("{step: 'charge_*', hang: true}", wfsim.Fault.hang("charge_*")),
+        ("{step: 'rel*', error: KeyError}", wfsim.Fault.error("rel*", error=KeyError)),
+        ("{step: '*', latency: 0}", wfsim.Fault.latency("*", extra=0)),
+        (
+            "{step: '?eserve', latency: {uniform: [1s, 1s]}, probability: 0.25}",
+            wfsim.Fault.latency("?eserve", uniform=(1, 1), probability=0.25),
+        ),
+        (
+            "{step: charge_card, latency: {exponential: 250ms}, attempts: 2}",
+            wfsim.Fault.latency("charge_card", exponential="250ms", attempts=[2]),
+        ),
+        (
+            "{step: release, outage: {start: 0, end: 1ns}}",
+            wfsim.Fault.outage("release", start=0, end="1ns"),
+        ),
+    ],
+)
+def test_fault_shapes(fault: str, built: wfsim.Fault) -> None:
+    assert text(FAULTY + f"faults: [{fault}]\n").faults == (built,)
+
+
+@pytest.mark.spec("SCN-7")
+def test_a_pattern_may_match_only_compensations() -> None:
+    sc = text(FAULTY + "faults: [{step: 'rel*', error: KeyError}]\n")
+    assert sc.faults[0].matches("release")
+
+
+@pytest.mark.spec("SCN-7")
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (
+            "{step: 'ship*', error: KeyError}",
+            "<string>:7: faults[0].step: the pattern 'ship*' matches no step or compensation; "
+            "the steps and compensations are: reserve, charge_card, charge_wallet, release",
+        ),
+        (
+            "{step: charge_crad, hang: true}",
+            "<string>:7: faults[0].step: unknown step or compensation 'charge_crad': "
+            "did you mean 'charge_card'?",
+        ),
+        (
+            "{step: reserve, error: KeyError, probability: .nan}",
+            "<string>:7: faults[0].probability: expected a probability from 0 (never) to 1 "
+            "(always), got nan",
+        ),
+        (
+            "{step: reserve, error: KeyError, probability: -0.5}",
+            "<string>:7: faults[0].probability: expected a probability from 0 (never) to 1 "
+            "(always), got -0.5",
+        ),
+        (
+            "{step: reserve, error: KeyError, probability: true}",
+            "<string>:7: faults[0].probability: expected a probability from 0 (never) to 1 "
+            "(always), got a boolean (true)",
+        ),
+        (
+            "{step: reserve, latency: {uniform: [1s, 2s, 3s]}}",
+            "<string>:7: faults[0].latency.uniform: expected two durations [low, high], got 3",
+        ),
+        (
+            "{step: reserve, latency: {}}",
+            "<string>:7: faults[0].latency: expected a duration such as 500ms, "
+            "{uniform: [low, high]} or {exponential: mean}, got an empty mapping",
+        ),
+        (
+            "{step: reserve, latency: [1s, 2s]}",
+            "<string>:7: faults[0].latency: expected a duration such as 500ms, "
+            "{uniform: [low, high]} or {exponential: mean}, got a list",
+        ),
+        (
+            "{step: reserve, latency: {exponential: -1s}}",
+            "<string>:7: faults[0].latency.exponential: a duration must not be negative, got '-1s'",
+        ),
+        (
+            "{step: reserve, latency: -2}",
+            "<string>:7: faults[0].latency: a duration must not be negative, got -2",
+        ),
+        (
+            "{step: reserve, latency: 1s, message: slow}",
+            "<string>:7: faults[0].message: 'message' applies to error faults; a latency fault "
+            "takes step, latency, attempts and probability",
+        ),
+        (
+            "{step: reserve, outage: {start: 0, end: 1m}, probability: 0.5}",
+            "<string>:7: faults[0].probability: an outage fails every attempt that starts in "
+            "its window, so it takes no 'probability'; give step and outage: "
+            "{start, end, error?, message?, retryable?}",
+        ),
+        (
+            "{step: reserve, outage: {start: 0, end: 1m}, retryable: false}",
+            "<string>:7: faults[0].retryable: an outage's 'retryable' goes inside it: "
+            "outage: {start, end, retryable}",
+        ),
+        (
+            "{step: reserve, outage: {start: 5s, end: 5s}}",
+            "<string>:7: faults[0].outage.end: an outage must end after it starts, "
+            "but it starts at 5s and ends at 5s",
+        ),
+        (
+            "{step: reserve, outage: {start: 5s}}",
+            "<string>:7: faults[0].outage.end: required key is missing (when it is over, "
+            "after start: attempts starting at or after end are unaffected)",
+        ),
+        (
+            "{step: reserve, error: KeyError, latency: 1s, hang: true}",
+            "<string>:7: faults[0]: a fault has exactly one of 'error', 'latency', 'hang' or "
+            "'outage', not 'error', 'latency' and 'hang'; write one fault for each",
+        ),
+    ],
+)
+def test_bad_faults(fault: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        text(FAULTY + f"faults: [{fault}]\n")
+    assert str(info.value) == message
+
+
+@pytest.mark.spec("SCN-6", "SCN-7")
+def test_faults_on_an_imperative_workflow_are_not_checked_at_load_time() -> None:
+    # Its steps exist only once the body calls them: any name or pattern may be one.
+    sc = text(
+        "workflow: {python: 'tests.scenario.flows:fan_out'}\n"
+        "faults:\n  - {step: 'process:2', error: KeyError}\n"
+        "  - {step: 'nothing_*', hang: true}\n  - {step: not_called, latency: 1s}\n"
+    )
+    assert [f.step for f in sc.faults] == ["process:2", "nothing_*", "not_called"]
+    outcome = run_scenario(sc)
+    assert outcome.result.status == "failed"
+    assert {n: s.status for n, s in outcome.result.steps.items()} == {
+        "process": "completed",
+        "process:2": "failed",
+        "process:3": "completed",
+    }
 
 
 # -- SCN-4: compensations and sagas ---------------------------------------------------------------
@@ -407,6 +628,87 @@ def test_the_design_examples_saga_holds() -> None:
         "release_inventory": "completed",
         "refund_payment": "completed",
     }
+
+
+# -- SCN-11: signals ------------------------------------------------------------------------------
+@pytest.mark.spec("SCN-11")
+def test_signals_load_into_signal_objects() -> None:
+    sc = load_valid("10_imperative_signals")
+    assert sc.signals == (
+        wfsim.Signal("cancel", at="30m"),
+        wfsim.Signal("approval", at="2h", payload={"approved": True, "by": "ana"}),
+        wfsim.Signal("cancel", at=0),  # at defaults to 0, payload to null
+    )
+    assert text("workflow: {steps: {a: ~}}\n").signals == ()
+
+
+@pytest.mark.spec("SCN-11", "SCN-9")
+def test_signals_are_delivered_to_the_run() -> None:
+    outcome = run_scenario(load_valid("10_imperative_signals"))
+    assert outcome.passed, outcome.report()
+    received = outcome.result.trace.of_kind("signal_received")
+    assert [(e.t_ns, e["signal"]) for e in received] == [
+        (0, "cancel"),
+        (1800 * S, "cancel"),
+        (7200 * S, "approval"),
+    ]
+
+
+@pytest.mark.spec("SCN-11")
+def test_any_signal_name_goes_to_a_workflow_that_declares_none() -> None:
+    sc = text(
+        "workflow: {python: 'tests.scenario.flows:fan_out'}\n"
+        "signals: [{name: whatever, at: 1s}, {name: late, at: 1h, payload: [1, 2]}]\n"
+        "expect: {status: completed, makespan: 2s, signals_received: [whatever]}\n"
+    )
+    assert sc.signals[1] == wfsim.Signal("late", at="1h", payload=[1, 2])
+    outcome = run_scenario(sc)
+    assert outcome.passed, outcome.report()  # the late signal is dropped: the run ended
+
+
+@pytest.mark.spec("SCN-11")
+def test_no_signals_is_fine_for_any_workflow() -> None:
+    assert text("workflow: {steps: {a: ~}}\nsignals: []\n").signals == ()
+
+
+@pytest.mark.spec("SCN-11")
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "workflow: {python: 'tests.scenario.flows:approval'}\nsignals: [{name: cancle}]\n",
+            "<string>:3: signals[0].name: unknown signal 'cancle' for workflow 'approval': "
+            "did you mean 'cancel'? (declared: approval, cancel)",
+        ),
+        (
+            "workflow: {python: 'tests.scenario.flows:approval'}\nsignals: [{name: zzz}]\n",
+            "<string>:3: signals[0].name: unknown signal 'zzz' for workflow 'approval' "
+            "(declared: approval, cancel)",
+        ),
+        (
+            "workflow: {steps: {a: ~}}\nsignals:\n  - {name: approval}\n",
+            "<string>:3: signals: an inline workflow is a DAG of steps and cannot receive "
+            "signals; they go to a @wfsim.workflow body that waits for them "
+            "(ctx.wait_for_signal), named with 'python'",
+        ),
+        (
+            "workflow: {python: 'tests.scenario.flows:fan_out'}\nsignals: [{name: a, at: 1e30d}]\n",
+            "<string>:3: signals[0].at: '1e30d' is too large; a duration is at most 292 years",
+        ),
+        (
+            "workflow: {python: 'tests.scenario.flows:fan_out'}\nsignals: [{name: a, when: 1s}]\n",
+            "<string>:3: signals[0].when: unknown key; expected one of: name, at, payload",
+        ),
+        (
+            "workflow: {python: 'tests.scenario.flows:fan_out'}\nsignals: {name: a}\n",
+            "<string>:3: signals: expected a list, got a mapping",
+        ),
+    ],
+)
+def test_bad_signals(body: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        text(body)
+    assert str(info.value) == message
 
 
 # -- SCN-9: expectations --------------------------------------------------------------------------
@@ -555,6 +857,7 @@ def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
         "input",
         "errors",
         "faults",
+        "signals",
         "settings",
         "expect",
     }
@@ -582,7 +885,7 @@ def test_schema_returns_a_fresh_copy() -> None:
     assert scenario_schema()["properties"]
 
 
-@pytest.mark.spec("SCN-1", "SCN-3", "SCN-4", "SCN-5", "SCN-6", "SCN-7", "SCN-8", "SCN-9")
+@pytest.mark.spec("SCN-1", "SCN-3", "SCN-4", "SCN-5", "SCN-6", "SCN-7", "SCN-8", "SCN-9", "SCN-11")
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.name.removesuffix(".wfsim.yaml"))
 def test_every_example_validates_and_loads(path: pathlib.Path) -> None:
     rel = path.relative_to(REPO).as_posix()

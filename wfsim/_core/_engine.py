@@ -553,7 +553,9 @@ class Engine:
                 self._register(st)
         if step.breaker is not None and not self._breaker_admits(att):
             return
-        extra = 0
+        # Decide every fault first (draws in plan order), then apply: an attempt that
+        # fails at its start does no work, so its latency or hang never happens.
+        applied: list[tuple[Fault, int]] = []
         for fault in self._faults_by_step.get(step.name, ()):
             if not fault.applies_to(step.name, att.number, self.now):
                 continue
@@ -561,21 +563,24 @@ class Engine:
                 self.choices.uniform("faults") < fault.probability
             ):
                 continue
+            draw = self.choices.uniform("faults") if fault.shape != "fixed" else 0.0
+            applied.append((fault, fault.latency_ns(draw) if fault.kind == "latency" else 0))
+        failing = next((f for f, _ in applied if f.fails and f.at == "start"), None)
+        if failing is not None:
+            self.record("fault_injected", step.name, att.number, fault=failing.describe())
+            st.last_exc = failing.make_exception()
+            self._attempt_failed(att, failing.error_name, failing.message, failing.retryable)
+            return
+        extra = 0
+        for fault, added in applied:
             if fault.kind == "latency":
-                draw = self.choices.uniform("faults") if fault.shape != "fixed" else 0.0
-                added = fault.latency_ns(draw)
                 self.record("fault_injected", step.name, att.number, fault=fault.describe(added))
                 extra += added
             elif fault.kind == "hang":
                 self.record("fault_injected", step.name, att.number, fault=fault.describe())
                 att.hung = True
-            elif fault.kind == "error" and fault.at == "end":
+            else:  # an error at the end: recorded when the attempt's work is done
                 att.end_fault = att.end_fault or fault
-            else:
-                self.record("fault_injected", step.name, att.number, fault=fault.describe())
-                st.last_exc = fault.make_exception()
-                self._attempt_failed(att, fault.error_name, fault.message, fault.retryable)
-                return
         if step.timeout_ns is not None:
             deadline = self.now + step.timeout_ns
             att.timers.append(self._schedule(deadline, self._attempt_timeout, att))

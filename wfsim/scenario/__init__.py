@@ -1,7 +1,8 @@
 """Scenario files (``*.wfsim.yaml``): load, validate, and the JSON Schema.
 
-A scenario file states a workflow, the faults to inject and what must hold
-(``specs/scenario-format.md``). Loading checks everything once, early: a bad
+A scenario file states a workflow (inline steps, or a python ``wfsim.Workflow``
+or ``@wfsim.workflow`` body), the faults to inject, the signals to send and what
+must hold (``specs/scenario-format.md``). Loading checks everything once, early: a bad
 file is one :class:`ScenarioError` whose message starts with ``FILE:LINE:``
 and names the field::
 

@@ -50,6 +50,7 @@ EXPECTATION_KEYS = (
     "skipped",
     "cancelled",
     "never_started",
+    "signals_received",
     "trace_contains",
 )
 
@@ -393,7 +394,10 @@ def _check_status(c: _Checker, key: str, value: Any) -> _Failures:
 
 
 def _check_result(c: _Checker, key: str, value: Any) -> _Failures:
-    actual = c.finished.get("result") if c.finished is not None else None
+    # The body's own return value: run_finished holds it only when it is small and JSON-able.
+    actual = c.result.result
+    if actual is None and c.finished is not None:
+        actual = c.finished.get("result")
     if _same(value, actual, subset=False):
         return
     yield c.fail(
@@ -804,6 +808,37 @@ def _check_trace_contains(c: _Checker, key: str, value: Any) -> _Failures:
         )
 
 
+def _check_signals_received(c: _Checker, key: str, value: Any) -> _Failures:
+    if not isinstance(value, list | tuple) or not all(isinstance(n, str) for n in value):
+        raise ValueError(
+            f"expect.signals_received must be a list of signal names, not {_show(value)}"
+        )
+    want = list(value)
+    events = c.trace.of_kind("signal_received")
+    got = [str(e.get("signal")) for e in events]
+    if got == want:
+        return
+    arrived = ", ".join(f"{name} at {_t(e.t_ns)}" for name, e in zip(got, events, strict=True))
+    expected = "no signal" if not want else _names(want)
+    if not got:
+        end = f" at {_t(c.finished.t_ns)}" if c.finished is not None else ""
+        actual = (
+            f"no signal arrived before the run ended {c.result.status}{end} "
+            "(signals still pending then are dropped)"
+        )
+    else:
+        actual = f"{arrived} arrived"
+    order = " in this order" if len(want) > 1 else ""
+    yield c.fail(
+        key,
+        (key,),
+        expected=_names(want),
+        actual=_names(got),
+        message=f"expected {expected} to arrive{order}, but {actual}",
+        events=[*events, *([c.finished] if c.finished is not None and not got else [])],
+    )
+
+
 _CHECKS: dict[str, Callable[[_Checker, str, Any], _Failures]] = {
     "status": _check_status,
     "result": _check_result,
@@ -818,5 +853,6 @@ _CHECKS: dict[str, Callable[[_Checker, str, Any], _Failures]] = {
     "skipped": _check_ended,
     "cancelled": _check_ended,
     "never_started": _check_never_started,
+    "signals_received": _check_signals_received,
     "trace_contains": _check_trace_contains,
 }

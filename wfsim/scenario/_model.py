@@ -1,9 +1,11 @@
 """The scenario model: a validated document turned into engine objects.
 
 :func:`build_scenario` takes a document that passed the schema and builds the
-:class:`~wfsim.Workflow`, the :class:`~wfsim.Fault` list and the settings,
-checking what a schema cannot: step names in ``after`` and faults, cycles,
-error classes, retry policies, durations out of range, imports. Every problem
+workflow (a :class:`~wfsim.Workflow`, or the :class:`~wfsim.ImperativeWorkflow`
+a ``python:`` target names), the :class:`~wfsim.Fault` list, the
+:class:`~wfsim.Signal` list and the settings, checking what a schema cannot:
+step names in ``after`` and faults, fault patterns, cycles, error classes,
+retry policies, durations out of range, signal names, imports. Every problem
 is one :class:`~wfsim.errors.ScenarioError` at the line of the field at fault.
 """
 
@@ -13,7 +15,9 @@ import builtins
 import copy
 import datetime as _dt
 import importlib
+import inspect
 import itertools
+import math
 import os
 import re
 import sys
@@ -26,9 +30,11 @@ from typing import Any, ClassVar, NoReturn
 import attrs
 
 from wfsim._core._faults import Fault
+from wfsim._core._imperative import ImperativeWorkflow
 from wfsim._core._retry import RetryPolicy
 from wfsim._core._run import DEFAULT_TIME_LIMIT
-from wfsim._core._time import DEFAULT_EPOCH, Duration, to_ns
+from wfsim._core._signals import Signal
+from wfsim._core._time import DEFAULT_EPOCH, Duration, format_seconds, to_ns
 from wfsim._core._trace import EVENT_KINDS
 from wfsim._core._workflow import SagaPolicy, Step, Workflow, compensation
 from wfsim.errors import (
@@ -39,9 +45,13 @@ from wfsim.errors import (
     did_you_mean,
 )
 
+from ._schema import PROBABILITY_HELP
 from ._yaml import Locations, Path, field_name, scenario_error
 
-__all__ = ["Scenario", "build_scenario"]
+__all__ = ["AnyWorkflow", "Scenario", "build_scenario"]
+
+#: What a scenario runs: an inline or python DAG, or a python ``@wfsim.workflow`` body.
+AnyWorkflow = Workflow | ImperativeWorkflow
 
 #: Durations are int64 nanoseconds at most (about 292 years), as in Go and trio.
 MAX_DURATION_NS = 2**63 - 1
@@ -50,19 +60,23 @@ _NUMBER = re.compile(r"^\s*(<=|<|>=|>|==)?\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)
 
 @attrs.frozen
 class Scenario:
-    """A loaded scenario file: the workflow, its faults and settings, and what must hold.
+    """A loaded scenario file: the workflow, its faults, signals and settings, and what must hold.
 
-    ``expect`` is the file's ``expect`` mapping as written (validated against
-    the schema, durations not yet parsed). ``locations`` gives the line of any
-    field, for messages that cite the file: ``scenario.where(("expect",
-    "makespan"))`` is ``"scenarios/x.wfsim.yaml:31: expect.makespan"``.
+    ``workflow`` is a :class:`~wfsim.Workflow` (inline steps, or a python DAG)
+    or an :class:`~wfsim.ImperativeWorkflow` (a python ``@wfsim.workflow``
+    body, whose steps exist only once it runs). ``signals`` are delivered to
+    the body during the run. ``expect`` is the file's ``expect`` mapping as
+    written (validated against the schema, durations not yet parsed).
+    ``locations`` gives the line of any field, for messages that cite the
+    file: ``scenario.where(("expect", "makespan"))`` is
+    ``"scenarios/x.wfsim.yaml:31: expect.makespan"``.
     """
 
     path: str
     title: str
     description: str
     seed: int
-    workflow: Workflow
+    workflow: AnyWorkflow
     input: Mapping[str, Any]
     faults: tuple[Fault, ...]
     time_limit_ns: int
@@ -70,6 +84,7 @@ class Scenario:
     expect: Mapping[str, Any]
     locations: Locations = attrs.field(repr=False)
     errors: tuple[str, ...] = ()
+    signals: tuple[Signal, ...] = ()
 
     def where(self, path: Sequence[str | int]) -> str:
         """``"FILE:LINE: field"`` for a field path such as ``("expect", "attempts", "ship")``."""
@@ -122,6 +137,7 @@ class _Builder:
         self.locations = locations
         self.base_dir = base_dir
         self.declared: tuple[str, ...] = ()
+        self.python = ""  # the python: target, if any
 
     def fail(self, path: Path, explanation: str) -> NoReturn:
         raise scenario_error(self.file, self.locations.line(path), path, explanation)
@@ -197,7 +213,8 @@ class _Builder:
         return obj
 
     # -- the workflow -------------------------------------------------------------------
-    def workflow(self, spec: Mapping[str, Any], settings: Mapping[str, Any]) -> Workflow:
+    def workflow(self, spec: Mapping[str, Any], settings: Mapping[str, Any]) -> AnyWorkflow:
+        workflow: AnyWorkflow
         if "python" in spec:
             for key in ("name", "steps", "saga"):
                 if key in spec:
@@ -222,18 +239,34 @@ class _Builder:
             workflow.max_concurrency = limit
         return workflow
 
-    def python_workflow(self, target: str, path: Path) -> Workflow:
+    def python_workflow(self, target: str, path: Path) -> AnyWorkflow:
         module_name, _, attr = target.partition(":")
         module = self.import_module(module_name, path)
-        want = "a wfsim.Workflow or a function of no arguments returning one"
+        want = (
+            "a wfsim.Workflow, a @wfsim.workflow function, "
+            "or a function of no arguments returning one"
+        )
         obj = self.attribute(module, attr, path, want)
-        if callable(obj) and not isinstance(obj, Workflow):
+        if isinstance(obj, ImperativeWorkflow):
+            return obj
+        if inspect.iscoroutinefunction(obj):
+            self.fail(
+                path,
+                f"{target!r} is an async function that is not a workflow; "
+                "decorate it with @wfsim.workflow",
+            )
+        if callable(obj) and not isinstance(obj, Workflow | ImperativeWorkflow):
             try:
                 obj = obj()
             except (Exception, SystemExit) as exc:
                 self.fail(path, f"calling {target!r} raised {type(exc).__name__}: {exc}")
-            if not isinstance(obj, Workflow):
+            if inspect.iscoroutine(obj):
+                obj.close()  # never awaited: close it quietly
+                self.fail(path, f"{target!r} returned a coroutine; expected {want}")
+            if not isinstance(obj, Workflow | ImperativeWorkflow):
                 self.fail(path, f"{target!r} returned {_a(obj)}; expected {want}")
+            if isinstance(obj, ImperativeWorkflow):
+                return obj
         if not isinstance(obj, Workflow):
             self.fail(path, f"{target!r} is {_a(obj)}; expected {want}")
         try:
@@ -393,47 +426,149 @@ class _Builder:
         return policy
 
     # -- faults ---------------------------------------------------------------------------
-    def faults(self, specs: Sequence[Mapping[str, Any]], workflow: Workflow) -> tuple[Fault, ...]:
+    #: The keys each kind of fault takes besides ``step`` and its own.
+    _FAULT_KEYS: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "error": ("attempts", "probability", "at", "retryable", "message"),
+        "latency": ("attempts", "probability"),
+        "hang": ("attempts", "probability"),
+        "outage": (),
+    }
+
+    def faults(
+        self, specs: Sequence[Mapping[str, Any]], workflow: AnyWorkflow
+    ) -> tuple[Fault, ...]:
         faults: list[Fault] = []
         for i, spec in enumerate(specs):
             path: Path = ("faults", i)
-            step = spec["step"]
-            comps = workflow.compensations
-            if step not in workflow and step not in comps:
-                if comps:
-                    what = _unknown(
-                        "step or compensation",
-                        step,
-                        [*workflow.steps, *comps],
-                        "the steps and compensations are",
-                    )
-                else:
-                    what = _unknown("step", step, workflow.steps, "the steps are")
-                self.fail((*path, "step"), what)
-            attempts = spec.get("attempts")
-            if "latency" in spec:
-                for key in ("at", "retryable", "message"):
-                    if key in spec:
-                        self.fail(
-                            (*path, key),
-                            f"'{key}' applies to error faults; a latency fault takes "
-                            "step, latency and attempts",
-                        )
-                extra = self.duration(spec["latency"], (*path, "latency"))
-                faults.append(Fault.latency(step, extra=f"{extra}ns", attempts=attempts))
-            else:
-                error = self.error_class(spec["error"], (*path, "error"))
-                faults.append(
-                    Fault.error(
-                        step,
-                        attempts=attempts,
-                        error=error,
-                        message=spec.get("message", ""),
-                        retryable=spec.get("retryable", True),
-                        at=spec.get("at", "start"),
-                    )
-                )
+            kind = next(k for k in self._FAULT_KEYS if k in spec)  # the schema made it one
+            self.fault_keys(spec, kind, path)
+            fault = self.fault(spec, kind, path)
+            if isinstance(workflow, Workflow):
+                # An imperative body's steps exist only once it runs: any name may be one.
+                self.fault_target(fault, workflow, (*path, "step"))
+            faults.append(fault)
         return tuple(faults)
+
+    def fault_keys(self, spec: Mapping[str, Any], kind: str, path: Path) -> None:
+        """Reject keys that the fault's kind does not take, saying which do."""
+        takes = self._FAULT_KEYS[kind]
+        for key in spec:
+            if key == "step" or key == kind or key in takes:
+                continue
+            if kind == "outage" and key in ("retryable", "message"):
+                self.fail(
+                    (*path, key),
+                    f"an outage's '{key}' goes inside it: outage: {{start, end, {key}}}",
+                )
+            if kind == "outage":
+                self.fail(
+                    (*path, key),
+                    f"an outage fails every attempt that starts in its window, so it takes no "
+                    f"'{key}'; give step and outage: {{start, end, error?, message?, retryable?}}",
+                )
+            self.fail(
+                (*path, key),
+                f"'{key}' applies to error faults; a {kind} fault takes step, {kind}, "
+                "attempts and probability",
+            )
+
+    def fault(self, spec: Mapping[str, Any], kind: str, path: Path) -> Fault:
+        step = spec["step"]
+        attempts = spec.get("attempts")
+        probability = spec.get("probability")
+        if probability is not None and not math.isfinite(probability):
+            self.fail(
+                (*path, "probability"),
+                f"expected {PROBABILITY_HELP}, got {probability!r}",
+            )
+        if kind == "latency":
+            return self.latency(spec["latency"], step, attempts, probability, (*path, "latency"))
+        if kind == "hang":
+            return Fault.hang(step, attempts=attempts, probability=probability)
+        if kind == "outage":
+            return self.outage(spec["outage"], step, (*path, "outage"))
+        return Fault.error(
+            step,
+            attempts=attempts,
+            probability=probability,
+            error=self.error_class(spec["error"], (*path, "error")),
+            message=spec.get("message", ""),
+            retryable=spec.get("retryable", True),
+            at=spec.get("at", "start"),
+        )
+
+    def latency(
+        self,
+        spec: Duration | Mapping[str, Any],
+        step: str,
+        attempts: int | list[int] | None,
+        probability: float | None,
+        path: Path,
+    ) -> Fault:
+        """``latency: 500ms``, ``{uniform: [low, high]}`` or ``{exponential: mean}``."""
+        if not isinstance(spec, Mapping):
+            extra = self.duration(spec, path)
+            return Fault.latency(
+                step, extra=f"{extra}ns", attempts=attempts, probability=probability
+            )
+        if "exponential" in spec:
+            mean = self.duration(spec["exponential"], (*path, "exponential"))
+            return Fault.latency(
+                step, exponential=f"{mean}ns", attempts=attempts, probability=probability
+            )
+        bounds = spec["uniform"]
+        low, high = (self.duration(b, (*path, "uniform", j)) for j, b in enumerate(bounds))
+        if high < low:
+            self.fail(
+                (*path, "uniform"),
+                "expected [low, high] with low <= high, "
+                f"got [{format_seconds(low)}, {format_seconds(high)}]",
+            )
+        return Fault.latency(
+            step, uniform=(f"{low}ns", f"{high}ns"), attempts=attempts, probability=probability
+        )
+
+    def outage(self, spec: Mapping[str, Any], step: str, path: Path) -> Fault:
+        """``outage: {start, end, error?, message?, retryable?}``."""
+        start = self.duration(spec["start"], (*path, "start"))
+        end = self.duration(spec["end"], (*path, "end"))
+        if end <= start:
+            self.fail(
+                (*path, "end"),
+                "an outage must end after it starts, but it starts at "
+                f"{format_seconds(start)} and ends at {format_seconds(end)}",
+            )
+        error = (
+            self.error_class(spec["error"], (*path, "error"))
+            if "error" in spec
+            else "ServiceUnavailable"
+        )
+        return Fault.outage(
+            step,
+            start=f"{start}ns",
+            end=f"{end}ns",
+            error=error,
+            message=spec.get("message", ""),
+            retryable=spec.get("retryable", True),
+        )
+
+    def fault_target(self, fault: Fault, workflow: Workflow, path: Path) -> None:
+        """An exact name must be a step or compensation; a pattern must match one."""
+        comps = workflow.compensations
+        targets = [*workflow.steps, *comps]
+        known = "the steps and compensations are" if comps else "the steps are"
+        if fault.is_pattern:
+            if not any(fault.matches(name) for name in targets):
+                what = "step or compensation" if comps else "step"
+                self.fail(
+                    path,
+                    f"the pattern {fault.step!r} matches no {what}; {known}: {_names(targets)}",
+                )
+            return
+        if fault.step in targets:
+            return
+        what = "step or compensation" if comps else "step"
+        self.fail(path, _unknown(what, fault.step, targets, known))
 
     def error_class(self, name: str, path: Path) -> type[BaseException] | str:
         """A builtin exception class, a declared name, or the class ``module:Class`` names."""
@@ -466,9 +601,11 @@ class _Builder:
     # -- the document ---------------------------------------------------------------------
     def build(self, data: Mapping[str, Any]) -> Scenario:
         self.declared = tuple(data.get("errors", ()))
+        self.python = str(data["workflow"].get("python", ""))
         settings: Mapping[str, Any] = data.get("settings", {})
         workflow = self.workflow(data["workflow"], settings)
         faults = self.faults(data.get("faults", ()), workflow)
+        signals = self.signals(data.get("signals", ()), workflow)
         time_limit = self.duration(
             settings.get("time_limit", DEFAULT_TIME_LIMIT),
             ("settings", "time_limit"),
@@ -494,7 +631,39 @@ class _Builder:
             expect=expect,
             locations=self.locations,
             errors=self.declared,
+            signals=signals,
         )
+
+    # -- signals --------------------------------------------------------------------------
+    def signals(
+        self, specs: Sequence[Mapping[str, Any]], workflow: AnyWorkflow
+    ) -> tuple[Signal, ...]:
+        """``signals: [{name, at?, payload?}]``, for a body that can wait for them."""
+        if specs and isinstance(workflow, Workflow):
+            what = (
+                f"{self.python!r} is a DAG of steps (a wfsim.Workflow)"
+                if self.python
+                else "an inline workflow is a DAG of steps"
+            )
+            self.fail(
+                ("signals",),
+                f"{what} and cannot receive signals; they go to a @wfsim.workflow body that "
+                "waits for them (ctx.wait_for_signal), named with 'python'",
+            )
+        declared = workflow.signals if isinstance(workflow, ImperativeWorkflow) else ()
+        out: list[Signal] = []
+        for i, spec in enumerate(specs):
+            path: Path = ("signals", i)
+            name = spec["name"]
+            if declared and name not in declared:
+                self.fail(
+                    (*path, "name"),
+                    f"unknown signal {name!r} for workflow {workflow.name!r}"
+                    f"{did_you_mean(name, declared)} (declared: {_names(declared)})",
+                )
+            at = self.duration(spec.get("at", 0), (*path, "at"))
+            out.append(Signal(name, at=f"{at}ns", payload=spec.get("payload")))
+        return tuple(out)
 
     def expect(self, expect: Mapping[str, Any]) -> None:
         """Check what the schema cannot: durations' range, event kinds."""

@@ -79,6 +79,7 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None) -> ScenarioRun:
         faults=scenario.faults,
         time_limit=f"{scenario.time_limit_ns}ns",
         epoch=scenario.epoch,
+        signals=scenario.signals,
     )
     failures = check_expectations(
         scenario.expect, result, line_of=lambda path: scenario.locations.line(("expect", *path))

@@ -77,6 +77,9 @@ DURATION_HELP = (
     "a duration: seconds (a number >= 0) or a number with a unit "
     "(ns, us, ms, s, m, h, d) such as '250ms', '1.5s', '2m', '1h'"
 )
+LATENCY_HELP = "a duration such as 500ms, {uniform: [low, high]} or {exponential: mean}"
+PROBABILITY_HELP = "a probability from 0 (never) to 1 (always)"
+FAULT_KINDS = ("error", "latency", "hang", "outage")
 
 
 def describe(value: Any) -> str:
@@ -117,6 +120,10 @@ def _expected(error: ValidationError) -> str:
         return DURATION_HELP
     if sub is _def("durationOrList"):
         return DURATION_HELP + ", or a list of them"
+    if sub is _def("latency"):
+        return LATENCY_HELP
+    if sub is _def("probability"):
+        return PROBABILITY_HELP
     if sub is _def("expect")["properties"]["makespan"]:
         return "a duration such as 5.5s, or a comparison: '<= 10s', '< 10s', '>= 1s' or '> 1s'"
     if "enum" in sub:
@@ -127,6 +134,21 @@ def _expected(error: ValidationError) -> str:
     if "minimum" in sub:
         types = [f"{t} >= {sub['minimum']}" if t in ("integer", "number") else t for t in types]
     return _types(types)
+
+
+def _is_duration(sub: Any) -> bool:
+    """Whether ``sub`` is one of the schema's definitions that hold a duration."""
+    return any(sub is _def(name) for name in ("duration", "durationOrList", "latency"))
+
+
+def _kinds(value: Mapping[str, Any]) -> list[str]:
+    """The fault kinds a fault mapping gives, in the order they are written."""
+    return [k for k in value if k in FAULT_KINDS]
+
+
+def _quoted(names: Sequence[str]) -> str:
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def _negative_duration(text: str) -> bool:
@@ -161,12 +183,14 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
         return (*path, value), "a step name cannot hold spaces or '<' (order chains use them)"
     if kind == "type":
         return path, f"expected {_expected(error)}, got {describe(value)}"
+    if sub is _def("probability") and kind in ("minimum", "maximum"):
+        return path, f"expected {PROBABILITY_HELP}, got {value!r}"
     if kind in ("minimum", "exclusiveMinimum"):
-        if sub is _def("duration") or sub is _def("durationOrList"):
+        if _is_duration(sub):
             return path, f"a duration must not be negative, got {value!r}"
         return path, f"expected {_expected(error)}, got {value!r}"
     if kind == "pattern":
-        if (sub is _def("duration") or sub is _def("durationOrList")) and _negative_duration(value):
+        if _is_duration(sub) and _negative_duration(value):
             return path, f"a duration must not be negative, got {value!r}"
         if sub is _def("errorName"):
             return path, f"expected a Python class name such as 'PaymentDeclined', got {value!r}"
@@ -185,8 +209,19 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
     if kind == "enum":
         hint = did_you_mean(value, [str(v) for v in sub["enum"]]) if isinstance(value, str) else ""
         return path, f"expected {_expected(error)}, got {describe(value)}{hint}"
+    if kind == "const" and sub is _def("fault")["properties"]["hang"]:
+        return path, (
+            f"expected true (the attempts hit never return), got {describe(value)}; "
+            "to let them return, remove the fault"
+        )
     if kind == "const":
         return path, f"expected {sub['const']!r}, got {describe(value)}"
+    if kind in ("minItems", "maxItems") and sub is _def("latency")["properties"]["uniform"]:
+        return path, f"expected two durations [low, high], got {len(value)}"
+    if kind == "minProperties" and sub is _def("latency"):
+        return path, f"expected {LATENCY_HELP}, got an empty mapping"
+    if kind == "maxProperties" and sub is _def("latency"):
+        return path, "a latency is either uniform or exponential, not both"
     if kind in ("minLength", "minItems", "minProperties"):
         return path, "must not be empty"
     if kind == "maxItems":
@@ -204,9 +239,16 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
             return path, "give 'steps' (an inline workflow) or 'python' ('module:attr'), not both"
         return path, "expected 'steps' (an inline workflow) or 'python' ('module:attr')"
     if kind == "oneOf" and sub is _def("fault"):
-        if "error" in value and "latency" in value:
-            return path, "a fault has either 'error' or 'latency', not both; write two faults"
-        return path, "a fault needs 'error' (an error class) or 'latency' (a duration)"
+        given = _kinds(value)
+        if len(given) > 1:
+            return path, (
+                "a fault has exactly one of 'error', 'latency', 'hang' or 'outage', "
+                f"not {_quoted(given)}; write one fault for each"
+            )
+        return path, (
+            "a fault needs one of 'error' (an error class), 'latency' (a duration), "
+            "'hang' (true) or 'outage' ({start, end})"
+        )
     return path, error.message  # pragma: no cover - every keyword in schema.json is handled
 
 
