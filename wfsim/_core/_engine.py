@@ -49,6 +49,7 @@ from ._retry import retry_delay
 from ._signals import Signal
 from ._time import Duration, format_seconds, to_ns, to_seconds, wall_time
 from ._trace import TraceEvent
+from ._trigger import UpstreamCounts, Verdict, evaluate
 from ._wallclock import WallClock
 from ._workflow import Step, Workflow, _compensation_of
 
@@ -119,6 +120,8 @@ class _StepState:
     key: Any = None
     #: A gather branch that runs a child workflow (trace: child_started/completed/failed).
     child: bool = False
+    #: Skipped because an upstream failed (Airflow's UPSTREAM_FAILED): counts as a failure.
+    upstream_failed: bool = False
     #: Attempts started at the current instant, to catch a livelock (zero-delay retries).
     instant_ns: int = -1
     instant_starts: int = 0
@@ -646,10 +649,7 @@ class Engine:
         if self.saga.register == "after":
             self._register(st)
         self._step_ended(st)
-        for child in st.dependents:
-            child.remaining_deps -= 1
-            if child.remaining_deps == 0 and child.status == "pending":
-                self._make_ready(child)
+        self._upstream_ended(st)
 
     def _code_attempt_ended(self, att: _Attempt) -> None:
         if att.done or att.outcome is None:
@@ -775,21 +775,54 @@ class Engine:
             st.last_exc = StepTimeoutError(
                 f"step {st.step.name!r} timed out on attempt {st.attempts}"
             )
-        self._skip_dependents(st)
+        self._upstream_ended(st)
         self._step_ended(st)
 
-    def _skip_dependents(self, failed: _StepState) -> None:
-        queue: list[tuple[_StepState, str]] = [(c, failed.step.name) for c in failed.dependents]
-        i = 0
-        while i < len(queue):
-            st, because = queue[i]
-            i += 1
-            if st.status in TERMINAL:
-                continue
-            st.status = "skipped"
-            verb = "failed" if because == failed.step.name else "was skipped"
-            self.record("step_skipped", st.step.name, reason=f"upstream {because!r} {verb}")
-            queue.extend((c, st.step.name) for c in st.dependents)
+    def _upstream_ended(self, ended: _StepState) -> None:
+        """A step ended: decide its dependents by their trigger rules, cascading skips."""
+        queue = [ended]
+        while queue:
+            done = queue.pop(0)
+            for child in done.dependents:
+                if child.status != "pending":
+                    continue
+                rule = child.step.trigger_rule
+                if rule == "all_success" and done.status == "completed":
+                    child.remaining_deps -= 1  # the common case, without a recount
+                    verdict: Verdict = "run" if child.remaining_deps == 0 else "wait"
+                else:
+                    verdict = evaluate(rule, self._upstream_counts(child))
+                if verdict == "run":
+                    self._make_ready(child)
+                elif verdict != "wait":
+                    self._skip(child, done, upstream_failed=verdict == "upstream_failed")
+                    queue.append(child)
+
+    def _upstream_counts(self, st: _StepState) -> UpstreamCounts:
+        success = failed = skipped = 0
+        for name in st.step.after:
+            dep = self.states[name]
+            if dep.status in ("completed", "compensated"):
+                success += 1
+            elif dep.status == "failed" or dep.upstream_failed:
+                failed += 1
+            elif dep.status == "skipped":
+                skipped += 1
+        return UpstreamCounts(len(st.step.after), success, failed, skipped)
+
+    def _skip(self, st: _StepState, because: _StepState, *, upstream_failed: bool) -> None:
+        st.status = "skipped"
+        st.upstream_failed = upstream_failed
+        what = {"completed": "completed", "compensated": "completed", "failed": "failed"}.get(
+            because.status, "was skipped"
+        )
+        reason = f"upstream {because.step.name!r} {what}"
+        if st.step.trigger_rule != "all_success":
+            reason += f" (trigger rule {st.step.trigger_rule})"
+        fields: dict[str, Any] = {"reason": reason}
+        if upstream_failed:
+            fields["upstream_failed"] = True
+        self.record("step_skipped", st.step.name, **fields)
 
     # -- imperative workflows ---------------------------------------------------------------
     def body_attempt(self) -> _Attempt:
@@ -905,10 +938,7 @@ class Engine:
         if isinstance(st.result, Mapping) and st.waiter is None:
             self.context.update(st.result)
         self.record("step_completed", st.step.name, cached=True)
-        for child in st.dependents:
-            child.remaining_deps -= 1
-            if child.remaining_deps == 0 and child.status == "pending":
-                self._make_ready(child)
+        self._upstream_ended(st)
         self._step_ended(st)
         return True
 
@@ -1049,9 +1079,19 @@ class Engine:
         self._switches.append((att, outcome.Error(error)))
 
     def _run_failed(self) -> bool:
+        """A body that raised; or, like Airflow's DAG run, a leaf step that failed or
+        was skipped because its upstream failed (a failure a trigger rule tolerated
+        does not fail the run)."""
         if self.body is not None:
             return self.body.state.status == "failed"
-        return any(st.status == "failed" for st in self.states.values())
+        return bool(self._failed_leaves())
+
+    def _failed_leaves(self) -> list[str]:
+        return [
+            st.step.name
+            for st in self.states.values()
+            if not st.dependents and (st.status == "failed" or st.upstream_failed)
+        ]
 
     # -- sagas ------------------------------------------------------------------------------
     def _register(self, st: _StepState) -> None:
@@ -1179,8 +1219,9 @@ class Engine:
             failed = [self.workflow.name] if self.body.state.status == "failed" else []
             what = self.message
         else:
-            failed = [s.step.name for s in self.states.values() if s.status == "failed"]
-            what = f"step(s) failed: {', '.join(failed)}"
+            failed_steps = [s.step.name for s in self.states.values() if s.status == "failed"]
+            failed = failed_steps if self._failed_leaves() else []
+            what = f"step(s) failed: {', '.join(failed_steps)}"
         comps = list(reversed(self._registered))
         comp_failed = [c.step.name for c in comps if c.status == "failed"]
         if not failed:

@@ -275,11 +275,13 @@ def backoff_ns(policy: RetryPolicy, failed_attempt: int) -> int:
 
     Pure: ``initial * coefficient ** (k - 1)``, capped at the policy's
     ``max_interval`` (overflow caps too), then raised to ``min_interval``.
-    An explicit ``delays`` schedule takes entry ``min(k, len) - 1`` instead.
+    An explicit ``delays`` schedule takes entry ``min(k, len) - 1`` instead
+    (``min_interval`` still applies: it is a floor for every delay).
     """
     k = max(1, failed_attempt)
     if policy.delays_ns is not None:
-        return policy.delays_ns[min(k, len(policy.delays_ns)) - 1]
+        scheduled = policy.delays_ns[min(k, len(policy.delays_ns)) - 1]
+        return max(policy.min_interval_ns, scheduled)
     cap = policy.effective_max_interval_ns
     try:
         raw = policy.initial_interval_ns * float(policy.backoff_coefficient) ** (k - 1)

@@ -25,6 +25,7 @@ from wfsim.errors import (
 from ._breaker import CircuitBreaker
 from ._retry import RetryPolicy
 from ._time import Duration, to_ns
+from ._trigger import TRIGGER_RULES
 
 if TYPE_CHECKING:
     from ._engine import StepContext
@@ -54,6 +55,7 @@ class Step:
     #: the namespace its results are kept under (the step name, or a call's base name).
     cache_key: Callable[..., Hashable] | None = attrs.field(default=None, eq=False)
     cache_ns: str = ""
+    trigger_rule: str = "all_success"
 
     @property
     def has_code(self) -> bool:
@@ -270,6 +272,7 @@ class Workflow:
         breaker: CircuitBreaker | None = None,
         fallback: StepFn | None = None,
         cache_key: Callable[[Mapping[str, Any]], Hashable] | None = None,
+        trigger_rule: str = "all_success",
     ) -> Step:
         """Add a step and return its definition (usable in other steps' ``after=``).
 
@@ -283,8 +286,16 @@ class Workflow:
         run instead of the step (``async def fallback(ctx)``). ``cache_key``
         (a function of the context, e.g. ``lambda c: c["user"]``) lets a rerun
         of the step with an equal key reuse its result within the run.
+        ``trigger_rule`` (Airflow's: ``all_success`` by default, ``all_done``,
+        ``one_success``, ``none_failed_min_one_success``, ...) decides whether
+        the step runs given how its direct upstream steps ended.
         """
         _check_name(name, "a step")
+        if trigger_rule not in TRIGGER_RULES:
+            raise WorkflowDefinitionError(
+                f"step {name!r}: unknown trigger rule {trigger_rule!r}"
+                f"{did_you_mean(trigger_rule, TRIGGER_RULES)} (rules: {', '.join(TRIGGER_RULES)})"
+            )
         _check_breaker(name, breaker, fallback)
         if name in self._steps:
             raise WorkflowDefinitionError(
@@ -319,6 +330,7 @@ class Workflow:
             fallback=fallback,
             cache_key=cache_key,
             cache_ns=name,
+            trigger_rule=trigger_rule,
         )
         self._steps[name] = step
         self._order = None
@@ -335,6 +347,7 @@ class Workflow:
         compensate: Step | StepFn | str | None = None,
         breaker: CircuitBreaker | None = None,
         fallback: StepFn | None = None,
+        trigger_rule: str = "all_success",
     ) -> Any:
         """Decorator form of :meth:`add_step` for code steps; returns the :class:`Step`."""
 
@@ -348,6 +361,7 @@ class Workflow:
                 compensate=compensate,
                 breaker=breaker,
                 fallback=fallback,
+                trigger_rule=trigger_rule,
             )
 
         return register(fn) if fn is not None else register

@@ -40,9 +40,12 @@ def check_dependencies(
     ORD-1: a step's first attempt starts after every step in its ``after=`` has a
     ``step_completed``. ORD-2 (only with unbounded concurrency and an empty fault
     plan): a step is ready at the instant its last dependency completed and starts
-    then. ORD-5: every transitive dependent of a failed step is skipped, never starts,
-    and a skip names an upstream step that failed or was skipped before it.
+    then. ORD-5: every transitive dependent of a failed step is skipped, never
+    starts, and a skip names an upstream step that failed or was skipped before it.
+    All three hold for the default trigger rule ``all_success``; the engine's own
+    property test checks the other rules (TRIG-2).
     """
+
     return dependencies(Run.of(workflow, faults, trace))
 
 
@@ -51,8 +54,8 @@ def dependencies(run: Run) -> list[Violation]:
     completed = _first_of_kind(run, "step_completed")
     for name, attempts in run.attempts.items():
         step = run.steps.get(name)
-        if step is None or not attempts:
-            continue
+        if step is None or not attempts or step.trigger_rule != "all_success":
+            continue  # other trigger rules may start a step after a failure (TRIG-2)
         start = attempts[0].start
         for dep in step.after:
             done = completed.get(dep)
@@ -86,7 +89,7 @@ def _no_idle_time(run: Run, completed: dict[str, TraceEvent]) -> list[Violation]
     out: list[Violation] = []
     ready = _first_of_kind(run, "step_ready")
     for name, step in run.steps.items():
-        if any(dep not in completed for dep in step.after):
+        if step.trigger_rule != "all_success" or any(dep not in completed for dep in step.after):
             continue
         dones = [completed[dep] for dep in step.after]
         last = max(dones, key=lambda e: e.seq, default=None)
@@ -146,6 +149,9 @@ def _propagation(run: Run) -> list[Violation]:
             if name in seen:
                 continue
             seen.add(name)
+            step = run.steps.get(name)
+            if step is not None and step.trigger_rule != "all_success":
+                continue  # another trigger rule may run it anyway (TRIG-2)
             todo.extend(dependents.get(name, ()))
             if name in reported:
                 continue
@@ -178,7 +184,7 @@ def _propagation(run: Run) -> list[Violation]:
     ended_badly = {**skipped, **failed}
     for name, skip in sorted(skipped.items(), key=lambda item: item[1].seq):
         step = run.steps.get(name)
-        if step is None:
+        if step is None or step.trigger_rule != "all_success":
             continue
         upstream = [
             dep for dep in step.after if dep in ended_badly and ended_badly[dep].seq < skip.seq
@@ -423,6 +429,11 @@ def _status(run: Run, finished: TraceEvent) -> list[Violation]:
     actual = finished.get("status")
     cancelled = [e for ends in run.terminal.values() for e in ends if e.kind == "step_cancelled"]
     failed = [e for ends in run.terminal.values() for e in ends if e.kind == "step_failed"]
+    # TRIG-3: failures a trigger rule absorbed (every leaf completed, or was skipped for
+    # another reason than a failed upstream) leave the run completed.
+    leaves = [n for n, deps in run.workflow.dependents().items() if not deps]
+    if failed and all(_leaf_ok(run.terminal.get(n, [])) for n in leaves):
+        failed = []
     comp_starts = [e for e in run.trace if e.kind == "compensation_started" and e.attempt == 1]
     comp_fails = [
         e for e in run.trace if e.kind == "compensation_failed" and e.get("final") is True
@@ -487,6 +498,13 @@ def _status(run: Run, finished: TraceEvent) -> list[Violation]:
             _require_names(out, "COMP-5", message, finished, comp_fails, "failed compensation")
             _require_names(out, "COMP-5", message, finished, comp_skips, "compensation not run")
     return out
+
+
+def _leaf_ok(ends: list[TraceEvent]) -> bool:
+    return len(ends) == 1 and (
+        ends[0].kind == "step_completed"
+        or (ends[0].kind == "step_skipped" and not ends[0].get("upstream_failed"))
+    )
 
 
 def _names_of(events: list[TraceEvent]) -> str:
