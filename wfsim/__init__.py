@@ -28,12 +28,13 @@ from wfsim._core._imperative import (
     WorkflowContext,
     workflow,
 )
+from wfsim._core._parallel import MergeConflictError
 from wfsim._core._retry import RetryPolicy, backoff_ns, retry_delay
 from wfsim._core._run import DEFAULT_TIME_LIMIT, RunResult, StepResult, arun, run
 from wfsim._core._signals import Signal
 from wfsim._core._time import DEFAULT_EPOCH, to_ns, to_seconds
 from wfsim._core._trace import AttemptRecord, Trace, TraceEvent
-from wfsim._core._workflow import SagaPolicy, Step, Workflow, compensation
+from wfsim._core._workflow import ParallelGroup, SagaPolicy, Step, Workflow, compensation, task
 from wfsim.errors import (
     CircuitOpenError,
     ContextKeyError,
@@ -66,6 +67,8 @@ __all__ = [
     "Fault",
     "ImperativeWorkflow",
     "InjectedError",
+    "MergeConflictError",
+    "ParallelGroup",
     "RetryPolicy",
     "RetryPolicyError",
     "RunResult",
@@ -92,6 +95,7 @@ __all__ = [
     "compensation",
     "retry_delay",
     "run",
+    "task",
     "workflow",
     "to_ns",
     "to_seconds",

@@ -45,6 +45,7 @@ from wfsim.errors import (
 from ._breaker import BreakerRuntime
 from ._choice import ChoiceSource
 from ._faults import Fault, InjectedError
+from ._parallel import MergeConflictError, deep_merge_into, merge_outputs
 from ._retry import retry_delay
 from ._signals import Signal
 from ._time import Duration, format_seconds, to_ns, to_seconds, wall_time
@@ -83,6 +84,8 @@ class _Attempt:
     #: the step's fallback runs instead.
     admitted: bool = False
     fallback: bool = False
+    #: A parallel group's own attempt takes no concurrency slot (its tasks do).
+    holds_slot: bool = True
     done: bool = False
     task: trio.lowlevel.Task | None = None
     token: int = 0
@@ -129,10 +132,12 @@ class _StepState:
 
 @attrs.define(eq=False)
 class _Waiter:
-    """A workflow body parked in ``ctx.step``/``ctx.gather`` until ``remaining`` steps end."""
+    """Who waits until ``remaining`` steps end: a workflow body parked in
+    ``ctx.step``/``ctx.gather`` (``body``), or a parallel group (``on_done``)."""
 
-    body: _Attempt
+    body: _Attempt | None
     remaining: int
+    on_done: Callable[[], None] | None = None
 
 
 #: A step that starts this many attempts at one virtual instant is looping (zero-delay
@@ -306,6 +311,7 @@ class Engine:
         self._signal_timers: list[_Timer] = []
         self._breakers: dict[str, BreakerRuntime] = {}
         self._cache: dict[tuple[str, Any], Any] = {}
+        self.task_states: dict[str, _StepState] = {}
         self._livelock: _StepState | None = None
         for st in self.states.values():
             if st.step.cache_key is not None:
@@ -529,6 +535,11 @@ class Engine:
         self._ready.append((self._begin_attempt, (st,)))
 
     def _begin_attempt(self, st: _StepState) -> None:
+        if st.status in TERMINAL:
+            return  # e.g. a group task cancelled by the group's timeout while it waited
+        if st.step.group is not None:
+            self._begin_group(st)
+            return
         if st.attempts == 0 and st.key_fn is not None and self._cached(st):
             return
         if self._limit is not None and self._running >= self._limit:
@@ -602,6 +613,10 @@ class Engine:
         if not att.done:
             self._switches.append((att, None))
 
+    def _release(self, att: _Attempt) -> None:
+        if att.holds_slot:
+            self._release_slot()
+
     def _release_slot(self) -> None:
         self._running -= 1
         if self._slot_wait:
@@ -613,7 +628,7 @@ class Engine:
         if att.done:
             return
         output = att.state.step.output
-        if output:
+        if output and att.state.step.role != "task":  # a group merges its tasks' outputs
             self.context.update(output)
         self._attempt_returned(att, dict(output) if output else None)
 
@@ -627,7 +642,7 @@ class Engine:
             return
         self._breaker_outcome(att, None)
         att.end()
-        self._release_slot()
+        self._release(att)
         st = att.state
         st.result = result
         output = _jsonable(result)
@@ -682,7 +697,7 @@ class Engine:
     def _attempt_failed(self, att: _Attempt, error: str, message: str, retryable: bool) -> None:
         self._breaker_outcome(att, error)
         att.end()
-        self._release_slot()
+        self._release(att)
         st = att.state
         policy = st.step.retry
         if policy is not None and not policy.is_retryable(error):
@@ -715,7 +730,7 @@ class Engine:
             return
         self._breaker_outcome(att, "timeout")
         att.end()
-        self._release_slot()
+        self._release(att)
         st = att.state
         assert st.step.timeout_ns is not None
         timeout = to_seconds(st.step.timeout_ns)
@@ -947,8 +962,111 @@ class Engine:
         if waiter is None:
             return
         waiter.remaining -= 1
-        if waiter.remaining == 0 and not waiter.body.done and waiter.body.task is not None:
+        if waiter.remaining != 0:
+            return
+        if waiter.on_done is not None:
+            waiter.on_done()
+        elif waiter.body is not None and not waiter.body.done and waiter.body.task is not None:
             self._switches.append((waiter.body, outcome.Value(None)))
+
+    # -- parallel groups --------------------------------------------------------------------
+    def _begin_group(self, st: _StepState) -> None:
+        """Start a group's tasks; it ends (merging their outputs) when all have ended."""
+        group = st.step.group
+        assert group is not None
+        st.attempts = 1
+        st.status = "running"
+        att = _Attempt(st, 1, self.now, holds_slot=False)
+        st.current = att
+        # Not attempt_started: the group does no work itself and takes no slot (its tasks do).
+        self.record("group_started", st.step.name, tasks=len(group.tasks))
+        tasks: list[_StepState] = []
+        waiter = _Waiter(None, len(group.tasks), on_done=lambda: self._end_group(att, tasks))
+        for t in group.tasks:
+            name = f"{st.step.name}/{t.name}"
+            task_state = _StepState(attrs.evolve(t, name=name), 0, waiter=waiter)
+            self.task_states[name] = task_state
+            self._faults_by_step[name] = [f for f in self.faults if f.matches(name)]
+            tasks.append(task_state)
+        for task_state in tasks:
+            self._make_ready(task_state)
+        if group.timeout_ns is not None:
+            deadline = self.now + group.timeout_ns
+            att.timers.append(self._schedule(deadline, self._group_timeout, att, tasks))
+
+    def _group_timeout(self, att: _Attempt, tasks: list[_StepState]) -> None:
+        if att.done:
+            return
+        for task_state in tasks:
+            if task_state.status in TERMINAL:
+                continue
+            running = task_state.current
+            if running is not None and not running.done:
+                running.end()
+                self._release(running)
+                self._cancel_task(running)
+            if task_state in self._slot_wait:
+                self._slot_wait.remove(task_state)
+            task_state.status = "cancelled"
+            task_state.error = "timeout"
+            self.record("step_cancelled", task_state.step.name, reason="group timeout")
+            self._step_ended(task_state)
+
+    def _end_group(self, att: _Attempt, tasks: list[_StepState]) -> None:
+        group = att.state.step.group
+        assert group is not None
+        for timer in att.timers:
+            timer[2] = None
+        ok = [t for t in tasks if t.status == "completed"]
+        failed = [t for t in tasks if t.status != "completed"]
+        if failed and not group.allow_partial_success:
+            first = failed[0]
+            why = (
+                "was cancelled by the group timeout"
+                if first.status == "cancelled"
+                else (f"failed: {first.error}")
+            )
+            self._group_failed(
+                att, "ParallelTaskFailed", f"parallel task {first.step.name!r} {why}"
+            )
+            return
+        try:
+            combined = merge_outputs(
+                [(t.step.name, t.result) for t in ok], group.merge, group.on_conflict
+            )
+        except MergeConflictError as exc:
+            self._group_failed(att, "MergeConflictError", str(exc))
+            return
+        if group.merge == "deep":
+            deep_merge_into(self.context, combined)
+        else:
+            self.context.update(combined)
+        att.end()
+        st = att.state
+        st.result = combined
+        st.status = "completed"
+        self.record(
+            "group_merged",
+            st.step.name,
+            tasks=[t.step.name for t in ok],
+            failed=[t.step.name for t in failed],
+            keys=sorted(map(str, combined)),
+        )
+        self.record("step_completed", st.step.name)
+        if self.saga.register == "after":
+            self._register(st)
+        self._step_ended(st)
+        self._upstream_ended(st)
+
+    def _group_failed(self, att: _Attempt, error: str, message: str) -> None:
+        att.end()
+        st = att.state
+        st.status = "failed"
+        st.error = error
+        self.record("group_failed", st.step.name, error=error, message=message)
+        self.record("step_failed", st.step.name, reason=message, error=error)
+        self._upstream_ended(st)
+        self._step_ended(st)
 
     def _body_ended(self, body: _Attempt, result: outcome.Outcome[Any]) -> None:
         body.end()
@@ -1160,6 +1278,7 @@ class Engine:
             for c in self.comp_states.values()
             if c.status not in TERMINAL and c.status != "pending"
         ]
+        waiting += [t for t in self.task_states.values() if t.status not in TERMINAL]
         if self._livelock is not None:
             looping = self._livelock
             waiting = [looping, *(w for w in waiting if w is not looping)]
@@ -1241,7 +1360,9 @@ class Engine:
             self.message = f"{what}; compensated: {', '.join(c.step.name for c in comps)}"
 
     def step_states(self) -> Iterator[_StepState]:
-        return iter(self.states.values())
+        """Every step, then every parallel group task (``group/task``)."""
+        yield from self.states.values()
+        yield from self.task_states.values()
 
 
 def _abort_ok(_: Any) -> trio.lowlevel.Abort:

@@ -88,6 +88,10 @@ class ImperativeWorkflow:
     def compensations(self) -> Mapping[str, Step]:
         return {}
 
+    @property
+    def tasks(self) -> Mapping[str, Step]:
+        return {}
+
     def validate(self) -> tuple[str, ...]:
         return ()
 

@@ -107,7 +107,7 @@ def _check_faults(workflow: AnyWorkflow, faults: Sequence[Fault]) -> None:
             )
         if isinstance(workflow, ImperativeWorkflow):
             continue  # its steps exist only once the body calls them
-        targets = [*workflow.steps, *workflow.compensations]
+        targets = [*workflow.steps, *workflow.compensations, *workflow.tasks]
         if f.is_pattern:
             if not any(f.matches(name) for name in targets):
                 raise UnknownStepError(

@@ -46,6 +46,9 @@ EVENT_KINDS = frozenset(
         "child_started",
         "child_completed",
         "child_failed",
+        "group_started",
+        "group_merged",
+        "group_failed",
     }
 )
 

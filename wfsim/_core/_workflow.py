@@ -30,7 +30,15 @@ from ._trigger import TRIGGER_RULES
 if TYPE_CHECKING:
     from ._engine import StepContext
 
-__all__ = ["SagaPolicy", "Step", "StepFn", "Workflow", "compensation"]
+__all__ = [
+    "ParallelGroup",
+    "SagaPolicy",
+    "Step",
+    "StepFn",
+    "Workflow",
+    "compensation",
+    "task",
+]
 
 StepFn = Callable[["StepContext"], Awaitable[Any]]
 StepLike = Union["Step", str]
@@ -56,6 +64,10 @@ class Step:
     cache_key: Callable[..., Hashable] | None = attrs.field(default=None, eq=False)
     cache_ns: str = ""
     trigger_rule: str = "all_success"
+    #: "step", "compensation" (from compensation()) or "task" (from task(), in a group).
+    role: str = "step"
+    #: For a parallel group step: its tasks and how their outputs merge.
+    group: ParallelGroup | None = None
 
     @property
     def has_code(self) -> bool:
@@ -63,7 +75,31 @@ class Step:
 
     @property
     def is_compensation(self) -> bool:
-        return self.index < 0
+        return self.role == "compensation"
+
+
+MergeKind = Literal["shallow", "deep"]
+ConflictPolicy = Literal["prefer_new", "prefer_existing", "raise"]
+
+
+@attrs.frozen
+class ParallelGroup:
+    """A Ruvon-style PARALLEL step: tasks run concurrently, their outputs merge.
+
+    ``merge``: ``shallow`` (top-level keys) or ``deep`` (recursive for mappings).
+    ``on_conflict``: a key two tasks both return (a leaf, for ``deep``) takes the
+    later task's value (``prefer_new``, "later" meaning declaration order, not
+    completion order), keeps the earlier one (``prefer_existing``), or fails the
+    group (``raise``). ``allow_partial_success`` merges what succeeded when some
+    tasks fail; ``timeout_ns`` cancels the tasks still running then (they count as
+    failed).
+    """
+
+    tasks: tuple[Step, ...]
+    merge: MergeKind = "shallow"
+    on_conflict: ConflictPolicy = "prefer_new"
+    allow_partial_success: bool = False
+    timeout_ns: int | None = None
 
 
 @attrs.frozen
@@ -128,7 +164,27 @@ def compensation(
         output=dict(output) if output is not None else None,
         retry=retry,
         timeout_ns=timeout_ns,
+        role="compensation",
     )
+
+
+def task(
+    name: str,
+    *,
+    fn: StepFn | None = None,
+    duration: Duration = 0,
+    output: Mapping[str, Any] | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: Duration | None = None,
+) -> Step:
+    """Define one task of a parallel group (:meth:`Workflow.add_parallel`).
+
+    Like a step: code-less (``duration``, ``output``) or code (``fn(ctx)``
+    returning a mapping), with its own retries and timeout. Its output is merged
+    when the group ends, not when the task does.
+    """
+    step = compensation(name, fn=fn, duration=duration, output=output, retry=retry, timeout=timeout)
+    return attrs.evolve(step, role="task")
 
 
 def _check_breaker(step: str, breaker: object, fallback: object) -> None:
@@ -336,6 +392,60 @@ class Workflow:
         self._order = None
         return step
 
+    def add_parallel(
+        self,
+        name: str,
+        tasks: Iterable[Step],
+        *,
+        after: Iterable[StepLike] | StepLike | None = None,
+        merge: MergeKind = "shallow",
+        on_conflict: ConflictPolicy = "prefer_new",
+        allow_partial_success: bool = False,
+        timeout: Duration | None = None,
+        trigger_rule: str = "all_success",
+    ) -> Step:
+        """Add a parallel group step (Ruvon's PARALLEL): ``tasks`` run concurrently.
+
+        Example::
+
+            wf.add_parallel("enrich", [wfsim.task("price", duration=1, output={"p": 3}),
+                                       wfsim.task("stock", duration=2, output={"s": 7})],
+                            after=["validate"], merge="deep", on_conflict="raise")
+
+        The group completes when every task ended and their outputs merged into the
+        context (see :class:`ParallelGroup`); its tasks appear in the trace as
+        ``group/task`` steps.
+        """
+        task_list = tuple(tasks)
+        if not task_list:
+            raise WorkflowDefinitionError(f"parallel group {name!r} needs at least one task")
+        for t in task_list:
+            if not isinstance(t, Step) or t.role != "task":
+                raise WorkflowDefinitionError(
+                    f"parallel group {name!r}: tasks are made with wfsim.task(...), "
+                    f"not {type(t).__name__}"
+                )
+        names = [t.name for t in task_list]
+        if len(set(names)) != len(names):
+            raise WorkflowDefinitionError(f"parallel group {name!r}: task names must be unique")
+        if merge not in ("shallow", "deep"):
+            raise WorkflowDefinitionError(
+                f"parallel group {name!r}: merge must be 'shallow' or 'deep', not {merge!r}"
+            )
+        if on_conflict not in ("prefer_new", "prefer_existing", "raise"):
+            raise WorkflowDefinitionError(
+                f"parallel group {name!r}: on_conflict must be 'prefer_new', "
+                f"'prefer_existing' or 'raise', not {on_conflict!r}"
+            )
+        _, timeout_ns = _durations(f"parallel group {name!r}", 0, timeout)
+        step = self.add_step(name, after=after, trigger_rule=trigger_rule)
+        group = ParallelGroup(
+            task_list, merge, on_conflict, bool(allow_partial_success), timeout_ns
+        )
+        step = attrs.evolve(step, group=group)
+        self._steps[name] = step
+        return step
+
     def step(
         self,
         fn: StepFn | None = None,
@@ -428,6 +538,16 @@ class Workflow:
                     f"{step.name!r}; give each its own name"
                 )
             owners[comp.name] = step.name
+
+    @property
+    def tasks(self) -> Mapping[str, Step]:
+        """Every parallel group task by its trace name, ``group/task``."""
+        return {
+            f"{s.name}/{t.name}": t
+            for s in self._steps.values()
+            if s.group is not None
+            for t in s.group.tasks
+        }
 
     @property
     def compensations(self) -> Mapping[str, Step]:

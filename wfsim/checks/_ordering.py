@@ -280,8 +280,10 @@ def concurrency(run: Run) -> list[Violation]:
         elif e.kind in _ATTEMPT_ENDS and name is not None and isinstance(number, int):
             in_flight.pop((name, number), None)
         elif e.kind == "step_ready" and name is not None:
-            waiting[name] = e
-            due_at[name] = e.t_ns
+            step = run.steps.get(name)
+            if step is None or step.group is None:  # a parallel group takes no slot itself
+                waiting[name] = e
+                due_at[name] = e.t_ns
         elif e.kind == "retry_scheduled" and name is not None:
             delay = delay_ns(e.get("delay"))
             if delay is not None:
@@ -393,6 +395,9 @@ def _one_terminal(run: Run, name: str) -> list[Violation]:
                 after,
             )
         )
+    step = run.steps.get(name)
+    if step is not None and step.group is not None:
+        return out  # a parallel group has no attempts: group_merged / group_failed end it
     before = [a for a in run.attempts.get(name, ()) if a.start.seq < end.seq]
     last = before[-1] if before else None
     if end.kind == "step_completed" and (
@@ -427,7 +432,12 @@ def _one_terminal(run: Run, name: str) -> list[Violation]:
 def _status(run: Run, finished: TraceEvent) -> list[Violation]:
     out: list[Violation] = []
     actual = finished.get("status")
-    cancelled = [e for ends in run.terminal.values() for e in ends if e.kind == "step_cancelled"]
+    cancelled = [
+        e
+        for ends in run.terminal.values()
+        for e in ends
+        if e.kind == "step_cancelled" and e.get("reason") != "group timeout"  # PAR-5
+    ]
     failed = [e for ends in run.terminal.values() for e in ends if e.kind == "step_failed"]
     # TRIG-3: failures a trigger rule absorbed (every leaf completed, or was skipped for
     # another reason than a failed upstream) leave the run completed.

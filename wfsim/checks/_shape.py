@@ -180,7 +180,7 @@ def _event(run: Run, e: TraceEvent) -> list[Violation]:
     if kind not in _STEP_KINDS and kind not in _ATTEMPT_KINDS and kind not in _COMPENSATION_KINDS:
         return out
     name = e.step
-    is_step = name in run.steps
+    is_step = name in run.steps or name in run.workflow.tasks  # a group's task: group/task
     is_comp = name in run.compensations
     if kind in _COMPENSATION_KINDS:
         known = is_comp
