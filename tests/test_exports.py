@@ -8,6 +8,14 @@ import pathlib
 import wfsim
 
 PUBLIC = {
+    "MergeConflictError",
+    "ParallelGroup",
+    "task",
+    "Event",
+    "EventStep",
+    "EventWorkflow",
+    "StartEvent",
+    "StopEvent",
     "DEFAULT_EPOCH",
     "DEFAULT_TIME_LIMIT",
     "AttemptRecord",

@@ -20,6 +20,7 @@ from wfsim._core._breaker import CircuitBreaker
 from wfsim._core._choice import ChoiceSource, SeededChoices, Tape
 from wfsim._core._determinism import DeterminismReport, check_determinism
 from wfsim._core._engine import StepContext
+from wfsim._core._events import Event, EventStep, EventWorkflow, StartEvent, StopEvent
 from wfsim._core._faults import Fault, InjectedError
 from wfsim._core._imperative import (
     ChildCall,
@@ -63,6 +64,9 @@ __all__ = [
     "CycleError",
     "DeterminismError",
     "DeterminismReport",
+    "Event",
+    "EventStep",
+    "EventWorkflow",
     "ExternalWaitError",
     "Fault",
     "ImperativeWorkflow",
@@ -81,6 +85,8 @@ __all__ = [
     "StepCall",
     "StepResult",
     "StepTimeoutError",
+    "StartEvent",
+    "StopEvent",
     "Tape",
     "Trace",
     "TraceEvent",

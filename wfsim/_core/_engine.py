@@ -24,6 +24,7 @@ import inspect
 import json
 import random
 import types
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,9 @@ from wfsim.errors import (
 
 from ._breaker import BreakerRuntime
 from ._choice import ChoiceSource
+from ._events import Event, EventStep, EventWorkflow, StartEvent, StopEvent
 from ._faults import Fault, InjectedError
+from ._imperative import ImperativeWorkflow
 from ._parallel import MergeConflictError, deep_merge_into, merge_outputs
 from ._retry import retry_delay
 from ._signals import Signal
@@ -55,7 +58,7 @@ from ._wallclock import WallClock
 from ._workflow import Step, Workflow, _compensation_of
 
 if TYPE_CHECKING:
-    from ._imperative import ChildCall, ImperativeWorkflow, StepCall
+    from ._imperative import ChildCall, StepCall
 
 __all__ = ["Engine", "StepContext"]
 
@@ -86,6 +89,9 @@ class _Attempt:
     fallback: bool = False
     #: A parallel group's own attempt takes no concurrency slot (its tasks do).
     holds_slot: bool = True
+    #: collect_events buffers as they were before this attempt changed them (restored
+    #: if the attempt fails, so a retry sees the events again).
+    buffers_before: dict[tuple[str, str], list[Any]] = attrs.Factory(dict)
     done: bool = False
     task: trio.lowlevel.Task | None = None
     token: int = 0
@@ -123,6 +129,8 @@ class _StepState:
     key: Any = None
     #: A gather branch that runs a child workflow (trace: child_started/completed/failed).
     child: bool = False
+    #: Event workflows: the step this invocation belongs to, and the event it handles.
+    event_step: str | None = None
     #: Skipped because an upstream failed (Airflow's UPSTREAM_FAILED): counts as a failure.
     upstream_failed: bool = False
     #: Attempts started at the current instant, to catch a livelock (zero-delay retries).
@@ -237,13 +245,36 @@ class StepContext:
         delay = to_ns(seconds, what="ctx.sleep duration")
         await self._engine._park(self._attempt, delay)
 
+    def send_event(self, event: Any, step: str | None = None) -> None:
+        """Event workflows: deliver ``event`` to every step accepting its type, or to ``step``.
+
+        An unknown step, or one that does not accept the type, is an error
+        (LlamaIndex's ``WorkflowRuntimeError`` messages).
+        """
+        if self._engine.event_wf is None:
+            raise WfsimError("ctx.send_event() is for steps of an event workflow")
+        self._engine.emit(event, sender=self.step, target=step)
+
+    def collect_events(
+        self, event: Any, expected: list[Any], buffer_id: str | None = None
+    ) -> list[Any] | None:
+        """Event workflows: buffer ``event``; return the expected events once all arrived.
+
+        None until every expected event is buffered; then the events in the
+        order of ``expected`` (repeated types in arrival order, this event last).
+        An event of a type not expected, or beyond the expected count of its
+        type, is dropped. Buffers are per step and ``buffer_id`` and start
+        empty again after a full collection.
+        """
+        return self._engine.collect_events(self._attempt, event, expected, buffer_id)
+
 
 class Engine:
     """One run of a DAG workflow. Use :func:`wfsim.run` or :func:`wfsim.arun`."""
 
     def __init__(
         self,
-        workflow: Workflow | ImperativeWorkflow,
+        workflow: Workflow | ImperativeWorkflow | EventWorkflow,
         *,
         input: Any,
         seed: int | None,
@@ -312,12 +343,19 @@ class Engine:
         self._breakers: dict[str, BreakerRuntime] = {}
         self._cache: dict[tuple[str, Any], Any] = {}
         self.task_states: dict[str, _StepState] = {}
+        # Event workflows (specs/events.md).
+        self.event_wf = workflow if isinstance(workflow, EventWorkflow) else None
+        self._ev_running: dict[str, int] = {}
+        self._ev_queue: dict[str, list[_StepState]] = {}
+        self._buffers: dict[tuple[str, str], list[Any]] = {}
+        self._stopped = False
+        self._ev_failed: _StepState | None = None
         self._livelock: _StepState | None = None
         for st in self.states.values():
             if st.step.cache_key is not None:
                 st.key_fn = functools.partial(st.step.cache_key, self.context_view)
         self._attempt_of_task: dict[trio.lowlevel.Task, _Attempt] = {}
-        if not isinstance(workflow, Workflow):
+        if isinstance(workflow, ImperativeWorkflow):
             body_fn = workflow.fn
 
             async def body(step_ctx: StepContext) -> Any:
@@ -359,6 +397,9 @@ class Engine:
                 self._make_ready(st)
         if self.body is not None:
             self._ready.append((self._spawn, (self.body,)))
+        if self.event_wf is not None:
+            fields = dict(self.input) if isinstance(self.input, Mapping) else {"input": self.input}
+            self.emit(StartEvent(**fields), sender=None)
         # Undelivered signals must not keep a finished body's run alive: dropped at its end.
         self._signal_timers = [
             self._schedule(sig.at_ns, self._deliver, sig) for sig in self.signals
@@ -434,6 +475,8 @@ class Engine:
         """Whether anything still waits although nothing is scheduled (a hang, a signal)."""
         if self.body is not None and not self.body.done:
             return True
+        if self.event_wf is not None and not self._stopped and self._ev_failed is None:
+            return True  # an event workflow ends only with a StopEvent
         if any(st.status not in TERMINAL for st in self.states.values()):
             return True
         # A compensation that was never needed stays "pending"; that is not waiting.
@@ -695,6 +738,7 @@ class Engine:
         self._attempt_returned(att, value)
 
     def _attempt_failed(self, att: _Attempt, error: str, message: str, retryable: bool) -> None:
+        self._restore_buffers(att)
         self._breaker_outcome(att, error)
         att.end()
         self._release(att)
@@ -729,6 +773,7 @@ class Engine:
         if att.done:
             return
         self._breaker_outcome(att, "timeout")
+        self._restore_buffers(att)
         att.end()
         self._release(att)
         st = att.state
@@ -958,6 +1003,8 @@ class Engine:
         return True
 
     def _step_ended(self, st: _StepState) -> None:
+        if st.event_step is not None:
+            self._invocation_ended(st)
         waiter = st.waiter
         if waiter is None:
             return
@@ -968,6 +1015,141 @@ class Engine:
             waiter.on_done()
         elif waiter.body is not None and not waiter.body.done and waiter.body.task is not None:
             self._switches.append((waiter.body, outcome.Value(None)))
+
+    # -- event workflows --------------------------------------------------------------------
+    def emit(self, event: Event, sender: str | None, target: str | None = None) -> None:
+        """Deliver ``event`` to every step accepting it (or to ``target``)."""
+        assert self.event_wf is not None
+        if self._stopped or self._ev_failed is not None:
+            return
+        if not isinstance(event, Event):
+            raise WfsimError(f"send_event() takes a wfsim.Event, not {type(event).__name__}")
+        steps = self.event_wf.event_steps
+        kind = type(event).__name__
+        fields: dict[str, Any] = {"event": kind}
+        if target is not None:
+            fields["target"] = target
+        payload = _jsonable(event.fields)
+        if payload is not _MISSING and payload:
+            fields["fields"] = payload
+        self.record("event_emitted", sender, **fields)
+        if isinstance(event, StopEvent):
+            self._stop(event)
+            return
+        if target is not None:
+            if target not in steps:
+                raise WfsimError(f"Step {target} does not exist{did_you_mean(target, steps)}")
+            if not steps[target].accepts_event(event):
+                raise WfsimError(f"Step {target} does not accept event of type {kind}")
+            targets = [steps[target]]
+        else:
+            targets = [s for s in steps.values() if s.accepts_event(event)]
+        for step in targets:
+            self._invoke(step, event)
+
+    def _invoke(self, step: EventStep, event: Event) -> None:
+        count = self._calls[step.name] = self._calls.get(step.name, 0) + 1
+        name = step.name if count == 1 else f"{step.name}:{count}"
+        fn = step.fn
+
+        async def run(ctx: StepContext) -> Any:
+            return await fn(ctx, event)
+
+        definition = Step(
+            name=name,
+            index=len(self.states),
+            fn=run,
+            retry=step.retry,
+            timeout_ns=step.timeout_ns,
+        )
+        st = _StepState(definition, 0, event_step=step.name)
+        self.states[name] = st
+        self._faults_by_step[name] = [f for f in self.faults if f.matches(name)]
+        self.record("event_delivered", name, event=type(event).__name__)
+        if self._ev_running.get(step.name, 0) < step.num_workers:
+            self._ev_running[step.name] = self._ev_running.get(step.name, 0) + 1
+            self._make_ready(st)
+        else:
+            st.status = "queued"
+            self._ev_queue.setdefault(step.name, []).append(st)
+
+    def _invocation_ended(self, st: _StepState) -> None:
+        assert st.event_step is not None
+        self._ev_running[st.event_step] -= 1
+        if st.status == "failed" and not self._stopped and self._ev_failed is None:
+            self._ev_failed = st
+            self.message = f"step {st.step.name!r} failed: {st.error}"
+            self._cancel_invocations("the workflow failed")
+            return
+        queue = self._ev_queue.get(st.event_step)
+        if queue and not self._stopped and self._ev_failed is None:
+            nxt = queue.pop(0)
+            self._ev_running[st.event_step] += 1
+            self._make_ready(nxt)
+        if st.status == "completed" and isinstance(st.result, Event):
+            self.emit(st.result, sender=st.step.name)
+
+    def _stop(self, event: StopEvent) -> None:
+        """The first StopEvent ends the run: pending and running invocations are cancelled."""
+        self._stopped = True
+        self.result = event.get("result")
+        self._cancel_invocations("a StopEvent ended the run")
+
+    def _cancel_invocations(self, reason: str) -> None:
+        current = self._attempt_of_task.get(trio.lowlevel.current_task())
+        for st in list(self.states.values()):
+            if st.event_step is None or st.status in TERMINAL:
+                continue
+            att = st.current
+            if att is not None and not att.done:
+                att.end()
+                self._release(att)
+                if att is not current:  # the sender itself goes on until it next waits
+                    self._cancel_task(att)
+            if st in self._slot_wait:
+                self._slot_wait.remove(st)
+            st.status = "cancelled"
+            self.record("step_cancelled", st.step.name, reason=reason)
+        self._ev_queue.clear()
+
+    def collect_events(
+        self, att: _Attempt, event: Event, expected: list[type[Event]], buffer_id: str | None
+    ) -> list[Event] | None:
+        """``ctx.collect_events``: LlamaIndex's rules, applied at once (specs/events.md)."""
+        if not expected:
+            return []
+        owner = att.state.event_step
+        if owner is None:
+            raise WfsimError("ctx.collect_events() is for steps of an event workflow")
+        key = (owner, buffer_id or "default")
+        buffer = self._buffers.setdefault(key, [])
+        att.buffers_before.setdefault(key, list(buffer))
+        wanted = Counter(expected)
+        remaining = wanted - Counter(type(e) for e in buffer)
+        if remaining != Counter([type(event)]):
+            if type(event) in remaining:
+                buffer.append(event)
+            return None  # not complete; an unexpected or surplus event is dropped
+        pool = [*buffer, event]
+        collected: list[Event] = []
+        for kind in expected:
+            pick = next(e for e in pool if type(e) is kind)
+            pool.remove(pick)
+            collected.append(pick)
+        self._buffers[key] = []
+        self.record(
+            "events_collected",
+            att.state.step.name,
+            att.number,
+            events=[type(e).__name__ for e in collected],
+            buffer=key[1],
+        )
+        return collected
+
+    def _restore_buffers(self, att: _Attempt) -> None:
+        for key, before in att.buffers_before.items():
+            self._buffers[key] = before
+        att.buffers_before.clear()
 
     # -- parallel groups --------------------------------------------------------------------
     def _begin_group(self, st: _StepState) -> None:
@@ -1300,6 +1482,8 @@ class Engine:
                 f"run timed out: the time limit of {format_seconds(self.time_limit_ns)} "
                 f"was reached ({why})"
             )
+        if self.event_wf is not None and not self._stopped and not described:
+            described.append("nothing: no step returned a StopEvent")
         if self.body is not None and not self.body.done:
             awaited = [n for n, ws in self._signal_waiters.items() if self.body in ws]
             signal = f" (waiting for signal {awaited[0]!r})" if awaited else ""
@@ -1333,6 +1517,9 @@ class Engine:
         self.record("run_finished", **fields)
 
     def _settle_status(self) -> None:
+        if self.event_wf is not None:
+            self.status = "failed" if self._ev_failed is not None else "completed"
+            return
         if self.body is not None:
             # An imperative run fails when its body raised (a step error it caught does not).
             failed = [self.workflow.name] if self.body.state.status == "failed" else []

@@ -16,6 +16,7 @@ from wfsim.errors import UnknownStepError, WfsimError, did_you_mean
 
 from ._choice import ChoiceSource, SeededChoices, Tape
 from ._engine import Engine
+from ._events import EventWorkflow
 from ._faults import Fault
 from ._imperative import ImperativeWorkflow
 from ._signals import Signal
@@ -95,7 +96,7 @@ def _choice_source(seed: int | None, choices: ChoiceSource | Iterable[int] | Non
     return Tape(choices)
 
 
-AnyWorkflow = Workflow | ImperativeWorkflow
+AnyWorkflow = Workflow | ImperativeWorkflow | EventWorkflow
 
 
 def _check_faults(workflow: AnyWorkflow, faults: Sequence[Fault]) -> None:
@@ -105,8 +106,8 @@ def _check_faults(workflow: AnyWorkflow, faults: Sequence[Fault]) -> None:
                 f"faults must be wfsim.Fault objects (Fault.error(...), Fault.latency(...)), "
                 f"not {type(f).__name__}"
             )
-        if isinstance(workflow, ImperativeWorkflow):
-            continue  # its steps exist only once the body calls them
+        if not isinstance(workflow, Workflow):
+            continue  # its steps exist only once the body calls them or events arrive
         targets = [*workflow.steps, *workflow.compensations, *workflow.tasks]
         if f.is_pattern:
             if not any(f.matches(name) for name in targets):
@@ -142,7 +143,7 @@ def _prepare(
     wall_clock: WallClock | None,
     signals: Iterable[Signal] = (),
 ) -> Engine:
-    if not isinstance(workflow, (Workflow, ImperativeWorkflow)):
+    if not isinstance(workflow, (Workflow, ImperativeWorkflow, EventWorkflow)):
         raise WfsimError(
             "wfsim.run() takes a wfsim.Workflow or a @wfsim.workflow function, "
             f"not {type(workflow).__name__}"
@@ -154,7 +155,7 @@ def _prepare(
             f"input must be a mapping (it seeds the DAG's context), not {type(input).__name__}"
         )
     signal_list = _check_signals(signals)
-    if signal_list and isinstance(workflow, Workflow):
+    if signal_list and isinstance(workflow, (Workflow, EventWorkflow)):
         raise WfsimError(
             "signals are delivered to a workflow body that waits for them "
             "(ctx.wait_for_signal in a @wfsim.workflow); this DAG workflow has none"
@@ -167,6 +168,8 @@ def _prepare(
                 f"{did_you_mean(sig.name, declared)} (declared: {', '.join(declared)})"
             )
     limit = to_ns(time_limit, what="time_limit")
+    if isinstance(workflow, EventWorkflow) and workflow.timeout_ns is not None:
+        limit = min(limit, workflow.timeout_ns)  # the workflow's own timeout (LlamaIndex's)
     if limit <= 0:
         raise WfsimError("time_limit must be positive")
     return Engine(

@@ -49,6 +49,9 @@ EVENT_KINDS = frozenset(
         "group_started",
         "group_merged",
         "group_failed",
+        "event_emitted",
+        "event_delivered",
+        "events_collected",
     }
 )
 

@@ -1,0 +1,203 @@
+"""Event-driven workflows (LlamaIndex workflows' model, semantics.md section 2).
+
+Steps subscribe to event types; a step returns an event (or None) or emits with
+``ctx.send_event``; ``StartEvent`` starts the run and the first ``StopEvent``
+ends it. ``num_workers`` bounds concurrent invocations per step; fan-in uses
+``ctx.collect_events``. Where the real engine leaves an order to chance (which
+of several same-type events arrives first), wfsim's choice source decides it, so
+a campaign over seeds explores every arrival order. See ``specs/events.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from wfsim.errors import WorkflowDefinitionError, did_you_mean
+
+from ._retry import RetryPolicy
+from ._time import Duration, to_ns
+from ._workflow import SagaPolicy, Step
+
+if TYPE_CHECKING:
+    from ._engine import StepContext
+
+__all__ = ["Event", "EventStep", "EventWorkflow", "StartEvent", "StopEvent"]
+
+
+class Event:
+    """An event: a type (its class) and fields. Subclass it for your event types::
+
+    class Retrieved(wfsim.Event):
+        pass
+
+    Retrieved(docs=3).docs == 3
+    """
+
+    def __init__(self, **fields: Any) -> None:
+        object.__setattr__(self, "_fields", dict(fields))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_fields"][name]
+        except KeyError:
+            raise AttributeError(
+                f"{type(self).__name__} has no field {name!r}"
+                f"{did_you_mean(name, self.__dict__['_fields'])}"
+            ) from None
+
+    @property
+    def fields(self) -> Mapping[str, Any]:
+        return dict(self.__dict__["_fields"])
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.__dict__["_fields"].get(name, default)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Event) and type(other) is type(self) and other.fields == self.fields
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(map(str, self.fields)))))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.fields.items())
+        return f"{type(self).__name__}({inner})"
+
+
+class StartEvent(Event):
+    """Delivered once at the start of the run, carrying the run's input as fields."""
+
+
+class StopEvent(Event):
+    """The first one a step returns (or sends) ends the run; ``result`` is the run's result."""
+
+    def __init__(self, result: Any = None, **fields: Any) -> None:
+        super().__init__(result=result, **fields)
+
+
+EventStepFn = Callable[["StepContext", Event], Awaitable[Any]]
+
+
+@attrs.frozen
+class EventStep:
+    """One step of an event workflow: the event types it accepts and how it runs."""
+
+    name: str
+    fn: EventStepFn = attrs.field(eq=False)
+    accepts: tuple[type[Event], ...]
+    num_workers: int = 4
+    retry: RetryPolicy | None = None
+    timeout_ns: int | None = None
+
+    def accepts_event(self, event: Event) -> bool:
+        return isinstance(event, self.accepts)
+
+
+class EventWorkflow:
+    """A workflow of event-subscribed steps.
+
+    Example::
+
+        wf = wfsim.EventWorkflow("rag", timeout=45)
+
+        @wf.step(accepts=wfsim.StartEvent)
+        async def retrieve(ctx, ev):
+            await ctx.sleep(1)
+            return Retrieved(docs=3)
+
+        @wf.step(accepts=Retrieved)
+        async def answer(ctx, ev):
+            return wfsim.StopEvent(result=f"{ev.docs} docs")
+
+    ``timeout`` (virtual, like LlamaIndex's ``Workflow(timeout=45)``; None for
+    none) ends the run ``timed_out`` naming the active steps.
+    """
+
+    def __init__(self, name: str, *, timeout: Duration | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise WorkflowDefinitionError(f"a workflow needs a non-empty name, not {name!r}")
+        self.name = name
+        self.timeout_ns = None if timeout is None else to_ns(timeout, what="workflow timeout")
+        self.max_concurrency: int | None = None
+        self.saga = SagaPolicy()
+        self.signals: tuple[str, ...] = ()
+        self._steps: dict[str, EventStep] = {}
+
+    def step(
+        self,
+        fn: EventStepFn | None = None,
+        *,
+        accepts: type[Event] | Iterable[type[Event]] = StartEvent,
+        name: str | None = None,
+        num_workers: int = 4,
+        retry: RetryPolicy | None = None,
+        timeout: Duration | None = None,
+    ) -> Any:
+        """Register ``async def step(ctx, ev)`` for the event type(s) in ``accepts``."""
+
+        def register(func: EventStepFn) -> EventStep:
+            step_name = name or str(getattr(func, "__name__", ""))
+            if not step_name:
+                raise WorkflowDefinitionError("an event step needs a name")
+            if step_name in self._steps:
+                raise WorkflowDefinitionError(
+                    f"event workflow {self.name!r} already has a step named {step_name!r}"
+                )
+            types = (accepts,) if isinstance(accepts, type) else tuple(accepts)
+            for t in types:
+                if not (isinstance(t, type) and issubclass(t, Event)):
+                    raise WorkflowDefinitionError(
+                        f"step {step_name!r}: accepts= takes wfsim.Event subclasses, not {t!r}"
+                    )
+            if not types:
+                raise WorkflowDefinitionError(f"step {step_name!r} accepts no event type")
+            if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
+                raise WorkflowDefinitionError(
+                    f"step {step_name!r}: num_workers must be an integer > 0, not {num_workers!r}"
+                )
+            timeout_ns = None if timeout is None else to_ns(timeout, what="step timeout")
+            step = EventStep(step_name, func, types, num_workers, retry, timeout_ns)
+            self._steps[step_name] = step
+            return step
+
+        return register(fn) if fn is not None else register
+
+    @property
+    def event_steps(self) -> Mapping[str, EventStep]:
+        return dict(self._steps)
+
+    # What the engine and run() ask of any workflow: an event workflow declares no DAG.
+    @property
+    def steps(self) -> Mapping[str, Step]:
+        return {}
+
+    @property
+    def compensations(self) -> Mapping[str, Step]:
+        return {}
+
+    @property
+    def tasks(self) -> Mapping[str, Step]:
+        return {}
+
+    def validate(self) -> tuple[str, ...]:
+        if not self._steps:
+            raise WorkflowDefinitionError(f"event workflow {self.name!r} has no steps")
+        if not any(
+            StartEvent in s.accepts or any(issubclass(StartEvent, t) for t in s.accepts)
+            for s in self._steps.values()
+        ):
+            raise WorkflowDefinitionError(
+                f"event workflow {self.name!r}: no step accepts wfsim.StartEvent, so nothing "
+                "would ever run"
+            )
+        return ()
+
+    def dependents(self) -> Mapping[str, tuple[str, ...]]:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"EventWorkflow({self.name!r}, steps={len(self._steps)})"
