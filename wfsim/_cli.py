@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import sys
 from collections.abc import Sequence
@@ -220,6 +221,85 @@ def cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+STORE_FILE = "campaigns.sqlite"
+
+
+def _store_path(out: str | None) -> pathlib.Path:
+    return pathlib.Path(out or ".wfsim") / STORE_FILE
+
+
+def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from wfsim.campaign import run_campaign
+    from wfsim.scenario import Scenario
+
+    files, problems = _files(args.files)
+    for problem in problems:
+        print(problem, file=err)
+    # Validate every file before the first run: one campaign, no half-started work.
+    loaded = [_load(path, err) for path in files]
+    if problems or not all(isinstance(s, Scenario) for s in loaded):
+        return EXIT_BAD_INPUT
+    summary = run_campaign(
+        [str(path) for path in files],
+        seeds=args.seeds,
+        start_seed=args.start_seed,
+        workers=args.workers,
+        time_budget=args.time_budget,
+        max_failures=args.max_failures,
+        store=_store_path(args.out),
+        resume=args.resume,
+        progress=err,
+    )
+    if args.json:
+        print(json.dumps(summary.to_json()), file=out)
+    else:
+        print(summary.format(), file=out)
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _campaign_line(info: object) -> str:
+    """One line of ``campaigns list``: id, start, seeds, runs, failures, files, notes."""
+    from wfsim.campaign import CampaignInfo
+
+    assert isinstance(info, CampaignInfo)
+    seeds = f"{info.start_seed}-{info.start_seed + info.seeds - 1}"
+    files = info.scenarios[0].path if info.scenarios else "-"
+    if len(info.scenarios) > 1:
+        files += f" (+{len(info.scenarios) - 1} more)"
+    notes = [f"{info.reused} reused"] if info.reused else []
+    if info.stopped:
+        notes.append(f"stopped: {info.stopped.replace('_', ' ')}")
+    if info.finished is None:
+        notes.append("unfinished")
+    line = f"{info.id:>4}  {info.started}  seeds {seeds}  {info.runs} runs, {info.failed} failed"
+    return f"{line}  {files}" + (f"  ({'; '.join(notes)})" if notes else "")
+
+
+def cmd_campaigns(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from wfsim.campaign import CampaignStore
+
+    path = _store_path(args.out)
+    if args.campaigns_command == "list" and not path.is_file():
+        print(f"no campaigns recorded in {path}", file=out)
+        return EXIT_OK
+    with CampaignStore(path, create=False) as store:
+        if args.campaigns_command == "list":
+            infos = store.campaigns()
+            if args.json:
+                print(json.dumps([info.to_json() for info in infos]), file=out)
+            else:
+                for info in infos:
+                    print(_campaign_line(info), file=out)
+            return EXIT_OK
+        if args.campaigns_command == "show":
+            summary = store.summary(args.id)
+            print(json.dumps(summary.to_json()) if args.json else summary.format(), file=out)
+            return EXIT_OK if summary.ok else EXIT_FAILED
+        diff = store.diff(args.a, args.b)
+        print(json.dumps(diff.to_json()) if args.json else diff.format(), file=out)
+        return EXIT_FAILED if diff.changes else EXIT_OK
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -228,6 +308,28 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"seed must be an integer >= 0, not {value}")
     return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, not {value}")
+    return value
+
+
+def _budget(text: str) -> str:
+    from wfsim._core._time import to_ns
+
+    try:
+        ns = to_ns(text, what="time budget")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if ns <= 0:
+        raise argparse.ArgumentTypeError(f"time budget must be more than 0s, not {text!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,6 +385,68 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("file", metavar="FILE")
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
     graph.set_defaults(func=cmd_graph)
+
+    simulate = sub.add_parser(
+        "simulate", help="run many seeds of scenarios and report what failed",
+        description="Run seeds S..S+N-1 of every scenario, check its expectations and every "
+        "oracle, record each run in the campaign store and report failures by expectation "
+        "or rule, makespan percentiles, attempts and retry delays, and a replay line per "
+        "failing seed. Exit 0 if every run passed, 1 if any failed, 2 for bad input.",
+    )
+    simulate.add_argument("files", nargs="+", metavar="FILE", help="scenario files or directories")
+    simulate.add_argument(
+        "--seeds", type=_positive, required=True, metavar="N", help="how many seeds to run"
+    )
+    simulate.add_argument(
+        "--start-seed", type=_seed, default=0, metavar="S", help="the first seed (default 0)"
+    )
+    simulate.add_argument(
+        "--workers", type=_positive, default=os.cpu_count() or 1, metavar="K",
+        help="worker processes; 1 runs in this process (default: the number of CPUs)",
+    )
+    simulate.add_argument(
+        "--time-budget", type=_budget, metavar="D",
+        help="stop after this much wall-clock time (e.g. 90s, 10m, 1h)",
+    )
+    simulate.add_argument(
+        "--max-failures", type=_positive, metavar="M", help="stop once M runs have failed"
+    )
+    simulate.add_argument("--json", action="store_true", help="print one JSON object")
+    simulate.add_argument(
+        "--out", metavar="DIR",
+        help=f"directory of the campaign store {STORE_FILE} (default .wfsim)",
+    )
+    simulate.add_argument(
+        "--resume", action="store_true",
+        help="reuse the runs earlier campaigns recorded for the same file text and seed",
+    )
+    simulate.set_defaults(func=cmd_simulate)
+
+    campaigns = sub.add_parser(
+        "campaigns", help="list, show and compare recorded campaigns",
+        description=f"Read the campaign store (DIR/{STORE_FILE}) that simulate writes.",
+    )
+    verbs = campaigns.add_subparsers(
+        dest="campaigns_command", metavar="ACTION", parser_class=_Parser
+    )
+    verbs.required = True
+    listing = verbs.add_parser("list", help="one line per recorded campaign")
+    show = verbs.add_parser("show", help="the report of one recorded campaign")
+    show.add_argument("id", type=int, metavar="ID")
+    diff = verbs.add_parser(
+        "diff", help="seeds whose outcome or digest changed between two campaigns",
+        description="Compare two campaigns seed by seed (same scenario file, same seed) and "
+        "list the seeds whose outcome, status, failures or trace digest changed. Exit 0 when "
+        "nothing changed, 1 when something did.",
+    )
+    diff.add_argument("a", type=int, metavar="A")
+    diff.add_argument("b", type=int, metavar="B")
+    for verb in (listing, show, diff):
+        verb.add_argument(
+            "--out", metavar="DIR", help=f"directory of {STORE_FILE} (default .wfsim)"
+        )
+        verb.add_argument("--json", action="store_true", help="print JSON")
+    campaigns.set_defaults(func=cmd_campaigns)
 
     schema = sub.add_parser(
         "schema", help="print the scenario file JSON Schema",

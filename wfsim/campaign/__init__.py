@@ -1,0 +1,49 @@
+"""Simulation campaigns: many seeds of scenario files, in this process or in worker processes.
+
+A campaign runs seeds ``S .. S+N-1`` of each scenario file, checks each run's
+expectations and (for DAG workflows) every oracle, records every run in a SQLite
+store, and sums them up: failures by expectation or rule, the virtual makespan
+distribution, attempts and retry delays, the failing seeds with their replay lines
+(``specs/campaign.md``)::
+
+    from wfsim.campaign import CampaignStore, run_campaign
+
+    summary = run_campaign(["scenarios/orders.wfsim.yaml"], seeds=1000, workers=2,
+                           store=".wfsim/campaigns.sqlite")
+    print(summary.format())
+    for scenario in summary.scenarios:
+        for run in scenario.failing:
+            print(scenario.replay_command(run.seed), run.failure_keys)
+
+    with CampaignStore(".wfsim/campaigns.sqlite", create=False) as store:
+        print(store.diff(1, summary.campaign_id).format())
+
+The same seed gives the same record, digest included, on every backend.
+"""
+
+from wfsim.campaign._record import CampaignError, RunRecord, run_seed
+from wfsim.campaign._run import run_campaign
+from wfsim.campaign._store import (
+    CampaignDiff,
+    CampaignInfo,
+    CampaignStore,
+    ScenarioRef,
+    SeedChange,
+)
+from wfsim.campaign._summary import Bucket, CampaignSummary, Percentiles, ScenarioSummary
+
+__all__ = [
+    "Bucket",
+    "CampaignDiff",
+    "CampaignError",
+    "CampaignInfo",
+    "CampaignStore",
+    "CampaignSummary",
+    "Percentiles",
+    "RunRecord",
+    "ScenarioRef",
+    "ScenarioSummary",
+    "SeedChange",
+    "run_campaign",
+    "run_seed",
+]

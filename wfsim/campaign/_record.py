@@ -1,0 +1,196 @@
+"""One seed of one scenario: run it, judge it, and keep what a campaign reports.
+
+This is the code every backend runs, in the campaign's process or in a worker:
+the same function, so the same seed gives the same record wherever it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from wfsim._core._trace import ATTEMPT_ENDS, ATTEMPT_STARTS, Trace
+from wfsim._core._workflow import Workflow
+from wfsim.checks import check_all
+from wfsim.errors import WfsimError
+from wfsim.scenario import Scenario, load_scenario, run_scenario
+
+__all__ = ["CampaignError", "RunRecord", "file_hash", "run_batch", "run_seed"]
+
+
+class CampaignError(WfsimError, ValueError):
+    """A campaign cannot start or go on: bad options, an unusable store, a changed file."""
+
+
+@attrs.frozen
+class RunRecord:
+    """What a campaign keeps of one run: its outcome, digest and the numbers it reports.
+
+    ``failures`` holds ``(key, message)`` pairs: ``expect.KEY`` for an expectation
+    of the scenario (``expect.makespan``, ``expect.attempts.charge``), a rule ID
+    for an oracle's violation (``RETRY-3``), ``error.CLASS`` when the run raised.
+    ``attempts`` and ``failed_attempts`` count, per step (and compensation) that
+    started, its attempts and those that failed or timed out; ``failed_steps``
+    are the steps that ended ``step_failed``; ``retry_delays_ns`` the virtual
+    time between each failed attempt and the next, as ``expect.retry_delays``
+    measures it. ``wall_ms`` is host time spent on the run and its checks.
+    """
+
+    scenario_hash: str
+    seed: int
+    status: str
+    failures: tuple[tuple[str, str], ...]
+    digest: str
+    makespan_ns: int
+    wall_ms: float
+    attempts: Mapping[str, int] = attrs.field(factory=dict)
+    failed_attempts: Mapping[str, int] = attrs.field(factory=dict)
+    failed_steps: tuple[str, ...] = ()
+    retry_delays_ns: tuple[int, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def failure_keys(self) -> tuple[str, ...]:
+        """The distinct keys of :attr:`failures`, in the order they first appear."""
+        return tuple(dict.fromkeys(key for key, _ in self.failures))
+
+    def stats_json(self) -> str:
+        """The per-step numbers as the store's ``stats`` column holds them."""
+        return json.dumps(
+            {
+                "attempts": dict(self.attempts),
+                "failed_attempts": dict(self.failed_attempts),
+                "failed_steps": list(self.failed_steps),
+                "retry_delays_ns": list(self.retry_delays_ns),
+            },
+            separators=(",", ":"),
+        )
+
+    def failures_json(self) -> str:
+        return json.dumps([{"key": k, "message": m} for k, m in self.failures])
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
+        """Rebuild a record from a ``runs`` row of the store."""
+        stats = json.loads(row["stats"])
+        return cls(
+            scenario_hash=row["scenario_hash"],
+            seed=row["seed"],
+            status=row["status"],
+            failures=tuple((f["key"], f["message"]) for f in json.loads(row["failures"])),
+            digest=row["digest"],
+            makespan_ns=row["makespan_ns"],
+            wall_ms=row["wall_ms"],
+            attempts=stats["attempts"],
+            failed_attempts=stats["failed_attempts"],
+            failed_steps=tuple(stats["failed_steps"]),
+            retry_delays_ns=tuple(stats["retry_delays_ns"]),
+        )
+
+
+def file_hash(path: str | pathlib.Path) -> str:
+    """The sha256 of a scenario file's bytes: what makes two campaigns' runs comparable."""
+    try:
+        return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise CampaignError(
+            f"{path}: cannot read the scenario file: {exc.strerror or exc}"
+        ) from None
+
+
+def _numbers(trace: Trace) -> dict[str, Any]:
+    """Attempts, failed attempts, failed steps and retry delays, in one pass over the trace."""
+    attempts: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    failed_steps: list[str] = []
+    delays: list[int] = []
+    last_failure_end: dict[str, int] = {}
+    for event in trace:
+        step = event.step
+        if step is None:
+            continue
+        if event.kind in ATTEMPT_STARTS:
+            attempts[step] = attempts.get(step, 0) + 1
+            ended = last_failure_end.pop(step, None)
+            if ended is not None:
+                delays.append(event.t_ns - ended)
+        elif event.kind in ATTEMPT_ENDS:
+            if ATTEMPT_ENDS[event.kind] != "succeeded":
+                failed[step] = failed.get(step, 0) + 1
+                last_failure_end[step] = event.t_ns
+        elif event.kind == "step_failed":
+            failed_steps.append(step)
+    return {
+        "attempts": attempts,
+        "failed_attempts": failed,
+        "failed_steps": tuple(failed_steps),
+        "retry_delays_ns": tuple(delays),
+    }
+
+
+def run_seed(scenario: Scenario, scenario_hash: str, seed: int) -> RunRecord:
+    """Run ``scenario`` with ``seed``, check its expectations and (for DAGs) every oracle.
+
+    An exception out of the run is a finding too, not a crash of the campaign:
+    the record has status ``error`` and the failure ``error.CLASS``.
+    """
+    begin = time.perf_counter()
+    try:
+        outcome = run_scenario(scenario, seed=seed)
+    except Exception as exc:  # a run that crashes on one seed is what campaigns look for
+        return RunRecord(
+            scenario_hash,
+            seed,
+            "error",
+            ((f"error.{type(exc).__name__}", str(exc) or type(exc).__name__),),
+            "",
+            0,
+            (time.perf_counter() - begin) * 1000,
+        )
+    result = outcome.result
+    failures = [(f"expect.{f.key}", f.message) for f in outcome.failures]
+    if isinstance(scenario.workflow, Workflow):
+        failures += [
+            (v.rule, v.message) for v in check_all(scenario.workflow, scenario.faults, result.trace)
+        ]
+    return RunRecord(
+        scenario_hash,
+        seed,
+        result.status,
+        tuple(failures),
+        result.digest(),
+        result.makespan_ns,
+        (time.perf_counter() - begin) * 1000,
+        **_numbers(result.trace),
+    )
+
+
+#: Scenarios a worker process has loaded, by (path, file hash).
+_LOADED: dict[tuple[str, str], Scenario] = {}
+
+
+def run_batch(path: str, scenario_hash: str, seeds: Sequence[int]) -> list[RunRecord]:
+    """Run ``seeds`` of the scenario at ``path``: what a worker process is handed.
+
+    The worker loads the file itself (once) and refuses it if its text is no
+    longer the text the campaign started with.
+    """
+    key = (path, scenario_hash)
+    scenario = _LOADED.get(key)
+    if scenario is None:
+        if file_hash(path) != scenario_hash:
+            raise CampaignError(
+                f"{path}: the scenario file changed while the campaign ran; "
+                "start the campaign again"
+            )
+        scenario = _LOADED[key] = load_scenario(path)
+    return [run_seed(scenario, scenario_hash, seed) for seed in seeds]

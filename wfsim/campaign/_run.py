@@ -1,0 +1,284 @@
+"""Running a campaign: seeds handed out in batches to a backend, records streamed back.
+
+Two backends run the same :func:`~._record.run_batch` code: the campaign's own
+process (``workers=1``) and a pool of local worker processes (``workers=K``),
+each of which loads the scenario from its path. Batches grow until each takes
+about :data:`BATCH_SECONDS`, so progress, the time budget and the store see
+results often whatever a run costs.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TextIO
+
+import attrs
+
+import wfsim
+from wfsim._core._time import Duration, to_ns
+from wfsim.scenario import load_scenario
+
+from ._progress import LINE_INTERVAL, progress_for
+from ._record import CampaignError, RunRecord, file_hash, run_batch
+from ._store import CampaignStore, ScenarioRef
+from ._summary import CampaignSummary, Tally
+
+__all__ = ["run_campaign"]
+
+#: Host seconds a batch should take once the cost of a run is known.
+BATCH_SECONDS = 0.25
+#: Seeds in a batch before any run of the scenario has been timed.
+FIRST_BATCH = 2
+MAX_BATCH = 1000
+
+#: (scenario index, seeds)
+Job = tuple[int, tuple[int, ...]]
+#: Given records, says whether to go on.
+Sink = Callable[[Sequence[RunRecord]], bool]
+
+
+@attrs.define
+class _Batches:
+    """Hands out the seeds left to run, round-robin over the scenarios, sized by cost."""
+
+    pending: list[Sequence[int]]
+    workers: int
+    cursor: list[int] = attrs.field(init=False)
+    spent_ms: list[float] = attrs.field(init=False)
+    timed: list[int] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.cursor = [0] * len(self.pending)
+        self.spent_ms = [0.0] * len(self.pending)
+        self.timed = [0] * len(self.pending)
+
+    def observe(self, index: int, records: Sequence[RunRecord]) -> None:
+        self.timed[index] += len(records)
+        self.spent_ms[index] += sum(r.wall_ms for r in records)
+
+    def size(self, index: int) -> int:
+        if not self.timed[index]:
+            return FIRST_BATCH
+        per_run = self.spent_ms[index] / self.timed[index] / 1000
+        size = int(BATCH_SECONDS / per_run) if per_run > 0 else MAX_BATCH
+        left = len(self.pending[index]) - self.cursor[index]
+        # Leave work for every worker at the end rather than one long last batch.
+        fair = math.ceil(left / (2 * self.workers))
+        return max(1, min(size, MAX_BATCH, fair))
+
+    def __iter__(self) -> Iterator[Job]:
+        while True:
+            live = [i for i, seeds in enumerate(self.pending) if self.cursor[i] < len(seeds)]
+            if not live:
+                return
+            for index in live:
+                start = self.cursor[index]
+                stop = start + self.size(index)
+                self.cursor[index] = stop
+                yield index, tuple(self.pending[index][start:stop])
+
+
+def _in_process(refs: Sequence[ScenarioRef], jobs: Iterator[Job], sink: Sink) -> None:
+    for index, seeds in jobs:
+        ref = refs[index]
+        for seed in seeds:
+            if not sink(run_batch(ref.path, ref.scenario_hash, [seed])):
+                return
+
+
+def _worker_init() -> None:
+    # Ctrl-C is the campaign's to handle: workers finish their batch and are shut down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _in_processes(
+    refs: Sequence[ScenarioRef],
+    jobs: Iterator[Job],
+    sink: Sink,
+    workers: int,
+    deadline: float | None,
+) -> None:
+    pool = cf.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context(), initializer=_worker_init
+    )
+    try:
+        running: set[cf.Future[list[RunRecord]]] = set()
+
+        def submit() -> None:
+            job = next(jobs, None)
+            if job is not None:
+                ref = refs[job[0]]
+                running.add(pool.submit(run_batch, ref.path, ref.scenario_hash, job[1]))
+
+        for _ in range(2 * workers):
+            submit()
+        while running:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done, running = cf.wait(running, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+            if not done:  # the deadline passed with every batch still running
+                sink(())
+                return
+            for future in done:
+                if not sink(future.result()):
+                    return
+                submit()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _budget_seconds(time_budget: Duration | None) -> float | None:
+    if time_budget is None:
+        return None
+    try:
+        ns = to_ns(time_budget, what="time budget")
+    except ValueError as exc:
+        raise CampaignError(str(exc)) from None
+    if ns <= 0:
+        raise CampaignError(f"time budget must be more than 0s, not {time_budget!r}")
+    return ns / 1e9
+
+
+def _check(name: str, value: int | None, least: int) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise CampaignError(f"{name} must be an integer, not {value!r}")
+    if value is not None and value < least:
+        raise CampaignError(f"{name} must be at least {least}, not {value}")
+
+
+def run_campaign(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    seeds: int,
+    start_seed: int = 0,
+    workers: int = 1,
+    time_budget: Duration | None = None,
+    max_failures: int | None = None,
+    store: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: TextIO | None = None,
+    progress_interval: float = LINE_INTERVAL,
+) -> CampaignSummary:
+    """Run seeds ``start_seed .. start_seed + seeds - 1`` of every scenario file in ``paths``.
+
+    Each run checks the scenario's expectations and, for DAG workflows, every
+    oracle of :mod:`wfsim.checks`. ``workers=1`` runs in this process; more
+    starts that many worker processes. The campaign stops early once
+    ``time_budget`` (host time: seconds or ``"10m"``) is spent or
+    ``max_failures`` runs failed. With ``store`` (a SQLite file path) every run
+    is recorded; ``resume`` then reuses the runs earlier campaigns recorded for
+    the same scenario file text and seed instead of running them again.
+    ``progress`` is a stream for progress (a bar when it is a terminal).
+
+    Example::
+
+        summary = run_campaign(["scenarios/orders.wfsim.yaml"], seeds=1000, workers=2)
+        assert summary.ok, summary.format()
+
+    Raises :class:`~wfsim.errors.ScenarioError` for a file that does not load
+    and :class:`CampaignError` for bad options or an unusable store.
+    """
+    begin = time.monotonic()
+    _check("seeds", seeds, 1)
+    _check("start_seed", start_seed, 0)
+    _check("workers", workers, 1)
+    _check("max_failures", max_failures, 1)
+    budget = _budget_seconds(time_budget)
+    if resume and store is None:
+        raise CampaignError("resume needs a store to resume from")
+    deadline = None if budget is None else begin + budget
+
+    refs: list[ScenarioRef] = []
+    for raw in paths:
+        path = os.fspath(raw)
+        scenario = load_scenario(path)
+        ref = ScenarioRef(path, scenario.title, file_hash(path), os.path.abspath(path))
+        twin = next((r for r in refs if r.scenario_hash == ref.scenario_hash), None)
+        if twin is not None:
+            raise CampaignError(f"{path}: same text as {twin.path}; give each scenario file once")
+        refs.append(ref)
+    if not refs:
+        raise CampaignError("no scenario files to simulate")
+
+    seed_range = range(start_seed, start_seed + seeds)
+    tallies = [Tally(r.path, r.title, r.scenario_hash) for r in refs]
+    by_hash = {r.scenario_hash: i for i, r in enumerate(refs)}
+    db = CampaignStore(store) if store is not None else None
+    campaign_id = None
+    reused = 0
+    # A range until resume leaves gaps: a million seeds need no million-item list.
+    pending: list[Sequence[int]] = [seed_range for _ in refs]
+    if db is not None:
+        options = {
+            "workers": workers,
+            "time_budget": budget,
+            "max_failures": max_failures,
+            "resume": resume,
+        }
+        campaign_id = db.start(refs, start_seed, seeds, options, wfsim.__version__)
+        if resume:
+            for index, ref in enumerate(refs):
+                done = db.reuse(campaign_id, ref.scenario_hash, seed_range)
+                for record in done:
+                    tallies[index].add(record)
+                reused += len(done)
+                seen = {r.seed for r in done}
+                pending[index] = [s for s in seed_range if s not in seen]
+
+    failed = sum(t.runs - t.passed for t in tallies)
+    made = 0
+    stopped: str | None = None
+    batches = _Batches(pending, workers)
+    display = progress_for(progress, sum(map(len, pending)), interval=progress_interval)
+
+    def sink(records: Sequence[RunRecord]) -> bool:
+        nonlocal failed, made, stopped
+        if records:
+            index = by_hash[records[0].scenario_hash]
+            batches.observe(index, records)
+            for record in records:
+                tallies[index].add(record)
+                failed += not record.passed
+            made += len(records)
+            if db is not None and campaign_id is not None:
+                db.add(campaign_id, records)
+            display.update(made, failed)
+        if max_failures is not None and failed >= max_failures:
+            stopped = "max_failures"
+        elif deadline is not None and time.monotonic() >= deadline:
+            stopped = "time_budget"
+        return stopped is None
+
+    try:
+        if sink(()):  # a resumed campaign may have nothing left, or its failures already
+            if workers == 1:
+                _in_process(refs, iter(batches), sink)
+            else:
+                _in_processes(refs, iter(batches), sink, workers, deadline)
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    except BaseException:
+        stopped = "error"
+        raise
+    finally:
+        display.close()
+        wall = time.monotonic() - begin
+        if db is not None and campaign_id is not None:
+            db.finish(campaign_id, wall, stopped)
+            db.close()
+    return CampaignSummary(
+        campaign_id=campaign_id,
+        store=None if store is None else os.fspath(store),
+        start_seed=start_seed,
+        seeds=seeds,
+        workers=workers,
+        scenarios=tuple(t.summary() for t in tallies),
+        reused=reused,
+        stopped=stopped,
+        wall_seconds=wall,
+    )
