@@ -302,9 +302,13 @@ class Engine:
         self._wall = wall_clock
         names = [*workflow.steps, *workflow.compensations]
         # Each step's faults in plan order, patterns resolved once.
-        self._faults_by_step: dict[str, list[Fault]] = {
-            name: [f for f in self.faults if f.matches(name)] for name in names
-        }
+        # Only names some fault targets get an entry (most steps of a big run have none).
+        self._faults_by_step: dict[str, list[Fault]] = {}
+        if self.faults:
+            for name in names:
+                matching = [f for f in self.faults if f.matches(name)]
+                if matching:
+                    self._faults_by_step[name] = matching
         steps = workflow.steps
         self.states: dict[str, _StepState] = {
             name: _StepState(steps[name], len(steps[name].after)) for name in steps
@@ -968,7 +972,7 @@ class Engine:
         if call.cache_key is not None:
             st.key_fn = functools.partial(call.cache_key, *args, **kwargs)
         self.states[name] = st
-        self._faults_by_step[name] = [f for f in self.faults if f.matches(name)]
+        self._faults_by_step[name] = [f for f in self.faults if f.matches(name)] or []
         if step.compensate is not None:
             comp = step.compensate
             st.compensation = _StepState(comp, 0, for_step=name)
@@ -1064,7 +1068,7 @@ class Engine:
         )
         st = _StepState(definition, 0, event_step=step.name)
         self.states[name] = st
-        self._faults_by_step[name] = [f for f in self.faults if f.matches(name)]
+        self._faults_by_step[name] = [f for f in self.faults if f.matches(name)] or []
         self.record("event_delivered", name, event=type(event).__name__)
         if self._ev_running.get(step.name, 0) < step.num_workers:
             self._ev_running[step.name] = self._ev_running.get(step.name, 0) + 1
@@ -1168,7 +1172,7 @@ class Engine:
             name = f"{st.step.name}/{t.name}"
             task_state = _StepState(attrs.evolve(t, name=name), 0, waiter=waiter)
             self.task_states[name] = task_state
-            self._faults_by_step[name] = [f for f in self.faults if f.matches(name)]
+            self._faults_by_step[name] = [f for f in self.faults if f.matches(name)] or []
             tasks.append(task_state)
         for task_state in tasks:
             self._make_ready(task_state)
