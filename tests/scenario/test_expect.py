@@ -89,6 +89,7 @@ def test_a_true_expect_block_has_no_failures(saga: wfsim.RunResult) -> None:
         "skipped": [],
         "cancelled": [],
         "never_started": [],
+        "merged": {},
         "signals_received": [],
         "trace_contains": [
             {"kind": "attempt_failed", "step": "charge_payment", "attempt": 1},
@@ -353,7 +354,8 @@ def test_order_when_a_step_never_completed_or_never_started(broken: wfsim.RunRes
     assert failure.trace_lines == (
         '[      4s] #17 step_failed charge_payment reason="ConnectionError on attempt 3 of 3" '
         'error="ConnectionError"',
-        "[      4s] #18 step_skipped ship_order reason=\"upstream 'charge_payment' failed\"",
+        "[      4s] #18 step_skipped ship_order reason=\"upstream 'charge_payment' failed\" "
+        "upstream_failed=true",
     )
     failure = only(check_expectations({"order": ["reserve_inventory < ship_order"]}, broken))
     assert failure.actual == "ship_order never started (it was skipped)"
@@ -419,7 +421,8 @@ def test_attempts(saga: wfsim.RunResult, broken: wfsim.RunResult) -> None:
     failure = only(check_expectations({"attempts": {"ship_order": 1}}, broken))
     assert failure.message == "expected ship_order to make 1 attempt, but it made 0"
     assert failure.trace_lines == (
-        "[      4s] #18 step_skipped ship_order reason=\"upstream 'charge_payment' failed\"",
+        "[      4s] #18 step_skipped ship_order reason=\"upstream 'charge_payment' failed\" "
+        "upstream_failed=true",
     )
 
 
@@ -1275,3 +1278,171 @@ def test_signals_received_mismatches() -> None:
 def test_signals_received_must_be_a_list_of_names(value: Any) -> None:
     with pytest.raises(ValueError, match=r"^expect\.signals_received must be a list of signal"):
         check_expectations({"signals_received": value}, approved(APPROVE))
+
+
+# -- parallel groups (SCN-12) -------------------------------------------------------------------
+
+
+def ruvon(**group: Any) -> wfsim.Workflow:
+    """Ruvon's tutorial: validate, then inventory (1 s), payment (1.5 s), fraud (2 s), ship."""
+    wf = wfsim.Workflow("order_processing")
+    wf.add_step("validate_order", output={"step": "validate_order"})
+    wf.add_parallel(
+        "checks",
+        [
+            wfsim.task("inventory", duration=1, output={"inventory_valid": True}),
+            wfsim.task("payment", duration=1.5, output={"payment_valid": True}),
+            wfsim.task("fraud", duration=2, output={"fraud_score": 0.12}),
+        ],
+        after=["validate_order"],
+        **group,
+    )
+    wf.add_step("shipping", after=["checks"], output={"shipping_cost": 9.0})
+    return wf
+
+
+DECLINED = [Fault.error("checks/payment", error="CardDeclined", at="end")]
+
+
+@pytest.mark.spec("SCN-9", "SCN-12")
+def test_group_tasks_stand_wherever_steps_do() -> None:
+    wf = ruvon(allow_partial_success=True)
+    result = wfsim.run(wf, faults=DECLINED)
+    expect = {
+        "status": "completed",
+        "order": ["validate_order < checks < shipping", "checks/fraud < shipping"],
+        "attempts": {"checks": 1, "checks/payment": 1, "checks/fraud": 1},
+        "retry_delays": {"checks/payment": []},
+        "makespan": "2s",
+        "completed": ["checks", "checks/inventory", "checks/fraud", "shipping"],
+        "failed": ["checks/payment"],
+        "never_started": [],
+        "merged": {"checks": ["fraud_score", "inventory_valid"]},
+        "trace_contains": [
+            {"kind": "step_failed", "step": "checks/payment", "t": "1.5s", "error": "CardDeclined"},
+            {"kind": "group_merged", "step": "checks", "failed": ["checks/payment"]},
+        ],
+    }
+    assert check_expectations(expect, result, workflow=wf) == []
+    assert check_expectations(expect, result) == []  # the names are read from the run too
+
+
+@pytest.mark.spec("SCN-9", "SCN-12")
+def test_a_group_starts_once_with_group_started() -> None:
+    result = wfsim.run(ruvon())
+    failure = only(check_expectations({"never_started": ["checks"]}, result))
+    assert failure.message == "expected checks never to start, but it started at t=0s"
+    assert failure.trace_lines == ("[      0s] #6 group_started checks tasks=3",)
+    failure = only(check_expectations({"attempts": {"checks": 2}}, result))
+    assert failure.message == "expected checks to make 2 attempts, but it made 1"
+    failure = only(check_expectations({"order": ["checks < validate_order"]}, result))
+    assert failure.message == (
+        "expected checks to complete before validate_order started, but validate_order "
+        "started at t=0s and checks completed at t=2s"
+    )
+
+
+@pytest.mark.spec("SCN-9", "SCN-12")
+def test_merged_compares_the_keys_in_any_order() -> None:
+    wf = ruvon(allow_partial_success=True)
+    result = wfsim.run(wf, faults=DECLINED)
+    assert (
+        check_expectations({"merged": {"checks": ["inventory_valid", "fraud_score"]}}, result) == []
+    )
+    failure = only(
+        check_expectations(
+            {"merged": {"checks": ["inventory_valid", "payment_valid", "fraud_score"]}},
+            result,
+            line_of=lambda path: 7 if path == ("merged", "checks") else None,
+        )
+    )
+    assert (failure.key, failure.line) == ("merged.checks", 7)
+    assert (failure.expected, failure.actual) == (
+        "[fraud_score, inventory_valid, payment_valid]",
+        "[fraud_score, inventory_valid]",
+    )
+    assert failure.message == (
+        "expected checks to merge exactly [fraud_score, inventory_valid, payment_valid], but it "
+        "merged [fraud_score, inventory_valid] ([payment_valid] missing); failed tasks: "
+        "checks/payment"
+    )
+    assert failure.trace_lines[0] == (
+        '[    1.5s] #17 step_failed checks/payment reason="CardDeclined and the step has no '
+        'retry policy" error="CardDeclined"'
+    )
+    assert failure.trace_lines[1].startswith(
+        '[      2s] #20 group_merged checks tasks=["checks/inventory", "checks/fraud"] '
+        'failed=["checks/payment"]'
+    )
+    failure = only(check_expectations({"merged": {"checks": ["fraud_score"]}}, result))
+    assert failure.message == (
+        "expected checks to merge exactly [fraud_score], but it merged [fraud_score, "
+        "inventory_valid] ([inventory_valid] not expected); failed tasks: checks/payment"
+    )
+
+
+@pytest.mark.spec("SCN-9", "SCN-12")
+def test_merged_when_the_group_failed_or_is_no_group() -> None:
+    wf = ruvon()
+    result = wfsim.run(wf, faults=DECLINED)
+    failure = only(check_expectations({"merged": {"checks": []}}, result, workflow=wf))
+    assert failure.message == (
+        "expected checks to merge [], but it failed (parallel task 'checks/payment' failed: "
+        "CardDeclined)"
+    )
+    assert [line.split()[3] for line in failure.trace_lines] == [
+        "group_started",
+        "group_failed",
+        "step_failed",
+    ]
+    failure = only(check_expectations({"merged": {"shipping": []}}, result, workflow=wf))
+    assert failure.message == "shipping is a step, not a parallel group; the groups are checks"
+    failure = only(check_expectations({"merged": {"chekcs": []}}, result, workflow=wf))
+    assert failure.message == (
+        "workflow 'order_processing' has no step 'chekcs': did you mean 'checks'?"
+    )
+    skipped = wfsim.run(wf, faults=[Fault.error("validate_order")])
+    failure = only(check_expectations({"merged": {"checks": []}}, skipped))
+    assert failure.message == (
+        "checks started no parallel group (the run has no group_started event of it)"
+    )
+    with pytest.raises(ValueError, match=r"^expect\.merged\.checks must be a list of context"):
+        check_expectations({"merged": {"checks": "fraud_score"}}, result)
+
+
+@pytest.mark.spec("SCN-9", "SCN-12")
+def test_the_tasks_of_a_group_that_never_started_never_ran() -> None:
+    wf = ruvon()
+    result = wfsim.run(wf, faults=[Fault.error("validate_order")])
+    expect = {"never_started": ["checks", "checks/fraud"], "skipped": ["checks", "shipping"]}
+    assert check_expectations(expect, result, workflow=wf) == []
+    failure = only(check_expectations({"skipped": ["checks/fraud"]}, result, workflow=wf))
+    assert failure.message == (
+        "expected checks/fraud to be skipped, but it never ran: its group checks was skipped "
+        "(upstream 'validate_order' failed)"
+    )
+    assert failure.trace_lines == (
+        "[      0s] #6 step_skipped checks reason=\"upstream 'validate_order' failed\" "
+        "upstream_failed=true",
+    )
+    # Without the workflow, a task the run never made is unknown, as a typo is.
+    failure = only(check_expectations({"never_started": ["checks/fraud"]}, result))
+    assert failure.message == (
+        "workflow 'order_processing' has no step 'checks/fraud': did you mean 'checks'?"
+    )
+
+
+@pytest.mark.spec("SCN-9", "SCN-12")
+def test_a_missing_context_key_shows_what_the_group_merged() -> None:
+    result = wfsim.run(ruvon(allow_partial_success=True), faults=DECLINED)
+    failure = only(check_expectations({"context": {"payment_valid": True}}, result))
+    assert failure.message == (
+        "expected the final context to have payment_valid = true, but the context has no key "
+        '"payment_valid"'
+    )
+    assert failure.trace_lines == ()  # the failed task returned nothing
+    failure = only(check_expectations({"context": {"fraud_score": 1}}, result))
+    assert [line.split()[3] for line in failure.trace_lines] == [
+        "attempt_succeeded",
+        "group_merged",
+    ]

@@ -87,6 +87,43 @@ expect:
 """
 SIGNALS_DATA: dict[str, Any] = yaml.safe_load(SIGNALS)
 
+# Trigger rules and parallel groups (SCN-4, SCN-12).
+GROUPS = """\
+scenario: Ruvon parallel checks and a Cloacina aggregator
+workflow:
+  name: orders
+  steps:
+    validate_order: {output: {valid: true}}
+    checks:
+      after: validate_order
+      trigger_rule: all_success
+      parallel:
+        tasks:
+          inventory: {duration: 1s, output: {stock: 3, meta: {a: 1}}}
+          payment:
+            duration: 1.5s
+            output: {paid: true, meta: {b: 2}}
+            retry: {max_attempts: 2, initial_interval: 100ms}
+            timeout: 10s
+          fraud: ~
+        merge: deep
+        on_conflict: prefer_existing
+        allow_partial_success: true
+        timeout: 1m
+    aggregate: {after: [checks], trigger_rule: all_done, duration: 500ms}
+    join: {after: [aggregate, checks], trigger_rule: none_failed_min_one_success}
+faults:
+  - {step: checks/payment, error: ConnectionError, attempts: [1]}
+  - {step: "checks/*", latency: 100ms}
+expect:
+  status: completed
+  merged: {checks: [stock, paid, meta]}
+  attempts: {checks: 1, checks/payment: 2}
+  order: [validate_order < checks/inventory < aggregate]
+  completed: [checks/fraud, join]
+"""
+GROUPS_DATA: dict[str, Any] = yaml.safe_load(GROUPS)
+
 # Names a mutation may use: the real keys, near misses, and noise.
 KEYS = [
     "scenario",
@@ -143,6 +180,16 @@ KEYS = [
     "signals_received",
     "approval",
     "result",
+    "trigger_rule",
+    "parallel",
+    "tasks",
+    "merge",
+    "on_conflict",
+    "allow_partial_success",
+    "merged",
+    "checks",
+    "checks/payment",
+    "inventory",
 ]
 
 scalars = (
@@ -183,6 +230,18 @@ scalars = (
             "tests.scenario.flows:approval",
             "tests.scenario.flows:fan_out",
             "tests.scenario.flows:not_decorated",
+            "all_done",
+            "all_sucess",
+            "none_failed_min_one_success",
+            "shallow",
+            "deep",
+            "SHALLOW",
+            "prefer_existing",
+            "PREFER_OLD",
+            "raise",
+            "checks/payment",
+            "checks/*",
+            "a/b",
         ]
     )
 )
@@ -244,6 +303,7 @@ def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]
 DOCUMENTS = [
     (VALID_DATA, list(paths(VALID_DATA))[1:]),
     (SIGNALS_DATA, list(paths(SIGNALS_DATA))[1:]),
+    (GROUPS_DATA, list(paths(GROUPS_DATA))[1:]),
 ]
 
 
@@ -278,7 +338,7 @@ def mutated(draw: st.DrawFn) -> Any:
 
 @pytest.mark.spec("SCN-10")
 def test_the_unmutated_documents_load() -> None:
-    for text, data in ((VALID, VALID_DATA), (SIGNALS, SIGNALS_DATA)):
+    for text, data in ((VALID, VALID_DATA), (SIGNALS, SIGNALS_DATA), (GROUPS, GROUPS_DATA)):
         assert isinstance(load_scenario_text(text), Scenario)
         assert isinstance(load_scenario_text(dump(data)), Scenario)
 
@@ -294,7 +354,7 @@ def test_mutated_scenarios(data: Any) -> None:
 @FUZZ
 @given(st.data())
 def test_text_edits_of_a_valid_scenario(data: st.DataObject) -> None:
-    text = data.draw(st.sampled_from([VALID, SIGNALS]))
+    text = data.draw(st.sampled_from([VALID, SIGNALS, GROUPS]))
     for _ in range(data.draw(st.integers(1, 3))):
         start = data.draw(st.integers(0, len(text)))
         end = data.draw(st.integers(start, min(len(text), start + 10)))

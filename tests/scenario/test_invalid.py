@@ -30,6 +30,7 @@ def expected_error(case: pathlib.Path) -> str:
     "SCN-9",
     "SCN-10",
     "SCN-11",
+    "SCN-12",
 )
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name.removesuffix(".wfsim.yaml"))
 def test_invalid_file_gives_exactly_its_error(

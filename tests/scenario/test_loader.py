@@ -12,6 +12,7 @@ import pytest
 
 import wfsim
 from tests.scenario import flows
+from wfsim._core._trigger import TRIGGER_RULES
 from wfsim.scenario import (
     Locations,
     Scenario,
@@ -628,6 +629,294 @@ def test_the_design_examples_saga_holds() -> None:
         "release_inventory": "completed",
         "refund_payment": "completed",
     }
+
+
+# -- SCN-4: trigger rules; SCN-12: parallel groups -----------------------------------------------
+@pytest.mark.spec("SCN-4")
+def test_trigger_rules_load_and_default_to_all_success() -> None:
+    steps = load_valid("11_parallel_groups").workflow.steps
+    rules = {name: step.trigger_rule for name, step in steps.items()}
+    assert rules == {
+        "validate": "all_success",
+        "checks": "all_success",
+        "defaults": "all_success",
+        "aggregate": "all_done",
+        "cleanup": "all_failed",
+        "join": "none_failed_min_one_success",
+    }
+
+
+@pytest.mark.spec("SCN-4")
+@pytest.mark.parametrize("rule", TRIGGER_RULES)
+def test_every_trigger_rule_is_accepted(rule: str) -> None:
+    sc = text(f"workflow: {{steps: {{a: ~, b: {{after: a, trigger_rule: {rule}}}}}}}\n")
+    assert sc.workflow.steps["b"].trigger_rule == rule
+
+
+@pytest.mark.spec("SCN-4")
+def test_the_schemas_trigger_rules_are_the_engines() -> None:
+    assert scenario_schema()["$defs"]["triggerRule"]["enum"] == list(TRIGGER_RULES)
+
+
+@pytest.mark.spec("SCN-4", "SCN-9")
+def test_an_all_done_aggregator_completes_the_run_after_a_failed_batch() -> None:
+    sc = text(
+        "workflow:\n  steps:\n    b1: {duration: 1s}\n    b2: {duration: 2s}\n"
+        "    agg: {after: [b1, b2], trigger_rule: all_done}\n"
+        "faults: [{step: b1, error: KeyError}]\n"
+        "expect: {status: completed, failed: [b1], completed: [agg], makespan: 2s}\n"
+    )
+    outcome = run_scenario(sc)
+    assert outcome.passed, outcome.report()
+
+
+@pytest.mark.spec("SCN-4")
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            "one_sucess",
+            "<string>:2: workflow.steps.b.trigger_rule: unknown trigger rule 'one_sucess': "
+            "did you mean 'one_success'? (rules: " + ", ".join(TRIGGER_RULES) + ")",
+        ),
+        (
+            "whenever",
+            "<string>:2: workflow.steps.b.trigger_rule: unknown trigger rule 'whenever' "
+            "(rules: " + ", ".join(TRIGGER_RULES) + ")",
+        ),
+        (
+            "3",
+            "<string>:2: workflow.steps.b.trigger_rule: expected one of "
+            + ", ".join(repr(r) for r in TRIGGER_RULES)
+            + ", got an integer 3",
+        ),
+    ],
+)
+def test_unknown_trigger_rules(rule: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        text(f"workflow: {{steps: {{a: ~, b: {{after: a, trigger_rule: {rule}}}}}}}\n")
+    assert str(info.value) == message
+
+
+@pytest.mark.spec("SCN-12")
+def test_a_parallel_group_loads_into_add_parallel() -> None:
+    wf = load_valid("11_parallel_groups").workflow
+    checks = wf.steps["checks"]
+    assert checks.after == ("validate",)
+    assert checks.group is not None
+    assert (checks.duration_ns, checks.output, checks.retry, checks.timeout_ns) == (
+        0,
+        None,
+        None,
+        None,
+    )
+    group = checks.group
+    assert (group.merge, group.on_conflict, group.allow_partial_success, group.timeout_ns) == (
+        "deep",
+        "raise",
+        True,
+        60 * S,
+    )
+    stock, price, audit = group.tasks
+    assert [t.name for t in group.tasks] == ["stock", "price", "audit"]
+    assert {t.role for t in group.tasks} == {"task"}
+    assert (stock.duration_ns, stock.output) == (S, {"stock": 3, "meta": {"a": 1}})
+    assert (price.duration_ns, price.timeout_ns) == (1_500_000_000, 10 * S)
+    assert price.retry == wfsim.RetryPolicy(max_attempts=3, initial_interval="500ms")
+    assert (audit.duration_ns, audit.output, audit.retry, audit.timeout_ns) == (0, None, None, None)
+    assert list(wf.tasks) == ["checks/stock", "checks/price", "checks/audit", "defaults/only"]
+
+
+@pytest.mark.spec("SCN-12")
+def test_a_groups_defaults_are_the_engines() -> None:
+    group = text("workflow: {steps: {g: {parallel: {tasks: {a: ~}}}}}\n").workflow.steps["g"].group
+    assert group is not None
+    assert (group.merge, group.on_conflict, group.allow_partial_success, group.timeout_ns) == (
+        "shallow",
+        "prefer_new",
+        False,
+        None,
+    )
+
+
+@pytest.mark.spec("SCN-12", "SCN-9")
+def test_the_parallel_groups_example_runs_and_holds() -> None:
+    outcome = run_scenario(load_valid("11_parallel_groups"))
+    assert outcome.passed, outcome.report()
+    assert outcome.result.context["meta"] == {"a": 1, "b": 2}  # deep merge
+
+
+@pytest.mark.spec("SCN-7", "SCN-12")
+def test_faults_target_group_tasks_by_trace_name_and_pattern() -> None:
+    sc = load_valid("11_parallel_groups")
+    assert sc.faults == (
+        wfsim.Fault.error("checks/price", error=ConnectionError, attempts=[1]),
+        wfsim.Fault.latency("checks/*", extra="100ms", attempts=[1]),
+    )
+
+
+GROUP = (
+    "workflow:\n  steps:\n    pay: {compensate: refund}\n"
+    "    checks: {after: pay, parallel: {tasks: {stock: ~, price: ~}}}\n"
+)
+
+
+@pytest.mark.spec("SCN-7", "SCN-12")
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (
+            "{step: checks/prize, error: KeyError}",
+            "<string>:6: faults[0].step: unknown step, task or compensation 'checks/prize': "
+            "did you mean 'checks/price'?",
+        ),
+        (
+            "{step: stock, error: KeyError}",
+            "<string>:6: faults[0].step: unknown step, task or compensation 'stock'; the steps, "
+            "tasks and compensations are: pay, checks, checks/stock, checks/price, refund",
+        ),
+        (
+            "{step: 'other/*', hang: true}",
+            "<string>:6: faults[0].step: the pattern 'other/*' matches no step, task or "
+            "compensation; the steps, tasks and compensations are: pay, checks, checks/stock, "
+            "checks/price, refund",
+        ),
+    ],
+)
+def test_unknown_fault_targets_name_the_tasks(fault: str, message: str) -> None:
+    assert text(GROUP + "faults: [{step: 'checks/*', latency: 1s}]\n").faults
+    with pytest.raises(ScenarioError) as info:
+        text(GROUP + f"faults: [{fault}]\n")
+    assert str(info.value) == message
+
+
+@pytest.mark.spec("SCN-12")
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (
+            "{duration: 2s, parallel: {tasks: {a: ~}}}",
+            "workflow.steps.g.duration: 'duration' is not for a parallel group: its tasks take "
+            "the time; give each task its own duration",
+        ),
+        (
+            "{parallel: {tasks: {a: ~}}, output: {x: 1}}",
+            "workflow.steps.g.output: 'output' is not for a parallel group: its tasks' outputs "
+            "merge into the context; give each task its own output",
+        ),
+        (
+            "{retry: {max_attempts: 2}, parallel: {tasks: {a: ~}}}",
+            "workflow.steps.g.retry: 'retry' is not for a parallel group: each task retries on "
+            "its own; give each task its own retry",
+        ),
+        (
+            "{timeout: 5s, parallel: {tasks: {a: ~}}}",
+            "workflow.steps.g.timeout: 'timeout' is not for a parallel group: the group's timeout "
+            "goes inside it (parallel: {tasks, timeout}); a task's own goes under the task",
+        ),
+        (
+            "{compensate: undo, parallel: {tasks: {a: ~}}}",
+            "workflow.steps.g.compensate: 'compensate' is not for a parallel group: a group has "
+            "no compensation of its own",
+        ),
+        (
+            "{parallel: {tasks: {a: ~}, merge: wide}}",
+            "workflow.steps.g.parallel.merge: expected one of 'shallow', 'deep', got a string "
+            "'wide'",
+        ),
+        (
+            "{parallel: {tasks: {a: ~}, on_conflict: RAISE_ERROR}}",
+            "workflow.steps.g.parallel.on_conflict: expected one of 'prefer_new', "
+            "'prefer_existing', 'raise', got a string 'RAISE_ERROR': did you mean 'raise'?",
+        ),
+        (
+            "{parallel: {tasks: {a: ~}, on_conflict: prefer_old}}",
+            "workflow.steps.g.parallel.on_conflict: expected one of 'prefer_new', "
+            "'prefer_existing', 'raise', got a string 'prefer_old': did you mean "
+            "'prefer_existing'?",
+        ),
+        (
+            "{parallel: {tasks: {a: ~}, allow_partial_success: yes please}}",
+            "workflow.steps.g.parallel.allow_partial_success: expected a boolean (true or false), "
+            "got a string 'yes please'",
+        ),
+        (
+            "{parallel: {tasks: {a: ~}, timeout: 0}}",
+            "workflow.steps.g.parallel.timeout: expected a positive duration, got 0",
+        ),
+        (
+            "{parallel: {tasks: {a: {timeout: 0s}}}}",
+            "workflow.steps.g.parallel.tasks.a.timeout: expected a positive duration, got '0s'",
+        ),
+        (
+            "{parallel: {tasks: {a: {duration: -1s}}}}",
+            "workflow.steps.g.parallel.tasks.a.duration: a duration must not be negative, "
+            "got '-1s'",
+        ),
+        (
+            "{parallel: {tasks: {a: {compensate: undo}}}}",
+            "workflow.steps.g.parallel.tasks.a.compensate: unknown key; expected one of: "
+            "duration, output, retry, timeout",
+        ),
+        (
+            "{parallel: {tasks: {a: {retry: {jitter: ful}}}}}",
+            "workflow.steps.g.parallel.tasks.a.retry.jitter: expected one of 'none', 'full', "
+            "'equal', 'decorrelated', got a string 'ful': did you mean 'full'?",
+        ),
+        (
+            "{parallel: {tasks: {a: [1s]}}}",
+            "workflow.steps.g.parallel.tasks.a: expected a mapping or null, got a list",
+        ),
+        (
+            "{parallel: {tasks: {'a b': ~}}}",
+            "workflow.steps.g.parallel.tasks['a b']: a task name cannot hold spaces, '<' or '/' "
+            "(the trace calls it group/task)",
+        ),
+        (
+            "{parallel: {tasks: {a: ~}, workers: 2}}",
+            "workflow.steps.g.parallel.workers: unknown key; expected one of: tasks, merge, "
+            "on_conflict, allow_partial_success, timeout",
+        ),
+        ("{parallel: [a, b]}", "workflow.steps.g.parallel: expected a mapping, got a list"),
+    ],
+)
+def test_bad_groups(step: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        text(f"workflow: {{steps: {{g: {step}}}}}\n")
+    assert str(info.value) == f"<string>:2: {message}"
+
+
+@pytest.mark.spec("SCN-12")
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        (
+            "    g: {parallel: {tasks: {t: ~}}}\n    g/t: ~\n",
+            "<string>:4: workflow.steps.g.parallel.tasks.t: task 't' of parallel group 'g' is "
+            "called 'g/t' in the trace, the name of a step; faults, the trace and expectations "
+            "need distinct names",
+        ),
+        (
+            "    g:\n      parallel: {tasks: {t: ~}}\n    h: {compensate: g/t}\n",
+            "<string>:5: workflow.steps.g.parallel.tasks.t: task 't' of parallel group 'g' is "
+            "called 'g/t' in the trace, the name of a compensation; faults, the trace and "
+            "expectations need distinct names",
+        ),
+        (
+            "    g: {after: h, parallel: {tasks: {t: ~}}}\n    h: {after: g}\n",
+            "<string>:4: workflow.steps.g.after: the steps' dependencies form a cycle: "
+            "g -> h -> g (each runs after the one before it); remove one of these 'after' links",
+        ),
+        (
+            "    g: {after: nope, parallel: {tasks: {t: ~}}}\n",
+            "<string>:4: workflow.steps.g.after: unknown step 'nope'; the steps are: g",
+        ),
+    ],
+)
+def test_group_names_and_dependencies(steps: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        text("workflow:\n  steps:\n" + steps)
+    assert str(info.value) == message
 
 
 # -- SCN-11: signals ------------------------------------------------------------------------------

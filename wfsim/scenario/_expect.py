@@ -15,6 +15,10 @@ Compensations (sagas) go where steps go: ``order``, ``attempts``,
 ``retry_delays``, ``completed``/``failed``/``skipped``/``cancelled``,
 ``never_started`` and ``trace_contains`` take a compensation's name too, read from
 its ``compensation_*`` events; ``compensations`` checks the order they started in.
+
+Parallel groups' tasks go there too, by their trace name ``group/task``; a group
+itself starts with ``group_started`` (one attempt) and ``merged`` checks the keys
+its ``group_merged`` event lists.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from typing import Any
 
 import attrs
 
+from wfsim._core._imperative import ImperativeWorkflow
 from wfsim._core._run import RUN_STATUSES, RunResult
 from wfsim._core._time import format_seconds, to_ns
 from wfsim._core._trace import EVENT_KINDS, STEP_ENDS, Trace, TraceEvent
+from wfsim._core._workflow import Workflow
 from wfsim.errors import did_you_mean
 
 __all__ = ["EXPECTATION_KEYS", "ExpectationFailure", "check_expectations", "format_failures"]
@@ -50,6 +56,7 @@ EXPECTATION_KEYS = (
     "skipped",
     "cancelled",
     "never_started",
+    "merged",
     "signals_received",
     "trace_contains",
 )
@@ -116,13 +123,17 @@ def check_expectations(
     result: RunResult,
     *,
     line_of: LineOf = _no_lines,
+    workflow: Workflow | ImperativeWorkflow | None = None,
 ) -> list[ExpectationFailure]:
     """Check every expectation of an ``expect:`` mapping against ``result``.
 
     Returns the failures in the order the keys appear (an empty list when all
     hold). ``line_of`` maps a path inside ``expect``, e.g.
     ``("attempts", "charge_payment")``, ``("order", 0)`` or ``("context", "order", "id")``,
-    to its YAML line (or None).
+    to its YAML line (or None). ``workflow``, the :class:`~wfsim.Workflow` that
+    made ``result`` (an imperative workflow has none), names the parallel groups and
+    their tasks even when a run never reached them; without it they are read
+    from the run.
 
     Raises ``ValueError`` for an unknown key or a value of the wrong shape.
 
@@ -137,7 +148,7 @@ def check_expectations(
                 f"unknown expectation key {key!r}{did_you_mean(str(key), EXPECTATION_KEYS)}"
                 f" (expected one of: {', '.join(EXPECTATION_KEYS)})"
             )
-    checker = _Checker(result, line_of)
+    checker = _Checker(result, line_of, workflow if isinstance(workflow, Workflow) else None)
     failures: list[ExpectationFailure] = []
     for key, value in expect.items():
         failures.extend(_CHECKS[key](checker, key, value))
@@ -263,13 +274,26 @@ def _step_map(key: str, value: Any) -> Mapping[str, Any]:
 class _Checker:
     """The run and the helpers every check shares."""
 
-    def __init__(self, result: RunResult, line_of: LineOf) -> None:
+    def __init__(self, result: RunResult, line_of: LineOf, workflow: Workflow | None) -> None:
         self.result = result
         self.trace: Trace = result.trace
         self.line_of = line_of
-        self.steps = set(result.steps)
         self.compensations = set(result.compensations)
         self.finished = next(iter(self.trace.of_kind("run_finished")[-1:]), None)
+        #: Parallel groups, and each group task's group (by its trace name, group/task).
+        self.groups: set[str] = {str(e.step) for e in self.trace.of_kind("group_started")}
+        self.task_group: dict[str, str] = {}
+        for step in workflow.steps.values() if workflow is not None else ():
+            if step.group is not None:
+                self.groups.add(step.name)
+                for t in step.group.tasks:
+                    self.task_group[f"{step.name}/{t.name}"] = step.name
+        for name in result.steps:
+            group = name.rpartition("/")[0]
+            if group in self.groups:
+                self.task_group.setdefault(name, group)
+        self.steps = set(result.steps) | set(self.task_group)
+        self.knows_groups = workflow is not None
 
     def fail(
         self,
@@ -309,6 +333,18 @@ class _Checker:
     def is_compensation(self, name: str) -> bool:
         return name in self.compensations
 
+    def is_group(self, name: str) -> bool:
+        return name in self.groups and not self.is_compensation(name)
+
+    def events(self, step: str) -> list[TraceEvent]:
+        """``step``'s events; for a task its group never started, how the group ended."""
+        events = self.trace.for_step(step)
+        group = self.task_group.get(step)
+        if not events and group is not None:
+            end = self.end_event(group)
+            return [end] if end is not None else []
+        return events
+
     def end_event(self, step: str) -> TraceEvent | None:
         """The event that ended ``step``: for a compensation, its completion, its final
         failure, its skipping or its cancellation."""
@@ -338,14 +374,24 @@ class _Checker:
         return self.first(kind, step)
 
     def starts(self, step: str) -> list[TraceEvent]:
-        """The events that started ``step``'s attempts."""
-        kind = _COMP_STARTED if self.is_compensation(step) else "attempt_started"
+        """The events that started ``step``'s attempts (a group's one: ``group_started``)."""
+        if self.is_compensation(step):
+            kind = _COMP_STARTED
+        elif self.is_group(step):
+            kind = "group_started"
+        else:
+            kind = "attempt_started"
         return [e for e in self.trace.for_step(step) if e.kind == kind]
 
     def ended(self, step: str, *, why: bool = True) -> str:
         """How ``step`` ended, as a clause: ``it was skipped (upstream 'pay' failed)``."""
         end = self.end_event(step)
         if end is None:
+            group = self.task_group.get(step)
+            if group is not None and not self.trace.for_step(step):
+                # Its group never started it: say what became of the group.
+                how = self.ended(group, why=why).removeprefix("it ")
+                return f"it never ran: its group {group} {how}"
             if self.is_compensation(step) and not self.starts(step):
                 return "it never ran"
             return "it never ended"
@@ -437,8 +483,9 @@ def _context_diff(
         top = here[0]
         events = [
             e
-            for e in c.trace.of_kind("attempt_succeeded", "compensation_completed")
-            if isinstance(e.get("output"), Mapping) and top in e["output"]
+            for e in c.trace.of_kind("attempt_succeeded", "compensation_completed", "group_merged")
+            if (isinstance(e.get("output"), Mapping) and top in e["output"])
+            or (e.kind == "group_merged" and top in e.get("keys", ()))
         ]
         yield c.fail(
             f"context.{dotted}",
@@ -516,7 +563,7 @@ def _check_attempts(c: _Checker, key: str, value: Any) -> _Failures:
         if unknown:
             yield unknown
             continue
-        made = len(c.trace.attempts(step))
+        made = len(c.starts(step) if c.is_group(step) else c.trace.attempts(step))
         if made == want:
             continue
         yield c.fail(
@@ -525,7 +572,7 @@ def _check_attempts(c: _Checker, key: str, value: Any) -> _Failures:
             expected=str(want),
             actual=str(made),
             message=f"expected {step} to make {_plural(want, 'attempt')}, but it made {made}",
-            events=c.trace.for_step(step),
+            events=c.events(step),
         )
 
 
@@ -607,7 +654,7 @@ def _check_ended(c: _Checker, key: str, value: Any) -> _Failures:
             expected=f"{step} {key}",
             actual=f"{step} {status or 'never ended'}",
             message=f"expected {step} {_EXPECTED_END[key]}, but {c.ended(step)}",
-            events=c.trace.for_step(step),
+            events=c.events(step),
         )
 
 
@@ -631,6 +678,69 @@ def _check_never_started(c: _Checker, key: str, value: Any) -> _Failures:
                 f"expected {step} never to start, but it started at {_t(starts[0].t_ns)}{made}"
             ),
             events=starts,
+        )
+
+
+def _keys(keys: Iterable[str]) -> str:
+    return "[" + ", ".join(keys) + "]"
+
+
+def _check_merged(c: _Checker, key: str, value: Any) -> _Failures:
+    for group, want in _step_map(key, value).items():
+        if not isinstance(want, list | tuple) or not all(isinstance(k, str) for k in want):
+            raise ValueError(f"expect.merged.{group} must be a list of context keys")
+        path: Path = (key, group)
+        unknown = c.unknown_step(f"{key}.{group}", path, group)
+        if unknown:
+            yield unknown
+            continue
+        wanted = sorted(set(want))
+        if not c.is_group(group):
+            groups = sorted(c.groups)
+            known = f"; the groups are {', '.join(groups)}" if groups else ""
+            what = (
+                "is a step, not a parallel group"
+                if c.knows_groups
+                else "started no parallel group (the run has no group_started event of it)"
+            )
+            yield c.fail(
+                f"{key}.{group}",
+                path,
+                expected=f"a parallel group with keys {_keys(wanted)}",
+                actual=f"{group} is not a parallel group",
+                message=f"{group} {what}{known}",
+            )
+            continue
+        merged = c.first("group_merged", group)
+        if merged is None:
+            yield c.fail(
+                f"{key}.{group}",
+                path,
+                expected=_keys(wanted),
+                actual="nothing merged",
+                message=f"expected {group} to merge {_keys(wanted)}, but {c.ended(group)}",
+                events=[e for e in c.trace.for_step(group) if e.kind != "step_ready"],
+            )
+            continue
+        got = sorted(map(str, merged.get("keys", ())))
+        if got == wanted:
+            continue
+        missing = [k for k in wanted if k not in got]
+        extra = [k for k in got if k not in wanted]
+        parts = [f"{_keys(missing)} missing"] if missing else []
+        parts += [f"{_keys(extra)} not expected"] if extra else []
+        failed = merged.get("failed") or []
+        why = f"; failed tasks: {', '.join(map(str, failed))}" if failed else ""
+        yield c.fail(
+            f"{key}.{group}",
+            path,
+            expected=_keys(wanted),
+            actual=_keys(got),
+            message=(
+                f"expected {group} to merge exactly {_keys(wanted)}, but it merged {_keys(got)} "
+                f"({' and '.join(parts)}){why}"
+            ),
+            events=[merged, *(e for t in failed if (e := c.end_event(str(t))) is not None)],
         )
 
 
@@ -853,6 +963,7 @@ _CHECKS: dict[str, Callable[[_Checker, str, Any], _Failures]] = {
     "skipped": _check_ended,
     "cancelled": _check_ended,
     "never_started": _check_never_started,
+    "merged": _check_merged,
     "signals_received": _check_signals_received,
     "trace_contains": _check_trace_contains,
 }

@@ -36,7 +36,7 @@ from wfsim._core._run import DEFAULT_TIME_LIMIT
 from wfsim._core._signals import Signal
 from wfsim._core._time import DEFAULT_EPOCH, Duration, format_seconds, to_ns
 from wfsim._core._trace import EVENT_KINDS
-from wfsim._core._workflow import SagaPolicy, Step, Workflow, compensation
+from wfsim._core._workflow import SagaPolicy, Step, Workflow, compensation, task
 from wfsim.errors import (
     CycleError,
     RetryPolicyError,
@@ -111,6 +111,13 @@ def _unknown(what: str, name: str, candidates: Iterable[str], known: str) -> str
     if not candidates:
         return f"unknown {what} {name!r}"
     return f"unknown {what} {name!r}; {known}: {_names(candidates)}"
+
+
+def _either(words: Sequence[str], joiner: str) -> str:
+    """``step``, ``step or task``, ``step, task or compensation``."""
+    if len(words) == 1:
+        return words[0]
+    return f"{', '.join(words[:-1])} {joiner} {words[-1]}"
 
 
 def _builtin_errors() -> dict[str, type[BaseException]]:
@@ -288,6 +295,10 @@ class _Builder:
             spec: Mapping[str, Any] = raw or {}
             base: Path = ("workflow", "steps", name)
             deps = self.after(name, spec.get("after"), steps, base)
+            rule = spec.get("trigger_rule", "all_success")
+            if "parallel" in spec:
+                self.group(workflow, name, spec, deps, rule, base)
+                continue
             duration, timeout, retry = self.timing(spec, base)
             comp = (
                 self.compensation(spec["compensate"], (*base, "compensate"))
@@ -303,6 +314,7 @@ class _Builder:
                     retry=retry,
                     timeout=None if timeout is None else f"{timeout}ns",
                     compensate=comp,
+                    trigger_rule=rule,
                 )
             except WorkflowDefinitionError as exc:  # pragma: no cover - checked above
                 self.fail(base, str(exc))
@@ -313,6 +325,88 @@ class _Builder:
         except WorkflowDefinitionError as exc:
             # The engine's own wording; the site is the compensation it names.
             self.fail(self.compensation_site(steps), str(exc))
+        self.task_names(workflow)
+
+    # -- parallel groups ------------------------------------------------------------------
+    #: Why a group step takes none of these: its tasks do, or the group's own goes inside.
+    _NOT_FOR_GROUPS: ClassVar[Mapping[str, str]] = {
+        "duration": "its tasks take the time; give each task its own duration",
+        "output": "its tasks' outputs merge into the context; give each task its own output",
+        "retry": "each task retries on its own; give each task its own retry",
+        "timeout": (
+            "the group's timeout goes inside it (parallel: {tasks, timeout}); "
+            "a task's own goes under the task"
+        ),
+        "compensate": "a group has no compensation of its own",
+    }
+
+    def group(
+        self,
+        workflow: Workflow,
+        name: str,
+        spec: Mapping[str, Any],
+        deps: list[str],
+        rule: str,
+        base: Path,
+    ) -> None:
+        """``parallel: {tasks: {name: task}, merge?, on_conflict?, allow_partial_success?,
+        timeout?}``: a parallel group (``Workflow.add_parallel``)."""
+        for key in spec:
+            if key in self._NOT_FOR_GROUPS:
+                self.fail(
+                    (*base, key),
+                    f"'{key}' is not for a parallel group: {self._NOT_FOR_GROUPS[key]}",
+                )
+        group: Mapping[str, Any] = spec["parallel"]
+        path: Path = (*base, "parallel")
+        tasks: list[Step] = []
+        for task_name, raw in group["tasks"].items():
+            task_spec: Mapping[str, Any] = raw or {}
+            duration, timeout, retry = self.timing(task_spec, (*path, "tasks", task_name))
+            tasks.append(
+                task(
+                    task_name,
+                    duration=f"{duration}ns",
+                    output=task_spec.get("output"),
+                    retry=retry,
+                    timeout=None if timeout is None else f"{timeout}ns",
+                )
+            )
+        group_timeout = (
+            self.duration(group["timeout"], (*path, "timeout"), positive=True)
+            if "timeout" in group
+            else None
+        )
+        try:
+            workflow.add_parallel(
+                name,
+                tasks,
+                after=deps,
+                merge=group.get("merge", "shallow"),
+                on_conflict=group.get("on_conflict", "prefer_new"),
+                allow_partial_success=group.get("allow_partial_success", False),
+                timeout=None if group_timeout is None else f"{group_timeout}ns",
+                trigger_rule=rule,
+            )
+        except WorkflowDefinitionError as exc:  # pragma: no cover - the schema checks the values
+            self.fail(path, str(exc))
+
+    def task_names(self, workflow: Workflow) -> None:
+        """A task's trace name (``group/task``) must not be a step's or compensation's."""
+        others = {
+            **dict.fromkeys(workflow.steps, "step"),
+            **dict.fromkeys(workflow.compensations, "compensation"),
+        }
+        for group in workflow.steps.values():
+            for t in group.group.tasks if group.group is not None else ():
+                traced = f"{group.name}/{t.name}"
+                if traced in others:
+                    self.fail(
+                        ("workflow", "steps", group.name, "parallel", "tasks", t.name),
+                        f"task {t.name!r} of parallel group {group.name!r} is called {traced!r} "
+                        f"in the trace, the name of a {others[traced]}; faults, the trace and "
+                        "expectations need distinct names",
+                    )
 
     def timing(
         self, spec: Mapping[str, Any], base: Path
@@ -553,21 +647,30 @@ class _Builder:
         )
 
     def fault_target(self, fault: Fault, workflow: Workflow, path: Path) -> None:
-        """An exact name must be a step or compensation; a pattern must match one."""
+        """An exact name must be a step, group task or compensation; a pattern must match one."""
         comps = workflow.compensations
-        targets = [*workflow.steps, *comps]
-        known = "the steps and compensations are" if comps else "the steps are"
+        tasks = workflow.tasks
+        targets = [*workflow.steps, *tasks, *comps]
+        kinds = ["step", *(["task"] if tasks else []), *(["compensation"] if comps else [])]
+        what = _either(kinds, "or")
+        known = f"the {_either([k + 's' for k in kinds], 'and')} are"
         if fault.is_pattern:
             if not any(fault.matches(name) for name in targets):
-                what = "step or compensation" if comps else "step"
                 self.fail(
                     path,
                     f"the pattern {fault.step!r} matches no {what}; {known}: {_names(targets)}",
                 )
             return
+        group = workflow.steps[fault.step].group if fault.step in workflow.steps else None
+        if group is not None:
+            first = f"{fault.step}/{group.tasks[0].name}"
+            self.fail(
+                path,
+                f"{fault.step!r} is a parallel group, which makes no attempts of its own; "
+                f"target its tasks, e.g. {first!r}, or all of them with '{fault.step}/*'",
+            )
         if fault.step in targets:
             return
-        what = "step or compensation" if comps else "step"
         self.fail(path, _unknown(what, fault.step, targets, known))
 
     def error_class(self, name: str, path: Path) -> type[BaseException] | str:

@@ -82,6 +82,9 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None) -> ScenarioRun:
         signals=scenario.signals,
     )
     failures = check_expectations(
-        scenario.expect, result, line_of=lambda path: scenario.locations.line(("expect", *path))
+        scenario.expect,
+        result,
+        line_of=lambda path: scenario.locations.line(("expect", *path)),
+        workflow=scenario.workflow,
     )
     return ScenarioRun(scenario, used, result, tuple(failures))

@@ -156,6 +156,19 @@ def _negative_duration(text: str) -> bool:
     return stripped.startswith("-") and bool(re.match(_def("duration")["pattern"], stripped[1:]))
 
 
+#: Other engines' spellings of a value (Ruvon's merge_conflict_behavior), lowercased.
+_ALIASES = {"prefer_old": "prefer_existing", "raise_error": "raise"}
+
+
+def _enum_hint(value: str, allowed: Sequence[str]) -> str:
+    """``: did you mean 'x'?`` for another engine's name, another case, or a near miss."""
+    folded = value.strip().lower()
+    folded = _ALIASES.get(folded, folded)
+    if folded in allowed:
+        return f": did you mean {folded!r}?"
+    return did_you_mean(value, allowed)
+
+
 def _explain(error: ValidationError) -> tuple[Path, str]:
     """The path to report and the explanation of one validation error."""
     path: Path = tuple(error.absolute_path)
@@ -179,6 +192,10 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
         return (*path, missing), f"required key is missing{about}"
     if kind == "propertyNames":  # pragma: no cover - reported by its inner keyword
         return path, error.message
+    if sub is _def("taskName"):
+        return (*path, value), (
+            "a task name cannot hold spaces, '<' or '/' (the trace calls it group/task)"
+        )
     if error.relative_schema_path and "propertyNames" in error.relative_schema_path:
         return (*path, value), "a step name cannot hold spaces or '<' (order chains use them)"
     if kind == "type":
@@ -206,8 +223,13 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
         if sub is _schema()["properties"]["scenario"]:
             return path, "expected a non-empty title, got only spaces"
         return path, f"expected {_expected(error)}, got {describe(value)}"
+    if kind == "enum" and sub is _def("triggerRule") and isinstance(value, str):
+        # Worded as the engine words it (TRIG-4).
+        rules = [str(v) for v in sub["enum"]]
+        hint = did_you_mean(value, rules)
+        return path, f"unknown trigger rule {value!r}{hint} (rules: {', '.join(rules)})"
     if kind == "enum":
-        hint = did_you_mean(value, [str(v) for v in sub["enum"]]) if isinstance(value, str) else ""
+        hint = _enum_hint(value, [str(v) for v in sub["enum"]]) if isinstance(value, str) else ""
         return path, f"expected {_expected(error)}, got {describe(value)}{hint}"
     if kind == "const" and sub is _def("fault")["properties"]["hang"]:
         return path, (
@@ -222,6 +244,8 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
         return path, f"expected {LATENCY_HELP}, got an empty mapping"
     if kind == "maxProperties" and sub is _def("latency"):
         return path, "a latency is either uniform or exponential, not both"
+    if kind == "minProperties" and sub is _def("parallel")["properties"]["tasks"]:
+        return path, "a parallel group needs at least one task, e.g. {check: {duration: 1s}}"
     if kind in ("minLength", "minItems", "minProperties"):
         return path, "must not be empty"
     if kind == "maxItems":
