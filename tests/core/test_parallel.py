@@ -214,3 +214,20 @@ def test_oracles_are_silent_on_group_runs(workers: int | None, group: dict[str, 
     for faults in ([], [Fault.error("parallel_checks/verify_payment")]):
         wf = ruvon_order(max_concurrency=workers, **group)
         assert_no_violations(wf, faults, wfsim.run(wf, faults=faults).trace)
+
+
+@pytest.mark.spec("PAR-6", "FAULT-4")
+def test_group_names_and_faults_on_groups_are_checked() -> None:
+    wf = wfsim.Workflow("w")
+    wf.add_parallel("g", [task("t", duration=1)])
+    wf.add_step("g/t", duration=5)
+    with pytest.raises(wfsim.WorkflowDefinitionError, match="has the trace name of a task"):
+        wf.validate()
+    ok = wfsim.Workflow("ok")
+    ok.add_step("a", duration=1)
+    ok.add_parallel("g", [task("t", duration=1)], after=["a"])
+    with pytest.raises(wfsim.UnknownStepError, match=r"target its tasks \(g/t\)"):
+        wfsim.run(ok, faults=[Fault.error("g")])
+    trace = wfsim.run(ok).trace
+    assert trace.happened_before("a", "g")
+    assert trace.start_order() == ["a", "g", "g/t"]

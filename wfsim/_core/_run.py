@@ -115,6 +115,12 @@ def _check_faults(workflow: AnyWorkflow, faults: Sequence[Fault]) -> None:
                     f"fault pattern {f.step!r} matches no step or compensation "
                     f"(steps: {', '.join(workflow.steps)})"
                 )
+        elif f.step in workflow.steps and workflow.steps[f.step].group is not None:
+            tasks = ", ".join(n for n in workflow.tasks if n.startswith(f.step + "/"))
+            raise UnknownStepError(
+                f"fault targets parallel group {f.step!r}, which runs no attempts of its own; "
+                f"target its tasks ({tasks})"
+            )
         elif f.step not in targets:
             raise UnknownStepError(
                 f"fault targets unknown step {f.step!r}{did_you_mean(f.step, targets)}"

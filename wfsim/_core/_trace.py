@@ -55,6 +55,8 @@ EVENT_KINDS = frozenset(
     }
 )
 
+#: Kinds that start a step's work: its first attempt, or a parallel group's start.
+STEP_STARTS = frozenset({"attempt_started", "group_started"})
 #: Kinds that start an attempt, of a step or of a compensation.
 ATTEMPT_STARTS = frozenset({"attempt_started", "compensation_started"})
 #: Kinds that end an attempt, and the attempt's outcome.
@@ -253,10 +255,10 @@ class Trace(Sequence[TraceEvent]):
         return [e.step for e in self._events if e.kind == "step_completed" and e.step]
 
     def start_order(self) -> list[str]:
-        """Steps in the order their first attempt started."""
+        """Steps in the order their first attempt (a group: its ``group_started``) began."""
         seen: dict[str, None] = {}
         for e in self._events:
-            if e.kind == "attempt_started" and e.step and e.step not in seen:
+            if e.kind in STEP_STARTS and e.step and e.step not in seen:
                 seen[e.step] = None
         return list(seen)
 
@@ -271,7 +273,7 @@ class Trace(Sequence[TraceEvent]):
     def happened_before(self, a: str, b: str) -> bool:
         """Whether step ``a`` completed before step ``b``'s first attempt started."""
         done = next((e for e in self._events if e.kind == "step_completed" and e.step == a), None)
-        start = next((e for e in self._events if e.kind == "attempt_started" and e.step == b), None)
+        start = next((e for e in self._events if e.kind in STEP_STARTS and e.step == b), None)
         return done is not None and start is not None and done.seq < start.seq
 
     def max_concurrency(self) -> int:

@@ -517,6 +517,12 @@ class Workflow:
                         f"{did_you_mean(dep, self._steps)}"
                     )
         self._check_compensation_names()
+        for task_name in self.tasks:
+            if task_name in self._steps:
+                raise WorkflowDefinitionError(
+                    f"step {task_name!r} has the trace name of a task of parallel group "
+                    f"{task_name.split('/')[0]!r}; rename one of them"
+                )
         check_shared_breakers(s.breaker for s in self._steps.values())
         self._order = _topological_order(self._steps)
         return self._order

@@ -318,6 +318,7 @@ class _Builder:
                 )
             except WorkflowDefinitionError as exc:  # pragma: no cover - checked above
                 self.fail(base, str(exc))
+        self.task_names(workflow)  # before validate(): its message names the task's line
         try:
             workflow.validate()
         except CycleError as exc:
@@ -325,7 +326,6 @@ class _Builder:
         except WorkflowDefinitionError as exc:
             # The engine's own wording; the site is the compensation it names.
             self.fail(self.compensation_site(steps), str(exc))
-        self.task_names(workflow)
 
     # -- parallel groups ------------------------------------------------------------------
     #: Why a group step takes none of these: its tasks do, or the group's own goes inside.
