@@ -22,7 +22,6 @@ import functools
 import heapq
 import inspect
 import json
-import random
 import types
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -45,13 +44,14 @@ from wfsim.errors import (
 
 from ._breaker import BreakerRuntime
 from ._choice import ChoiceSource
+from ._context import RunView
 from ._events import Event, EventStep, EventWorkflow, StartEvent, StopEvent
 from ._faults import Fault, InjectedError
 from ._imperative import ImperativeWorkflow
 from ._parallel import MergeConflictError, deep_merge_into, merge_outputs
 from ._retry import retry_delay
 from ._signals import Signal
-from ._time import Duration, format_seconds, to_ns, to_seconds, wall_time
+from ._time import Duration, format_seconds, to_ns, to_seconds
 from ._trace import TraceEvent
 from ._trigger import UpstreamCounts, Verdict, evaluate
 from ._wallclock import WallClock
@@ -158,7 +158,7 @@ _BODY = -(1 << 62)
 TERMINAL = frozenset({"completed", "failed", "skipped", "cancelled", "compensated"})
 
 
-class StepContext:
+class StepContext(RunView):
     """What step code receives: the shared context, virtual time, the attempt.
 
     ``get/set/delete`` read and write the workflow's shared context;
@@ -167,51 +167,20 @@ class StepContext:
     virtual time; ``random`` is a PRNG seeded by the run, step and attempt.
     """
 
-    __slots__ = ("_attempt", "_engine", "_rng")
+    __slots__ = ("_attempt",)
+    _engine: Engine
 
     def __init__(self, engine: Engine, attempt: _Attempt) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self._attempt = attempt
-        self._rng: random.Random | None = None
 
     @property
     def step(self) -> str:
         return self._attempt.state.step.name
 
     @property
-    def workflow(self) -> str:
-        return self._engine.workflow.name
-
-    @property
     def attempt(self) -> int:
         return self._attempt.number
-
-    @property
-    def input(self) -> Any:
-        """The run's input (a mapping for DAG workflows; any value for a workflow body)."""
-        return self._engine.input
-
-    @property
-    def random(self) -> random.Random:
-        """A PRNG for step code, seeded by one draw from the run's ``random`` stream.
-
-        The draw is a recorded choice, so a replay from ``result.choices`` (or a
-        Hypothesis tape) gives step code the same numbers.
-        """
-        if self._rng is None:
-            self._rng = random.Random(self._engine.choices.choose(1 << 62, "random"))
-        return self._rng
-
-    def now(self) -> float:
-        """Virtual seconds since the run started (like Temporal's ``workflow.now()``)."""
-        return to_seconds(self._engine.now)
-
-    def now_ns(self) -> int:
-        return self._engine.now
-
-    def wall_time(self):  # type: ignore[no-untyped-def]
-        """The virtual wall-clock time: the run's epoch plus :meth:`now`."""
-        return wall_time(self._engine.epoch, self._engine.now)
 
     def get(self, key: str, default: Any = _MISSING) -> Any:
         """Read a context key; without ``default`` a missing key raises ContextKeyError."""

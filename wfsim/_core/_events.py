@@ -19,7 +19,7 @@ from wfsim.errors import WorkflowDefinitionError, did_you_mean
 
 from ._retry import RetryPolicy
 from ._time import Duration, to_ns
-from ._workflow import SagaPolicy, Step
+from ._workflow import NoStaticSteps, SagaPolicy
 
 if TYPE_CHECKING:
     from ._engine import StepContext
@@ -97,7 +97,7 @@ class EventStep:
         return isinstance(event, self.accepts)
 
 
-class EventWorkflow:
+class EventWorkflow(NoStaticSteps):
     """A workflow of event-subscribed steps.
 
     Example::
@@ -170,19 +170,6 @@ class EventWorkflow:
     def event_steps(self) -> Mapping[str, EventStep]:
         return dict(self._steps)
 
-    # What the engine and run() ask of any workflow: an event workflow declares no DAG.
-    @property
-    def steps(self) -> Mapping[str, Step]:
-        return {}
-
-    @property
-    def compensations(self) -> Mapping[str, Step]:
-        return {}
-
-    @property
-    def tasks(self) -> Mapping[str, Step]:
-        return {}
-
     def validate(self) -> tuple[str, ...]:
         if not self._steps:
             raise WorkflowDefinitionError(f"event workflow {self.name!r} has no steps")
@@ -195,9 +182,6 @@ class EventWorkflow:
                 "would ever run"
             )
         return ()
-
-    def dependents(self) -> Mapping[str, tuple[str, ...]]:
-        return {}
 
     def __repr__(self) -> str:
         return f"EventWorkflow({self.name!r}, steps={len(self._steps)})"

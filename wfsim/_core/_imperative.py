@@ -21,7 +21,6 @@ under the engine's baton, so the run is as deterministic as a DAG's.
 from __future__ import annotations
 
 import inspect
-import random
 from collections.abc import Awaitable, Callable, Generator, Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,13 +29,18 @@ import attrs
 from wfsim.errors import WorkflowDefinitionError, did_you_mean
 
 from ._breaker import CircuitBreaker
+from ._context import RunView
 from ._retry import RetryPolicy
-from ._time import Duration, to_ns, to_seconds, wall_time
-from ._workflow import SagaPolicy, Step, StepFn, _check_breaker
+from ._time import Duration, to_ns
+from ._workflow import (
+    NoStaticSteps,
+    SagaPolicy,
+    StepFn,
+    _check_breaker,
+    check_workflow_options,
+)
 
 if TYPE_CHECKING:
-    import datetime as _dt
-
     from ._engine import Engine
 
 __all__ = ["ChildCall", "ImperativeWorkflow", "StepCall", "WorkflowContext", "workflow"]
@@ -44,7 +48,7 @@ __all__ = ["ChildCall", "ImperativeWorkflow", "StepCall", "WorkflowContext", "wo
 WorkflowFn = Callable[["WorkflowContext", Any], Awaitable[Any]]
 
 
-class ImperativeWorkflow:
+class ImperativeWorkflow(NoStaticSteps):
     """A workflow whose body is an ``async def body(ctx, input)``; see :func:`workflow`."""
 
     def __init__(
@@ -60,43 +64,13 @@ class ImperativeWorkflow:
             raise WorkflowDefinitionError("@wfsim.workflow decorates an async function")
         self.fn = fn
         self.name = name or str(getattr(fn, "__name__", "workflow"))
-        if max_concurrency is not None and (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
-        ):
-            raise WorkflowDefinitionError(
-                f"max_concurrency must be a positive integer or None, not {max_concurrency!r}"
-            )
-        if saga is not None and not isinstance(saga, SagaPolicy):
-            raise WorkflowDefinitionError(
-                f"saga must be a wfsim.SagaPolicy, not {type(saga).__name__}"
-            )
+        check_workflow_options(max_concurrency, saga)
         self.max_concurrency = max_concurrency
         self.saga = saga or SagaPolicy()
         self.signals: tuple[str, ...] = tuple(signals)
         for sig in self.signals:
             if not isinstance(sig, str) or not sig:
                 raise WorkflowDefinitionError(f"signal names must be non-empty strings: {sig!r}")
-
-    # What the engine and run() ask of any workflow; an imperative one declares no steps.
-    @property
-    def steps(self) -> Mapping[str, Step]:
-        return {}
-
-    @property
-    def compensations(self) -> Mapping[str, Step]:
-        return {}
-
-    @property
-    def tasks(self) -> Mapping[str, Step]:
-        return {}
-
-    def validate(self) -> tuple[str, ...]:
-        return ()
-
-    def dependents(self) -> Mapping[str, tuple[str, ...]]:
-        return {}
 
     def __repr__(self) -> str:
         return f"ImperativeWorkflow({self.name!r})"
@@ -171,41 +145,15 @@ class ChildCall:
         return results[0]
 
 
-class WorkflowContext:
+class WorkflowContext(RunView):
     """What a workflow body receives: steps, fan-out, virtual time, the shared context."""
 
-    __slots__ = ("_engine", "_prefix", "_rng")
+    __slots__ = ("_prefix",)
+    _engine: Engine
 
     def __init__(self, engine: Engine, prefix: str = "") -> None:
-        self._engine = engine
+        super().__init__(engine)
         self._prefix = prefix  # "child/" inside a child workflow: its steps nest under it
-        self._rng: random.Random | None = None
-
-    @property
-    def workflow(self) -> str:
-        return self._engine.workflow.name
-
-    @property
-    def input(self) -> Any:
-        """The run's input (a mapping for DAG workflows; any value for a workflow body)."""
-        return self._engine.input
-
-    @property
-    def random(self) -> random.Random:
-        """A PRNG for the body, seeded by one recorded draw (see ``StepContext.random``)."""
-        if self._rng is None:
-            self._rng = random.Random(self._engine.choices.choose(1 << 62, "random"))
-        return self._rng
-
-    def now(self) -> float:
-        """Virtual seconds since the run started."""
-        return to_seconds(self._engine.now)
-
-    def now_ns(self) -> int:
-        return self._engine.now
-
-    def wall_time(self) -> _dt.datetime:
-        return wall_time(self._engine.epoch, self._engine.now)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._engine.context.get(key, default)

@@ -187,6 +187,43 @@ def task(
     return attrs.evolve(step, role="task")
 
 
+def check_workflow_options(max_concurrency: object, saga: object) -> None:
+    """The options every kind of workflow takes, checked the same way."""
+    if max_concurrency is not None and (
+        isinstance(max_concurrency, bool)
+        or not isinstance(max_concurrency, int)
+        or max_concurrency < 1
+    ):
+        raise WorkflowDefinitionError(
+            f"max_concurrency must be a positive integer or None, not {max_concurrency!r}"
+        )
+    if saga is not None and not isinstance(saga, SagaPolicy):
+        raise WorkflowDefinitionError(f"saga must be a wfsim.SagaPolicy, not {type(saga).__name__}")
+
+
+class NoStaticSteps:
+    """For workflows whose steps appear only as they run (a body, events): what the
+    engine and ``run()`` ask of any workflow, answered with "none declared"."""
+
+    @property
+    def steps(self) -> Mapping[str, Step]:
+        return {}
+
+    @property
+    def compensations(self) -> Mapping[str, Step]:
+        return {}
+
+    @property
+    def tasks(self) -> Mapping[str, Step]:
+        return {}
+
+    def validate(self) -> tuple[str, ...]:
+        return ()
+
+    def dependents(self) -> Mapping[str, tuple[str, ...]]:
+        return {}
+
+
 def _check_breaker(step: str, breaker: object, fallback: object) -> None:
     if breaker is not None and not isinstance(breaker, CircuitBreaker):
         raise WorkflowDefinitionError(
@@ -295,18 +332,7 @@ class Workflow:
     ) -> None:
         if not isinstance(name, str) or not name:
             raise WorkflowDefinitionError(f"a workflow needs a non-empty name, not {name!r}")
-        if max_concurrency is not None and (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
-        ):
-            raise WorkflowDefinitionError(
-                f"max_concurrency must be a positive integer or None, not {max_concurrency!r}"
-            )
-        if saga is not None and not isinstance(saga, SagaPolicy):
-            raise WorkflowDefinitionError(
-                f"saga must be a wfsim.SagaPolicy, not {type(saga).__name__}"
-            )
+        check_workflow_options(max_concurrency, saga)
         self.name = name
         self.max_concurrency = max_concurrency
         self.saga = saga or SagaPolicy()
