@@ -338,6 +338,7 @@ class Workflow:
         self.saga = saga or SagaPolicy()
         self._steps: dict[str, Step] = {}
         self._order: tuple[str, ...] | None = None
+        self._dependents: dict[str, tuple[str, ...]] | None = None
 
     # -- building ---------------------------------------------------------------------------
     def add_step(
@@ -415,7 +416,7 @@ class Workflow:
             trigger_rule=trigger_rule,
         )
         self._steps[name] = step
-        self._order = None
+        self._order = self._dependents = None
         return step
 
     def add_parallel(
@@ -550,7 +551,7 @@ class Workflow:
                     f"{task_name.split('/')[0]!r}; rename one of them"
                 )
         check_shared_breakers(s.breaker for s in self._steps.values())
-        self._order = _topological_order(self._steps)
+        self._order = _topological_order(self._steps, self.dependents())
         return self._order
 
     def _check_compensation_names(self) -> None:
@@ -587,32 +588,32 @@ class Workflow:
         return {s.compensate.name: s.compensate for s in self._steps.values() if s.compensate}
 
     def dependents(self) -> Mapping[str, tuple[str, ...]]:
-        """For each step, the steps that list it in ``after=`` (declaration order)."""
-        out: dict[str, list[str]] = {name: [] for name in self._steps}
-        for step in self._steps.values():
-            for dep in step.after:
-                out[dep].append(step.name)
-        return {k: tuple(v) for k, v in out.items()}
+        """For each step, the steps that list it in ``after=`` (declaration order).
+
+        Computed once per shape of the workflow (adding a step recomputes it).
+        """
+        if self._dependents is None:
+            out: dict[str, list[str]] = {name: [] for name in self._steps}
+            for step in self._steps.values():
+                for dep in step.after:
+                    out[dep].append(step.name)
+            self._dependents = {k: tuple(v) for k, v in out.items()}
+        return self._dependents
 
 
-def _topological_order(steps: Mapping[str, Step]) -> tuple[str, ...]:
+def _topological_order(
+    steps: Mapping[str, Step], children: Mapping[str, tuple[str, ...]]
+) -> tuple[str, ...]:
     """Kahn's algorithm in declaration order; on failure, find and name one cycle."""
     indegree = {name: len(step.after) for name, step in steps.items()}
-    children: dict[str, list[str]] = {name: [] for name in steps}
-    for step in steps.values():
-        for dep in step.after:
-            children[dep].append(step.name)
-    queue = [name for name, d in indegree.items() if d == 0]
-    order: list[str] = []
+    order = [name for name, d in indegree.items() if d == 0]
     i = 0
-    while i < len(queue):
-        name = queue[i]
-        i += 1
-        order.append(name)
-        for child in children[name]:
+    while i < len(order):
+        for child in children[order[i]]:
             indegree[child] -= 1
             if indegree[child] == 0:
-                queue.append(child)
+                order.append(child)
+        i += 1
     if len(order) == len(steps):
         return tuple(order)
     path = _find_cycle({n: steps[n].after for n in steps if indegree[n] > 0})
