@@ -8,6 +8,7 @@ import pathlib
 import wfsim
 
 PUBLIC = {
+    "Handle",
     "MergeConflictError",
     "ParallelGroup",
     "task",

@@ -24,6 +24,7 @@ from wfsim._core._events import Event, EventStep, EventWorkflow, StartEvent, Sto
 from wfsim._core._faults import Fault, InjectedError
 from wfsim._core._imperative import (
     ChildCall,
+    Handle,
     ImperativeWorkflow,
     StepCall,
     WorkflowContext,
@@ -69,6 +70,7 @@ __all__ = [
     "EventWorkflow",
     "ExternalWaitError",
     "Fault",
+    "Handle",
     "ImperativeWorkflow",
     "InjectedError",
     "MergeConflictError",

@@ -42,8 +42,12 @@ async def process_order(ctx: wfsim.WorkflowContext, order: dict[str, Any]) -> di
     charged = await ctx.step(charge, order["amount"], retry=RetryPolicy(max_attempts=3))
     packed = await ctx.gather(*(ctx.step(work, f"box-{i}", i, name="pack") for i in order["items"]))
     await ctx.sleep("1h")
-    return {"status": "shipped", "charged": charged, "packed": packed,
-            "at": dt.datetime.now().isoformat()}
+    return {
+        "status": "shipped",
+        "charged": charged,
+        "packed": packed,
+        "at": dt.datetime.now().isoformat(),
+    }
 
 
 ORDER = {"amount": 30, "items": [1, 2, 3]}
@@ -54,7 +58,9 @@ def test_the_body_runs_steps_and_its_return_value_is_the_result() -> None:
     result = wfsim.run(process_order, input=ORDER, seed=2)
     assert result.status == "completed"
     assert result.result == {
-        "status": "shipped", "charged": 30, "packed": ["box-1", "box-2", "box-3"],
+        "status": "shipped",
+        "charged": 30,
+        "packed": ["box-1", "box-2", "box-3"],
         "at": "2026-01-01T01:00:05",
     }
     assert result.trace[-1]["result"] == result.result
@@ -83,8 +89,11 @@ def test_a_failed_step_raises_its_own_error_into_the_body() -> None:
         return "charged"
 
     result = wfsim.run(careful)
-    assert (result.status, result.result, seen) == ("completed", "declined",
-                                                    ["5000 is over the limit"])
+    assert (result.status, result.result, seen) == (
+        "completed",
+        "declined",
+        ["5000 is over the limit"],
+    )
     assert result.steps["charge"].status == "failed"
 
 
@@ -182,8 +191,9 @@ def test_steps_called_with_compensate_are_undone_when_the_body_fails() -> None:
     @wfsim.workflow
     async def purchase(ctx: wfsim.WorkflowContext, inp: Any) -> None:
         await ctx.step(work, "reserved", 1, name="reserve", compensate=release)
-        await ctx.step(work, "charged", 1, name="charge",
-                       compensate=compensation("refund", duration=0.5))
+        await ctx.step(
+            work, "charged", 1, name="charge", compensate=compensation("refund", duration=0.5)
+        )
         await ctx.step(work, "shipped", 1, name="ship")
         raise RuntimeError("shipping unavailable")
 
@@ -243,9 +253,10 @@ def test_step_code_cannot_use_the_workflow_context() -> None:
 
     result = wfsim.run(sneaky)
     assert result.steps["inner"].status == "failed"
-    assert "must be awaited from the workflow body" in result.trace.of_kind(
-        "attempt_failed"
-    )[0]["message"]
+    assert (
+        "must be awaited from the workflow body"
+        in result.trace.of_kind("attempt_failed")[0]["message"]
+    )
 
 
 # -- DAG and imperative forms of the same workflow ----------------------------------------
@@ -323,3 +334,88 @@ def test_dag_and_imperative_forms_agree_on_every_step_time(tree: Any, seed: int)
         (rb,) = b.trace.attempts(name)
         assert (ra.started_ns, ra.ended_ns) == (rb.started_ns, rb.ended_ns), name
     assert wfsim.run(imperative, seed=seed).digest() == b.digest()
+
+
+def dag_as_body(deps: list[list[int]], durations: list[float]) -> wfsim.ImperativeWorkflow:
+    """Any DAG as a workflow body: one spawned branch per step, awaiting its dependencies."""
+
+    async def body(ctx: wfsim.WorkflowContext, inp: Any) -> None:
+        handles: dict[int, wfsim.Handle] = {}
+
+        async def run_step(i: int) -> None:
+            for d in deps[i]:
+                await handles[d]
+            await ctx.step(work, None, durations[i], name=f"s{i}")
+
+        for i in range(len(deps)):
+            handles[i] = ctx.spawn(run_step(i))
+        for handle in handles.values():
+            await handle
+
+    return wfsim.ImperativeWorkflow(body, name="dag")
+
+
+@st.composite
+def random_dags(draw: st.DrawFn) -> tuple[list[list[int]], list[float]]:
+    n = draw(st.integers(1, 15))
+    deps = [sorted(draw(st.sets(st.integers(0, i - 1), max_size=3))) if i else [] for i in range(n)]
+    durations = [draw(st.sampled_from([0, 0.5, 1, 2, 3])) for _ in range(n)]
+    return deps, durations
+
+
+@pytest.mark.spec("IMP-8", "IMP-10", "ORD-2")
+@settings(max_examples=80, deadline=None)
+@given(case=random_dags(), seed=st.integers(0, 50))
+def test_any_random_dag_rewritten_as_a_body_agrees_with_the_dag(
+    case: tuple[list[list[int]], list[float]], seed: int
+) -> None:
+    deps, durations = case
+    dag = wfsim.Workflow("dag")
+    for i, (after, d) in enumerate(zip(deps, durations, strict=True)):
+        dag.add_step(f"s{i}", duration=d, after=[f"s{j}" for j in after])
+    a = wfsim.run(dag, seed=seed)
+    b = wfsim.run(dag_as_body(deps, durations), seed=seed)
+    assert (a.status, b.status) == ("completed", "completed")
+    assert a.makespan_ns == b.makespan_ns
+    for i in range(len(deps)):
+        (ra,) = a.trace.attempts(f"s{i}")
+        (rb,) = b.trace.attempts(f"s{i}")
+        assert (ra.started_ns, ra.ended_ns) == (rb.started_ns, rb.ended_ns), i
+    # the same step order where it is decided by time (ties are the seed's to break)
+    order_a = sorted(a.trace.start_order(), key=lambda n: a.trace.attempts(n)[0].started_ns)
+    order_b = sorted(b.trace.start_order(), key=lambda n: b.trace.attempts(n)[0].started_ns)
+    assert [a.trace.attempts(n)[0].started_ns for n in order_a] == [
+        b.trace.attempts(n)[0].started_ns for n in order_b
+    ]
+
+
+@pytest.mark.spec("IMP-10")
+def test_a_handle_returns_the_branch_result_or_raises_its_error() -> None:
+    @wfsim.workflow
+    async def flow(ctx: wfsim.WorkflowContext, inp: Any) -> list[Any]:
+        async def ok() -> str:
+            return await ctx.step(work, "fine", 2, name="ok")
+
+        async def bad() -> None:
+            await ctx.step(charge, 5000)
+
+        good, broken = ctx.spawn(ok()), ctx.spawn(bad())
+        await ctx.sleep(5)
+        out: list[Any] = [good.done, await good, await good]
+        try:
+            await broken
+        except PaymentDeclined as exc:
+            out.append(str(exc))
+        return out
+
+    result = wfsim.run(flow)
+    assert result.result == [True, "fine", "fine", "5000 is over the limit"]
+    assert result.makespan == 5
+    with_spawn_error = wfsim.run(
+        wfsim.ImperativeWorkflow(lambda ctx, inp: _spawn_wrong(ctx), name="wrong")
+    )
+    assert "ctx.spawn() takes a coroutine of the body's, not int" in with_spawn_error.message
+
+
+async def _spawn_wrong(ctx: wfsim.WorkflowContext) -> None:
+    ctx.spawn(3)  # type: ignore[arg-type]

@@ -129,6 +129,8 @@ class _StepState:
     key: Any = None
     #: A gather branch that runs a child workflow (trace: child_started/completed/failed).
     child: bool = False
+    #: Bodies (or branches) awaiting a spawned branch's handle.
+    awaiting: list[_Attempt] = attrs.Factory(list)
     #: Event workflows: the step this invocation belongs to, and the event it handles.
     event_step: str | None = None
     #: Skipped because an upstream failed (Airflow's UPSTREAM_FAILED): counts as a failure.
@@ -897,7 +899,11 @@ class Engine:
         return [st.result for st in states]
 
     def _new_branch(
-        self, awaitable: Awaitable[Any], waiter: _Waiter, name: str = "", child: bool = False
+        self,
+        awaitable: Awaitable[Any],
+        waiter: _Waiter | None,
+        name: str = "",
+        child: bool = False,
     ) -> _StepState:
         async def branch(_: StepContext) -> Any:
             return await awaitable
@@ -1255,7 +1261,26 @@ class Engine:
             st.result = result.unwrap()
             if st.child:
                 self.record("child_completed", st.step.name)
+        for waiting in st.awaiting:  # ctx.spawn handles: wake whoever awaits this branch
+            if not waiting.done and waiting.task is not None:
+                self._switches.append((waiting, outcome.Value(None)))
+        st.awaiting.clear()
         self._step_ended(st)
+
+    def spawn(self, awaitable: Awaitable[Any]) -> _StepState:
+        """``ctx.spawn``: start a branch now; its handle is awaited later."""
+        self.body_attempt()  # only a body (or a branch) may spawn
+        return self._new_branch(awaitable, None, name=f"{self.workflow.name} (spawned branch)")
+
+    async def join(self, branch: _StepState) -> Any:
+        """``await handle``: park until the spawned branch ended; its result or its error."""
+        att = self.body_attempt()
+        if branch.status not in TERMINAL:
+            branch.awaiting.append(att)
+            await self._park_until_woken(att)
+        if branch.status == "failed":
+            raise branch.last_exc or WfsimError("a spawned branch failed")
+        return branch.result
 
     # -- circuit breakers -------------------------------------------------------------------
     def _breaker(self, step: Step) -> BreakerRuntime:

@@ -43,7 +43,14 @@ from ._workflow import (
 if TYPE_CHECKING:
     from ._engine import Engine
 
-__all__ = ["ChildCall", "ImperativeWorkflow", "StepCall", "WorkflowContext", "workflow"]
+__all__ = [
+    "ChildCall",
+    "Handle",
+    "ImperativeWorkflow",
+    "StepCall",
+    "WorkflowContext",
+    "workflow",
+]
 
 WorkflowFn = Callable[["WorkflowContext", Any], Awaitable[Any]]
 
@@ -145,6 +152,28 @@ class ChildCall:
         return results[0]
 
 
+class Handle:
+    """A branch started with ``ctx.spawn``: ``await handle`` returns its result.
+
+    Awaiting it parks the awaiting code until the branch ends (at once if it has),
+    then returns the branch's result or raises its error; it may be awaited any
+    number of times, from the body or from other branches.
+    """
+
+    __slots__ = ("_engine", "_state")
+
+    def __init__(self, engine: Engine, state: Any) -> None:
+        self._engine = engine
+        self._state = state
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return (yield from self._engine.join(self._state).__await__())
+
+    @property
+    def done(self) -> bool:
+        return bool(self._state.status in ("completed", "failed", "cancelled"))
+
+
 class WorkflowContext(RunView):
     """What a workflow body receives: steps, fan-out, virtual time, the shared context."""
 
@@ -243,6 +272,19 @@ class WorkflowContext(RunView):
         if not calls:
             return []
         return await self._engine.call_steps(list(calls))
+
+    def spawn(self, coroutine: Awaitable[Any]) -> Handle:
+        """Start ``coroutine`` (steps, sleeps, waits of the body's) as a branch now.
+
+        Returns a :class:`Handle`; ``await handle`` later for its result. With
+        handles a body can express any DAG: each step's branch awaits exactly the
+        handles of the steps it depends on.
+        """
+        if not inspect.isawaitable(coroutine):
+            raise WorkflowDefinitionError(
+                f"ctx.spawn() takes a coroutine of the body's, not {type(coroutine).__name__}"
+            )
+        return Handle(self._engine, self._engine.spawn(coroutine))
 
     async def wait_for_signal(self, name: str, *, timeout: Duration | None = None) -> Any:
         """Wait for the signal ``name`` and return its payload (human in the loop).
