@@ -43,8 +43,11 @@ import trio
 import trio.testing
 
 from wfsim._core._choice import ChoiceSource
+from wfsim._core._events import EventWorkflow
 from wfsim._core._faults import Fault
+from wfsim._core._imperative import ImperativeWorkflow
 from wfsim._core._run import DEFAULT_TIME_LIMIT, RunResult, arun, run
+from wfsim._core._signals import Signal
 from wfsim._core._time import DEFAULT_EPOCH, Duration, to_ns
 from wfsim._core._trace import Trace
 from wfsim._core._workflow import Workflow
@@ -350,6 +353,16 @@ class Simulation:
     trace_dir: pathlib.Path | None = None
     trace_name: str = "wfsim"
     runs: list[RunResult] = attrs.field(factory=list)
+    signals: list[Signal] = attrs.field(factory=list)
+
+    def signal(self, name: str, *, at: Duration = 0, payload: Any = None) -> Simulation:
+        """Deliver signal ``name`` at virtual time ``at`` in the runs that follow.
+
+        Chainable: ``wfsim_sim.signal("approval", at="4h", payload={"ok": True})``.
+        A ``signals=`` argument to :meth:`run` replaces these for that run.
+        """
+        self.signals.append(Signal(name, at=at, payload=payload))
+        return self
 
     @property
     def last(self) -> RunResult | None:
@@ -361,26 +374,29 @@ class Simulation:
         seed: int | None,
         faults: Iterable[Fault] | None,
         time_limit: Duration | None,
+        signals: Iterable[Signal] | None = None,
     ) -> dict[str, Any]:
         return {
             "seed": self.seed if seed is None else seed,
             "faults": list(self.faults if faults is None else faults),
             "time_limit": self.time_limit if time_limit is None else time_limit,
+            "signals": list(self.signals if signals is None else signals),
         }
 
     def run(
         self,
-        workflow: Workflow,
+        workflow: Workflow | ImperativeWorkflow | EventWorkflow,
         *,
-        input: Mapping[str, Any] | None = None,
+        input: Any = None,
         seed: int | None = None,
         faults: Iterable[Fault] | None = None,
         choices: ChoiceSource | Iterable[int] | None = None,
         time_limit: Duration | None = None,
         epoch: _dt.datetime = DEFAULT_EPOCH,
         patch_wall_clock: bool = True,
+        signals: Iterable[Signal] | None = None,
     ) -> RunResult:
-        """:func:`wfsim.run` with the test's seed, time limit and faults unless given."""
+        """:func:`wfsim.run` with the test's seed, time limit, faults and signals unless given."""
         __tracebackhide__ = True
         try:
             trio.lowlevel.current_task()
@@ -397,23 +413,24 @@ class Simulation:
             choices=choices,
             epoch=epoch,
             patch_wall_clock=patch_wall_clock,
-            **self._arguments(seed, faults, time_limit),
+            **self._arguments(seed, faults, time_limit, signals),
         )
         return self._keep(result)
 
     async def arun(
         self,
-        workflow: Workflow,
+        workflow: Workflow | ImperativeWorkflow | EventWorkflow,
         *,
-        input: Mapping[str, Any] | None = None,
+        input: Any = None,
         seed: int | None = None,
         faults: Iterable[Fault] | None = None,
         choices: ChoiceSource | Iterable[int] | None = None,
         time_limit: Duration | None = None,
         epoch: _dt.datetime = DEFAULT_EPOCH,
         patch_wall_clock: bool = True,
+        signals: Iterable[Signal] | None = None,
     ) -> RunResult:
-        """:func:`wfsim.arun` (inside a trio run) with the test's seed, time limit and faults."""
+        """:func:`wfsim.arun` (inside a trio run) with the test's seed, limit, faults, signals."""
         __tracebackhide__ = True
         result = await arun(
             workflow,
@@ -421,7 +438,7 @@ class Simulation:
             choices=choices,
             epoch=epoch,
             patch_wall_clock=patch_wall_clock,
-            **self._arguments(seed, faults, time_limit),
+            **self._arguments(seed, faults, time_limit, signals),
         )
         return self._keep(result)
 

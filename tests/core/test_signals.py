@@ -130,3 +130,17 @@ def test_declared_signals_catch_typos_on_both_sides() -> None:
     assert "waits for signal 'aproval', which it does not declare: did you mean 'approval'?" in (
         result.message
     )
+
+
+@pytest.mark.spec("SIG-1", "PLUG-4")
+def test_the_simulation_fixture_delivers_signals(wfsim_sim: Any) -> None:
+    wfsim_sim.signal("approval", at="2h", payload={"approved": True, "by": "ana"})
+    result = wfsim_sim.run(approval_workflow, input={"id": "r9", "amount": 5000})
+    assert result.status == "completed"
+    assert result.trace.of_kind("signal_received")[0].t == 7200.0
+    denied = wfsim_sim.run(
+        approval_workflow,
+        input={"id": "r9", "amount": 5000},
+        signals=[Signal("approval", at="1h", payload={"approved": False})],
+    )
+    assert denied.status == "failed"
