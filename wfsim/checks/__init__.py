@@ -12,7 +12,7 @@ the trace alone, so they judge any engine's trace, a saved one or a tampered one
     assert check_all(wf, plan, result.trace) == []
     assert_no_violations(wf, plan, result.trace)   # or raise with every violation
 
-``specs/oracles.md`` says what each oracle enforces, by rule ID.
+``specs/checks.md`` says what each oracle enforces, by rule ID.
 """
 
 from wfsim.checks._all import assert_no_violations, check_all
