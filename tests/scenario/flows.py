@@ -88,3 +88,36 @@ def build_fan_out() -> wfsim.ImperativeWorkflow:
 
 async def not_decorated(ctx: wfsim.WorkflowContext, request: dict[str, object]) -> None:
     """An ``async def`` body someone forgot to decorate with ``@wfsim.workflow``."""
+
+
+class Query(wfsim.Event):
+    """A question for ``answer`` (field ``text``)."""
+
+
+class Answer(wfsim.Event):
+    """An answer for ``combine`` (field ``text``)."""
+
+
+def build_rag() -> wfsim.EventWorkflow:
+    """An event workflow: fan out two queries, answer each in 1s, collect both."""
+    wf = wfsim.EventWorkflow("rag", timeout=45)
+
+    @wf.step(accepts=wfsim.StartEvent)
+    async def fan_out(ctx: wfsim.StepContext, ev: wfsim.Event) -> None:
+        for q in ev.get("queries", ["a", "b"]):
+            ctx.send_event(Query(text=q))
+
+    @wf.step(accepts=Query, num_workers=1, retry=wfsim.RetryPolicy(max_attempts=2))
+    async def answer(ctx: wfsim.StepContext, ev: wfsim.Event) -> Answer:
+        await ctx.sleep(1)
+        return Answer(text=ev.text.upper())
+
+    @wf.step(accepts=Answer)
+    async def combine(ctx: wfsim.StepContext, ev: wfsim.Event) -> wfsim.StopEvent | None:
+        got = ctx.collect_events(ev, [Answer, Answer])
+        return None if got is None else wfsim.StopEvent(result=[a.text for a in got])
+
+    return wf
+
+
+rag = build_rag()

@@ -308,7 +308,129 @@ def test_a_function_returning_a_coroutine_is_not_a_workflow(tmp_path: pathlib.Pa
         load_scenario(path)
     assert str(info.value) == (
         f"{path}:2: workflow.python: 'wfsim_scn_coroutine:make' returned a coroutine; expected a "
-        "wfsim.Workflow, a @wfsim.workflow function, or a function of no arguments returning one"
+        "wfsim.Workflow, a @wfsim.workflow function, a wfsim.EventWorkflow, or a function of no "
+        "arguments returning one"
+    )
+
+
+@pytest.mark.spec("SCN-6")
+def test_python_event_workflow_object_or_function() -> None:
+    sc = text("workflow: {python: 'tests.scenario.flows:rag'}\n")
+    assert sc.workflow is flows.rag
+    assert isinstance(sc.workflow, wfsim.EventWorkflow)
+    built = text("workflow: {python: 'tests.scenario.flows:build_rag'}\n").workflow
+    assert isinstance(built, wfsim.EventWorkflow)
+    assert built is not flows.rag
+    assert list(built.event_steps) == ["fan_out", "answer", "combine"]
+
+
+@pytest.mark.spec("SCN-6", "SCN-9")
+def test_python_event_workflow_runs_and_its_expectations_hold() -> None:
+    sc = text(
+        "workflow: {python: 'tests.scenario.flows:rag'}\n"
+        "input: {queries: [x, y]}\n"
+        "expect:\n"
+        "  status: completed\n"
+        "  result: [X, Y]\n"
+        "  makespan: 2s\n"
+        "  order: [answer < answer:2 < combine:2]\n"
+        "  completed: [fan_out, answer, answer:2, combine, combine:2]\n"
+        "  attempts: {answer: 1, answer:2: 1}\n"
+        "  trace_contains:\n"
+        "    - {kind: event_emitted, step: fan_out, event: Query, fields: {text: x}}\n"
+        "    - {kind: event_delivered, step: answer:2, event: Query, t: 0s}\n"
+        "    - {kind: events_collected, step: combine:2, events: [Answer, Answer], t: 2s}\n"
+    )
+    outcome = run_scenario(sc)
+    assert outcome.passed, outcome.report()
+    assert outcome.result.result == ["X", "Y"]
+
+
+@pytest.mark.spec("SCN-6", "SCN-9")
+def test_python_event_workflow_expectation_that_fails_names_the_invocation() -> None:
+    sc = text(
+        "workflow: {python: 'tests.scenario.flows:rag'}\n"
+        "expect:\n"
+        "  result: [B, A]\n"
+        "  attempts: {answer:3: 1}\n"
+    )
+    outcome = run_scenario(sc)
+    assert [f.key for f in outcome.failures] == ["result", "attempts.answer:3"]
+    assert "answer:2" in outcome.failures[1].message
+
+
+@pytest.mark.spec("SCN-6", "SCN-7")
+def test_python_event_workflow_faults_target_invocations() -> None:
+    sc = text(
+        "workflow: {python: 'tests.scenario.flows:rag'}\n"
+        "faults:\n"
+        "  - {step: 'answer:2', error: ConnectionError, attempts: [1]}\n"
+        "  - {step: 'not_a_step_yet', latency: 1s}\n"
+        "expect: {status: completed, attempts: {answer: 1, answer:2: 2}, makespan: 3s}\n"
+    )
+    outcome = run_scenario(sc)
+    assert outcome.passed, outcome.report()
+
+
+@pytest.mark.spec("SCN-6")
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "workflow: {python: 'tests.scenario.flows:rag', max_concurrency: 2}\n",
+            "<string>:2: workflow.max_concurrency: 'tests.scenario.flows:rag' is an event "
+            "workflow (a wfsim.EventWorkflow), which takes no max_concurrency; bound each "
+            "step's concurrent invocations with @wf.step(num_workers=...) instead",
+        ),
+        (
+            "workflow: {python: 'tests.scenario.flows:rag'}\nsettings: {max_concurrency: 1}\n",
+            "<string>:3: settings.max_concurrency: 'tests.scenario.flows:rag' is an event "
+            "workflow (a wfsim.EventWorkflow), which takes no max_concurrency; bound each "
+            "step's concurrent invocations with @wf.step(num_workers=...) instead",
+        ),
+        (
+            "workflow: {python: 'tests.scenario.flows:rag', saga: {parallel: true}}\n",
+            "<string>:2: workflow.saga: 'saga' is for inline workflows; "
+            "a python workflow brings its own",
+        ),
+    ],
+)
+def test_python_event_workflow_takes_no_concurrency_limit_or_saga(body: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        text(body)
+    assert str(info.value) == message
+    assert flows.rag.max_concurrency is None
+
+
+@pytest.mark.spec("SCN-6", "SCN-11")
+def test_python_event_workflow_takes_no_signals() -> None:
+    with pytest.raises(ScenarioError) as info:
+        text(
+            "workflow: {python: 'tests.scenario.flows:rag'}\n"
+            "signals:\n  - {name: approval, at: 1s}\n"
+        )
+    assert str(info.value) == (
+        "<string>:3: signals: 'tests.scenario.flows:rag' is an event workflow (a "
+        "wfsim.EventWorkflow), whose steps receive events, not signals; they go to a "
+        "@wfsim.workflow body that waits for them (ctx.wait_for_signal), named with 'python'"
+    )
+    assert text("workflow: {python: 'tests.scenario.flows:rag'}\nsignals: []\n").signals == ()
+
+
+@pytest.mark.spec("SCN-6")
+def test_an_invalid_python_event_workflow_is_an_error(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "wfsim_scn_events.py").write_text(
+        "import wfsim\n\nclass Other(wfsim.Event):\n    pass\n\n"
+        "wf = wfsim.EventWorkflow('stray')\n\n"
+        "@wf.step(accepts=Other)\nasync def only(ctx, ev):\n    return None\n"
+    )
+    path = tmp_path / "e.wfsim.yaml"
+    path.write_text("scenario: t\nworkflow: {python: 'wfsim_scn_events:wf'}\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(info.value) == (
+        f"{path}:2: workflow.python: the workflow 'wfsim_scn_events:wf' is invalid: event "
+        "workflow 'stray': no step accepts wfsim.StartEvent, so nothing would ever run"
     )
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import attrs
 
+from wfsim._core._events import EventWorkflow
 from wfsim._core._imperative import ImperativeWorkflow
 from wfsim._core._run import RUN_STATUSES, RunResult
 from wfsim._core._time import format_seconds, to_ns
@@ -123,7 +124,7 @@ def check_expectations(
     result: RunResult,
     *,
     line_of: LineOf = _no_lines,
-    workflow: Workflow | ImperativeWorkflow | None = None,
+    workflow: Workflow | ImperativeWorkflow | EventWorkflow | None = None,
 ) -> list[ExpectationFailure]:
     """Check every expectation of an ``expect:`` mapping against ``result``.
 
@@ -131,7 +132,7 @@ def check_expectations(
     hold). ``line_of`` maps a path inside ``expect``, e.g.
     ``("attempts", "charge_payment")``, ``("order", 0)`` or ``("context", "order", "id")``,
     to its YAML line (or None). ``workflow``, the :class:`~wfsim.Workflow` that
-    made ``result`` (an imperative workflow has none), names the parallel groups and
+    made ``result`` (an imperative or event workflow has none), names the parallel groups and
     their tasks even when a run never reached them; without it they are read
     from the run.
 

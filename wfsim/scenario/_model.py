@@ -29,6 +29,7 @@ from typing import Any, ClassVar, NoReturn
 
 import attrs
 
+from wfsim._core._events import EventWorkflow
 from wfsim._core._faults import Fault
 from wfsim._core._imperative import ImperativeWorkflow
 from wfsim._core._retry import RetryPolicy
@@ -50,8 +51,10 @@ from ._yaml import Locations, Path, field_name, scenario_error
 
 __all__ = ["AnyWorkflow", "Scenario", "build_scenario"]
 
-#: What a scenario runs: an inline or python DAG, or a python ``@wfsim.workflow`` body.
-AnyWorkflow = Workflow | ImperativeWorkflow
+#: What a scenario runs: an inline or python DAG, a python ``@wfsim.workflow`` body, or a
+#: python ``wfsim.EventWorkflow`` (LlamaIndex-style steps subscribed to event types).
+AnyWorkflow = Workflow | ImperativeWorkflow | EventWorkflow
+_WORKFLOWS = (Workflow, ImperativeWorkflow, EventWorkflow)
 
 #: Durations are int64 nanoseconds at most (about 292 years), as in Go and trio.
 MAX_DURATION_NS = 2**63 - 1
@@ -64,7 +67,8 @@ class Scenario:
 
     ``workflow`` is a :class:`~wfsim.Workflow` (inline steps, or a python DAG)
     or an :class:`~wfsim.ImperativeWorkflow` (a python ``@wfsim.workflow``
-    body, whose steps exist only once it runs). ``signals`` are delivered to
+    body, whose steps exist only once it runs) or an :class:`~wfsim.EventWorkflow`
+    (steps subscribed to event types, invoked as events arrive). ``signals`` are delivered to
     the body during the run. ``expect`` is the file's ``expect`` mapping as
     written (validated against the schema, durations not yet parsed).
     ``locations`` gives the line of any field, for messages that cite the
@@ -230,6 +234,9 @@ class _Builder:
                         f"'{key}' is for inline workflows; a python workflow brings its own",
                     )
             workflow = self.python_workflow(spec["python"], ("workflow", "python"))
+            if isinstance(workflow, EventWorkflow):
+                self.no_limit_for_events(spec, settings)
+                return workflow
             limit = spec.get("max_concurrency", workflow.max_concurrency)
         else:
             workflow = Workflow(
@@ -246,11 +253,25 @@ class _Builder:
             workflow.max_concurrency = limit
         return workflow
 
+    def no_limit_for_events(self, spec: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
+        """An event workflow bounds concurrency per step (``num_workers``), not per run."""
+        for path, given in (
+            (("workflow", "max_concurrency"), "max_concurrency" in spec),
+            (("settings", "max_concurrency"), "max_concurrency" in settings),
+        ):
+            if given:
+                self.fail(
+                    path,
+                    f"{self.python!r} is an event workflow (a wfsim.EventWorkflow), which takes "
+                    "no max_concurrency; bound each step's concurrent invocations with "
+                    "@wf.step(num_workers=...) instead",
+                )
+
     def python_workflow(self, target: str, path: Path) -> AnyWorkflow:
         module_name, _, attr = target.partition(":")
         module = self.import_module(module_name, path)
         want = (
-            "a wfsim.Workflow, a @wfsim.workflow function, "
+            "a wfsim.Workflow, a @wfsim.workflow function, a wfsim.EventWorkflow, "
             "or a function of no arguments returning one"
         )
         obj = self.attribute(module, attr, path, want)
@@ -262,7 +283,7 @@ class _Builder:
                 f"{target!r} is an async function that is not a workflow; "
                 "decorate it with @wfsim.workflow",
             )
-        if callable(obj) and not isinstance(obj, Workflow | ImperativeWorkflow):
+        if callable(obj) and not isinstance(obj, _WORKFLOWS):
             try:
                 obj = obj()
             except (Exception, SystemExit) as exc:
@@ -270,11 +291,11 @@ class _Builder:
             if inspect.iscoroutine(obj):
                 obj.close()  # never awaited: close it quietly
                 self.fail(path, f"{target!r} returned a coroutine; expected {want}")
-            if not isinstance(obj, Workflow | ImperativeWorkflow):
+            if not isinstance(obj, _WORKFLOWS):
                 self.fail(path, f"{target!r} returned {_a(obj)}; expected {want}")
             if isinstance(obj, ImperativeWorkflow):
                 return obj
-        if not isinstance(obj, Workflow):
+        if not isinstance(obj, Workflow | EventWorkflow):
             self.fail(path, f"{target!r} is {_a(obj)}; expected {want}")
         try:
             obj.validate()
@@ -742,15 +763,22 @@ class _Builder:
         self, specs: Sequence[Mapping[str, Any]], workflow: AnyWorkflow
     ) -> tuple[Signal, ...]:
         """``signals: [{name, at?, payload?}]``, for a body that can wait for them."""
-        if specs and isinstance(workflow, Workflow):
-            what = (
-                f"{self.python!r} is a DAG of steps (a wfsim.Workflow)"
-                if self.python
-                else "an inline workflow is a DAG of steps"
-            )
+        if specs and not isinstance(workflow, ImperativeWorkflow):
+            if isinstance(workflow, EventWorkflow):
+                what = (
+                    f"{self.python!r} is an event workflow (a wfsim.EventWorkflow), whose steps "
+                    "receive events, not signals"
+                )
+            elif self.python:
+                what = (
+                    f"{self.python!r} is a DAG of steps (a wfsim.Workflow) "
+                    "and cannot receive signals"
+                )
+            else:
+                what = "an inline workflow is a DAG of steps and cannot receive signals"
             self.fail(
                 ("signals",),
-                f"{what} and cannot receive signals; they go to a @wfsim.workflow body that "
+                f"{what}; they go to a @wfsim.workflow body that "
                 "waits for them (ctx.wait_for_signal), named with 'python'",
             )
         declared = workflow.signals if isinstance(workflow, ImperativeWorkflow) else ()
