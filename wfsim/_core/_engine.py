@@ -676,10 +676,14 @@ class Engine:
             self._compensation_ended(st)
             return
         self.record("attempt_succeeded", st.step.name, att.number, **fields)
-        self.record("step_completed", st.step.name)
         if st.key_fn is not None:
             self._cache[(st.step.cache_ns, st.key)] = result
-        if self.saga.register == "after":
+        self._step_completed(st)
+
+    def _step_completed(self, st: _StepState, *, cached: bool = False) -> None:
+        """Record ``step_completed`` and let the saga, waiters and dependents know."""
+        self.record("step_completed", st.step.name, **({"cached": True} if cached else {}))
+        if self.saga.register == "after" and not cached:  # a cache hit did nothing to undo
             self._register(st)
         self._step_ended(st)
         self._upstream_ended(st)
@@ -976,9 +980,7 @@ class Engine:
         self.record("cache_hit", st.step.name, key=repr(st.key))
         if isinstance(st.result, Mapping) and st.waiter is None:
             self.context.update(st.result)
-        self.record("step_completed", st.step.name, cached=True)
-        self._upstream_ended(st)
-        self._step_ended(st)
+        self._step_completed(st, cached=True)
         return True
 
     def _step_ended(self, st: _StepState) -> None:
@@ -1213,11 +1215,7 @@ class Engine:
             failed=[t.step.name for t in failed],
             keys=sorted(map(str, combined)),
         )
-        self.record("step_completed", st.step.name)
-        if self.saga.register == "after":
-            self._register(st)
-        self._step_ended(st)
-        self._upstream_ended(st)
+        self._step_completed(st)
 
     def _group_failed(self, att: _Attempt, error: str, message: str) -> None:
         att.end()
