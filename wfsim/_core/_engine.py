@@ -256,7 +256,7 @@ class Engine:
         wall_clock: WallClock | None,
         signals: Sequence[Signal] = (),
     ) -> None:
-        order = workflow.validate()
+        workflow.validate()  # an invalid workflow fails before anything runs
         self.workflow = workflow
         # A DAG's input seeds its context; a workflow body takes any input value.
         self.input: Any = {} if input is None else input
@@ -298,7 +298,6 @@ class Engine:
         self._registered: list[_StepState] = []
         self._comp_queue: list[_StepState] = []
         self._compensating = False
-        self._order = order
         self._timers: list[_Timer] = []
         self._tseq = 0
         self._ready: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
@@ -1077,21 +1076,27 @@ class Engine:
         self._cancel_invocations("a StopEvent ended the run")
 
     def _cancel_invocations(self, reason: str) -> None:
-        current = self._attempt_of_task.get(trio.lowlevel.current_task())
         for st in list(self.states.values()):
-            if st.event_step is None or st.status in TERMINAL:
-                continue
-            att = st.current
-            if att is not None and not att.done:
-                att.end()
-                self._release(att)
-                if att is not current:  # the sender itself goes on until it next waits
-                    self._cancel_task(att)
-            if st in self._slot_wait:
-                self._slot_wait.remove(st)
-            st.status = "cancelled"
-            self.record("step_cancelled", st.step.name, reason=reason)
+            if st.event_step is not None and st.status not in TERMINAL:
+                self._cancel_state(st, reason)
         self._ev_queue.clear()
+
+    def _cancel_state(self, st: _StepState, reason: str) -> None:
+        """End ``st`` as cancelled: its running attempt stops, a slot it waits for is given up.
+
+        Step code that is running right now (it sent the StopEvent) is not thrown
+        into: it goes on until it next waits, and its attempt is already over.
+        """
+        att = st.current
+        if att is not None and not att.done:
+            att.end()
+            self._release(att)
+            if att is not self._attempt_of_task.get(trio.lowlevel.current_task()):
+                self._cancel_task(att)
+        if st in self._slot_wait:
+            self._slot_wait.remove(st)
+        st.status = "cancelled"
+        self.record("step_cancelled", st.step.name, reason=reason)
 
     def collect_events(
         self, att: _Attempt, event: Event, expected: list[type[Event]], buffer_id: str | None
@@ -1163,16 +1168,8 @@ class Engine:
         for task_state in tasks:
             if task_state.status in TERMINAL:
                 continue
-            running = task_state.current
-            if running is not None and not running.done:
-                running.end()
-                self._release(running)
-                self._cancel_task(running)
-            if task_state in self._slot_wait:
-                self._slot_wait.remove(task_state)
-            task_state.status = "cancelled"
             task_state.error = "timeout"
-            self.record("step_cancelled", task_state.step.name, reason="group timeout")
+            self._cancel_state(task_state, "group timeout")
             self._step_ended(task_state)
 
     def _end_group(self, att: _Attempt, tasks: list[_StepState]) -> None:
@@ -1490,12 +1487,7 @@ class Engine:
                 self._cancel_task(body)
         self.message = f"{headline}; still waiting: {'; '.join(described)}"
         for st in waiting:
-            att = st.current
-            if att is not None and not att.done:
-                att.end()
-                self._cancel_task(att)
-            st.status = "cancelled"
-            self.record("step_cancelled", st.step.name, reason="time limit reached")
+            self._cancel_state(st, "time limit reached")
         self.status = "timed_out"
         self._timers.clear()
         self._ready.clear()
