@@ -14,6 +14,7 @@ and names the field::
 """
 
 from wfsim.errors import ScenarioError
+from wfsim.scenario._dump import dump_scenario
 from wfsim.scenario._expect import ExpectationFailure, check_expectations, format_failures
 from wfsim.scenario._load import load_scenario, load_scenario_text
 from wfsim.scenario._model import Scenario
@@ -28,6 +29,7 @@ __all__ = [
     "ScenarioError",
     "ScenarioRun",
     "check_expectations",
+    "dump_scenario",
     "format_failures",
     "load_scenario",
     "load_scenario_text",

@@ -89,6 +89,8 @@ class Scenario:
     locations: Locations = attrs.field(repr=False)
     errors: tuple[str, ...] = ()
     signals: tuple[Signal, ...] = ()
+    #: ``settings.choices``: a recorded schedule (a tape) every run follows, or None.
+    choices: tuple[int, ...] | None = None
 
     def where(self, path: Sequence[str | int]) -> str:
         """``"FILE:LINE: field"`` for a field path such as ``("expect", "attempts", "ship")``."""
@@ -756,6 +758,7 @@ class _Builder:
             locations=self.locations,
             errors=self.declared,
             signals=signals,
+            choices=tuple(settings["choices"]) if "choices" in settings else None,
         )
 
     # -- signals --------------------------------------------------------------------------

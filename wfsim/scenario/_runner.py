@@ -70,13 +70,18 @@ class ScenarioRun:
 
 
 def run_scenario(scenario: Scenario, *, seed: int | None = None) -> ScenarioRun:
-    """Run ``scenario`` (with its own seed unless ``seed`` is given) and check ``expect``."""
+    """Run ``scenario`` (with its own seed unless ``seed`` is given) and check ``expect``.
+
+    A scenario with ``settings.choices`` follows that recorded schedule: the seed
+    then only names the run.
+    """
     used = scenario.seed if seed is None else seed
     result = run(
         scenario.workflow,
         input=scenario.input,
         seed=used,
         faults=scenario.faults,
+        choices=scenario.choices,
         time_limit=f"{scenario.time_limit_ns}ns",
         epoch=scenario.epoch,
         signals=scenario.signals,
