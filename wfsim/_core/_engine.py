@@ -88,6 +88,8 @@ class _Attempt:
     number: int
     started_ns: int
     end_fault: Fault | None = None
+    #: A crash fault due after the attempt's effect (before its completion is recorded).
+    crash_fault: Fault | None = None
     hung: bool = False
     #: A breaker admitted this attempt (so its outcome counts), or refused it and
     #: the step's fallback runs instead.
@@ -268,7 +270,11 @@ class Engine:
         self.input: Any = {} if input is None else input
         self.context: dict[str, Any] = dict(input) if isinstance(input, Mapping) else {}
         self.seed = seed
-        self.faults = tuple(faults)
+        # Delivery faults (events, signals) act on deliveries, never on attempts.
+        self.faults = tuple(f for f in faults if f.delivery is None)
+        self.delivery_faults = tuple(f for f in faults if f.delivery is not None)
+        self._occurrences: Counter[tuple[str, str]] = Counter()
+        self._delayed: list[_Timer] = []
         self.choices = choices
         self.time_limit_ns = time_limit_ns
         self.epoch = epoch
@@ -277,6 +283,13 @@ class Engine:
         self.status: str | None = None
         self.message = ""
         self._wall = wall_clock
+        #: How many times each step's (or compensation's) work was done: its effect ran.
+        self.effect_counts: Counter[str] = Counter()
+        # Crash faults (specs/faults.md FAULT-10..): the context as of the last recorded
+        # completion, which a restart goes back to. Kept only when a crash can happen.
+        self._durable: dict[str, Any] | None = (
+            dict(self.context) if any(f.kind == "crash" for f in self.faults) else None
+        )
         names = [*workflow.steps, *workflow.compensations]
         # Each step's faults in plan order, patterns resolved once.
         # Only names some fault targets get an entry (most steps of a big run have none).
@@ -308,6 +321,11 @@ class Engine:
         self._tseq = 0
         self._ready: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._slot_wait: list[_StepState] = []
+        # A schedule strategy that ranks ready work by its step (PCT, _schedules.py) watches
+        # both lists the "schedule" stream chooses from; it never changes them.
+        watch = getattr(choices, "watch", None)
+        if watch is not None:
+            watch(self._ready, self._slot_wait)
         self._running = 0
         self._limit = workflow.max_concurrency
         self._switches: list[tuple[_Attempt, outcome.Outcome[Any] | None]] = []
@@ -608,6 +626,11 @@ class Engine:
             st.last_exc = failing.make_exception()
             self._attempt_failed(att, failing.error_name, failing.message, failing.retryable)
             return
+        crash = next((f for f, _ in applied if f.kind == "crash" and f.at == "before"), None)
+        if crash is not None:  # the engine dies before the attempt does any work
+            self.record("fault_injected", step.name, att.number, fault=crash.describe())
+            self._crash(att, crash)
+            return
         extra = 0
         for fault, added in applied:
             if fault.kind == "latency":
@@ -616,6 +639,8 @@ class Engine:
             elif fault.kind == "hang":
                 self.record("fault_injected", step.name, att.number, fault=fault.describe())
                 att.hung = True
+            elif fault.kind == "crash":  # after the effect: when the attempt's work is done
+                att.crash_fault = att.crash_fault or fault
             else:  # an error at the end: recorded when the attempt's work is done
                 att.end_fault = att.end_fault or fault
         if step.timeout_ns is not None:
@@ -657,6 +682,12 @@ class Engine:
 
     def _attempt_returned(self, att: _Attempt, result: Any) -> None:
         """The attempt's work is done and its effect happened; succeed unless a fault says no."""
+        self.effect_counts[att.state.step.name] += 1
+        crash = att.crash_fault
+        if crash is not None:  # the effect happened; its completion is never recorded
+            self.record("fault_injected", att.state.step.name, att.number, fault=crash.describe())
+            self._crash(att, crash)
+            return
         fault = att.end_fault
         if fault is not None:
             self.record("fault_injected", att.state.step.name, att.number, fault=fault.describe())
@@ -675,6 +706,7 @@ class Engine:
             self.record(
                 "compensation_completed", st.step.name, att.number, for_step=st.for_step, **fields
             )
+            self._persist()
             undone = self.states[st.for_step]
             if undone.status == "completed":  # a failed step (register="before") stays failed
                 undone.status = "compensated"
@@ -688,6 +720,7 @@ class Engine:
     def _step_completed(self, st: _StepState, *, cached: bool = False) -> None:
         """Record ``step_completed`` and let the saga, waiters and dependents know."""
         self.record("step_completed", st.step.name, **({"cached": True} if cached else {}))
+        self._persist()
         if self.saga.register == "after" and not cached:  # a cache hit did nothing to undo
             self._register(st)
         self._step_ended(st)
@@ -786,6 +819,7 @@ class Engine:
         return retryable and policy is not None and policy.allows_attempt(nxt)
 
     def _after_failure(self, st: _StepState, error: str, retryable: bool) -> None:
+        self._persist()
         policy = st.step.retry
         nxt = st.attempts + 1
         if self._will_retry(st, retryable):
@@ -1020,10 +1054,10 @@ class Engine:
         if payload is not _MISSING and payload:
             fields["fields"] = payload
         self.record("event_emitted", sender, **fields)
+        targets: list[EventStep] = []
         if isinstance(event, StopEvent):
-            self._stop(event)
-            return
-        if target is not None:
+            pass  # it ends the run when delivered; no step receives it
+        elif target is not None:
             if target not in steps:
                 raise WfsimError(f"Step {target} does not exist{did_you_mean(target, steps)}")
             if not steps[target].accepts_event(event):
@@ -1031,8 +1065,55 @@ class Engine:
             targets = [steps[target]]
         else:
             targets = [s for s in steps.values() if s.accepts_event(event)]
-        for step in targets:
-            self._invoke(step, event)
+        times, delay = self._delivery_faults("event", kind) if self.delivery_faults else (1, 0)
+        if delay:
+            timer = self._schedule(self.now + delay, self._deliver_event, event, targets, times)
+            self._delayed.append(timer)
+        else:
+            self._deliver_event(event, targets, times)
+
+    def _deliver_event(self, event: Event, targets: list[EventStep], times: int) -> None:
+        """Deliver ``event`` ``times`` times (0: dropped); a StopEvent ends the run once."""
+        if self._stopped or self._ev_failed is not None:
+            return
+        for _ in range(times):
+            if isinstance(event, StopEvent):
+                self._stop(event)
+                return
+            for step in targets:
+                self._invoke(step, event)
+
+    def _delivery_faults(self, what: str, name: str) -> tuple[int, int]:
+        """Apply the delivery faults of this occurrence of ``name`` (specs/faults.md FAULT-20..).
+
+        Every fault is decided first (draws from the ``faults`` stream in plan
+        order), then recorded as ``fault_injected``: a drop alone (nothing else
+        happens to a delivery that never happens), else each duplicate and delay.
+        Returns how many times to deliver (0: dropped) and the total delay.
+        """
+        key = (what, name)
+        self._occurrences[key] += 1
+        number = self._occurrences[key]
+        applied: list[tuple[Fault, int]] = []
+        for fault in self.delivery_faults:
+            if fault.delivery != what or not fault.applies_to(name, number, self.now):
+                continue
+            if fault.probability is not None and not (
+                self.choices.uniform("faults") < fault.probability
+            ):
+                continue
+            draw = self.choices.uniform("faults") if fault.shape != "fixed" else 0.0
+            applied.append((fault, fault.latency_ns(draw) if fault.kind == "delay" else 0))
+        dropped = next((f for f, _ in applied if f.kind == "drop"), None)
+        if dropped is not None:
+            self.record("fault_injected", fault=dropped.describe_delivery(name, number))
+            return 0, 0
+        times, delay = 1, 0
+        for fault, added in applied:
+            self.record("fault_injected", fault=fault.describe_delivery(name, number, added))
+            times += fault.copies
+            delay += added
+        return times, delay
 
     def _invoke(self, step: EventStep, event: Event) -> None:
         count = self._calls[step.name] = self._calls.get(step.name, 0) + 1
@@ -1083,6 +1164,8 @@ class Engine:
         self._cancel_invocations("a StopEvent ended the run")
 
     def _cancel_invocations(self, reason: str) -> None:
+        for timer in self._delayed:  # delayed deliveries: the run is over before they arrive
+            timer[2] = None
         for st in list(self.states.values()):
             if st.event_step is not None and st.status not in TERMINAL:
                 self._cancel_state(st, reason)
@@ -1336,19 +1419,32 @@ class Engine:
 
     # -- signals ----------------------------------------------------------------------------
     def _deliver(self, signal: Signal) -> None:
-        payload = _jsonable(signal.payload)
-        self.record(
-            "signal_received",
-            signal=signal.name,
-            payload=None if payload is _MISSING else payload,
+        """A signal arrives: its delivery faults decide when and how often it is received."""
+        times, delay = (
+            self._delivery_faults("signal", signal.name) if self.delivery_faults else (1, 0)
         )
-        waiters = [w for w in self._signal_waiters.get(signal.name, ()) if not w.done]
-        if waiters:
-            att = waiters.pop(0)
-            self._signal_waiters[signal.name] = waiters
-            self._switches.append((att, outcome.Value(signal.payload)))
+        if delay:  # with the other signal timers: dropped when the body ends
+            self._signal_timers.append(
+                self._schedule(self.now + delay, self._receive, signal, times)
+            )
         else:
-            self._signal_buffer.setdefault(signal.name, []).append(signal.payload)
+            self._receive(signal, times)
+
+    def _receive(self, signal: Signal, times: int) -> None:
+        payload = _jsonable(signal.payload)
+        for _ in range(times):
+            self.record(
+                "signal_received",
+                signal=signal.name,
+                payload=None if payload is _MISSING else payload,
+            )
+            waiters = [w for w in self._signal_waiters.get(signal.name, ()) if not w.done]
+            if waiters:
+                att = waiters.pop(0)
+                self._signal_waiters[signal.name] = waiters
+                self._switches.append((att, outcome.Value(signal.payload)))
+            else:
+                self._signal_buffer.setdefault(signal.name, []).append(signal.payload)
 
     async def wait_for_signal(self, name: str, timeout_ns: int | None) -> Any:
         """``ctx.wait_for_signal``: a buffered payload at once, else park until one arrives."""
@@ -1392,6 +1488,70 @@ class Engine:
             for st in self.states.values()
             if not st.dependents and (st.status == "failed" or st.upstream_failed)
         ]
+
+    # -- crashes (specs/faults.md FAULT-10..13) ---------------------------------------------
+    def _persist(self) -> None:
+        """A completion (or failure) was recorded: the context as of now survives a crash."""
+        if self._durable is not None:
+            self._durable = dict(self.context)
+
+    def _crash(self, att: _Attempt, fault: Fault) -> None:
+        """The engine dies: every attempt in flight is lost, nothing runs until it recovers.
+
+        What it recorded survives (completed steps, their results, scheduled retries);
+        the context goes back to its state at the last recorded completion.
+        """
+        lost = [
+            st
+            for st in (*self.states.values(), *self.task_states.values(), *self.comp_states.values())
+            if st.current is not None and not st.current.done and st.current.holds_slot
+        ]
+        restart_at = self.now + fault.restart_ns
+        self.record(
+            "crashed",
+            att.state.step.name,
+            att.number,
+            at=fault.at,
+            lost=[[st.step.name, st.attempts] for st in lost],
+            restart_after=to_seconds(fault.restart_ns),
+        )
+        for st in lost:
+            assert st.current is not None
+            st.current.end()
+            self._release(st.current)
+            st.status = "retrying"  # re-attempted when the engine is back
+            st.retry_at_ns = restart_at
+        # Wake-ups of lost attempts must not run their code any further.
+        self._switches[:] = [(a, v) for a, v in self._switches if not a.done]
+        for st in lost:
+            assert st.current is not None
+            self._cancel_task(st.current)
+        if self._durable is not None:
+            self.context.clear()
+            self.context.update(self._durable)
+        timers = [t for t in self._timers if t[2] is not None]
+        self._timers.clear()
+        ready = list(self._ready)
+        self._ready.clear()
+        self._schedule(restart_at, self._recover, lost, timers, ready)
+
+    def _recover(
+        self,
+        lost: list[_StepState],
+        timers: list[_Timer],
+        ready: list[tuple[Callable[..., None], tuple[Any, ...]]],
+    ) -> None:
+        """The engine is back: pending work resumes, lost attempts start again."""
+        self.record("recovered", resumed=[st.step.name for st in lost])
+        for timer in timers:  # what fell due while the engine was down is due now
+            if timer[2] is not None:
+                timer[0] = max(timer[0], self.now)
+                heapq.heappush(self._timers, timer)
+        self._ready.extend(ready)
+        for st in lost:
+            if st.status == "retrying":
+                st.retry_at_ns = None
+                self._ready.append((self._begin_attempt, (st,)))
 
     # -- sagas ------------------------------------------------------------------------------
     def _register(self, st: _StepState) -> None:
@@ -1540,6 +1700,15 @@ class Engine:
         else:
             self.status = "compensated"
             self.message = f"{what}; compensated: {', '.join(c.step.name for c in comps)}"
+
+    def repeated_effects(self) -> tuple[str, ...]:
+        """Steps declared ``idempotent=False`` whose effect ran more than once."""
+        steps = [*self.states.values(), *self.task_states.values(), *self.comp_states.values()]
+        return tuple(
+            st.step.name
+            for st in steps
+            if not st.step.idempotent and self.effect_counts[st.step.name] > 1
+        )
 
     def step_states(self) -> Iterator[_StepState]:
         """Every step, then every parallel group task (``group/task``)."""

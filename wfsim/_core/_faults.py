@@ -11,7 +11,18 @@ probability per attempt (drawn from the run's ``faults`` stream). Kinds:
 * ``hang``: the attempt never returns; only its timeout (or the run's time
   limit) ends it;
 * ``outage``: every attempt of the matching steps that starts inside a window
-  of virtual time fails at its start.
+  of virtual time fails at its start;
+* ``crash``: the engine dies before or after an attempt's effect and restarts
+  from its own history after ``restart_after`` (specs/faults.md, FAULT-10..).
+
+Delivery faults target the deliveries of event workflows' events (by event type
+name) and of signals (by signal name), exact or glob, optionally only some
+occurrences (the 1st, 2nd... delivery of that name), optionally with a probability
+per occurrence:
+
+* ``drop``: the delivery never happens;
+* ``duplicate``: the delivery happens ``1 + copies`` times;
+* ``delay``: the delivery happens later, by a fixed, uniform or exponential time.
 
 Every fault the engine applies is traced as ``fault_injected`` before its effect.
 """
@@ -29,7 +40,8 @@ from ._time import Duration, to_ns, to_seconds
 
 __all__ = ["Fault", "FaultKind", "InjectedError"]
 
-FaultKind = Literal["error", "latency", "hang", "outage"]
+FaultKind = Literal["error", "latency", "hang", "outage", "crash", "drop", "duplicate", "delay"]
+Delivery = Literal["event", "signal"]
 LatencyShape = Literal["fixed", "uniform", "exponential"]
 _GLOB_CHARS = frozenset("*?[")
 
@@ -62,7 +74,7 @@ def _step(value: str) -> str:
 
 @attrs.frozen
 class Fault:
-    """One fault. Build with :meth:`error`, :meth:`latency`, :meth:`hang` or :meth:`outage`.
+    """One fault: :meth:`error`, :meth:`latency`, :meth:`hang`, :meth:`outage` or :meth:`crash`.
 
     ``step`` is a step (or compensation) name or a glob pattern; ``attempts``
     lists the 1-based attempts it applies to (``None``: every attempt);
@@ -77,11 +89,21 @@ class Fault:
     error_type: type[BaseException] | None = attrs.field(default=None, eq=False, repr=False)
     message: str = ""
     retryable: bool = True
-    at: Literal["start", "end"] = "start"
+    #: ``start``/``end`` for errors; ``before``/``after`` (the effect) for crashes.
+    at: Literal["start", "end", "before", "after"] = "start"
     extra_ns: int = 0
     shape: LatencyShape = "fixed"
     high_ns: int = 0
     window_ns: tuple[int, int] = (0, 0)
+    #: A crash: how long the engine stays down before it recovers.
+    restart_ns: int = 0
+    #: Delivery faults: what ``step`` names, an event type or a signal (None: a step).
+    delivery: Delivery | None = None
+    #: A duplicate: how many extra copies of the delivery arrive.
+    copies: int = 0
+    #: Virtual time (ns) from which the fault no longer applies (a campaign's chaos
+    #: phase, specs/campaign.md CAMP-41); None: for the whole run.
+    until_ns: int | None = None
 
     @classmethod
     def error(
@@ -215,6 +237,160 @@ class Fault:
             window_ns=(start_ns, end_ns),
         )
 
+    @classmethod
+    def crash(
+        cls,
+        step: str,
+        *,
+        at: Literal["before", "after"] = "before",
+        attempts: Iterable[int] | int | None = None,
+        probability: float | None = None,
+        restart_after: Duration = 0,
+    ) -> Fault:
+        """Make the engine die at ``step``'s attempt and restart ``restart_after`` later.
+
+        ``at="before"``: the attempt started but did no work (no effect). ``at="after"``:
+        its work and effect happened, but its completion was not recorded, so it runs
+        again after the restart (at-least-once). Every attempt in flight at the crash is
+        lost and re-attempted on recovery; completed steps keep their results. Without
+        ``attempts`` or ``probability`` the crash hits the first attempt only; with
+        ``probability`` and no ``attempts`` any attempt may crash. DAG workflows only.
+
+        Example::
+
+            wfsim.run(wf, faults=[wfsim.Fault.crash("charge", at="after", restart_after="5s")])
+        """
+        if at not in ("before", "after"):
+            raise ValueError(f"crash 'at' must be 'before' or 'after' (the effect), not {at!r}")
+        if attempts is None and probability is None:
+            attempts = (1,)
+        return cls(
+            kind="crash",
+            step=step,
+            attempts=attempts,
+            probability=probability,
+            at=at,
+            restart_ns=to_ns(restart_after, what="crash restart_after"),
+        )
+
+    # -- delivery faults (event workflows and signals) ----------------------------------------
+    @classmethod
+    def drop(
+        cls,
+        *,
+        event: str | None = None,
+        signal: str | None = None,
+        occurrences: Iterable[int] | int | None = None,
+        probability: float | None = None,
+    ) -> Fault:
+        """Make deliveries of ``event`` (a type name) or ``signal`` (a name) never happen.
+
+        Give exactly one of ``event=`` or ``signal=``: a name or a glob pattern.
+        ``occurrences`` lists the 1-based deliveries of that name it hits (``None``:
+        every one); ``probability=p`` hits each with that chance. A dropped event
+        reaches no step; a dropped signal is never received (a wait for it times out).
+
+        Example::
+
+            wfsim.run(flow, signals=[...], faults=[wfsim.Fault.drop(signal="approval")])
+        """
+        name, delivery = _delivery_target("drop", event, signal)
+        return cls(
+            kind="drop",
+            step=name,
+            delivery=delivery,
+            attempts=_occurrences(occurrences),
+            probability=probability,
+        )
+
+    @classmethod
+    def duplicate(
+        cls,
+        *,
+        event: str | None = None,
+        signal: str | None = None,
+        copies: int = 1,
+        occurrences: Iterable[int] | int | None = None,
+        probability: float | None = None,
+    ) -> Fault:
+        """Deliver ``event`` (a type name) or ``signal`` (a name) ``1 + copies`` times.
+
+        The copies arrive at the same instant, right after the original: each accepting
+        step is invoked once more per copy, and a signal is received once more per copy
+        (by the next waiter, or buffered). A duplicated ``StopEvent`` ends the run once.
+
+        Example::
+
+            wfsim.Fault.duplicate(event="Answer", occurrences=[1])
+        """
+        name, delivery = _delivery_target("duplicate", event, signal)
+        if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
+            raise ValueError(f"Fault.duplicate copies must be an integer >= 1, not {copies!r}")
+        return cls(
+            kind="duplicate",
+            step=name,
+            delivery=delivery,
+            attempts=_occurrences(occurrences),
+            probability=probability,
+            copies=copies,
+        )
+
+    @classmethod
+    def delay(
+        cls,
+        *,
+        event: str | None = None,
+        signal: str | None = None,
+        by: Duration | None = None,
+        uniform: tuple[Duration, Duration] | None = None,
+        exponential: Duration | None = None,
+        occurrences: Iterable[int] | int | None = None,
+        probability: float | None = None,
+    ) -> Fault:
+        """Deliver ``event`` (a type name) or ``signal`` (a name) later.
+
+        Give exactly one of ``by=`` (a fixed delay), ``uniform=(low, high)`` or
+        ``exponential=mean`` (drawn per delivery from the ``faults`` stream), as for
+        :meth:`latency`. The sender goes on at once; the receiving steps are invoked
+        (or the signal received) when the delay has passed.
+
+        Example::
+
+            wfsim.Fault.delay(signal="approval", by="2h")
+        """
+        name, delivery = _delivery_target("delay", event, signal)
+        if sum(x is not None for x in (by, uniform, exponential)) != 1:
+            raise ValueError(
+                "Fault.delay takes exactly one of by=, uniform=(low, high) or exponential=mean"
+            )
+        shape: LatencyShape = "fixed"
+        high_ns = 0
+        if uniform is not None:
+            extra_ns, high_ns = (to_ns(v, what="delay bound") for v in uniform)
+            if high_ns < extra_ns:
+                raise ValueError(f"delay uniform=(low, high) needs low <= high, got {uniform!r}")
+            shape = "uniform"
+        elif exponential is not None:
+            extra_ns, shape = to_ns(exponential, what="delay mean"), "exponential"
+        else:
+            assert by is not None
+            extra_ns = to_ns(by, what="delay")
+        return cls(
+            kind="delay",
+            step=name,
+            delivery=delivery,
+            attempts=_occurrences(occurrences),
+            probability=probability,
+            extra_ns=extra_ns,
+            shape=shape,
+            high_ns=high_ns,
+        )
+
+    @property
+    def occurrences(self) -> tuple[int, ...] | None:
+        """A delivery fault's occurrences (stored as its ``attempts``)."""
+        return self.attempts
+
     # -- matching ---------------------------------------------------------------------------
     @property
     def is_pattern(self) -> bool:
@@ -226,7 +402,7 @@ class Fault:
 
     def applies_to(self, step: str, attempt: int, now_ns: int = 0) -> bool:
         """Whether it targets this attempt (before any probability draw)."""
-        if not self.matches(step):
+        if not self.matches(step) or (self.until_ns is not None and now_ns >= self.until_ns):
             return False
         if self.kind == "outage":
             return self.window_ns[0] <= now_ns < self.window_ns[1]
@@ -257,6 +433,34 @@ class Fault:
                 out["at"] = self.at
             else:
                 out.update(start=to_seconds(self.window_ns[0]), end=to_seconds(self.window_ns[1]))
+        elif self.kind == "crash":
+            out.update(at=self.at, restart_after=to_seconds(self.restart_ns))
+        elif self.delivery is not None:
+            return self.describe_delivery(self.step, None, extra_ns)
+        if self.probability is not None:
+            out["probability"] = self.probability
+        if self.is_pattern:
+            out["pattern"] = self.step
+        return out
+
+    def describe_delivery(
+        self, name: str, occurrence: int | None, extra_ns: int | None = None
+    ) -> Mapping[str, Any]:
+        """A delivery fault as the ``fault`` field of its ``fault_injected`` event.
+
+        ``name`` is the event type or signal delivered, ``occurrence`` which
+        delivery of that name it was (1-based).
+        """
+        assert self.delivery is not None
+        out: dict[str, Any] = {"kind": self.kind, self.delivery: name}
+        if occurrence is not None:
+            out["occurrence"] = occurrence
+        if self.kind == "duplicate":
+            out["copies"] = self.copies
+        elif self.kind == "delay":
+            if self.shape != "fixed":
+                out["shape"] = self.shape
+            out["extra"] = to_seconds(self.extra_ns if extra_ns is None else extra_ns)
         if self.probability is not None:
             out["probability"] = self.probability
         if self.is_pattern:
@@ -271,6 +475,28 @@ class Fault:
             except Exception:  # an exotic constructor: fall back to a named InjectedError
                 pass
         return InjectedError(self.error_name, self.message)
+
+
+def _occurrences(value: Iterable[int] | int | None) -> tuple[int, ...] | None:
+    try:
+        return _attempts(value)
+    except ValueError:
+        raise ValueError(
+            f"fault occurrences must be delivery numbers >= 1 (1 is the first), not {value!r}"
+        ) from None
+
+
+def _delivery_target(kind: str, event: str | None, signal: str | None) -> tuple[str, Delivery]:
+    if (event is None) == (signal is None):
+        raise ValueError(
+            f"Fault.{kind} takes exactly one of event= (an event type name) or signal= "
+            "(a signal name)"
+        )
+    name = event if event is not None else signal
+    if not isinstance(name, str) or not name:
+        what = "an event type name" if event is not None else "a signal name"
+        raise ValueError(f"Fault.{kind} needs {what} or pattern, not {name!r}")
+    return name, "event" if event is not None else "signal"
 
 
 class InjectedError(Exception):

@@ -58,7 +58,10 @@ class RunResult:
     ``steps`` maps each step to how it ended (``compensated`` once its
     compensation completed); ``compensations`` maps each compensation to how it
     ended (``pending`` if it was never needed, ``skipped`` if a failed one before
-    it stopped the saga).
+    it stopped the saga). ``effect_counts`` says how many times each step's (and
+    compensation's) work was done, its effect included (an end error or a crash after
+    the effect makes it run again); ``repeated_effects`` names the steps declared
+    ``idempotent=False`` whose effect ran more than once.
     """
 
     workflow: str
@@ -72,6 +75,8 @@ class RunResult:
     choices: tuple[int, ...] = ()
     compensations: Mapping[str, StepResult] = attrs.field(factory=dict)
     result: Any = None
+    effect_counts: Mapping[str, int] = attrs.field(factory=dict)
+    repeated_effects: tuple[str, ...] = ()
 
     @property
     def makespan(self) -> float:
@@ -99,14 +104,84 @@ def _choice_source(seed: int | None, choices: ChoiceSource | Iterable[int] | Non
 AnyWorkflow = Workflow | ImperativeWorkflow | EventWorkflow
 
 
-def _check_faults(workflow: AnyWorkflow, faults: Sequence[Fault]) -> None:
+def event_type_names(workflow: EventWorkflow) -> list[str]:
+    """The event types a run of ``workflow`` can deliver: what its steps accept (and
+    their subclasses), StartEvent and StopEvent, in declaration order."""
+    names: dict[str, None] = {"StartEvent": None, "StopEvent": None}
+    todo = [t for step in workflow.event_steps.values() for t in step.accepts]
+    while todo:
+        kind = todo.pop(0)
+        if kind.__name__ not in names:
+            names[kind.__name__] = None
+            todo.extend(kind.__subclasses__())
+    return list(names)
+
+
+def delivery_fault_problem(
+    workflow: AnyWorkflow, fault: Fault, signals: Sequence[str]
+) -> str | None:
+    """Why ``fault`` (a delivery fault) cannot apply to runs of ``workflow``, or None.
+
+    An event fault needs an event workflow and names one of its event types; a
+    signal fault needs a ``@wfsim.workflow`` body and names a declared signal (or,
+    if none are declared, one of ``signals``, the names this run sends). A pattern
+    must match one of them.
+    """
+    what = f"{fault.kind} fault on {fault.delivery} {fault.step!r}"
+    if fault.delivery == "event":
+        if not isinstance(workflow, EventWorkflow):
+            kind = "a DAG of steps" if isinstance(workflow, Workflow) else "a @wfsim.workflow body"
+            return (
+                f"{what}: workflow {workflow.name!r} is {kind} and delivers no events; "
+                "event faults need an event workflow (wfsim.EventWorkflow)"
+            )
+        names, known = event_type_names(workflow), "event types"
+    else:
+        if not isinstance(workflow, ImperativeWorkflow):
+            kind = "a DAG of steps" if isinstance(workflow, Workflow) else "an event workflow"
+            return (
+                f"{what}: workflow {workflow.name!r} is {kind} and receives no signals; "
+                "signal faults need a @wfsim.workflow body that waits for them"
+            )
+        declared = list(workflow.signals)
+        names = declared or list(dict.fromkeys(signals))
+        known = "declared signals" if declared else "signals sent"
+    listed = ", ".join(names) if names else "none"
+    if fault.is_pattern:
+        if any(fault.matches(n) for n in names):
+            return None
+        return f"{what}: the pattern matches none of the {known} ({listed})"
+    if fault.step in names:
+        return None
+    return (
+        f"{what}: unknown {'event type' if fault.delivery == 'event' else 'signal'} "
+        f"{fault.step!r} for workflow {workflow.name!r}"
+        f"{did_you_mean(fault.step, names)} ({known}: {listed})"
+    )
+
+
+def _check_faults(
+    workflow: AnyWorkflow, faults: Sequence[Fault], signals: Sequence[Signal] = ()
+) -> None:
     for f in faults:
         if not isinstance(f, Fault):
             raise WfsimError(
                 f"faults must be wfsim.Fault objects (Fault.error(...), Fault.latency(...)), "
                 f"not {type(f).__name__}"
             )
+        if f.delivery is not None:
+            problem = delivery_fault_problem(workflow, f, [s.name for s in signals])
+            if problem is not None:
+                raise WfsimError(problem)
+            continue
         if not isinstance(workflow, Workflow):
+            if f.kind == "crash":
+                what = "@wfsim.workflow" if isinstance(workflow, ImperativeWorkflow) else "event"
+                raise WfsimError(
+                    f"crash faults need a DAG workflow (wfsim.Workflow); {what} workflow "
+                    f"{workflow.name!r} cannot restart from its history yet "
+                    f"(specs/faults.md FAULT-13)"
+                )
             continue  # its steps exist only once the body calls them or events arrive
         targets = [*workflow.steps, *workflow.compensations, *workflow.tasks]
         if f.is_pattern:
@@ -155,12 +230,12 @@ def _prepare(
             f"not {type(workflow).__name__}"
         )
     fault_list = list(faults)
-    _check_faults(workflow, fault_list)
+    signal_list = _check_signals(signals)
+    _check_faults(workflow, fault_list, signal_list)
     if input is not None and not isinstance(input, Mapping) and isinstance(workflow, Workflow):
         raise WfsimError(
             f"input must be a mapping (it seeds the DAG's context), not {type(input).__name__}"
         )
-    signal_list = _check_signals(signals)
     if signal_list and isinstance(workflow, (Workflow, EventWorkflow)):
         raise WfsimError(
             "signals are delivered to a workflow body that waits for them "
@@ -229,6 +304,8 @@ def _result(engine: Engine) -> RunResult:
             for name, st in engine.comp_states.items()
         },
         result=engine.result,
+        effect_counts=dict(engine.effect_counts),
+        repeated_effects=engine.repeated_effects(),
     )
 
 
