@@ -1273,5 +1273,6 @@ def test_an_oracle_given_something_else_than_a_workflow_says_so() -> None:
     with pytest.raises(TypeError) as info:
         check_all("purchase", (), rebuild(purchase_events()))  # type: ignore[arg-type]
     assert str(info.value) == (
-        "the oracles judge DAG workflows (a wfsim.Workflow), not str 'purchase'"
+        "the oracles judge workflows (a wfsim.Workflow, a @wfsim.workflow body or a "
+        "wfsim.EventWorkflow), not str 'purchase'"
     )

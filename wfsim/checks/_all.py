@@ -6,11 +6,10 @@ from collections.abc import Callable, Iterable, Sequence
 
 from wfsim._core._faults import Fault
 from wfsim._core._trace import TraceEvent
-from wfsim._core._workflow import Workflow
 
 from ._compensation import compensations
 from ._faults import fault_effects
-from ._index import Run
+from ._index import AnyWorkflow, Run
 from ._ordering import concurrency, dependencies, terminal_states
 from ._retries import retries
 from ._shape import shape
@@ -32,7 +31,7 @@ _ORACLES: tuple[Callable[[Run], list[Violation]], ...] = (
 
 
 def check_all(
-    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+    workflow: AnyWorkflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
 ) -> list[Violation]:
     """Run every oracle over one run; an empty list means the trace keeps every rule.
 
@@ -46,7 +45,7 @@ def check_all(
 
 
 def assert_no_violations(
-    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+    workflow: AnyWorkflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
 ) -> None:
     """Raise ``AssertionError`` describing every violation :func:`check_all` finds."""
     found = check_all(workflow, faults, trace)

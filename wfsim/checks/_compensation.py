@@ -8,9 +8,8 @@ from collections.abc import Iterable, Sequence
 
 from wfsim._core._faults import Fault
 from wfsim._core._trace import TraceEvent
-from wfsim._core._workflow import Workflow
 
-from ._index import Run, at, violation
+from ._index import AnyWorkflow, Run, at, violation
 from ._violation import Violation
 
 __all__ = ["check_compensations"]
@@ -19,7 +18,7 @@ _COMPENSATION_ENDS = frozenset({"compensation_completed", "compensation_failed"}
 
 
 def check_compensations(
-    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+    workflow: AnyWorkflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
 ) -> list[Violation]:
     """COMP-1, COMP-2, COMP-4 and COMP-7: the saga did what the workflow's policy says.
 
@@ -37,8 +36,9 @@ def check_compensations(
 
 
 def compensations(run: Run) -> list[Violation]:
-    comp_events = [e for e in run.trace if e.step in run.compensations]
-    if not any(e.kind == "step_failed" for e in run.trace):
+    comp_events = [e for e in run.trace if e.step in run.compensation_names]
+    # a body may raise without any step failing; its run's status is checked by COMP-5
+    if run.dag and not any(e.kind == "step_failed" for e in run.trace):
         first: dict[str, TraceEvent] = {}
         for e in comp_events:
             first.setdefault(str(e.step), e)
@@ -54,7 +54,7 @@ def compensations(run: Run) -> list[Violation]:
     out: list[Violation] = []
     if comp_events:
         begin = comp_events[0]
-        late = next((e for e in run.trace if e.step in run.steps and e.seq > begin.seq), None)
+        late = next((e for e in run.trace if e.step in run.step_names and e.seq > begin.seq), None)
         if late is not None:
             out.append(
                 violation(
@@ -80,14 +80,19 @@ def _registered(run: Run) -> dict[str, TraceEvent]:
     """Compensation name -> the event that registered it, in registration order."""
     register = run.workflow.saga.register
     kind = "step_completed" if register == "after" else "attempt_started"
+    # a body's compensations are known from the trace: each names the step it undoes
+    undone_by = {step: comp for comp, step in run.owner.items()}
     out: dict[str, TraceEvent] = {}
     for e in run.trace:
-        step = run.steps.get(e.step) if e.kind == kind and e.step is not None else None
-        if step is None:
+        if e.kind != kind or e.step is None:
             continue
-        comp = step.compensate
-        if comp is not None and comp.name not in out:
-            out[comp.name] = e
+        if run.dag:
+            step = run.steps.get(e.step)
+            comp_name = None if step is None or step.compensate is None else step.compensate.name
+        else:
+            comp_name = undone_by.get(e.step)
+        if comp_name is not None and comp_name not in out:
+            out[comp_name] = e
     return out
 
 
@@ -97,7 +102,7 @@ def _fates(run: Run) -> dict[str, list[TraceEvent]]:
     for e in run.trace:
         if (
             e.step is not None
-            and e.step in run.compensations
+            and e.step in run.compensation_names
             and (
                 (e.kind == "compensation_started" and e.attempt == 1)
                 or e.kind == "compensation_skipped"
@@ -113,7 +118,7 @@ def _registration(run: Run, registered: dict[str, TraceEvent]) -> list[Violation
     seen: set[str] = set()
     for e in run.trace:
         name = e.step
-        if name is None or name not in run.compensations or name in seen:
+        if name is None or name not in run.compensation_names or name in seen:
             continue
         reg = registered.get(name)
         if reg is None or reg.seq > e.seq:
@@ -271,7 +276,7 @@ def _cut_off(run: Run) -> list[Violation]:
     if run.finished is None:
         return []
     out: list[Violation] = []
-    for name in run.compensations:
+    for name in run.compensation_names:
         for attempt in run.attempts.get(name, ()):
             if attempt.end is None and attempt.cancelled is None:
                 out.append(

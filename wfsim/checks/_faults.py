@@ -9,16 +9,16 @@ from typing import Any
 from wfsim._core._faults import Fault
 from wfsim._core._time import format_seconds, to_ns
 from wfsim._core._trace import TraceEvent
-from wfsim._core._workflow import Step, Workflow
+from wfsim._core._workflow import Step
 
-from ._index import Attempt, Run, at, violation
+from ._index import AnyWorkflow, Attempt, Run, at, violation
 from ._violation import Violation
 
 __all__ = ["check_faults"]
 
 
 def check_faults(
-    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+    workflow: AnyWorkflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
 ) -> list[Violation]:
     """FAULT-1..9 and ORD-7: each attempt suffered exactly the faults of the plan.
 
@@ -46,8 +46,8 @@ def fault_effects(run: Run) -> list[Violation]:
     refused = _refused(run)
     for name, attempts in run.attempts.items():
         definition = run.definition(name)
-        if definition is None:
-            continue
+        if definition is None and run.dag:
+            continue  # a call or invocation (definition None) has code; its duration is unknown
         for attempt in attempts:
             if (name, attempt.number, attempt.start.seq) not in refused:
                 out.extend(_attempt(run, attempt, definition))
@@ -141,7 +141,7 @@ def _starts_failing(fault: Fault) -> bool:
     return fault.kind == "outage" or (fault.kind == "error" and fault.at == "start")
 
 
-def _attempt(run: Run, attempt: Attempt, definition: Step) -> list[Violation]:
+def _attempt(run: Run, attempt: Attempt, definition: Step | None) -> list[Violation]:
     out: list[Violation] = []
     label, start, end = attempt.label, attempt.start, attempt.end
     targeting = [f for f in run.faults if f.applies_to(attempt.name, attempt.number, start.t_ns)]
@@ -210,7 +210,7 @@ def _attempt(run: Run, attempt: Attempt, definition: Step) -> list[Violation]:
     if end is None:
         return out
     outcome = attempt.outcome
-    if outcome != "timed_out":
+    if outcome != "timed_out" and definition is not None:
         out.extend(_work_time(attempt, definition, extra_ns, end))
     out.extend(_end_errors(attempt, definition, possible, recorded, end))
     return out
@@ -334,7 +334,7 @@ def _hung(run: Run, attempt: Attempt, hung: TraceEvent) -> list[Violation]:
 
 def _end_errors(
     attempt: Attempt,
-    definition: Step,
+    definition: Step | None,
     possible: list[Fault],
     recorded: list[tuple[TraceEvent, Fault]],
     end: TraceEvent,
@@ -343,6 +343,7 @@ def _end_errors(
     label, start, outcome = attempt.label, attempt.start, attempt.outcome
     end_errors = [f for f in possible if f.kind == "error" and f.at == "end"]
     certain = [f for f in end_errors if _certain(f)]
+    codeless = definition is not None and definition.fn is None
     at_end = [(fe, f) for fe, f in recorded if f.kind == "error" and f.at == "end"]
     if certain and outcome == "succeeded":
         out.append(
@@ -354,7 +355,7 @@ def _end_errors(
                 end,
             )
         )
-    if certain and outcome == "failed" and definition.fn is None and not at_end:
+    if certain and outcome == "failed" and codeless and not at_end:
         out.append(
             violation(
                 "FAULT-4",
@@ -386,7 +387,7 @@ def _end_errors(
                     end,
                 )
             )
-    if not at_end and not certain and outcome == "failed" and definition.fn is None:
+    if not at_end and not certain and outcome == "failed" and codeless:
         out.append(
             violation(
                 "FAULT-4",

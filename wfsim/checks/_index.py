@@ -12,14 +12,41 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
+from wfsim._core._events import EventWorkflow
 from wfsim._core._faults import Fault
+from wfsim._core._imperative import ImperativeWorkflow
 from wfsim._core._time import format_seconds, to_ns
 from wfsim._core._trace import STEP_ENDS, Trace, TraceEvent
 from wfsim._core._workflow import Step, Workflow
 
 from ._violation import Violation
 
-__all__ = ["Attempt", "Run", "at", "delay_ns", "violation"]
+__all__ = ["AnyWorkflow", "Attempt", "Run", "at", "delay_ns", "lost_attempts", "violation"]
+
+#: What the oracles judge: a DAG, an imperative body or an event workflow.
+AnyWorkflow = Workflow | ImperativeWorkflow | EventWorkflow
+_COMPENSATION_KINDS = frozenset(
+    {
+        "compensation_started",
+        "compensation_completed",
+        "compensation_failed",
+        "compensation_skipped",
+    }
+)
+#: Kinds whose ``step`` is a step (or a call, or an invocation) of the run.
+_STEP_KINDS = frozenset(
+    {
+        "step_ready",
+        "attempt_started",
+        "attempt_succeeded",
+        "attempt_failed",
+        "attempt_timed_out",
+        "step_completed",
+        "step_failed",
+        "step_skipped",
+        "step_cancelled",
+    }
+)
 
 #: Events that end an attempt, of a step or of a compensation.
 _ENDS = frozenset(
@@ -56,6 +83,21 @@ def violation(rule: str, message: str, *events: TraceEvent | None) -> Violation:
     return Violation(rule, message, tuple(ordered))
 
 
+def lost_attempts(crashed: TraceEvent) -> list[tuple[str, int]]:
+    """The ``(name, attempt)`` pairs a ``crashed`` event lists as lost (malformed ones dropped)."""
+    lost = crashed.get("lost")
+    if not isinstance(lost, list):
+        return []
+    return [
+        (item[0], item[1])
+        for item in lost
+        if isinstance(item, list)
+        and len(item) == 2
+        and isinstance(item[0], str)
+        and isinstance(item[1], int)
+    ]
+
+
 def _seq(event: TraceEvent) -> int:
     return event.seq
 
@@ -72,7 +114,7 @@ class Attempt:
     faults: list[TraceEvent] = attrs.Factory(list)
     #: The ``retry_scheduled`` event recorded after it failed.
     retry: TraceEvent | None = None
-    #: The ``step_cancelled`` that ended it at the time limit.
+    #: The ``step_cancelled`` that ended it at the time limit, or the ``crashed`` that lost it.
     cancelled: TraceEvent | None = None
 
     @property
@@ -109,9 +151,16 @@ class Attempt:
 
 @attrs.define(eq=False)
 class Run:
-    """A workflow, its fault plan and an indexed trace: what every oracle reads."""
+    """A workflow, its fault plan and an indexed trace: what every oracle reads.
 
-    workflow: Workflow
+    For a DAG (``dag``) the steps, tasks and compensations are the declared ones.
+    An imperative body or an event workflow declares none: its steps (calls,
+    invocations) and compensations are the names its trace shows, with no
+    definition (:meth:`definition` is None), so only the oracles and checks that
+    need no definition judge them.
+    """
+
+    workflow: AnyWorkflow
     faults: tuple[Fault, ...]
     trace: Trace
     steps: Mapping[str, Step]
@@ -127,16 +176,22 @@ class Run:
     #: ``end``, ``fault_injected`` and ``retry_scheduled`` events no attempt could take.
     orphans: list[TraceEvent]
     finished: TraceEvent | None
+    #: Whether the workflow is a DAG (a ``wfsim.Workflow``) with declared steps.
+    dag: bool = True
+    #: The steps (group tasks included) and compensations: declared, or seen in the trace.
+    step_names: frozenset[str] = frozenset()
+    compensation_names: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]) -> Run:
-        if not isinstance(workflow, Workflow):
+    def of(cls, workflow: AnyWorkflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]) -> Run:
+        if not isinstance(workflow, (Workflow, ImperativeWorkflow, EventWorkflow)):
             raise TypeError(
-                f"the oracles judge DAG workflows (a wfsim.Workflow), not "
-                f"{type(workflow).__name__} {workflow!r}"
+                "the oracles judge workflows (a wfsim.Workflow, a @wfsim.workflow body or a "
+                f"wfsim.EventWorkflow), not {type(workflow).__name__} {workflow!r}"
             )
         if not isinstance(trace, Trace):
             trace = Trace(trace)
+        dag = isinstance(workflow, Workflow)
         steps = workflow.steps
         owner = {s.compensate.name: s.name for s in steps.values() if s.compensate is not None}
         attempts: dict[str, list[Attempt]] = {}
@@ -144,16 +199,30 @@ class Run:
         orphans: list[TraceEvent] = []
         by_name: dict[str, list[TraceEvent]] = {}
         open_: dict[tuple[str, int], Attempt] = {}
+        seen_steps: set[str] = set()
+        seen_comps: set[str] = set()
         for e in trace:
             name, number = e.step, e.attempt
             if name is not None:
                 by_name.setdefault(name, []).append(e)
+                if not dag and isinstance(name, str):
+                    if e.kind in _COMPENSATION_KINDS:
+                        seen_comps.add(name)
+                        for_step = e.get("for_step")
+                        if isinstance(for_step, str):
+                            owner.setdefault(name, for_step)
+                    elif e.kind in _STEP_KINDS:
+                        seen_steps.add(name)
             if e.kind in STEP_ENDS and name is not None:
                 terminal.setdefault(name, []).append(e)
                 if e.kind == "step_cancelled":
                     for key in [k for k in open_ if k[0] == name]:
                         open_.pop(key).cancelled = e
                 continue
+            if e.kind == "crashed":  # the attempts in flight are lost: over, with no outcome
+                for key in lost_attempts(e):
+                    if key in open_:
+                        open_.pop(key).cancelled = e
             if name is None or not isinstance(number, int):
                 continue
             key = (name, number)
@@ -183,6 +252,12 @@ class Run:
                 else:
                     orphans.append(e)
         finished = trace[-1] if len(trace) and trace[-1].kind == "run_finished" else None
+        if dag:
+            step_names = frozenset(steps) | frozenset(workflow.tasks)
+            comp_names = frozenset(workflow.compensations)
+        else:
+            comp_names = frozenset(seen_comps)
+            step_names = frozenset(seen_steps - seen_comps)
         return cls(
             workflow=workflow,
             faults=tuple(faults),
@@ -195,6 +270,9 @@ class Run:
             by_name=by_name,
             orphans=orphans,
             finished=finished,
+            dag=dag,
+            step_names=step_names,
+            compensation_names=comp_names,
         )
 
     def definition(self, name: str) -> Step | None:

@@ -7,12 +7,12 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 
+from wfsim._core._events import EventWorkflow
 from wfsim._core._faults import Fault
 from wfsim._core._time import format_seconds
 from wfsim._core._trace import STEP_ENDS, TraceEvent
-from wfsim._core._workflow import Workflow
 
-from ._index import Run, at, delay_ns, violation
+from ._index import AnyWorkflow, Run, at, delay_ns, lost_attempts, violation
 from ._violation import Violation
 
 __all__ = ["check_concurrency", "check_dependencies", "check_terminal_states"]
@@ -27,13 +27,16 @@ _ATTEMPT_ENDS = frozenset(
         "compensation_failed",
     }
 )
+#: What may follow a step's terminal event: a repeated end (reported on its own) and
+#: the event an invocation returned, emitted once it completed (EVT-2).
+_AFTER_END = STEP_ENDS | {"event_emitted"}
 
 
 # -- dependencies -------------------------------------------------------------------------------
 
 
 def check_dependencies(
-    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+    workflow: AnyWorkflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
 ) -> list[Violation]:
     """ORD-1, ORD-2 and ORD-5: dependencies first, no idle time, failures propagate.
 
@@ -234,7 +237,7 @@ def _words(text: str) -> frozenset[str]:
 
 
 def check_concurrency(
-    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+    workflow: AnyWorkflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
 ) -> list[Violation]:
     """ORD-3: never more than ``workflow.max_concurrency`` attempts in flight.
 
@@ -258,10 +261,24 @@ def concurrency(run: Run) -> list[Violation]:
     waiting: dict[str, TraceEvent] = {}
     due_at: dict[str, int] = {}
     idle_reported: set[str] = set()
+    down = False  # between crashed and recovered nothing may start (FAULT-10)
     events = list(run.trace)
     for i, e in enumerate(events):
         name, number = e.step, e.attempt
-        if e.kind in _ATTEMPT_STARTS and name is not None and isinstance(number, int):
+        if e.kind == "crashed":
+            for key in lost_attempts(e):
+                in_flight.pop(key, None)
+            down = True
+        elif e.kind == "recovered":
+            down = False
+            for wname in waiting:
+                due_at[wname] = max(due_at[wname], e.t_ns)
+            resumed = e.get("resumed")
+            for rname in resumed if isinstance(resumed, list) else ():
+                if isinstance(rname, str):
+                    waiting[rname] = e
+                    due_at[rname] = e.t_ns
+        elif e.kind in _ATTEMPT_STARTS and name is not None and isinstance(number, int):
             in_flight[(name, number)] = e
             waiting.pop(name, None)
             due_at.pop(name, None)
@@ -297,7 +314,7 @@ def concurrency(run: Run) -> list[Violation]:
         if len(in_flight) <= limit:
             over = False
         instant_over = i + 1 == len(events) or events[i + 1].t_ns > e.t_ns
-        if not instant_over or len(in_flight) >= limit:
+        if not instant_over or len(in_flight) >= limit or down:
             continue
         for wname, why in sorted(waiting.items(), key=lambda item: item[1].seq):
             if due_at[wname] > e.t_ns or wname in idle_reported:
@@ -326,7 +343,7 @@ def concurrency(run: Run) -> list[Violation]:
 
 
 def check_terminal_states(
-    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+    workflow: AnyWorkflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
 ) -> list[Violation]:
     """ORD-6, COMP-5 and TIME-5: one terminal event per step and a consistent run status.
 
@@ -344,15 +361,70 @@ def check_terminal_states(
 
 def terminal_states(run: Run) -> list[Violation]:
     out: list[Violation] = []
-    for name in run.steps:
+    for name in run.steps if run.dag else sorted(run.step_names):
         out.extend(_one_terminal(run, name))
-    for name in run.compensations:
+    for name in run.compensation_names:
         ends = run.terminal.get(name, [])
         if len(ends) > 1:
             out.append(_repeated(name, "compensation", ends))
     if run.finished is not None:
-        out.extend(_status(run, run.finished))
+        out.extend(_status(run, run.finished) if run.dag else _body_status(run, run.finished))
     return out
+
+
+def _body_status(run: Run, finished: TraceEvent) -> list[Violation]:
+    """The status of an imperative or event run, as far as its steps decide it.
+
+    A body may catch a step's error and complete; a StopEvent cancels what is left and
+    completes. What holds whatever the body does: compensations make the status
+    ``compensated`` or ``compensation_failed`` (COMP-5), and a failed invocation of an
+    event workflow fails it (EVT-7).
+    """
+    actual = finished.get("status")
+    comp_starts = [e for e in run.trace if e.kind == "compensation_started" and e.attempt == 1]
+    comp_fails = [
+        e for e in run.trace if e.kind == "compensation_failed" and e.get("final") is True
+    ]
+    expected: str | None = None
+    evidence: list[TraceEvent] = []
+    if comp_fails:
+        expected, why, evidence = (
+            "compensation_failed",
+            f"compensation {_names_of(comp_fails)} failed for good",
+            comp_fails,
+        )
+    elif comp_starts and actual != "timed_out":
+        expected, why, evidence = (
+            "compensated",
+            f"{_names_of(comp_starts)} compensated and none failed for good",
+            comp_starts,
+        )
+    elif actual in ("compensated", "compensation_failed"):
+        expected, why = "failed", "nothing was compensated"
+    if expected is not None and actual != expected:
+        return [
+            violation(
+                "COMP-5",
+                f"the run finished at {at(finished)} with status {actual!r}, but its events say "
+                f"{expected!r}: {why}",
+                *evidence,
+                finished,
+            )
+        ]
+    if isinstance(run.workflow, EventWorkflow):
+        failed = [e for ends in run.terminal.values() for e in ends if e.kind == "step_failed"]
+        if failed and actual != "failed":
+            return [
+                violation(
+                    "EVT-7",
+                    f"invocation {failed[0].step!r} failed at {at(failed[0])}, but the run "
+                    f"finished at {at(finished)} with status {actual!r}; a failed invocation "
+                    "fails the run",
+                    failed[0],
+                    finished,
+                )
+            ]
+    return []
 
 
 def _repeated(name: str, what: str, ends: list[TraceEvent]) -> Violation:
@@ -382,7 +454,7 @@ def _one_terminal(run: Run, name: str) -> list[Violation]:
         out.append(_repeated(name, "step", ends))
     end = ends[0]
     after = next(
-        (e for e in run.by_name.get(name, ()) if e.seq > end.seq and e.kind not in STEP_ENDS),
+        (e for e in run.by_name.get(name, ()) if e.seq > end.seq and e.kind not in _AFTER_END),
         None,
     )
     if after is not None:
@@ -400,8 +472,15 @@ def _one_terminal(run: Run, name: str) -> list[Violation]:
         return out  # a parallel group has no attempts: group_merged / group_failed end it
     before = [a for a in run.attempts.get(name, ()) if a.start.seq < end.seq]
     last = before[-1] if before else None
-    if end.kind == "step_completed" and (
-        last is None or last.outcome != "succeeded" or last.end is None or last.end.seq > end.seq
+    if (
+        end.kind == "step_completed"
+        and end.get("cached") is not True
+        and (
+            last is None
+            or last.outcome != "succeeded"
+            or last.end is None
+            or last.end.seq > end.seq
+        )
     ):
         out.append(
             violation(

@@ -3,22 +3,23 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from wfsim._core._faults import Fault
 from wfsim._core._retry import RetryPolicy, backoff_ns
 from wfsim._core._time import format_seconds, to_seconds
 from wfsim._core._trace import TraceEvent
-from wfsim._core._workflow import Step, Workflow
+from wfsim._core._workflow import Step
 
-from ._index import Attempt, Run, at, delay_ns, violation
+from ._index import AnyWorkflow, Attempt, Run, at, delay_ns, violation
 from ._violation import Violation
 
 __all__ = ["check_retries", "jitter_bounds_ns"]
 
 
 def check_retries(
-    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+    workflow: AnyWorkflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
 ) -> list[Violation]:
     """RETRY-1/2/3/4/5/8 and COMP-3 over every step and compensation.
 
@@ -71,14 +72,19 @@ def _raw_bounds(
 
 def retries(run: Run) -> list[Violation]:
     out: list[Violation] = []
+    lost = _lost(run)
     for name, attempts in run.attempts.items():
         definition = run.definition(name)
-        if definition is None:
+        if definition is None and run.dag:
             continue
-        out.extend(_counts(run, name, definition, attempts))
+        out.extend(_counts(run, name, definition, attempts, lost[name]))
         previous_ns: int | None = None
         for i, attempt in enumerate(attempts):
             nxt = attempts[i + 1] if i + 1 < len(attempts) else None
+            if definition is None:  # a call or invocation: its policy is not in the trace
+                out.extend(_after(run, attempt, nxt, None, previous_ns, known=False))
+                out.extend(_recorded_timeout(attempt))
+                continue
             out.extend(_after(run, attempt, nxt, definition.retry, previous_ns))
             if attempt.retry is not None:
                 previous_ns = delay_ns(attempt.retry.get("delay"))
@@ -109,7 +115,9 @@ def _what(run: Run, name: str) -> str:
     return "compensation" if name in run.compensations else "step"
 
 
-def _counts(run: Run, name: str, definition: Step, attempts: list[Attempt]) -> list[Violation]:
+def _counts(
+    run: Run, name: str, definition: Step | None, attempts: list[Attempt], lost: int
+) -> list[Violation]:
     out: list[Violation] = []
     for expected, attempt in enumerate(attempts, 1):
         if attempt.number != expected:
@@ -125,8 +133,12 @@ def _counts(run: Run, name: str, definition: Step, attempts: list[Attempt]) -> l
                 )
             )
             break
+    if definition is None:
+        return out
     policy = definition.retry
     allowed = 1 if policy is None else policy.max_attempts or None
+    if allowed is not None:
+        allowed += lost  # a crash's lost attempt is re-attempted anyway (FAULT-11)
     if allowed is not None and len(attempts) > allowed:
         why = (
             "it has no retry policy, so it gets exactly one attempt"
@@ -145,13 +157,27 @@ def _counts(run: Run, name: str, definition: Step, attempts: list[Attempt]) -> l
     return out
 
 
+def _lost(run: Run) -> Counter[str]:
+    """How many attempts of each name a crash lost (the ``lost`` lists of ``crashed``)."""
+    count: Counter[str] = Counter()
+    for e in run.trace.of_kind("crashed"):
+        lost = e.get("lost")
+        if isinstance(lost, list):
+            count.update(i[0] for i in lost if isinstance(i, list) and i and isinstance(i[0], str))
+    return count
+
+
 def _after(
     run: Run,
     attempt: Attempt,
     nxt: Attempt | None,
     policy: RetryPolicy | None,
     previous_ns: int | None,
+    *,
+    known: bool = True,
 ) -> list[Violation]:
+    """What follows ``attempt``'s end. Not ``known``: the policy is not in the trace, so
+    the trace's own decision (a ``retry_scheduled`` or none) stands for the policy's."""
     out: list[Violation] = []
     end = attempt.end
     outcome = attempt.outcome
@@ -201,7 +227,10 @@ def _after(
                 )
             )
             retryable = False
-    will_retry = retryable and policy is not None and policy.allows_attempt(n + 1)
+    if known:
+        will_retry = retryable and policy is not None and policy.allows_attempt(n + 1)
+    else:
+        will_retry = retryable and attempt.retry is not None
     retried = attempt.retry is not None or (nxt is not None and nxt.number == n + 1)
     shown = (attempt.retry, None if nxt is None else nxt.start)
     if not retryable and retried:
@@ -228,6 +257,16 @@ def _after(
                 *shown,
             )
         )
+    elif not known and retried and attempt.retry is None and nxt is not None:
+        out.append(
+            violation(
+                "RETRY-8",
+                f"{nxt.label} started at {at(nxt.start)} after attempt {n} failed at {at(end)}, "
+                "but no retry was scheduled; a retry is scheduled when its attempt fails",
+                end,
+                nxt.start,
+            )
+        )
     elif will_retry and attempt.retry is None:
         out.append(
             violation(
@@ -248,7 +287,7 @@ def _after(
                 attempt.retry,
             )
         )
-    if attempt.retry is not None and policy is not None and will_retry:
+    if attempt.retry is not None and (policy is not None or not known) and will_retry:
         out.extend(_delay(run, attempt, end, attempt.retry, nxt, policy, previous_ns))
     return out
 
@@ -259,9 +298,10 @@ def _delay(
     end: TraceEvent,
     retry: TraceEvent,
     nxt: Attempt | None,
-    policy: RetryPolicy,
+    policy: RetryPolicy | None,
     previous_ns: int | None,
 ) -> list[Violation]:
+    """RETRY-8 (and RETRY-2, RETRY-3 when the ``policy`` is known) for one retry."""
     out: list[Violation] = []
     n = attempt.number
     if retry.t_ns != end.t_ns:
@@ -295,8 +335,10 @@ def _delay(
             )
         )
         return out
-    low, high = jitter_bounds_ns(policy, n, previous_ns)
-    if policy.jitter == "none" and delay != to_seconds(low):
+    low, high = (wait_ns, wait_ns) if policy is None else jitter_bounds_ns(policy, n, previous_ns)
+    if policy is None:
+        pass
+    elif policy.jitter == "none" and delay != to_seconds(low):
         out.append(
             violation(
                 "RETRY-2",
@@ -319,7 +361,10 @@ def _delay(
     bounded = run.workflow.max_concurrency is not None
     if nxt is not None and nxt.number == n + 1:
         gap = nxt.start.t_ns - end.t_ns
-        if to_seconds(gap) < delay or (not bounded and to_seconds(gap) != delay):
+        late = to_seconds(gap) < delay or (not bounded and to_seconds(gap) != delay)
+        if late and _down_until(run, end.t_ns + wait_ns) == nxt.start.t_ns:
+            late = False  # due while the engine was down after a crash: it starts at recovery
+        if late:
             rule = "exactly then" if not bounded else "no earlier, even waiting for a slot"
             out.append(
                 violation(
@@ -346,6 +391,17 @@ def _delay(
                 )
             )
     return out
+
+
+def _down_until(run: Run, due_ns: int) -> int | None:
+    """When the engine recovered, if ``due_ns`` fell between a crash and its recovery."""
+    crashed: int | None = None
+    for e in run.trace.of_kind("crashed", "recovered"):
+        if e.kind == "crashed":
+            crashed = e.t_ns
+        elif crashed is not None and crashed <= due_ns <= e.t_ns:
+            return e.t_ns
+    return None
 
 
 def _timeout(run: Run, attempt: Attempt, definition: Step) -> list[Violation]:
@@ -413,3 +469,24 @@ def _timeout(run: Run, attempt: Attempt, definition: Step) -> list[Violation]:
             )
         ]
     return []
+
+
+def _recorded_timeout(attempt: Attempt) -> list[Violation]:
+    """RETRY-5 without the definition: a timeout ends its attempt exactly the ``timeout``
+    it records after the attempt started."""
+    end = attempt.end
+    if attempt.outcome != "timed_out" or end is None or end.kind != "attempt_timed_out":
+        return []
+    timeout = delay_ns(end.get("timeout"))
+    if timeout is not None and end.t_ns - attempt.start.t_ns == timeout:
+        return []
+    return [
+        violation(
+            "RETRY-5",
+            f"{attempt.label} started at {at(attempt.start)} and timed out at {at(end)}, but "
+            f"it records a timeout of {end.get('timeout')!r} s; a timeout ends its attempt "
+            "exactly that long after it started",
+            attempt.start,
+            end,
+        )
+    ]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from wfsim._core._events import EventWorkflow
 from wfsim._core._faults import Fault
 from wfsim._core._trace import TraceEvent
-from wfsim._core._workflow import Workflow
 
-from ._index import Run, at, violation
+from ._index import AnyWorkflow, Run, at, violation
 from ._violation import Violation
 
 __all__ = ["check_trace_shape"]
@@ -56,7 +56,7 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def check_trace_shape(
-    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+    workflow: AnyWorkflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
 ) -> list[Violation]:
     """TRACE-1 and TRACE-2: ``seq`` counts 0, 1, 2, ...; ``t`` never decreases; the
     trace opens with ``run_started`` and closes with ``run_finished``; every event of a
@@ -104,8 +104,9 @@ def shape(run: Run) -> list[Violation]:
             )
         previous = e
     out.extend(_ends(run, events))
+    strangers = _strangers(run)
     for e in events:
-        out.extend(_event(run, e))
+        out.extend(_event(run, e, strangers))
     return out
 
 
@@ -165,7 +166,7 @@ def _ends(run: Run, events: list[TraceEvent]) -> list[Violation]:
     return out
 
 
-def _event(run: Run, e: TraceEvent) -> list[Violation]:
+def _event(run: Run, e: TraceEvent, strangers: frozenset[str]) -> list[Violation]:
     out: list[Violation] = []
     kind = e.kind
     missing = [f for f in _FIELDS.get(kind, ()) if f not in e.fields]
@@ -180,8 +181,19 @@ def _event(run: Run, e: TraceEvent) -> list[Violation]:
     if kind not in _STEP_KINDS and kind not in _ATTEMPT_KINDS and kind not in _COMPENSATION_KINDS:
         return out
     name = e.step
-    is_step = name in run.steps or name in run.workflow.tasks  # a group's task: group/task
-    is_comp = name in run.compensations
+    is_step = name in run.step_names  # a group's task too: group/task
+    is_comp = name in run.compensation_names
+    if is_step and name in strangers:
+        out.append(
+            violation(
+                "TRACE-2",
+                f"{kind} at {at(e)} (#{e.seq}) names invocation {name!r}, but event workflow "
+                f"{run.workflow.name!r} has no step {name!r} (invocations are named STEP, "
+                "STEP:2, STEP:3, ...)",
+                e,
+            )
+        )
+        return out
     if kind in _COMPENSATION_KINDS:
         known = is_comp
     elif kind in ("fault_injected", "retry_scheduled", "step_cancelled"):
@@ -229,3 +241,17 @@ def _event(run: Run, e: TraceEvent) -> list[Violation]:
             )
         )
     return out
+
+
+def _strangers(run: Run) -> frozenset[str]:
+    """Invocations of an event workflow named after none of its steps (``STEP``, ``STEP:N``)."""
+    workflow = run.workflow
+    if not isinstance(workflow, EventWorkflow):
+        return frozenset()
+    steps = workflow.event_steps
+    out: set[str] = set()
+    for name in run.step_names:
+        base, _, count = name.rpartition(":")
+        if name not in steps and not (count.isdigit() and base in steps):
+            out.add(name)
+    return frozenset(out)
