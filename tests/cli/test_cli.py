@@ -732,6 +732,49 @@ def test_graph_draws_every_step_and_edge(files: Files, monkeypatch: pytest.Monke
         assert labels["load"] == "load | 2h | retry x4 | timeout 3h"
 
 
+@pytest.mark.spec("CLI-8")
+def test_graph_draws_event_workflows_as_steps_and_event_types(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(REPO)
+    inline = "scenarios/llamaindex_inline_concurrent_flow_declared_order.wfsim.yaml"
+    python = "scenarios/llamaindex_parallel_flow.wfsim.yaml"
+    body = "scenarios/sequencely_approval_auto.wfsim.yaml"
+    mermaid, dot, python_mermaid, refused = wfsim_many(
+        ["graph", inline], ["graph", inline, "--format", "dot"], ["graph", python], ["graph", body]
+    )
+    assert (refused.code, refused.out) == (2, ""), str(refused)
+    assert refused.err == (
+        f"{body}: wfsim graph draws DAG and event workflows; 'approval_workflow' is a workflow "
+        "body whose steps exist only as it runs (see its trace: wfsim run)\n"
+    ), str(refused)
+    for done in (mermaid, dot, python_mermaid):
+        assert done.code == 0 and done.err == "", str(done)
+    lines = mermaid.out.splitlines()
+    assert lines[:2] == ["%% event workflow concurrent_flow_mixed", "flowchart LR"]
+    assert '    e_StepCCompleteEvent(["StepCCompleteEvent"])' in lines
+    assert (
+        '    s4_step_three["step_three | workers 4 | collects StepCCompleteEvent, '
+        'StepACompleteEvent, StepBCompleteEvent"]'
+    ) in lines
+    # accepted types point at the step; emitted ones are dashed, returned ones solid
+    for edge in (
+        "e_StartEvent --> s0_start",
+        "s0_start -.-> e_StepAEvent",
+        "e_StepAEvent --> s1_step_a",
+        "s1_step_a --> e_StepACompleteEvent",
+        "e_StepBCompleteEvent --> s4_step_three",
+        "s4_step_three --> e_StopEvent",
+    ):
+        assert f"    {edge}" in lines, edge
+    assert sum(" --> " in line or " -.-> " in line for line in lines) == 14
+    assert '    "event:StepAEvent" -> "step_a";' in dot.out.splitlines()
+    assert '    "start" -> "event:StepAEvent" [style=dashed];' in dot.out.splitlines()
+    # A Python step's code decides what it sends: only what it accepts is drawn.
+    assert '    s1_step_two["step_two | workers 4 | code"]' in python_mermaid.out.splitlines()
+    assert "-.->" not in python_mermaid.out
+
+
 # --- CLI-9: schema ------------------------------------------------------------------------
 
 

@@ -71,6 +71,13 @@ class _Program:
     emit: tuple[_EventSpec, ...]
     returns: _EventSpec | None
 
+    def sends(self) -> list[tuple[str, bool]]:
+        """The event types this step sends, and whether each is returned (for graphs)."""
+        out = [(spec.type.__name__, False) for spec in self.emit]
+        if self.returns is not None:
+            out.append((self.returns.type.__name__, True))
+        return list(dict.fromkeys(out))
+
     async def __call__(self, ctx: StepContext, ev: Event) -> Event | None:
         collected: list[Event] | None = None
         if self.collect:
