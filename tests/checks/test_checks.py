@@ -30,6 +30,7 @@ from wfsim.checks import (
     check_all,
     check_compensations,
     check_concurrency,
+    check_crashes,
     check_dependencies,
     check_faults,
     check_retries,
@@ -49,6 +50,7 @@ ORACLES = (
     check_terminal_states,
     check_compensations,
     check_faults,
+    check_crashes,
 )
 
 
@@ -1160,6 +1162,7 @@ def test_the_public_surface_is_pinned() -> None:
         "check_all",
         "check_compensations",
         "check_concurrency",
+        "check_crashes",
         "check_dependencies",
         "check_faults",
         "check_retries",

@@ -1501,9 +1501,10 @@ class Engine:
         What it recorded survives (completed steps, their results, scheduled retries);
         the context goes back to its state at the last recorded completion.
         """
+        every = (*self.states.values(), *self.task_states.values(), *self.comp_states.values())
         lost = [
             st
-            for st in (*self.states.values(), *self.task_states.values(), *self.comp_states.values())
+            for st in every
             if st.current is not None and not st.current.done and st.current.holds_slot
         ]
         restart_at = self.now + fault.restart_ns

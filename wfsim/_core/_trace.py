@@ -52,6 +52,8 @@ EVENT_KINDS = frozenset(
         "event_emitted",
         "event_delivered",
         "events_collected",
+        "crashed",
+        "recovered",
     }
 )
 

@@ -68,6 +68,9 @@ class Step:
     role: str = "step"
     #: For a parallel group step: its tasks and how their outputs merge.
     group: ParallelGroup | None = None
+    #: Whether running the step's effect twice is harmless (crash recovery and end
+    #: errors re-run effects; RunResult.repeated_effects names the others).
+    idempotent: bool = True
 
     @property
     def has_code(self) -> bool:
@@ -356,6 +359,7 @@ class Workflow:
         fallback: StepFn | None = None,
         cache_key: Callable[[Mapping[str, Any]], Hashable] | None = None,
         trigger_rule: str = "all_success",
+        idempotent: bool = True,
     ) -> Step:
         """Add a step and return its definition (usable in other steps' ``after=``).
 
@@ -372,6 +376,9 @@ class Workflow:
         ``trigger_rule`` (Airflow's: ``all_success`` by default, ``all_done``,
         ``one_success``, ``none_failed_min_one_success``, ...) decides whether
         the step runs given how its direct upstream steps ended.
+        ``idempotent=False`` marks a step whose effect must not run twice: when a
+        crash or an end error makes it run again, ``RunResult.repeated_effects``
+        names it.
         """
         _check_name(name, "a step")
         if trigger_rule not in TRIGGER_RULES:
@@ -414,6 +421,7 @@ class Workflow:
             cache_key=cache_key,
             cache_ns=name,
             trigger_rule=trigger_rule,
+            idempotent=bool(idempotent),
         )
         self._steps[name] = step
         self._order = self._dependents = None
@@ -485,6 +493,7 @@ class Workflow:
         breaker: CircuitBreaker | None = None,
         fallback: StepFn | None = None,
         trigger_rule: str = "all_success",
+        idempotent: bool = True,
     ) -> Any:
         """Decorator form of :meth:`add_step` for code steps; returns the :class:`Step`."""
 
@@ -499,6 +508,7 @@ class Workflow:
                 breaker=breaker,
                 fallback=fallback,
                 trigger_rule=trigger_rule,
+                idempotent=idempotent,
             )
 
         return register(fn) if fn is not None else register

@@ -17,6 +17,7 @@ the trace alone, so they judge any engine's trace, a saved one or a tampered one
 
 from wfsim.checks._all import assert_no_violations, check_all
 from wfsim.checks._compensation import check_compensations
+from wfsim.checks._crash import check_crashes
 from wfsim.checks._faults import check_faults
 from wfsim.checks._ordering import check_concurrency, check_dependencies, check_terminal_states
 from wfsim.checks._retries import check_retries, jitter_bounds_ns
@@ -30,6 +31,7 @@ __all__ = [
     "check_compensations",
     "check_concurrency",
     "check_dependencies",
+    "check_crashes",
     "check_faults",
     "check_retries",
     "check_terminal_states",

@@ -8,6 +8,7 @@ from wfsim._core._faults import Fault
 from wfsim._core._trace import TraceEvent
 
 from ._compensation import compensations
+from ._crash import crashes
 from ._faults import fault_effects
 from ._index import AnyWorkflow, Run
 from ._ordering import concurrency, dependencies, terminal_states
@@ -27,6 +28,7 @@ _ORACLES: tuple[Callable[[Run], list[Violation]], ...] = (
     terminal_states,
     compensations,
     fault_effects,
+    crashes,
 )
 
 

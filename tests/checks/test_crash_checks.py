@@ -1,0 +1,160 @@
+"""The crash oracle (check_crashes): silent on real crash runs, and each corruption of a
+crash trace reported with its rule ID (FAULT-10, FAULT-11, FAULT-12)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import pytest
+
+import wfsim
+from wfsim import Fault, RetryPolicy, TraceEvent, compensation
+from wfsim.checks import check_all, check_crashes
+
+S = 1_000_000_000
+
+
+def chain() -> wfsim.Workflow:
+    wf = wfsim.Workflow("chain")
+    a = wf.add_step("a", duration=1, output={"a": 1})
+    b = wf.add_step("b", duration=1, after=[a], output={"b": 2})
+    wf.add_step("c", duration=1, after=[b])
+    return wf
+
+
+CHAIN = chain()
+CHAIN_FAULTS = [Fault.crash("b", at="after", restart_after=2)]
+CHAIN_EVENTS = list(wfsim.run(CHAIN, faults=CHAIN_FAULTS).trace)
+
+
+def rebuild(events: Sequence[TraceEvent]) -> wfsim.Trace:
+    return wfsim.Trace([attrs.evolve(e, seq=i) for i, e in enumerate(events)])
+
+
+def find(events: Sequence[TraceEvent], kind: str, step: str | None = None) -> int:
+    return next(i for i, e in enumerate(events) if e.kind == kind and step in (None, e.step))
+
+
+def found(events: Sequence[TraceEvent]) -> list[tuple[str, str]]:
+    return [(v.rule, v.message) for v in check_crashes(CHAIN, CHAIN_FAULTS, rebuild(events))]
+
+
+@pytest.mark.spec("ORACLE-10")
+def test_the_crash_trace_starts_out_clean() -> None:
+    kinds = [(e.kind, e.step, e.attempt) for e in CHAIN_EVENTS]
+    assert ("crashed", "b", 1) in kinds and ("recovered", None, None) in kinds
+    assert check_all(CHAIN, CHAIN_FAULTS, rebuild(CHAIN_EVENTS)) == []
+
+
+@pytest.mark.spec("FAULT-12", "ORACLE-4", "ORACLE-10")
+def test_a_completed_step_re_run_after_a_crash_breaks_fault_12() -> None:
+    events = list(CHAIN_EVENTS)
+    t = events[find(events, "recovered")].t_ns
+    rerun = [
+        TraceEvent(0, t, "attempt_started", "a", 2, {}),
+        TraceEvent(0, t + S, "attempt_succeeded", "a", 2, {"output": {"a": 1}}),
+    ]
+    i = find(events, "recovered") + 1
+    events[i:i] = rerun
+    assert found(events) == [
+        (
+            "FAULT-12",
+            "'a' completed at t=1s, before the crash at t=2s, yet attempt 2 started at t=4s; "
+            "a restart keeps completed results and never re-runs them",
+        )
+    ]
+
+
+@pytest.mark.spec("FAULT-11", "ORACLE-4", "ORACLE-10")
+def test_a_lost_attempt_never_re_attempted_breaks_fault_11() -> None:
+    events = [e for e in CHAIN_EVENTS if not (e.step == "b" and e.attempt == 2)]
+    assert found(events) == [
+        (
+            "FAULT-11",
+            "attempt 1 of 'b' was lost in the crash at t=2s ('b' attempt 1) but never "
+            "re-attempted after the engine recovered at t=4s",
+        )
+    ]
+
+
+@pytest.mark.spec("FAULT-10", "ORACLE-4", "ORACLE-10")
+def test_a_recovery_at_the_wrong_time_breaks_fault_10() -> None:
+    events = list(CHAIN_EVENTS)
+    i = find(events, "recovered")
+    events[i] = attrs.evolve(events[i], t_ns=3 * S)
+    assert found(events) == [
+        (
+            "FAULT-10",
+            "the engine recovered at t=3s from the crash at t=2s ('b' attempt 1); with "
+            "restart_after=2.0 it recovers exactly then, not later or earlier",
+        )
+    ]
+
+
+@pytest.mark.spec("FAULT-10", "ORACLE-4", "ORACLE-10")
+def test_work_while_the_engine_is_down_or_an_untraced_crash_breaks_fault_10() -> None:
+    events = list(CHAIN_EVENTS)
+    i = find(events, "recovered")
+    events.insert(i, TraceEvent(0, 3 * S, "attempt_started", "c", 1, {}))
+    assert found(events)[0] == (
+        "FAULT-10",
+        "attempt_started of 'c' at t=3s happened while the engine was down after the crash "
+        "at t=2s ('b' attempt 1); nothing happens before it recovers",
+    )
+    untraced = [e for e in CHAIN_EVENTS if e.kind != "fault_injected"]
+    assert found(untraced) == [
+        (
+            "FAULT-10",
+            "the crash at t=2s ('b' attempt 1) does not follow the fault_injected of a crash "
+            "fault on that attempt; every crash is traced as fault_injected first",
+        )
+    ]
+
+
+@pytest.mark.spec("ORACLE-1", "ORACLE-10")
+def test_malformed_crash_events_give_violations_not_exceptions() -> None:
+    events = list(CHAIN_EVENTS)
+    i = find(events, "crashed")
+    for lost in (None, "x", [[1, 2]], [["b"]], [[["b"], 1]]):
+        broken = list(events)
+        broken[i] = attrs.evolve(events[i], fields={**events[i].fields, "lost": lost})
+        assert isinstance(check_all(CHAIN, CHAIN_FAULTS, rebuild(broken)), list)
+    broken = list(events)
+    broken[i] = attrs.evolve(events[i], fields={**events[i].fields, "restart_after": "soon"})
+    assert isinstance(check_all(CHAIN, CHAIN_FAULTS, rebuild(broken)), list)
+
+
+def saga(limit: int | None) -> wfsim.Workflow:
+    wf = wfsim.Workflow("saga", max_concurrency=limit)
+    a = wf.add_step("a", duration=1, output={"a": 1}, compensate=compensation("ua", duration=1))
+    b = wf.add_step("b", duration=2, output={"b": 1}, compensate=compensation("ub", duration=1))
+
+    async def c(ctx: Any) -> dict[str, int]:
+        await ctx.sleep(1)
+        return {"c": 1}
+
+    wf.add_step(
+        "c",
+        fn=c,
+        after=[a, b],
+        retry=RetryPolicy(max_attempts=3, initial_interval=1),
+        compensate=compensation("uc", duration=2),
+    )
+    wf.add_step("d", after=["c"], duration=1)
+    return wf
+
+
+@pytest.mark.spec("ORACLE-10", "ORACLE-3")
+def test_every_oracle_is_silent_on_crashes_at_every_point() -> None:
+    names = ["a", "b", "c", "d", "ua", "ub", "uc"]
+    for limit, failing in itertools.product((None, 2), (False, True)):
+        wf = saga(limit)
+        plan = [Fault.error("d", retryable=False)] if failing else []
+        plan.append(Fault.error("c", attempts=[1], at="end"))
+        for name, at in itertools.product(names, ("before", "after")):
+            faults = [*plan, Fault.crash(name, at=at, restart_after=1)]
+            result = wfsim.run(wf, seed=2, faults=faults)
+            assert check_all(wf, faults, result.trace) == [], (limit, failing, name, at)
