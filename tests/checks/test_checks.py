@@ -36,6 +36,7 @@ from wfsim.checks import (
     check_retries,
     check_terminal_states,
     check_trace_shape,
+    check_trigger_rules,
     jitter_bounds_ns,
 )
 
@@ -51,6 +52,7 @@ ORACLES = (
     check_compensations,
     check_faults,
     check_crashes,
+    check_trigger_rules,
 )
 
 
@@ -1168,6 +1170,7 @@ def test_the_public_surface_is_pinned() -> None:
         "check_retries",
         "check_terminal_states",
         "check_trace_shape",
+        "check_trigger_rules",
         "jitter_bounds_ns",
     } == set(wfsim.checks.__all__)
     for name in wfsim.checks.__all__:

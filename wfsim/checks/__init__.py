@@ -22,6 +22,7 @@ from wfsim.checks._faults import check_faults
 from wfsim.checks._ordering import check_concurrency, check_dependencies, check_terminal_states
 from wfsim.checks._retries import check_retries, jitter_bounds_ns
 from wfsim.checks._shape import check_trace_shape
+from wfsim.checks._trigger import check_trigger_rules
 from wfsim.checks._violation import Violation
 
 __all__ = [
@@ -30,11 +31,12 @@ __all__ = [
     "check_all",
     "check_compensations",
     "check_concurrency",
-    "check_dependencies",
     "check_crashes",
+    "check_dependencies",
     "check_faults",
     "check_retries",
     "check_terminal_states",
     "check_trace_shape",
+    "check_trigger_rules",
     "jitter_bounds_ns",
 ]

@@ -14,6 +14,7 @@ from ._index import AnyWorkflow, Run
 from ._ordering import concurrency, dependencies, terminal_states
 from ._retries import retries
 from ._shape import shape
+from ._trigger import trigger_rules
 from ._violation import Violation
 
 __all__ = ["assert_no_violations", "check_all"]
@@ -28,6 +29,7 @@ _ORACLES: tuple[Callable[[Run], list[Violation]], ...] = (
     terminal_states,
     compensations,
     fault_effects,
+    trigger_rules,
     crashes,
 )
 
