@@ -92,7 +92,10 @@ def test_groups_trigger_rules_sagas_and_every_fault_kind_round_trip(seed: int) -
         "duration": "1ms",
     }
     assert doc["workflow"]["saga"] == {"on_error": "continue"}
-    assert doc["settings"] == {"choices": list(result.choices)}
+    tape = list(result.choices)
+    while tape and tape[-1] == 0:
+        tape.pop()
+    assert doc["settings"] == {"choices": tape}
 
 
 @pytest.mark.spec("SCN-13")

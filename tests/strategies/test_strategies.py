@@ -82,12 +82,16 @@ def one_step(name: str = "s0", **kwargs: Any) -> wfsim.Workflow:
 @pytest.mark.spec("STRAT-1")
 def test_public_names_are_pinned() -> None:
     assert set(wfsim.strategies.__all__) == {
+        "COUNTEREXAMPLE_FILE",
+        "Counterexample",
         "FAULT_KINDS",
         "SleepingStep",
         "dags",
         "fault_plans",
+        "format_counterexample",
         "interestingness",
         "retry_policies",
+        "run_and_check",
         "scenario_texts",
         "scenarios",
         "schedules",

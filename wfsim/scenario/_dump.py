@@ -60,8 +60,9 @@ def dump_scenario(
     (no ``fn``, breaker, fallback or cache: a file cannot hold code). For any
     other workflow (or one with code) give ``python="package.module:attr"``, the
     import path a file names it by. ``choices`` (e.g. ``result.choices``) is
-    written as ``settings.choices``: every run of the file then follows that
-    schedule, so a run Hypothesis drew from a tape replays exactly. ``expect``
+    written as ``settings.choices`` (trailing zeros dropped: a tape answers 0
+    past its end): every run of the file then follows that schedule, so a run
+    Hypothesis drew from a tape replays exactly. ``expect``
     is written as given (the loader checks it). A fault's error class that is
     neither a builtin nor ``InjectedError`` is listed under ``errors:`` by name
     (or written ``module:Class`` when it is an importable class).
@@ -102,7 +103,10 @@ def dump_scenario(
     if epoch is not None and epoch != DEFAULT_EPOCH:
         settings["epoch"] = epoch.isoformat()
     if choices is not None:
-        settings["choices"] = [int(c) for c in choices]
+        tape = [int(c) for c in choices]
+        while tape and tape[-1] == 0:  # a tape answers 0 past its end anyway
+            tape.pop()
+        settings["choices"] = tape
     if settings:
         doc["settings"] = settings
     if expect:

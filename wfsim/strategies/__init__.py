@@ -22,6 +22,12 @@ towards small, simple cases. Rules: ``specs/strategies.md`` (STRAT-1...).
 This module needs Hypothesis installed; ``import wfsim`` does not.
 """
 
+from wfsim.strategies._counterexample import (
+    COUNTEREXAMPLE_FILE,
+    Counterexample,
+    format_counterexample,
+    run_and_check,
+)
 from wfsim.strategies._faults import FAULT_KINDS, fault_plans, workflows_with_faults
 from wfsim.strategies._scenarios import scenario_texts, scenarios
 from wfsim.strategies._schedules import interestingness, schedules, target_interesting
@@ -33,12 +39,16 @@ from wfsim.strategies._workflows import (
 )
 
 __all__ = [
+    "COUNTEREXAMPLE_FILE",
+    "Counterexample",
     "FAULT_KINDS",
     "SleepingStep",
     "dags",
     "fault_plans",
+    "format_counterexample",
     "interestingness",
     "retry_policies",
+    "run_and_check",
     "scenario_texts",
     "scenarios",
     "schedules",

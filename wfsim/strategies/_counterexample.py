@@ -1,0 +1,160 @@
+"""A property's run, judged by every oracle, whose failure prints as a scenario file."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from wfsim._core._choice import ChoiceSource
+from wfsim._core._faults import Fault
+from wfsim._core._run import AnyWorkflow, RunResult, run
+from wfsim._core._signals import Signal
+from wfsim.errors import ScenarioError
+
+from ._schedules import target_interesting
+
+__all__ = ["COUNTEREXAMPLE_FILE", "Counterexample", "format_counterexample", "run_and_check"]
+
+#: The file name the printed counterexample suggests saving to.
+COUNTEREXAMPLE_FILE = "counterexample.wfsim.yaml"
+
+
+def format_counterexample(
+    workflow: AnyWorkflow,
+    *,
+    faults: Iterable[Fault] = (),
+    seed: int = 0,
+    choices: Sequence[int] | None = None,
+    input: Mapping[str, Any] | None = None,
+    signals: Iterable[Signal] = (),
+    title: str = "counterexample found by Hypothesis",
+    file: str = COUNTEREXAMPLE_FILE,
+) -> str:
+    """The run as a ready-to-save scenario file and the ``wfsim replay`` line that reruns it.
+
+    ``choices`` is the run's recorded schedule (``result.choices``): written as
+    ``settings.choices``, it makes the file replay the very run, whatever seed
+    the replay line gives. A workflow a file cannot hold inline (step code, an
+    imperative body, an event workflow) is printed as the Python call that
+    reproduces the run instead, with the reason.
+    """
+    from wfsim.scenario import dump_scenario  # the loader is heavier than the strategies
+
+    faults = list(faults)
+    signals = list(signals)
+    try:
+        text = dump_scenario(
+            workflow,
+            faults=faults,
+            seed=seed,
+            choices=choices,
+            input=input,
+            signals=signals,
+            title=title,
+        )
+    except ScenarioError as exc:
+        args = [f"faults={faults!r}", f"seed={seed}"]
+        if choices is not None:
+            args.append(f"choices={list(choices)!r}")
+        if input:
+            args.append(f"input={dict(input)!r}")
+        if signals:
+            args.append(f"signals={signals!r}")
+        return (
+            f"The counterexample's workflow cannot be written as a scenario file ({exc}).\n"
+            f"Reproduce it in Python: wfsim.run({workflow!r}, {', '.join(args)})"
+        )
+    return (
+        f"Save the counterexample as {file}:\n\n"
+        f"# {file}\n{text}\n"
+        f"and replay it with: wfsim replay {file} --seed {seed}"
+    )
+
+
+def run_and_check(
+    workflow: AnyWorkflow,
+    *,
+    faults: Iterable[Fault] = (),
+    seed: int = 0,
+    choices: ChoiceSource | Iterable[int] | None = None,
+    input: Mapping[str, Any] | None = None,
+    signals: Iterable[Signal] = (),
+    replay: bool = True,
+    target: bool = True,
+) -> RunResult:
+    """Run ``workflow``, judge the run with every oracle, and return it.
+
+    The property-test step in one call::
+
+        @given(workflows_with_faults(), schedules(), st.integers(0, 2**16))
+        def test_every_oracle_holds(case, tape, seed):
+            workflow, faults = case
+            run_and_check(workflow, faults=faults, seed=seed, choices=tape)
+
+    ``target=True`` feeds :func:`target_interesting` (so call it once per
+    example). ``replay=True`` also reruns the run from its recorded choices and
+    requires the same trace digest (DET-5). On any violation it raises
+    :class:`Counterexample` (an ``AssertionError``) listing each one and then
+    :func:`format_counterexample`'s text, so the failure Hypothesis reports (the
+    shrunk one) ends with a scenario file to paste and its ``wfsim replay`` line.
+    """
+    from wfsim.checks import check_all  # the oracles import the whole checks package
+
+    faults = list(faults)
+    signals = list(signals)
+    result = run(workflow, faults=faults, seed=seed, choices=choices, input=input, signals=signals)
+    if target:
+        target_interesting(result)
+    problems = [v.describe() for v in check_all(workflow, faults, result.trace)]
+    if replay:
+        again = run(
+            workflow,
+            faults=faults,
+            seed=seed,
+            choices=result.choices,
+            input=input,
+            signals=signals,
+        )
+        if again.digest() != result.digest():
+            problems.append(
+                f"DET-5: replaying the run's recorded choices gave trace digest "
+                f"{again.digest()}, not {result.digest()}"
+            )
+    if problems:
+        header = (
+            f"{len(problems)} rule violation(s) in the run of workflow {workflow.name!r} "
+            f"(status {result.status}, digest {result.digest()}):\n" + "\n".join(problems)
+        )
+        raise Counterexample(
+            header,
+            functools.partial(
+                format_counterexample,
+                workflow,
+                faults=faults,
+                seed=seed,
+                choices=result.choices,
+                input=input,
+                signals=signals,
+            ),
+        )
+    return result
+
+
+class Counterexample(AssertionError):
+    """A failed run: the violations, then the run as a scenario file.
+
+    The file's text is made when the message is first read: while Hypothesis
+    shrinks, most runs fail and only the last one's message is ever shown.
+    """
+
+    def __init__(self, header: str, scenario: Callable[[], str]) -> None:
+        super().__init__(header)
+        self.header = header
+        self._scenario = scenario
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = f"{self.header}\n\n{self._scenario()}"
+        return self._text
