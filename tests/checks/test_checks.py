@@ -28,6 +28,7 @@ from wfsim.checks import (
     Violation,
     assert_no_violations,
     check_all,
+    check_breakers,
     check_compensations,
     check_concurrency,
     check_crashes,
@@ -53,6 +54,7 @@ ORACLES = (
     check_faults,
     check_crashes,
     check_trigger_rules,
+    check_breakers,
 )
 
 
@@ -1162,6 +1164,7 @@ def test_the_public_surface_is_pinned() -> None:
         "Violation",
         "assert_no_violations",
         "check_all",
+        "check_breakers",
         "check_compensations",
         "check_concurrency",
         "check_crashes",

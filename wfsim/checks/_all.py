@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from wfsim._core._faults import Fault
 from wfsim._core._trace import TraceEvent
 
+from ._breaker import breakers
 from ._compensation import compensations
 from ._crash import crashes
 from ._faults import fault_effects
@@ -30,6 +31,7 @@ _ORACLES: tuple[Callable[[Run], list[Violation]], ...] = (
     compensations,
     fault_effects,
     trigger_rules,
+    breakers,
     crashes,
 )
 

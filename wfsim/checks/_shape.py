@@ -180,6 +180,8 @@ def _event(run: Run, e: TraceEvent, strangers: frozenset[str]) -> list[Violation
         )
     if kind not in _STEP_KINDS and kind not in _ATTEMPT_KINDS and kind not in _COMPENSATION_KINDS:
         return out
+    if kind == "fault_injected" and e.step is None and e.attempt is None:
+        return out  # a delivery fault (an event's or a signal's, FAULT-20..25) has no step
     name = e.step
     is_step = name in run.step_names  # a group's task too: group/task
     is_comp = name in run.compensation_names
