@@ -211,6 +211,8 @@ class _Writer:
             doc["parallel"] = parallel
             return doc
         doc.update(self.work(step, what) or {})
+        if not step.idempotent:
+            doc["idempotent"] = False
         if step.compensate is not None:
             comp = step.compensate
             body = self.work(comp, f"compensation {comp.name!r}")
@@ -291,6 +293,13 @@ class _Writer:
                 doc["latency"] = _seconds(fault.extra_ns)
         elif fault.kind == "hang":
             doc["hang"] = True
+        elif fault.kind == "crash":
+            crash: dict[str, Any] = {}
+            if fault.at != "before":
+                crash["at"] = fault.at
+            if fault.restart_ns:
+                crash["restart_after"] = _seconds(fault.restart_ns)
+            doc["crash"] = crash
         else:
             start, end = fault.window_ns
             outage: dict[str, Any] = {"start": _seconds(start), "end": _seconds(end)}

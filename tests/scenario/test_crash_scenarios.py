@@ -1,0 +1,67 @@
+"""Crash faults and idempotent steps in scenario files: loading, running, writing back."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+import wfsim
+from wfsim import Fault
+from wfsim.checks import check_all
+from wfsim.scenario import dump_scenario, load_scenario, load_scenario_text, run_scenario
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+DEMO = REPO / "scenarios" / "crash_recovery_saga.wfsim.yaml"
+
+TEXT = """\
+scenario: crash faults load as Fault.crash
+workflow:
+  steps:
+    charge: {duration: 1s, output: {charged: 1}, idempotent: false}
+    ship: {after: charge, duration: 1s}
+faults:
+  - {step: charge, crash: {at: after, restart_after: 2s}}
+  - {step: ship, crash: {}, probability: 0.5}
+  - {step: "*", crash: {restart_after: 250ms}, attempts: [3]}
+"""
+
+
+@pytest.mark.spec("SCN-7", "SCN-4", "FAULT-10")
+def test_crash_faults_and_idempotent_steps_load() -> None:
+    scenario = load_scenario_text(TEXT)
+    assert list(scenario.faults) == [
+        Fault.crash("charge", at="after", restart_after="2s"),
+        Fault.crash("ship", probability=0.5),
+        Fault.crash("*", restart_after="250ms", attempts=[3]),
+    ]
+    assert isinstance(scenario.workflow, wfsim.Workflow)
+    assert scenario.workflow["charge"].idempotent is False
+    assert scenario.workflow["ship"].idempotent is True
+
+
+@pytest.mark.spec("SCN-7", "FAULT-11", "FAULT-12", "FAULT-14")
+def test_the_crash_recovery_scenario_passes_and_its_oracles_are_silent() -> None:
+    scenario = load_scenario(DEMO)
+    outcome = run_scenario(scenario)
+    assert outcome.passed, outcome
+    result = outcome.result
+    assert result.repeated_effects == ("charge_payment",)
+    assert result.effect_counts["charge_payment"] == 2
+    assert result.effect_counts["reserve_inventory"] == 1
+    assert isinstance(scenario.workflow, wfsim.Workflow)
+    assert check_all(scenario.workflow, scenario.faults, result.trace) == []
+    assert run_scenario(load_scenario(DEMO)).result.digest() == result.digest()
+
+
+@pytest.mark.spec("SCN-13", "FAULT-10")
+def test_crash_faults_and_idempotent_steps_are_written_back() -> None:
+    scenario = load_scenario(DEMO)
+    assert isinstance(scenario.workflow, wfsim.Workflow)
+    result = run_scenario(scenario).result
+    text = dump_scenario(scenario.workflow, faults=scenario.faults, seed=0)
+    assert "crash: {at: after, restart_after: 2}" in text or "restart_after: 2" in text
+    assert "idempotent: false" in text
+    again = load_scenario_text(text)
+    assert list(again.faults) == list(scenario.faults)
+    assert run_scenario(again).result.digest() == result.digest()
