@@ -33,7 +33,7 @@ from wfsim._core._events import EventWorkflow
 from wfsim._core._faults import Fault
 from wfsim._core._imperative import ImperativeWorkflow
 from wfsim._core._retry import RetryPolicy
-from wfsim._core._run import DEFAULT_TIME_LIMIT
+from wfsim._core._run import DEFAULT_TIME_LIMIT, delivery_fault_problem
 from wfsim._core._signals import Signal
 from wfsim._core._time import DEFAULT_EPOCH, Duration, format_seconds, to_ns
 from wfsim._core._trace import EVENT_KINDS
@@ -46,7 +46,8 @@ from wfsim.errors import (
     did_you_mean,
 )
 
-from ._schema import PROBABILITY_HELP
+from ._schema import DELIVERY_FAULT_KINDS, PROBABILITY_HELP
+from ._schema import _def as schema_def
 from ._yaml import Locations, Path, field_name, scenario_error
 
 __all__ = ["AnyWorkflow", "Scenario", "build_scenario"]
@@ -151,6 +152,7 @@ class _Builder:
         self.base_dir = base_dir
         self.declared: tuple[str, ...] = ()
         self.python = ""  # the python: target, if any
+        self.sent_signals: list[str] = []  # the signals: names, which signal faults may target
 
     def fail(self, path: Path, explanation: str) -> NoReturn:
         raise scenario_error(self.file, self.locations.line(path), path, explanation)
@@ -338,7 +340,6 @@ class _Builder:
                     timeout=None if timeout is None else f"{timeout}ns",
                     compensate=comp,
                     trigger_rule=rule,
-                    idempotent=spec.get("idempotent", True),
                 )
             except WorkflowDefinitionError as exc:  # pragma: no cover - checked above
                 self.fail(base, str(exc))
@@ -550,7 +551,6 @@ class _Builder:
         "latency": ("attempts", "probability"),
         "hang": ("attempts", "probability"),
         "outage": (),
-        "crash": ("attempts", "probability"),
     }
 
     def faults(
@@ -559,20 +559,105 @@ class _Builder:
         faults: list[Fault] = []
         for i, spec in enumerate(specs):
             path: Path = ("faults", i)
+            if any(k in spec for k in DELIVERY_FAULT_KINDS):
+                faults.append(self.delivery_fault(spec, path, workflow))
+                continue
             kind = next(k for k in self._FAULT_KEYS if k in spec)  # the schema made it one
+            self.step_target(spec, kind, path)
             self.fault_keys(spec, kind, path)
             fault = self.fault(spec, kind, path)
-            if kind == "crash" and not isinstance(workflow, Workflow):
-                self.fail(
-                    (*path, "crash"),
-                    "crash faults need a DAG workflow (steps:); a workflow body or an event "
-                    "workflow cannot restart from its history yet (FAULT-13)",
-                )
             if isinstance(workflow, Workflow):
                 # An imperative body's steps exist only once it runs: any name may be one.
                 self.fault_target(fault, workflow, (*path, "step"))
             faults.append(fault)
         return tuple(faults)
+
+    def step_target(self, spec: Mapping[str, Any], kind: str, path: Path) -> None:
+        """A fault on attempts names its ``step``; ``event`` and ``signal`` are for deliveries."""
+        for key in ("event", "signal"):
+            if key in spec:
+                self.fail(
+                    (*path, key),
+                    f"'{key}' targets deliveries, for drop, duplicate or delay faults; "
+                    f"a{'n' if kind[0] in 'aeiou' else ''} {kind} fault hits the attempts "
+                    "of the steps its 'step' names",
+                )
+        if "step" not in spec:
+            about = schema_def("fault")["properties"]["step"]["description"]
+            self.fail(
+                (*path, "step"),
+                f"required key is missing ({about[0].lower()}{about[1:].rstrip('.')})",
+            )
+
+    #: What a delivery fault takes besides its target and its kind.
+    _DELIVERY_KEYS = ("occurrences", "probability")
+
+    def delivery_fault(self, spec: Mapping[str, Any], path: Path, workflow: AnyWorkflow) -> Fault:
+        """``{event|signal, drop|duplicate|delay, occurrences?, probability?}`` (FAULT-20)."""
+        kind = next(k for k in DELIVERY_FAULT_KINDS if k in spec)  # the schema made it one
+        takes = f"a {kind} fault takes event or signal, {kind}, occurrences and probability"
+        if "step" in spec:
+            self.fail(
+                (*path, "step"),
+                f"a {kind} fault hits deliveries, not attempts: name an event type with "
+                "'event' or a signal with 'signal' instead of 'step'",
+            )
+        targets = [k for k in ("event", "signal") if k in spec]
+        if not targets:
+            self.fail(
+                path,
+                f"a {kind} fault needs 'event' (an event type, e.g. Answer) or 'signal' "
+                "(a signal name) to say which deliveries it hits",
+            )
+        if len(targets) == 2:
+            self.fail(
+                (*path, "signal"),
+                f"a {kind} fault hits either an event type or a signal, not both; write one "
+                "fault for each",
+            )
+        target = targets[0]
+        for key in spec:
+            if key in (target, kind, *self._DELIVERY_KEYS):
+                continue
+            if key == "attempts":
+                self.fail(
+                    (*path, key),
+                    "a delivery fault counts deliveries, not attempts: use 'occurrences' "
+                    f"(1 is the first {spec[target]!r} delivered)",
+                )
+            self.fail((*path, key), f"'{key}' applies to step faults; {takes}")
+        probability = spec.get("probability")
+        if probability is not None and not math.isfinite(probability):
+            self.fail((*path, "probability"), f"expected {PROBABILITY_HELP}, got {probability!r}")
+        common: dict[str, Any] = {
+            target: spec[target],
+            "occurrences": spec.get("occurrences"),
+            "probability": probability,
+        }
+        if kind == "drop":
+            fault = Fault.drop(**common)
+        elif kind == "duplicate":
+            copies = spec["duplicate"]
+            if copies is False:
+                self.fail(
+                    (*path, "duplicate"),
+                    "expected true (one extra copy) or a number of copies >= 1, got false; "
+                    "to deliver once, remove the fault",
+                )
+            fault = Fault.duplicate(copies=1 if copies is True else copies, **common)
+        else:
+            shape = self.latency(spec["delay"], "-", None, None, (*path, "delay"))
+            if shape.shape == "uniform":
+                bounds = (f"{shape.extra_ns}ns", f"{shape.high_ns}ns")
+                fault = Fault.delay(uniform=bounds, **common)
+            elif shape.shape == "exponential":
+                fault = Fault.delay(exponential=f"{shape.extra_ns}ns", **common)
+            else:
+                fault = Fault.delay(by=f"{shape.extra_ns}ns", **common)
+        problem = delivery_fault_problem(workflow, fault, self.sent_signals)
+        if problem is not None:
+            self.fail((*path, target), problem)
+        return fault
 
     def fault_keys(self, spec: Mapping[str, Any], kind: str, path: Path) -> None:
         """Reject keys that the fault's kind does not take, saying which do."""
@@ -580,11 +665,6 @@ class _Builder:
         for key in spec:
             if key == "step" or key == kind or key in takes:
                 continue
-            if kind == "crash" and key in ("at", "restart_after"):
-                self.fail(
-                    (*path, key),
-                    f"a crash's '{key}' goes inside it: crash: {{at: before|after, restart_after}}",
-                )
             if kind == "outage" and key in ("retryable", "message"):
                 self.fail(
                     (*path, key),
@@ -617,23 +697,6 @@ class _Builder:
             return Fault.hang(step, attempts=attempts, probability=probability)
         if kind == "outage":
             return self.outage(spec["outage"], step, (*path, "outage"))
-        if kind == "crash":
-            crash = spec["crash"]
-            restart = crash.get("restart_after", 0)
-            restart_ns = self.duration(restart, (*path, "crash", "restart_after"))
-            return Fault.crash(
-                step,
-                at=crash.get("at", "before"),
-                attempts=attempts,
-                probability=probability,
-                restart_after=f"{restart_ns}ns",
-            )
-        if spec.get("at") in ("before", "after"):
-            self.fail(
-                (*path, "at"),
-                f"an error fault's 'at' is start (before any work) or end (after it), not "
-                f"{spec['at']!r}; before and after the effect are for crashes: crash: {{at}}",
-            )
         return Fault.error(
             step,
             attempts=attempts,
@@ -760,6 +823,7 @@ class _Builder:
         self.python = str(data["workflow"].get("python", ""))
         settings: Mapping[str, Any] = data.get("settings", {})
         workflow = self.workflow(data["workflow"], settings)
+        self.sent_signals = [s["name"] for s in data.get("signals", ())]
         faults = self.faults(data.get("faults", ()), workflow)
         signals = self.signals(data.get("signals", ()), workflow)
         time_limit = self.duration(

@@ -80,6 +80,8 @@ DURATION_HELP = (
 LATENCY_HELP = "a duration such as 500ms, {uniform: [low, high]} or {exponential: mean}"
 PROBABILITY_HELP = "a probability from 0 (never) to 1 (always)"
 FAULT_KINDS = ("error", "latency", "hang", "outage")
+#: Faults on the deliveries of events and signals (specs/faults.md FAULT-20..).
+DELIVERY_FAULT_KINDS = ("drop", "duplicate", "delay")
 
 
 def describe(value: Any) -> str:
@@ -143,7 +145,12 @@ def _is_duration(sub: Any) -> bool:
 
 def _kinds(value: Mapping[str, Any]) -> list[str]:
     """The fault kinds a fault mapping gives, in the order they are written."""
-    return [k for k in value if k in FAULT_KINDS]
+    return [k for k in value if k in FAULT_KINDS or k in DELIVERY_FAULT_KINDS]
+
+
+def _delivery_fault(value: Mapping[str, Any]) -> bool:
+    """Whether a fault mapping is about deliveries (event, signal or a delivery kind)."""
+    return any(k in value for k in ("event", "signal", *DELIVERY_FAULT_KINDS))
 
 
 def _quoted(names: Sequence[str]) -> str:
@@ -236,6 +243,11 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
             f"expected true (the attempts hit never return), got {describe(value)}; "
             "to let them return, remove the fault"
         )
+    if kind == "const" and sub is _def("fault")["properties"]["drop"]:
+        return path, (
+            f"expected true (the deliveries hit never happen), got {describe(value)}; "
+            "to let them happen, remove the fault"
+        )
     if kind == "const":
         return path, f"expected {sub['const']!r}, got {describe(value)}"
     if kind in ("minItems", "maxItems") and sub is _def("latency")["properties"]["uniform"]:
@@ -262,6 +274,18 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
         if "steps" in value and "python" in value:
             return path, "give 'steps' (an inline workflow) or 'python' ('module:attr'), not both"
         return path, "expected 'steps' (an inline workflow) or 'python' ('module:attr')"
+    if kind == "oneOf" and sub is _def("fault") and _delivery_fault(value):
+        given = _kinds(value)
+        if len(given) > 1:
+            return path, (
+                "a fault has exactly one kind: 'drop', 'duplicate' or 'delay' for a delivery, "
+                f"'error', 'latency', 'hang' or 'outage' for a step; not {_quoted(given)}: "
+                "write one fault for each"
+            )
+        return path, (
+            "a delivery fault needs one of 'drop' (true), 'duplicate' (a number of copies) "
+            "or 'delay' (a duration)"
+        )
     if kind == "oneOf" and sub is _def("fault"):
         given = _kinds(value)
         if len(given) > 1:
