@@ -1,4 +1,4 @@
-"""The ``wfsim`` command line: run, check, replay, graph and schema.
+"""The ``wfsim`` command line: run, check, replay, graph, schema, simulate, report.
 
 Exit codes (design.md 4.6): 0 every expectation held, 1 an expectation failed,
 2 bad input (usage, an unreadable or invalid scenario).
@@ -253,7 +253,12 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.json:
         print(json.dumps(summary.to_json()), file=out)
     else:
-        print(summary.format(), file=out)
+        # On a terminal the coverage tables are rich tables after the report (CAMP-22).
+        print(summary.format(coverage=not out.isatty()), file=out)
+        if out.isatty():
+            from wfsim.campaign._coverage import print_coverage_tables
+
+            print_coverage_tables(summary.scenarios, out)
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
@@ -447,6 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         verb.add_argument("--json", action="store_true", help="print JSON")
     campaigns.set_defaults(func=cmd_campaigns)
+
+    from wfsim.report._command import add_parser as add_report
+
+    add_report(sub, _seed, STORE_FILE)
 
     schema = sub.add_parser(
         "schema", help="print the scenario file JSON Schema",

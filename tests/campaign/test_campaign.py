@@ -360,7 +360,7 @@ def test_the_store_has_the_campaigns_and_runs_tables(
     assert all(json.loads(r["failures"]) == [] for r in runs if r["passed"])
     assert all(
         set(json.loads(r["stats"]))
-        == {"attempts", "failed_attempts", "failed_steps", "retry_delays_ns"}
+        >= {"attempts", "failed_attempts", "failed_steps", "retry_delays_ns", "coverage"}
         for r in runs
     )
     assert all(r["reused_from"] is None and len(r["digest"]) == 64 for r in runs)

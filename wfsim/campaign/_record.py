@@ -21,6 +21,8 @@ from wfsim.checks import check_all
 from wfsim.errors import WfsimError
 from wfsim.scenario import Scenario, load_scenario, run_scenario
 
+from ._coverage import run_coverage
+
 __all__ = ["CampaignError", "RunRecord", "file_hash", "run_batch", "run_seed"]
 
 
@@ -53,6 +55,7 @@ class RunRecord:
     failed_attempts: Mapping[str, int] = attrs.field(factory=dict)
     failed_steps: tuple[str, ...] = ()
     retry_delays_ns: tuple[int, ...] = ()
+    coverage: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -71,6 +74,7 @@ class RunRecord:
                 "failed_attempts": dict(self.failed_attempts),
                 "failed_steps": list(self.failed_steps),
                 "retry_delays_ns": list(self.retry_delays_ns),
+                "coverage": self.coverage,
             },
             separators=(",", ":"),
         )
@@ -94,6 +98,7 @@ class RunRecord:
             failed_attempts=stats["failed_attempts"],
             failed_steps=tuple(stats["failed_steps"]),
             retry_delays_ns=tuple(stats["retry_delays_ns"]),
+            coverage=stats.get("coverage", {}),
         )
 
 
@@ -171,6 +176,7 @@ def run_seed(scenario: Scenario, scenario_hash: str, seed: int) -> RunRecord:
         result.makespan_ns,
         (time.perf_counter() - begin) * 1000,
         **_numbers(result.trace),
+        coverage=run_coverage(result.trace),
     )
 
 

@@ -27,6 +27,7 @@ import attrs
 
 from wfsim._core._time import to_seconds
 
+from ._coverage import universe_of_file
 from ._record import CampaignError, RunRecord
 from ._summary import CampaignSummary, Tally
 
@@ -405,7 +406,15 @@ class CampaignStore:
     def summary(self, campaign: int) -> CampaignSummary:
         """Rebuild the report of a recorded campaign (``wfsim campaigns show``)."""
         info = self.campaign(campaign)
-        tallies = {s.scenario_hash: Tally(s.path, s.title, s.scenario_hash) for s in info.scenarios}
+        tallies = {
+            s.scenario_hash: Tally(
+                s.path,
+                s.title,
+                s.scenario_hash,
+                universe=universe_of_file(s.abspath or s.path, s.scenario_hash),
+            )
+            for s in info.scenarios
+        }
         for record in self.runs(campaign):
             tallies[record.scenario_hash].add(record)
         return CampaignSummary(

@@ -18,6 +18,7 @@ import attrs
 
 from wfsim._core._time import format_seconds, to_seconds
 
+from ._coverage import Coverage, CoverageTally, CoverageUniverse, universe_of_file
 from ._record import RunRecord
 
 __all__ = ["Bucket", "CampaignSummary", "Percentiles", "ScenarioSummary", "Tally"]
@@ -147,6 +148,7 @@ class ScenarioSummary:
     failed_attempts: Mapping[str, int]
     failed_runs: Mapping[str, int]
     failing: tuple[RunRecord, ...]
+    coverage: Coverage | None = None
 
     def replay_command(self, seed: int) -> str:
         """The line that reruns one seed of this scenario: ``wfsim replay FILE --seed N``."""
@@ -183,9 +185,10 @@ class ScenarioSummary:
                 }
                 for r in self.failing
             ],
+            "coverage": self.coverage.to_json() if self.coverage else None,
         }
 
-    def format(self, *, failing_shown: int = FAILING_SHOWN) -> str:
+    def format(self, *, failing_shown: int = FAILING_SHOWN, coverage: bool = True) -> str:
         lines = [f"{self.path}: {self.title}"]
         lines.append(f"  runs {self.runs}  passed {self.passed}  failed {self.failed}")
         if self.statuses:
@@ -222,6 +225,8 @@ class ScenarioSummary:
             lines.append(f"  failing seeds ({len(shown)} of {len(self.failing)}{more}):")
             for r in shown:
                 lines.append(f"    {self.replay_command(r.seed)}  # {', '.join(r.failure_keys)}")
+        if coverage and self.coverage is not None:
+            lines.append(self.coverage.format())
         return "\n".join(lines)
 
 
@@ -252,6 +257,13 @@ class Tally:
     failed_attempts: Counter[str] = attrs.field(factory=Counter)
     failed_runs: Counter[str] = attrs.field(factory=Counter)
     failing: list[RunRecord] = attrs.field(factory=list)
+    universe: CoverageUniverse | None = None
+    covered: CoverageTally = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.universe is None:
+            self.universe = universe_of_file(self.path, self.scenario_hash)
+        self.covered = CoverageTally(self.universe)
 
     def add(self, record: RunRecord) -> None:
         self.runs += 1
@@ -267,6 +279,7 @@ class Tally:
         self.delays.update(record.retry_delays_ns)
         self.failed_attempts.update(record.failed_attempts)
         self.failed_runs.update(set(record.failed_steps))
+        self.covered.add(record.coverage)
 
     def summary(self) -> ScenarioSummary:
         return ScenarioSummary(
@@ -284,6 +297,7 @@ class Tally:
             failed_attempts=dict(sorted(self.failed_attempts.items())),
             failed_runs=dict(sorted(self.failed_runs.items())),
             failing=tuple(sorted(self.failing, key=lambda r: r.seed)),
+            coverage=self.covered.coverage(),
         )
 
 
@@ -346,7 +360,7 @@ class CampaignSummary:
             "scenarios": [s.to_json() for s in self.scenarios],
         }
 
-    def format(self, *, failing_shown: int = FAILING_SHOWN) -> str:
+    def format(self, *, failing_shown: int = FAILING_SHOWN, coverage: bool = True) -> str:
         """The text report of ``wfsim simulate``."""
         last = self.start_seed + self.seeds - 1
         where = (
@@ -362,7 +376,7 @@ class CampaignSummary:
             "",
         ]
         for scenario in self.scenarios:
-            lines += [scenario.format(failing_shown=failing_shown), ""]
+            lines += [scenario.format(failing_shown=failing_shown, coverage=coverage), ""]
         total = (
             f"{self.runs} runs: {self.passed} passed, {self.failed} failed in "
             f"{self.wall_seconds:.2f}s ({self.runs_per_second:.0f} runs/s)"

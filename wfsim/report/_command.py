@@ -6,7 +6,7 @@ import argparse
 import json
 import pathlib
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from wfsim._core._time import format_seconds
 from wfsim._core._trace import Trace
@@ -173,7 +173,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def add_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    sub: argparse._SubParsersAction[Any],
     seed: Callable[[str], int],
     store_file: str,
 ) -> None:
