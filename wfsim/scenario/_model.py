@@ -340,6 +340,7 @@ class _Builder:
                     timeout=None if timeout is None else f"{timeout}ns",
                     compensate=comp,
                     trigger_rule=rule,
+                    idempotent=spec.get("idempotent", True),
                 )
             except WorkflowDefinitionError as exc:  # pragma: no cover - checked above
                 self.fail(base, str(exc))
@@ -551,6 +552,7 @@ class _Builder:
         "latency": ("attempts", "probability"),
         "hang": ("attempts", "probability"),
         "outage": (),
+        "crash": ("attempts", "probability"),
     }
 
     def faults(
@@ -566,6 +568,12 @@ class _Builder:
             self.step_target(spec, kind, path)
             self.fault_keys(spec, kind, path)
             fault = self.fault(spec, kind, path)
+            if kind == "crash" and not isinstance(workflow, Workflow):
+                self.fail(
+                    (*path, "crash"),
+                    "crash faults need a DAG workflow (steps:); a workflow body or an event "
+                    "workflow cannot restart from its history yet (FAULT-13)",
+                )
             if isinstance(workflow, Workflow):
                 # An imperative body's steps exist only once it runs: any name may be one.
                 self.fault_target(fault, workflow, (*path, "step"))
@@ -665,6 +673,11 @@ class _Builder:
         for key in spec:
             if key == "step" or key == kind or key in takes:
                 continue
+            if kind == "crash" and key in ("at", "restart_after"):
+                self.fail(
+                    (*path, key),
+                    f"a crash's '{key}' goes inside it: crash: {{at: before|after, restart_after}}",
+                )
             if kind == "outage" and key in ("retryable", "message"):
                 self.fail(
                     (*path, key),
@@ -697,6 +710,23 @@ class _Builder:
             return Fault.hang(step, attempts=attempts, probability=probability)
         if kind == "outage":
             return self.outage(spec["outage"], step, (*path, "outage"))
+        if kind == "crash":
+            crash = spec["crash"]
+            restart = crash.get("restart_after", 0)
+            restart_ns = self.duration(restart, (*path, "crash", "restart_after"))
+            return Fault.crash(
+                step,
+                at=crash.get("at", "before"),
+                attempts=attempts,
+                probability=probability,
+                restart_after=f"{restart_ns}ns",
+            )
+        if spec.get("at") in ("before", "after"):
+            self.fail(
+                (*path, "at"),
+                f"an error fault's 'at' is start (before any work) or end (after it), not "
+                f"{spec['at']!r}; before and after the effect are for crashes: crash: {{at}}",
+            )
         return Fault.error(
             step,
             attempts=attempts,
