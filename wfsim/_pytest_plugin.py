@@ -322,6 +322,62 @@ class FaultPlan:
         """Add :meth:`wfsim.Fault.latency` with these arguments; returns the plan."""
         return self.add(Fault.latency(step, extra=extra, attempts=attempts))
 
+    def drop(
+        self,
+        *,
+        event: str | None = None,
+        signal: str | None = None,
+        occurrences: Iterable[int] | int | None = None,
+        probability: float | None = None,
+    ) -> FaultPlan:
+        """Add :meth:`wfsim.Fault.drop` with these arguments; returns the plan."""
+        fault = Fault.drop(
+            event=event, signal=signal, occurrences=occurrences, probability=probability
+        )
+        return self.add(fault)
+
+    def duplicate(
+        self,
+        *,
+        event: str | None = None,
+        signal: str | None = None,
+        copies: int = 1,
+        occurrences: Iterable[int] | int | None = None,
+        probability: float | None = None,
+    ) -> FaultPlan:
+        """Add :meth:`wfsim.Fault.duplicate` with these arguments; returns the plan."""
+        fault = Fault.duplicate(
+            event=event,
+            signal=signal,
+            copies=copies,
+            occurrences=occurrences,
+            probability=probability,
+        )
+        return self.add(fault)
+
+    def delay(
+        self,
+        *,
+        event: str | None = None,
+        signal: str | None = None,
+        by: Duration | None = None,
+        uniform: tuple[Duration, Duration] | None = None,
+        exponential: Duration | None = None,
+        occurrences: Iterable[int] | int | None = None,
+        probability: float | None = None,
+    ) -> FaultPlan:
+        """Add :meth:`wfsim.Fault.delay` with these arguments; returns the plan."""
+        fault = Fault.delay(
+            event=event,
+            signal=signal,
+            by=by,
+            uniform=uniform,
+            exponential=exponential,
+            occurrences=occurrences,
+            probability=probability,
+        )
+        return self.add(fault)
+
     def add(self, *faults: Fault) -> FaultPlan:
         """Add ready-made faults; returns the plan."""
         for fault in faults:
