@@ -11,7 +11,13 @@ import pytest
 import wfsim
 from tests.scenario.flows import approval, rag
 from wfsim import Fault, Signal
-from wfsim.scenario import ScenarioError, load_scenario, load_scenario_text, run_scenario
+from wfsim.scenario import (
+    ScenarioError,
+    dump_scenario,
+    load_scenario,
+    load_scenario_text,
+    run_scenario,
+)
 
 REPO = pathlib.Path(__file__).parent.parent.parent
 
@@ -124,3 +130,34 @@ def test_the_scenario_in_scenarios_passes_and_is_deterministic_from_the_cli() ->
         assert '"passed": true' in proc.stdout
         digests.add(proc.stdout.split('"trace_digest": "')[1].split('"')[0])
     assert digests == {run_scenario(load_scenario(path)).result.digest()}
+
+
+@pytest.mark.spec("SCN-13", "FAULT-20", "FAULT-25")
+def test_delivery_faults_are_written_back_and_run_to_the_same_digest() -> None:
+    event_plan = [
+        Fault.duplicate(event="Answer", copies=2, occurrences=[1]),
+        Fault.delay(event="Q*", uniform=("250ms", "3s"), probability=0.5),
+        Fault.delay(event="StopEvent", exponential=1),
+        Fault.drop(event="Answer", occurrences=[3, 4], probability=0.75),
+    ]
+    text = dump_scenario(rag, python="tests.scenario.flows:rag", faults=event_plan, seed=7)
+    assert "- {event: Answer, duplicate: 2, occurrences: [1]}" in text
+    loaded = load_scenario_text(text)
+    assert loaded.faults == tuple(event_plan)
+    direct = wfsim.run(rag, seed=7, faults=event_plan)
+    assert run_scenario(loaded).result.digest() == direct.digest()
+
+    signals = [Signal("approval", at="1h", payload={"approved": True})]
+    signal_plan = [Fault.delay(signal="approval", by="90m"), Fault.duplicate(signal="appr*")]
+    text = dump_scenario(
+        approval,
+        python="tests.scenario.flows:approval",
+        faults=signal_plan,
+        signals=signals,
+        input={"id": "r1"},
+        seed=1,
+    )
+    loaded = load_scenario_text(text)
+    assert loaded.faults == tuple(signal_plan)
+    direct = wfsim.run(approval, seed=1, faults=signal_plan, signals=signals, input={"id": "r1"})
+    assert run_scenario(loaded).result.digest() == direct.digest()

@@ -274,6 +274,8 @@ class _Writer:
         return qualname
 
     def fault(self, fault: Fault) -> dict[str, Any]:
+        if fault.delivery is not None:
+            return self.delivery_fault(fault)
         doc: dict[str, Any] = _Line(step=fault.step)
         if fault.kind == "error":
             name = self.error_name(fault)
@@ -313,6 +315,26 @@ class _Writer:
             return doc
         if fault.attempts is not None:
             doc["attempts"] = list(fault.attempts)
+        if fault.probability is not None:
+            doc["probability"] = fault.probability
+        return doc
+
+    def delivery_fault(self, fault: Fault) -> dict[str, Any]:
+        """``{event|signal, drop|duplicate|delay, occurrences?, probability?}`` (FAULT-20)."""
+        assert fault.delivery is not None
+        doc: dict[str, Any] = _Line({fault.delivery: fault.step})
+        if fault.kind == "drop":
+            doc["drop"] = True
+        elif fault.kind == "duplicate":
+            doc["duplicate"] = fault.copies
+        elif fault.shape == "uniform":
+            doc["delay"] = {"uniform": [_seconds(fault.extra_ns), _seconds(fault.high_ns)]}
+        elif fault.shape == "exponential":
+            doc["delay"] = {"exponential": _seconds(fault.extra_ns)}
+        else:
+            doc["delay"] = _seconds(fault.extra_ns)
+        if fault.occurrences is not None:
+            doc["occurrences"] = list(fault.occurrences)
         if fault.probability is not None:
             doc["probability"] = fault.probability
         return doc
