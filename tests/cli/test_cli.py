@@ -225,6 +225,7 @@ VERB_WORDS = {
     "replay": ["FILE", "--seed", "--trace", "--timeline", "--json", "digest"],
     "graph": ["FILE", "--format", "mermaid", "dot"],
     "schema": ["JSON Schema", "2020-12"],
+    "report": ["FILE", "--seed", "--campaign", "--out", "--output", "HTML", "trace"],
 }
 BACKOFF = "scenarios/pyworkflow_retry_backoff.wfsim.yaml"
 
