@@ -29,6 +29,7 @@ from wfsim.checks import (
     assert_no_violations,
     check_all,
     check_breakers,
+    check_collections,
     check_compensations,
     check_concurrency,
     check_crashes,
@@ -55,6 +56,7 @@ ORACLES = (
     check_crashes,
     check_trigger_rules,
     check_breakers,
+    check_collections,
 )
 
 
@@ -1165,6 +1167,7 @@ def test_the_public_surface_is_pinned() -> None:
         "assert_no_violations",
         "check_all",
         "check_breakers",
+        "check_collections",
         "check_compensations",
         "check_concurrency",
         "check_crashes",

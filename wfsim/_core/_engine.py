@@ -83,6 +83,18 @@ class _AttemptCancelled(BaseException):
 
 
 @attrs.define(eq=False)
+class _Arrival:
+    """An event in a collect_events buffer: who buffered it, and the trace's length then
+    (recorded in ``events_collected`` as ``sources`` and ``arrived``)."""
+
+    event: Any
+    source: str
+    position: int
+    #: Its attempt failed: the buffering is undone for good.
+    revoked: bool = False
+
+
+@attrs.define(eq=False)
 class _Attempt:
     state: _StepState
     number: int
@@ -97,9 +109,10 @@ class _Attempt:
     fallback: bool = False
     #: A parallel group's own attempt takes no concurrency slot (its tasks do).
     holds_slot: bool = True
-    #: collect_events buffers as they were before this attempt changed them (restored
-    #: if the attempt fails, so a retry sees the events again).
-    buffers_before: dict[tuple[str, str], list[Any]] = attrs.Factory(dict)
+    #: What this attempt did to collect_events buffers: entries it added, and entries a
+    #: collection of its took. Undone if the attempt fails, so a retry sees the events
+    #: again, without touching what other attempts did meanwhile.
+    buffer_changes: list[tuple[str, tuple[str, str], _Arrival]] = attrs.Factory(list)
     done: bool = False
     task: trio.lowlevel.Task | None = None
     token: int = 0
@@ -1054,6 +1067,8 @@ class Engine:
         if payload is not _MISSING and payload:
             fields["fields"] = payload
         self.record("event_emitted", sender, **fields)
+        # Every recorded emission is an occurrence of its type, even one whose send fails.
+        self._occurrences["event", kind] += 1
         targets: list[EventStep] = []
         if isinstance(event, StopEvent):
             pass  # it ends the run when delivered; no step receives it
@@ -1065,7 +1080,10 @@ class Engine:
             targets = [steps[target]]
         else:
             targets = [s for s in steps.values() if s.accepts_event(event)]
-        times, delay = self._delivery_faults("event", kind) if self.delivery_faults else (1, 0)
+        number = self._occurrences["event", kind]
+        times, delay = (
+            self._delivery_faults("event", kind, number) if self.delivery_faults else (1, 0)
+        )
         if delay:
             timer = self._schedule(self.now + delay, self._deliver_event, event, targets, times)
             self._delayed.append(timer)
@@ -1083,7 +1101,7 @@ class Engine:
             for step in targets:
                 self._invoke(step, event)
 
-    def _delivery_faults(self, what: str, name: str) -> tuple[int, int]:
+    def _delivery_faults(self, what: str, name: str, number: int) -> tuple[int, int]:
         """Apply the delivery faults of this occurrence of ``name`` (specs/faults.md FAULT-20..).
 
         Every fault is decided first (draws from the ``faults`` stream in plan
@@ -1091,9 +1109,6 @@ class Engine:
         happens to a delivery that never happens), else each duplicate and delay.
         Returns how many times to deliver (0: dropped) and the total delay.
         """
-        key = (what, name)
-        self._occurrences[key] += 1
-        number = self._occurrences[key]
         applied: list[tuple[Fault, int]] = []
         for fault in self.delivery_faults:
             if fault.delivery != what or not fault.applies_to(name, number, self.now):
@@ -1199,33 +1214,45 @@ class Engine:
             raise WfsimError("ctx.collect_events() is for steps of an event workflow")
         key = (owner, buffer_id or "default")
         buffer = self._buffers.setdefault(key, [])
-        att.buffers_before.setdefault(key, list(buffer))
         wanted = Counter(expected)
-        remaining = wanted - Counter(type(e) for e in buffer)
+        remaining = wanted - Counter(type(entry.event) for entry in buffer)
+        arrival = _Arrival(event, att.state.step.name, len(self.events))
         if remaining != Counter([type(event)]):
             if type(event) in remaining:
-                buffer.append(event)
+                buffer.append(arrival)
+                att.buffer_changes.append(("added", key, arrival))
             return None  # not complete; an unexpected or surplus event is dropped
-        pool = [*buffer, event]
-        collected: list[Event] = []
+        pool = [*buffer, arrival]
+        collected: list[_Arrival] = []
         for kind in expected:
-            pick = next(e for e in pool if type(e) is kind)
-            pool.remove(pick)
-            collected.append(pick)
+            i = next(i for i, entry in enumerate(pool) if type(entry.event) is kind)
+            collected.append(pool.pop(i))
+        att.buffer_changes.extend(("taken", key, entry) for entry in buffer)
         self._buffers[key] = []
         self.record(
             "events_collected",
             att.state.step.name,
             att.number,
-            events=[type(e).__name__ for e in collected],
+            events=[type(entry.event).__name__ for entry in collected],
             buffer=key[1],
+            expected=[kind.__name__ for kind in expected],
+            sources=[entry.source for entry in collected],
+            arrived=[entry.position for entry in collected],
         )
-        return collected
+        return [entry.event for entry in collected]
 
     def _restore_buffers(self, att: _Attempt) -> None:
-        for key, before in att.buffers_before.items():
-            self._buffers[key] = before
-        att.buffers_before.clear()
+        """Undo a failed attempt's buffer changes: its own entries leave, the entries its
+        collection took come back (in arrival order); other attempts' changes stay."""
+        for change, key, entry in reversed(att.buffer_changes):
+            buffer = self._buffers.setdefault(key, [])
+            if change == "added":
+                entry.revoked = True  # a collection that took it and fails won't bring it back
+                self._buffers[key] = [e for e in buffer if e is not entry]
+            elif not entry.revoked and not any(e is entry for e in buffer):
+                buffer.append(entry)
+                buffer.sort(key=lambda e: e.position)
+        att.buffer_changes.clear()
 
     # -- parallel groups --------------------------------------------------------------------
     def _begin_group(self, st: _StepState) -> None:
@@ -1420,8 +1447,10 @@ class Engine:
     # -- signals ----------------------------------------------------------------------------
     def _deliver(self, signal: Signal) -> None:
         """A signal arrives: its delivery faults decide when and how often it is received."""
+        self._occurrences["signal", signal.name] += 1
+        number = self._occurrences["signal", signal.name]
         times, delay = (
-            self._delivery_faults("signal", signal.name) if self.delivery_faults else (1, 0)
+            self._delivery_faults("signal", signal.name, number) if self.delivery_faults else (1, 0)
         )
         if delay:  # with the other signal timers: dropped when the body ends
             self._signal_timers.append(

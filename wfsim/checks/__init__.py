@@ -17,6 +17,7 @@ the trace alone, so they judge any engine's trace, a saved one or a tampered one
 
 from wfsim.checks._all import assert_no_violations, check_all
 from wfsim.checks._breaker import check_breakers
+from wfsim.checks._collect import check_collections
 from wfsim.checks._compensation import check_compensations
 from wfsim.checks._crash import check_crashes
 from wfsim.checks._faults import check_faults
@@ -31,6 +32,7 @@ __all__ = [
     "assert_no_violations",
     "check_all",
     "check_breakers",
+    "check_collections",
     "check_compensations",
     "check_concurrency",
     "check_crashes",

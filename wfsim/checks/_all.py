@@ -8,6 +8,7 @@ from wfsim._core._faults import Fault
 from wfsim._core._trace import TraceEvent
 
 from ._breaker import breakers
+from ._collect import collections
 from ._compensation import compensations
 from ._crash import crashes
 from ._faults import fault_effects
@@ -32,6 +33,7 @@ _ORACLES: tuple[Callable[[Run], list[Violation]], ...] = (
     fault_effects,
     trigger_rules,
     breakers,
+    collections,
     crashes,
 )
 

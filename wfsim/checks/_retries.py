@@ -380,6 +380,11 @@ def _delay(
     elif nxt is None and run.finished is not None:
         due = end.t_ns + wait_ns
         excused = run.status == "timed_out" and (bounded or due > run.finished.t_ns)
+        # a StopEvent or a failed invocation cancels an event run's pending retries (EVT-1)
+        excused = excused or any(
+            x.kind == "step_cancelled" and x.t_ns <= due
+            for x in run.terminal.get(attempt.name, ())
+        )
         if not excused:
             out.append(
                 violation(
