@@ -14,8 +14,9 @@ from hypothesis.strategies import DrawFn, SearchStrategy
 
 from wfsim._core._faults import Fault
 from wfsim._core._workflow import Workflow
-from wfsim.errors import WorkflowDefinitionError
+from wfsim.errors import WorkflowDefinitionError, did_you_mean
 
+from ._budget import BUDGETS, breakable, exceeded_plans, survivable_plans
 from ._check import check_choices, check_int, check_order, check_strategy
 from ._workflows import (
     ERROR_NAMES,
@@ -30,7 +31,7 @@ __all__ = ["FAULT_KINDS", "fault_plans", "workflows_with_faults"]
 
 #: Every kind of fault the strategies can draw (``kinds=`` picks among them).
 FAULT_KINDS = ("error", "latency", "hang", "outage")
-_PATTERNS = ("*", "s*", "undo_*")
+_PATTERNS = ("*", "s*", "undo_*", "*/t*")
 _PROBABILITIES = (0.5, 1.0, 0.0, 0.25, 0.75)
 
 
@@ -44,7 +45,9 @@ class _Targets:
 
     @classmethod
     def of(cls, workflow: Workflow) -> _Targets:
-        steps = {**workflow.steps, **workflow.compensations}
+        # A parallel group makes no attempts of its own: its tasks (``group/task``) do.
+        plain = {n: s for n, s in workflow.steps.items() if s.group is None}
+        steps = {**plain, **workflow.tasks, **workflow.compensations}
         return cls(
             names=tuple(steps),
             limits={name: attempt_limit(step) for name, step in steps.items()},
@@ -91,6 +94,7 @@ def fault_plans(
     min_faults: int = 0,
     max_faults: int = 5,
     kinds: Collection[str] = ("error", "latency"),
+    budget: str | None = None,
 ) -> SearchStrategy[list[Fault]]:
     """Lists of :class:`wfsim.Fault` aimed at ``workflow``'s steps and compensations.
 
@@ -115,6 +119,23 @@ def fault_plans(
         def test_faults(data, workflow):
             faults = data.draw(fault_plans(workflow, max_faults=2))
             result = wfsim.run(workflow, faults=faults)
+
+    ``budget`` bounds the plan by what the workflow promises to survive:
+
+    * ``"survivable"``: only faults inside every promise. Errors and hangs hit
+      listed attempts below the step's ``max_attempts`` (never the last it
+      allows), are retryable and not of an error the policy lists as
+      non-retryable; hangs only where a timeout ends them; latency on a step
+      with a timeout stays under what the timeout leaves after the attempt's
+      work (one latency fault per step; exponential latency only without a
+      timeout); no outages and no faults on compensations or on the tasks of a
+      group with a timeout. A run under such a plan completes whenever the same
+      workflow completes without faults: a failure is a real bug.
+    * ``"exceeded"``: the plan starts with an error on every attempt of one step
+      or group task with bounded attempts (a promise broken for certain), then
+      up to ``max_faults - 1`` faults as without a budget. With the default
+      trigger rule everywhere and no partial-success group, the run cannot
+      complete: it must fail cleanly and compensate.
     """
     func = "fault_plans"
     targets = _workflow_targets(func, workflow)
@@ -122,6 +143,21 @@ def fault_plans(
     check_int(func, "max_faults", max_faults, minimum=0)
     check_order(func, "min_faults", min_faults, "max_faults", max_faults)
     chosen = check_choices(func, "kinds", kinds, FAULT_KINDS)
+    _check_budget(func, budget)
+    if budget is not None:
+        assert isinstance(workflow, Workflow)
+        plans = _budgeted(workflow, targets, chosen, min_faults, max_faults, budget)
+        if plans is None:
+            raise InvalidArgument(
+                f"{func}(): budget={budget!r} leaves no fault of kinds={chosen!r} to inject "
+                f"into workflow {workflow.name!r}"
+                + (
+                    ": no step has bounded attempts"
+                    if budget == "exceeded"
+                    else "; use min_faults=0, or add 'latency' to kinds"
+                )
+            )
+        return plans
     available = targets.kinds_for(chosen)
     if not available and min_faults > 0:
         raise InvalidArgument(
@@ -130,6 +166,36 @@ def fault_plans(
             "bounded attempts; add 'error' or 'latency' to kinds, or use min_faults=0"
         )
     return _plans(targets, available, min_faults, max_faults)
+
+
+def _check_budget(func: str, budget: object) -> None:
+    if budget is not None and budget not in BUDGETS:
+        hint = did_you_mean(budget, BUDGETS) if isinstance(budget, str) else ""
+        raise InvalidArgument(
+            f"{func}(): unknown budget {budget!r}{hint} (expected None, "
+            f"{' or '.join(repr(b) for b in BUDGETS)})"
+        )
+
+
+def _budgeted(
+    workflow: Workflow,
+    targets: _Targets,
+    kinds: tuple[str, ...],
+    min_faults: int,
+    max_faults: int,
+    budget: str,
+) -> SearchStrategy[list[Fault]] | None:
+    """The budget's plans for ``workflow``, or None when it allows none (and some are needed)."""
+    if budget == "survivable":
+        plans = survivable_plans(workflow, kinds, min_faults, max_faults)
+        if plans is None:
+            return st.builds(list) if min_faults == 0 else None
+        return plans
+    names = breakable(workflow)
+    if not names:
+        return None
+    rest = _plans(targets, targets.kinds_for(kinds), max(0, min_faults - 1), max(0, max_faults - 1))
+    return exceeded_plans(names, rest)
 
 
 def _plans(
@@ -233,11 +299,14 @@ def workflows_with_faults(
     min_faults: int = 0,
     max_faults: int = 5,
     kinds: Collection[str] = ("error", "latency"),
+    budget: str | None = None,
 ) -> SearchStrategy[tuple[Workflow, list[Fault]]]:
     """Pairs ``(workflow, faults)``: a workflow and a :func:`fault_plans` plan for it.
 
     ``workflows`` is the strategy the workflow comes from (default
-    :func:`workflows` with its defaults)::
+    :func:`workflows` with its defaults); ``budget`` is :func:`fault_plans`'
+    (a workflow no ``"exceeded"`` plan can break, every step retrying forever,
+    gets an empty plan)::
 
         @given(workflows_with_faults(workflows(max_steps=5, compensations=True)))
         def test_runs_end(case):
@@ -252,12 +321,13 @@ def workflows_with_faults(
     check_int(func, "max_faults", max_faults, minimum=0)
     check_order(func, "min_faults", min_faults, "max_faults", max_faults)
     chosen = check_choices(func, "kinds", kinds, FAULT_KINDS)
-    if chosen == ("hang",) and min_faults > 0:
+    _check_budget(func, budget)
+    if chosen == ("hang",) and min_faults > 0 and budget is None:
         raise InvalidArgument(
             f"{func}(): kinds=('hang',) with min_faults={min_faults} cannot always be met: "
             "hang faults need a step with a timeout; add 'error' or 'latency' to kinds"
         )
-    return _pairs(source, chosen, min_faults, max_faults)
+    return _pairs(source, chosen, min_faults, max_faults, budget)
 
 
 @st.composite
@@ -267,8 +337,14 @@ def _pairs(
     kinds: tuple[str, ...],
     min_faults: int,
     max_faults: int,
+    budget: str | None,
 ) -> tuple[Workflow, list[Fault]]:
     workflow = draw(source)
     targets = _Targets.of(workflow)
-    faults = draw(_plans(targets, targets.kinds_for(kinds), min_faults, max_faults))
-    return workflow, faults
+    if budget is None:
+        plans = _plans(targets, targets.kinds_for(kinds), min_faults, max_faults)
+    else:
+        # A workflow the budget allows no fault into (min_faults or not) gets none.
+        budgeted = _budgeted(workflow, targets, kinds, min_faults, max_faults, budget)
+        plans = st.builds(list) if budgeted is None else budgeted
+    return workflow, draw(plans)

@@ -10,7 +10,16 @@ from hypothesis.strategies import DrawFn, SearchStrategy
 
 from wfsim._core._engine import StepContext
 from wfsim._core._retry import Jitter, RetryPolicy
-from wfsim._core._workflow import SagaPolicy, Step, Workflow, compensation
+from wfsim._core._trigger import TRIGGER_RULES
+from wfsim._core._workflow import (
+    ConflictPolicy,
+    MergeKind,
+    SagaPolicy,
+    Step,
+    Workflow,
+    compensation,
+    task,
+)
 
 from ._check import check_bool, check_int, check_order, check_strategy
 
@@ -252,6 +261,8 @@ class _Options:
     timeouts: SearchStrategy[int | None]
     code_steps: bool
     compensations: bool
+    trigger_rules: bool = False
+    parallel_groups: bool = False
 
 
 def workflows(
@@ -264,6 +275,8 @@ def workflows(
     timeouts: bool = True,
     code_steps: bool = False,
     compensations: bool = False,
+    trigger_rules: bool = False,
+    parallel_groups: bool = False,
 ) -> SearchStrategy[Workflow]:
     """DAG :class:`wfsim.Workflow` values that every run finishes.
 
@@ -277,14 +290,21 @@ def workflows(
     compensation ``undo_<step>`` (itself with duration, output, retry, timeout)
     and draws the :class:`wfsim.SagaPolicy`. ``max_concurrency``: ``None``
     (unbounded), a positive int (that bound), or ``True`` (drawn: unbounded or
-    ``1..max_steps``).
+    ``1..max_steps``). ``trigger_rules=True`` gives each step with upstream
+    steps one of Airflow's trigger rules (``all_success`` most often, then every
+    other rule). ``parallel_groups=True`` makes some steps parallel groups
+    (:meth:`wfsim.Workflow.add_parallel`) of 1 to 3 tasks ``t0``, ``t1``, ...
+    (each with duration, output, retry, timeout; outputs may share a key, so
+    ``on_conflict`` matters), with a drawn ``merge``, ``on_conflict``,
+    ``allow_partial_success`` and group timeout.
 
     Attempts are always bounded, so every run ends ``completed``, ``failed``,
     ``compensated`` or ``compensation_failed``, whatever plan
     :func:`fault_plans` draws for it. Each step's choices are drawn as one
     block independent of its position, so any step can shrink away; values
     shrink towards fewer steps, no edges, zero durations, no outputs, no
-    retries, no timeouts, code-less steps and no compensations.
+    retries, no timeouts, code-less steps, no compensations, ``all_success``
+    and plain steps rather than groups.
 
     Example::
 
@@ -308,6 +328,8 @@ def workflows(
     check_bool(func, "timeouts", timeouts)
     check_bool(func, "code_steps", code_steps)
     check_bool(func, "compensations", compensations)
+    check_bool(func, "trigger_rules", trigger_rules)
+    check_bool(func, "parallel_groups", parallel_groups)
     if max_concurrency is None or max_concurrency is False:
         limits: SearchStrategy[int | None] = st.none()
     elif max_concurrency is True:
@@ -323,6 +345,8 @@ def workflows(
         timeouts=_MAYBE_TIMEOUT if timeouts else st.none(),
         code_steps=code_steps,
         compensations=compensations,
+        trigger_rules=trigger_rules,
+        parallel_groups=parallel_groups,
     )
     return _workflows(options)
 
@@ -364,20 +388,53 @@ def _work(draw: DrawFn, options: _Options) -> _Work:
 
 
 @attrs.frozen
+class _GroupDraw:
+    """A parallel group's choices: its tasks (work, output key) and how they merge."""
+
+    tasks: list[tuple[_Work, int]]
+    merge: MergeKind
+    on_conflict: ConflictPolicy
+    allow_partial_success: bool
+    timeout: int | None
+
+
+@attrs.frozen
 class _StepDraw:
     """One step's block of choices: where it hangs in the DAG, its work, its undo."""
 
     offsets: list[int]
     work: _Work
     undo: _Work | None
+    rule: str = "all_success"
+    group: _GroupDraw | None = None
+
+
+_RULES = st.sampled_from(TRIGGER_RULES)  # all_success first: shrinks to the default
+_MERGES: SearchStrategy[MergeKind] = st.sampled_from(("shallow", "deep"))
+_CONFLICTS: SearchStrategy[ConflictPolicy] = st.sampled_from(
+    ("prefer_new", "prefer_existing", "raise")
+)
+_TASK_COUNT = st.integers(1, 3)
+_OUTPUT_KEY = st.integers(0, 1)
 
 
 @st.composite
 def _step_draws(draw: DrawFn, options: _Options) -> _StepDraw:
     offsets = draw(options.offsets)
+    rule = draw(_RULES) if options.trigger_rules and offsets else "all_success"
+    if options.parallel_groups and draw(_BOOL):
+        tasks = [(_work(draw, options), draw(_OUTPUT_KEY)) for _ in range(draw(_TASK_COUNT))]
+        group = _GroupDraw(
+            tasks,
+            draw(_MERGES),
+            draw(_CONFLICTS),
+            draw(_BOOL),
+            draw(options.timeouts),
+        )
+        return _StepDraw(offsets, _Work(None, "0ms", None, None, None), None, rule, group)
     work = _work(draw, options)
     undo = _work(draw, options) if options.compensations and draw(_BOOL) else None
-    return _StepDraw(offsets, work, undo)
+    return _StepDraw(offsets, work, undo, rule)
 
 
 def _workflows(options: _Options) -> SearchStrategy[Workflow]:
@@ -393,6 +450,11 @@ def _assemble(draw: DrawFn, options: _Options, steps: SearchStrategy[list[_StepD
     wf = Workflow("generated", max_concurrency=limit, saga=saga)
     for i, block in enumerate(blocks):
         name = f"s{i}"
+        after = [f"s{d}" for d in _after(i, block.offsets)]
+        rule = block.rule if after else "all_success"  # a first step has no upstream to judge
+        if block.group is not None:
+            _add_group(wf, name, after, rule, block.group)
+            continue
         undo: Step | None = None
         if block.undo is not None:
             comp = f"undo_{name}"
@@ -411,10 +473,37 @@ def _assemble(draw: DrawFn, options: _Options, steps: SearchStrategy[list[_StepD
             fn=work.fn,
             duration=work.duration,
             output=work.output_for(name),
-            after=[f"s{d}" for d in _after(i, block.offsets)],
+            after=after,
             retry=work.retry,
             timeout=work.timeout,
             compensate=undo,
+            trigger_rule=rule,
         )
     wf.validate()
     return wf
+
+
+def _add_group(wf: Workflow, name: str, after: list[str], rule: str, group: _GroupDraw) -> None:
+    tasks = []
+    for j, (w, key) in enumerate(group.tasks):
+        output = None if w.output is None else {f"{name}_out{key}": w.output}
+        tasks.append(
+            task(
+                f"t{j}",
+                fn=w.fn,
+                duration=w.duration,
+                output=output,
+                retry=w.retry,
+                timeout=w.timeout,
+            )
+        )
+    wf.add_parallel(
+        name,
+        tasks,
+        after=after,
+        merge=group.merge,
+        on_conflict=group.on_conflict,
+        allow_partial_success=group.allow_partial_success,
+        timeout=None if group.timeout is None else ms(group.timeout),
+        trigger_rule=rule,
+    )
