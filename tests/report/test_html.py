@@ -166,3 +166,27 @@ def test_makespan_bins_and_ticks() -> None:
     assert len(many) == 20 and sum(n for _, n in many) == 100
     assert ticks(10) == [0, 2, 4, 6, 8, 10] and ticks(0) == [0]
     assert ticks(7, most=8) == list(range(8))
+
+
+@pytest.mark.spec("CLI-11")
+def test_crashes_and_cancellations_end_the_bars_they_cut_short() -> None:
+    from wfsim.scenario import load_scenario, run_scenario
+
+    repo = pathlib.Path(__file__).resolve().parents[2] / "scenarios"
+    crash = run_scenario(load_scenario(str(repo / "crash_recovery_saga.wfsim.yaml")), seed=0)
+    svg = ET.fromstring(timeline_svg(crash.result.trace))
+    lost = svg.findall(f".//{SVG}rect[@class='bar attempt lost']")
+    assert [(b.get("data-step"), b.get("data-attempt")) for b in lost] == [
+        ("charge_payment", "1"),
+        ("ship_order", "1"),
+    ]
+    engine = svg.find(f"{SVG}g[@data-step='engine']")
+    assert engine is not None
+    marks = [m.get("class") for m in engine.findall(f"{SVG}line")]
+    assert marks == ["mark crashed", "mark recovered", "mark crashed", "mark recovered"]
+    assert not svg.findall(f".//{SVG}rect[@class='bar attempt open']")
+
+    flow = run_scenario(load_scenario(str(repo / "llamaindex_parallel_flow.wfsim.yaml")), seed=0)
+    svg = ET.fromstring(timeline_svg(flow.result.trace))
+    cancelled = svg.findall(f".//{SVG}rect[@class='bar attempt cancelled']")
+    assert sorted(b.get("data-step") or "" for b in cancelled) == ["step_two", "step_two:3"]

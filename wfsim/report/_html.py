@@ -49,11 +49,11 @@ svg text{font:11px system-ui,sans-serif;fill:#1d2330}svg .label{text-anchor:end}
 svg .tick{text-anchor:middle;fill:#5b6475}svg .grid{stroke:#eef0f4}
 .gantt .row:hover{outline:1px solid #c9d1e0}.gantt .row.selected .label{font-weight:bold}
 .bar.succeeded{fill:#3b82c4}.bar.failed{fill:#d9534f}.bar.timed_out{fill:#e58e26}
-.bar.open{fill:#9aa3b2}.bar.compensation.succeeded{fill:#8e6cc9}
+.bar.open,.bar.cancelled{fill:#9aa3b2}.bar.lost{fill:#6b2c91}.bar.compensation.succeeded{fill:#8e6cc9}
 .bar.compensation.failed{fill:#7a1f1f}.backoff{fill:none;stroke:#d9534f;stroke-dasharray:3 2}
 .fault{fill:#b42318}.end{fill:#9aa3b2}.mark{stroke-width:2}.mark.breaker{stroke:#a15c07}
 .mark.breaker.open{stroke:#b42318}.mark.signal{stroke:#157f3b}.mark.cache{stroke:#3b82c4}
-.mark.fallback{stroke:#a15c07}
+.mark.fallback{stroke:#a15c07}.mark.crashed{stroke:#6b2c91}.mark.recovered{stroke:#157f3b}
 .graph .node rect{fill:#eaf2fb;stroke:#3b82c4}.graph .node.unreached rect{fill:#f7f7f7;
 stroke:#b0b6c2;stroke-dasharray:4 3}.graph .node.compensated rect{stroke-width:2}
 .graph .edge{fill:none;stroke:#7b8496}.graph marker path{fill:#7b8496}
@@ -91,6 +91,7 @@ _LEGEND = (
     '<span><i style="border:1px dashed #d9534f;height:2px"></i>retry backoff</span>'
     '<span><i style="background:#b42318;width:8px"></i>fault injected</span>'
     '<span><i style="background:#9aa3b2;width:8px"></i>skipped / cancelled / never ended</span>'
+    '<span><i style="background:#6b2c91;width:8px"></i>lost in a crash</span>'
     "</p>"
 )
 

@@ -37,7 +37,7 @@ MAX_ROWS = 400
 class _Row:
     key: str
     label: str
-    kind: str  # "step", "compensation", "breaker", "signals"
+    kind: str  # "step", "compensation", "breaker", "signals", "engine"
     marks: list[str] = attrs.field(factory=list)
 
 
@@ -85,6 +85,18 @@ def timeline_svg(trace: Trace) -> str:
             r = row("signals", "signals", "signals")
             r.marks.append(_tick_mark(e, x, "signal", f"signal {e.get('signal')}"))
             continue
+        if e.kind in ("crashed", "recovered"):
+            r = row("engine", "engine", "engine")
+            what = "engine crashed" if e.kind == "crashed" else "engine recovered"
+            r.marks.append(_tick_mark(e, x, e.kind, what))
+            # A crash loses the attempts under way: their bars end here.
+            for lost in e.get("lost") or ():
+                key = (str(lost[0]), int(lost[1]))
+                start = open_attempts.pop(key, None)
+                if start is not None:
+                    comp = start.kind == "compensation_started"
+                    rows[key[0]].marks.append(_bar(key[0], start, e.t_ns, "lost", comp, None, x))
+            continue
         if step is None:
             continue
         if e.kind == "step_ready":
@@ -111,6 +123,9 @@ def timeline_svg(trace: Trace) -> str:
             row(step, step, "step").marks.append(_fault_mark(e, x))
         elif e.kind in ("step_skipped", "step_cancelled"):
             row(step, step, "step").marks.append(_end_mark(e, x))
+            for key in [k for k in open_attempts if k[0] == step]:  # cancelled under way
+                start = open_attempts.pop(key)
+                rows[step].marks.append(_bar(step, start, e.t_ns, "cancelled", False, None, x))
         elif e.kind == "cache_hit":
             row(step, step, "step").marks.append(_tick_mark(e, x, "cache", f"{step} cache hit"))
         elif e.kind == "fallback_used":
