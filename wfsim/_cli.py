@@ -249,6 +249,8 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         store=_store_path(args.out),
         resume=args.resume,
         progress=err,
+        dask=args.dask,
+        dask_timeout=args.dask_timeout,
     )
     if args.json:
         print(json.dumps(summary.to_json()), file=out)
@@ -424,6 +426,16 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--resume", action="store_true",
         help="reuse the runs earlier campaigns recorded for the same file text and seed",
+    )
+    simulate.add_argument(
+        "--dask", metavar="ADDRESS|local",
+        help="run the batches on a Dask cluster (the dask extra): 'local' starts one of "
+        "--workers processes; an address such as tcp://host:8786 uses that scheduler's "
+        "workers (--workers is then not used)",
+    )
+    simulate.add_argument(
+        "--dask-timeout", type=_budget, default="10s", metavar="D",
+        help="how long to wait for the Dask scheduler at ADDRESS to answer (default 10s)",
     )
     simulate.set_defaults(func=cmd_simulate)
 

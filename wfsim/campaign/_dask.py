@@ -19,16 +19,12 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from ._record import CampaignError, RunRecord, run_batch
 from ._store import ScenarioRef
-
-if TYPE_CHECKING:
-    from ._explore import Exploration
-    from ._random import RandomFaults
 
 __all__ = ["EXTRA_MESSAGE", "DaskBackend", "connect", "dask_available"]
 
@@ -79,8 +75,6 @@ class DaskBackend:
         jobs: Iterator[Job],
         sink: Sink,
         deadline: float | None,
-        random_faults: RandomFaults | None = None,
-        exploration: Exploration | None = None,
     ) -> None:
         """Submit batches (two per slot in flight) and hand their records to ``sink``.
 
@@ -98,13 +92,7 @@ class DaskBackend:
             ref = refs[job[0]]
             # The absolute path: a worker's current directory need not be ours.
             future = client.submit(
-                run_batch,
-                ref.abspath,
-                ref.scenario_hash,
-                job[1],
-                random_faults,
-                exploration,
-                pure=False,
+                run_batch, ref.abspath, ref.scenario_hash, job[1], pure=False
             )
             running.append(future)
             return future

@@ -1,8 +1,9 @@
 """Running a campaign: seeds handed out in batches to a backend, records streamed back.
 
-Two backends run the same :func:`~._record.run_batch` code: the campaign's own
-process (``workers=1``) and a pool of local worker processes (``workers=K``),
-each of which loads the scenario from its path. Batches grow until each takes
+Three backends run the same :func:`~._record.run_batch` code: the campaign's own
+process (``workers=1``), a pool of local worker processes (``workers=K``),
+each of which loads the scenario from its path, and a Dask cluster
+(``dask=ADDRESS`` or ``"local"``, :mod:`._dask`). Batches grow until each takes
 about :data:`BATCH_SECONDS`, so progress, the time budget and the store see
 results often whatever a run costs.
 """
@@ -24,6 +25,7 @@ import wfsim
 from wfsim._core._time import Duration, to_ns
 from wfsim.scenario import load_scenario
 
+from ._dask import DaskBackend, connect
 from ._progress import LINE_INTERVAL, progress_for
 from ._record import CampaignError, RunRecord, file_hash, run_batch
 from ._store import CampaignStore, ScenarioRef
@@ -132,15 +134,15 @@ def _in_processes(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _budget_seconds(time_budget: Duration | None) -> float | None:
+def _budget_seconds(time_budget: Duration | None, what: str = "time budget") -> float | None:
     if time_budget is None:
         return None
     try:
-        ns = to_ns(time_budget, what="time budget")
+        ns = to_ns(time_budget, what=what)
     except ValueError as exc:
         raise CampaignError(str(exc)) from None
     if ns <= 0:
-        raise CampaignError(f"time budget must be more than 0s, not {time_budget!r}")
+        raise CampaignError(f"{what} must be more than 0s, not {time_budget!r}")
     return ns / 1e9
 
 
@@ -163,6 +165,8 @@ def run_campaign(
     resume: bool = False,
     progress: TextIO | None = None,
     progress_interval: float = LINE_INTERVAL,
+    dask: str | None = None,
+    dask_timeout: Duration = "10s",
 ) -> CampaignSummary:
     """Run seeds ``start_seed .. start_seed + seeds - 1`` of every scenario file in ``paths``.
 
@@ -174,6 +178,13 @@ def run_campaign(
     is recorded; ``resume`` then reuses the runs earlier campaigns recorded for
     the same scenario file text and seed instead of running them again.
     ``progress`` is a stream for progress (a bar when it is a terminal).
+
+    ``dask`` runs the batches on a Dask cluster instead (the ``dask`` extra):
+    ``"local"`` starts a local cluster of ``workers`` processes for this campaign
+    and closes it after; an address such as ``"tcp://host:8786"`` uses that
+    scheduler's workers (``workers`` is then not used), which must have wfsim
+    installed and see the scenario files at the same absolute paths. No scheduler
+    answering within ``dask_timeout`` is a :class:`CampaignError`.
 
     Example::
 
@@ -204,31 +215,45 @@ def run_campaign(
         refs.append(ref)
     if not refs:
         raise CampaignError("no scenario files to simulate")
+    cluster: DaskBackend | None = None
+    if dask is not None:
+        timeout = _budget_seconds(dask_timeout, what="Dask connect timeout")
+        assert timeout is not None
+        cluster = connect(dask, workers, timeout)
+        if dask != "local":
+            workers = cluster.slots
 
     seed_range = range(start_seed, start_seed + seeds)
     tallies = [Tally(r.path, r.title, r.scenario_hash) for r in refs]
     by_hash = {r.scenario_hash: i for i, r in enumerate(refs)}
-    db = CampaignStore(store) if store is not None else None
-    campaign_id = None
-    reused = 0
-    # A range until resume leaves gaps: a million seeds need no million-item list.
-    pending: list[Sequence[int]] = [seed_range for _ in refs]
-    if db is not None:
-        options = {
-            "workers": workers,
-            "time_budget": budget,
-            "max_failures": max_failures,
-            "resume": resume,
-        }
-        campaign_id = db.start(refs, start_seed, seeds, options, wfsim.__version__)
-        if resume:
-            for index, ref in enumerate(refs):
-                done = db.reuse(campaign_id, ref.scenario_hash, seed_range)
-                for record in done:
-                    tallies[index].add(record)
-                reused += len(done)
-                seen = {r.seed for r in done}
-                pending[index] = [s for s in seed_range if s not in seen]
+    try:  # a local cluster already started is closed if the store is unusable
+        db = CampaignStore(store) if store is not None else None
+        campaign_id = None
+        reused = 0
+        # A range until resume leaves gaps: a million seeds need no million-item list.
+        pending: list[Sequence[int]] = [seed_range for _ in refs]
+        if db is not None:
+            options: dict[str, object] = {
+                "workers": workers,
+                "time_budget": budget,
+                "max_failures": max_failures,
+                "resume": resume,
+            }
+            if dask is not None:
+                options["dask"] = dask
+            campaign_id = db.start(refs, start_seed, seeds, options, wfsim.__version__)
+            if resume:
+                for index, ref in enumerate(refs):
+                    done = db.reuse(campaign_id, ref.scenario_hash, seed_range)
+                    for record in done:
+                        tallies[index].add(record)
+                    reused += len(done)
+                    seen = {r.seed for r in done}
+                    pending[index] = [s for s in seed_range if s not in seen]
+    except BaseException:
+        if cluster is not None:
+            cluster.close()
+        raise
 
     failed = sum(t.runs - t.passed for t in tallies)
     made = 0
@@ -256,7 +281,9 @@ def run_campaign(
 
     try:
         if sink(()):  # a resumed campaign may have nothing left, or its failures already
-            if workers == 1:
+            if cluster is not None:
+                cluster.run(refs, iter(batches), sink, deadline)
+            elif workers == 1:
                 _in_process(refs, iter(batches), sink)
             else:
                 _in_processes(refs, iter(batches), sink, workers, deadline)
@@ -266,6 +293,8 @@ def run_campaign(
         stopped = "error"
         raise
     finally:
+        if cluster is not None:
+            cluster.close()
         display.close()
         wall = time.monotonic() - begin
         if db is not None and campaign_id is not None:
