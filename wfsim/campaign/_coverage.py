@@ -9,6 +9,7 @@ them into a :class:`Coverage`, which it compares with what the scenario declares
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -414,7 +415,7 @@ class CoverageTally:
                 StepCoverage(
                     step=step,
                     reached=self.reached.get(step, 0),
-                    completed=self.ends.get((step, "completed"), 0) + self.compensations_done(step),
+                    completed=self.ends.get((step, "completed"), 0) + self._undone(step),
                     failed=self.ends.get((step, "failed"), 0),
                     skipped=self.ends.get((step, "skipped"), 0),
                     cancelled=self.ends.get((step, "cancelled"), 0),
@@ -440,7 +441,8 @@ class CoverageTally:
             never=tuple(self._never(rows, compensation_names)),
         )
 
-    def compensations_done(self, step: str) -> int:
+    def _undone(self, step: str) -> int:
+        """Runs in which ``step``, a compensation, completed."""
         return sum(
             n for (c, _, o), n in self.compensations.items() if c == step and o == "completed"
         )
@@ -505,8 +507,6 @@ def _span(values: range) -> str:
 
 
 def _matches(target: str, step: str) -> bool:
-    import fnmatch
-
     return fnmatch.fnmatchcase(step, target)
 
 
