@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
 from wfsim._core._time import format_seconds
 from wfsim._core._trace import Trace
 from wfsim._core._workflow import Workflow
-from wfsim.campaign._coverage import Coverage
-from wfsim.campaign._record import RunRecord
-from wfsim.campaign._summary import CampaignSummary, ScenarioSummary
 
 from ._layout import graph_svg
 from ._svg import esc, num
 from ._timeline import timeline_svg
+
+if TYPE_CHECKING:  # the campaign package is heavy: `wfsim --version` need not import it
+    from wfsim.campaign._coverage import Coverage
+    from wfsim.campaign._record import RunRecord
+    from wfsim.campaign._summary import CampaignSummary, ScenarioSummary
 
 __all__ = ["RunView", "campaign_html", "histogram_svg", "run_html"]
 
@@ -190,7 +193,7 @@ def _ms(ns: int) -> str:
 
 def _coverage_section(coverage: Coverage, ident: str) -> str:
     unit = "call site" if coverage.call_sites else "step"
-    headers = [unit] + [h for h, _ in Coverage.COLUMNS]
+    headers = [unit] + [h for h, _ in coverage.COLUMNS]
     parts = [
         f"<p>Runs that reached each point, of {coverage.runs}. "
         + (
