@@ -9,9 +9,11 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import wfsim
-from wfsim import Fault, RetryPolicy, TraceEvent, compensation
+from wfsim import Fault, RetryPolicy, TraceEvent, compensation, strategies
 from wfsim.checks import check_all, check_crashes
 
 S = 1_000_000_000
@@ -158,3 +160,68 @@ def test_every_oracle_is_silent_on_crashes_at_every_point() -> None:
             faults = [*plan, Fault.crash(name, at=at, restart_after=1)]
             result = wfsim.run(wf, seed=2, faults=faults)
             assert check_all(wf, faults, result.trace) == [], (limit, failing, name, at)
+
+
+@st.composite
+def crashing_runs(draw: st.DrawFn) -> tuple[wfsim.Workflow, list[Fault], int]:
+    """A random DAG (code steps, sagas, concurrency limits), a random plan of the other
+    fault kinds, and one to three crashes anywhere. No parallel groups or trigger rules:
+    combined with a saga, each trips COMP-5 or COMP-2 on runs without any crash (a failed
+    group task missing from the message; a run completed by an all_failed leaf that
+    leaves registered compensations unrun); crashes in groups are tested in
+    tests/core/test_crash.py."""
+    workflow = draw(
+        strategies.workflows(
+            max_steps=6,
+            max_concurrency=True,
+            code_steps=True,
+            compensations=True,
+        )
+    )
+    plan = draw(
+        strategies.fault_plans(workflow, max_faults=2, kinds=("error", "latency", "hang", "outage"))
+    )
+    names = sorted([*workflow.steps, *workflow.compensations, *workflow.tasks])
+    names = [n for n in names if workflow.steps.get(n) is None or not workflow.steps[n].group]
+    crashes = []
+    for _ in range(draw(st.integers(1, 3))):
+        target = draw(st.sampled_from([*names, "*"]))
+        at = draw(st.sampled_from(["before", "after"]))
+        restart = draw(st.sampled_from([0, 0.25, 1, 3]))
+        if draw(st.booleans()):
+            crashes.append(
+                Fault.crash(
+                    target,
+                    at=at,
+                    attempts=draw(st.sampled_from([[1], [2], [1, 2]])),
+                    restart_after=restart,
+                )
+            )
+        else:
+            crashes.append(
+                Fault.crash(
+                    target,
+                    at=at,
+                    probability=draw(st.sampled_from([0.1, 0.3])),
+                    restart_after=restart,
+                )
+            )
+    return workflow, [*plan, *crashes], draw(st.integers(0, 2**16))
+
+
+@pytest.mark.spec("ORACLE-10", "ORACLE-3", "FAULT-11", "FAULT-12", "DET-1")
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(crashing_runs())
+def test_every_oracle_is_silent_on_random_crashing_runs(
+    case: tuple[wfsim.Workflow, list[Fault], int],
+) -> None:
+    workflow, faults, seed = case
+    result = wfsim.run(workflow, seed=seed, faults=faults, time_limit="1d")
+    assert check_all(workflow, faults, result.trace) == []
+    assert wfsim.run(workflow, seed=seed, faults=faults, time_limit="1d").digest() == (
+        result.digest()
+    )
+    crashed = result.trace.of_kind("crashed")
+    recovered = result.trace.of_kind("recovered")
+    assert len(recovered) in (len(crashed), len(crashed) - 1)
+    assert sum(1 for e in crashed if e["at"] == "after") <= sum(result.effect_counts.values())

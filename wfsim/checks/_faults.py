@@ -176,6 +176,8 @@ def _attempt(run: Run, attempt: Attempt, definition: Step | None) -> list[Violat
     if failing or must_fail:
         out.extend(_failed_at_start(run, attempt, failing, must_fail))
         return out
+    if any(f.kind == "crash" and f.at == "before" for f in applied):
+        return out  # the engine died at the start (FAULT-10): no latency, hang or end follows
     for f in possible:
         if f.kind in ("latency", "hang") and _certain(f) and not any(f is g for g in applied):
             what = "hang" if f.kind == "hang" else f"latency fault (+{format_seconds(f.extra_ns)})"
