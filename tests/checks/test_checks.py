@@ -35,6 +35,7 @@ from wfsim.checks import (
     check_crashes,
     check_dependencies,
     check_faults,
+    check_groups,
     check_retries,
     check_terminal_states,
     check_trace_shape,
@@ -57,6 +58,7 @@ ORACLES = (
     check_trigger_rules,
     check_breakers,
     check_collections,
+    check_groups,
 )
 
 
@@ -1173,6 +1175,7 @@ def test_the_public_surface_is_pinned() -> None:
         "check_crashes",
         "check_dependencies",
         "check_faults",
+        "check_groups",
         "check_retries",
         "check_terminal_states",
         "check_trace_shape",

@@ -58,11 +58,18 @@ def _fold(
             continue
         if on_conflict == "raise":
             raise MergeConflictError(
-                f"key {path!r} exists in the results of tasks {owner.get(path, '?')!r} and {task!r}"
+                f"key {path!r} exists in the results of tasks {_owner(owner, path)!r} and {task!r}"
             )
         if on_conflict == "prefer_new":
             into[key] = _copy(value) if deep else value
             owner[path] = task
+
+
+def _owner(owner: dict[str, str], path: str) -> str:
+    """The task whose output brought ``path``: a nested key came with its parent mapping."""
+    while path not in owner and "." in path:
+        path = path.rsplit(".", 1)[0]
+    return owner.get(path, "?")
 
 
 def _copy(value: Any) -> Any:

@@ -21,6 +21,7 @@ from wfsim.checks._collect import check_collections
 from wfsim.checks._compensation import check_compensations
 from wfsim.checks._crash import check_crashes
 from wfsim.checks._faults import check_faults
+from wfsim.checks._groups import check_groups
 from wfsim.checks._ordering import check_concurrency, check_dependencies, check_terminal_states
 from wfsim.checks._retries import check_retries, jitter_bounds_ns
 from wfsim.checks._shape import check_trace_shape
@@ -38,6 +39,7 @@ __all__ = [
     "check_crashes",
     "check_dependencies",
     "check_faults",
+    "check_groups",
     "check_retries",
     "check_terminal_states",
     "check_trace_shape",

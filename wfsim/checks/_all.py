@@ -12,6 +12,7 @@ from ._collect import collections
 from ._compensation import compensations
 from ._crash import crashes
 from ._faults import fault_effects
+from ._groups import groups
 from ._index import AnyWorkflow, Run
 from ._ordering import concurrency, dependencies, terminal_states
 from ._retries import retries
@@ -31,10 +32,11 @@ _ORACLES: tuple[Callable[[Run], list[Violation]], ...] = (
     terminal_states,
     compensations,
     fault_effects,
+    crashes,
     trigger_rules,
     breakers,
     collections,
-    crashes,
+    groups,
 )
 
 

@@ -168,9 +168,13 @@ def _refusal(e: TraceEvent, attempt: Attempt | None) -> tuple[str, str] | None:
 
 def breakers(run: Run) -> list[Violation]:
     events = list(run.trace)
-    if not any(e.kind in ("breaker_state", "fallback_used") for e in events) and not any(
-        e.get("error") == "CircuitOpenError" for e in events
-    ):
+    for e in events:
+        kind = e.kind
+        if kind == "breaker_state" or kind == "fallback_used":
+            break
+        if kind == "attempt_failed" and e.fields.get("error") == "CircuitOpenError":
+            break
+    else:
         return []  # the common case: no breaker in this run
     out: list[Violation] = []
     configs = _configs(run)
