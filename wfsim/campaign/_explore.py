@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -172,7 +173,7 @@ class Exploration:
 
 
 #: Horizons measured in this process, by scenario identity (the scenario kept alive).
-_HORIZONS: dict[tuple[int, int | None], tuple[Scenario, int]] = {}
+_HORIZONS: dict[tuple[int, int | None, int | None], tuple[Scenario, int]] = {}
 
 
 def horizon(scenario: Scenario, exploration: Exploration) -> int:
@@ -182,7 +183,7 @@ def horizon(scenario: Scenario, exploration: Exploration) -> int:
     canonical run (every schedule choice 0, other streams from the file's seed)
     is the same in every process, so every backend gets the same horizon.
     """
-    key = (id(scenario), exploration.chaos_phase_ns)
+    key = (id(scenario), exploration.chaos_phase_ns, _limit(scenario, exploration))
     known = _HORIZONS.get(key)
     if known is not None and known[0] is scenario:
         return known[1]
@@ -403,11 +404,19 @@ class ExhaustiveReport:
         return "\n".join(lines)
 
 
+def _stable_repr(value: object) -> str:
+    """``repr`` without memory addresses, which differ from run to run."""
+    return _ADDRESS.sub("", repr(value))
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def _outcome_key(outcome: ScenarioRun) -> str:
     result = outcome.result
     completed = sorted(name for name, st in result.steps.items() if st.status == "completed")
     return json.dumps(
-        [result.status, dict(result.context), completed], sort_keys=True, default=repr
+        [result.status, dict(result.context), completed], sort_keys=True, default=_stable_repr
     )
 
 
@@ -440,16 +449,21 @@ def explore_exhaustive(
     loaded = scenario if scenario is not None else load_scenario(path)
     seed = loaded.seed
 
-    def one(prefix: Sequence[int], placement: Placement) -> tuple[ScenarioRun, _TapeDFS]:
+    def one(
+        prefix: Sequence[int], placement: Placement
+    ) -> tuple[_TapeDFS, ScenarioRun | Exception]:
         source = _TapeDFS(seed, prefix)
-        outcome = run_scenario(
-            loaded, seed=seed, extra_faults=_placement_faults(placement), choices=source
-        )
-        return outcome, source
+        try:
+            outcome = run_scenario(
+                loaded, seed=seed, extra_faults=_placement_faults(placement), choices=source
+            )
+        except Exception as exc:  # a run that raises is a finding, as in CAMP-1
+            return source, exc
+        return source, outcome
 
-    first, first_source = one((), ())
-    attempts = sorted(_attempts_of(first))
-    branches = math.prod(n for _, n in first_source.points)
+    first = one((), ())
+    attempts = _attempts_of(first[1]) if isinstance(first[1], ScenarioRun) else set()
+    branches = math.prod(n for _, n in first[0].points)
     placements_est = sum(math.comb(len(attempts), k) for k in range(max_faults + 1))
     estimated = branches * placements_est
     if estimated > limit and not cap:
@@ -468,7 +482,6 @@ def explore_exhaustive(
     complete = True
     todo: list[Placement] = [()]
     seen: set[Placement] = {()}
-    cached: tuple[ScenarioRun, _TapeDFS] | None = (first, first_source)
     while todo and complete:
         placement = todo.pop(0)
         started: set[tuple[str, int]] = set()
@@ -477,12 +490,19 @@ def explore_exhaustive(
             if runs >= limit:
                 complete = False
                 break
-            if cached is not None:
-                outcome, source = cached
-                cached = None
-            else:
-                outcome, source = one(prefix, placement)
+            source, outcome = first if runs == 0 else one(prefix, placement)
             runs += 1
+            prefix = _next_prefix(source.points)
+            schedule = tuple(v for v, _ in source.points)
+            if isinstance(outcome, Exception):
+                key = f"error.{type(outcome).__name__}"
+                statuses["error"] = statuses.get("error", 0) + 1
+                outcomes.add(key)
+                failure = ((key, str(outcome) or type(outcome).__name__),)
+                failing.append(
+                    ExploredRun(schedule, placement, "error", "", failure, source.recorded)
+                )
+                continue
             result = outcome.result
             outcomes.add(_outcome_key(outcome))
             digests.add(result.digest())
@@ -491,7 +511,7 @@ def explore_exhaustive(
             if failures:
                 failing.append(
                     ExploredRun(
-                        tuple(v for v, _ in source.points),
+                        schedule,
                         placement,
                         result.status,
                         result.digest(),
@@ -500,7 +520,6 @@ def explore_exhaustive(
                     )
                 )
             started |= _attempts_of(outcome)
-            prefix = _next_prefix(source.points)
         if len(placement) < max_faults:
             for pair in sorted(started):
                 if pair in placement:
