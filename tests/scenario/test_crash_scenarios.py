@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from typing import Any
 
 import pytest
 
@@ -65,3 +66,40 @@ def test_crash_faults_and_idempotent_steps_are_written_back() -> None:
     again = load_scenario_text(text)
     assert list(again.faults) == list(scenario.faults)
     assert run_scenario(again).result.digest() == result.digest()
+
+
+@pytest.mark.spec("SCN-9", "FAULT-14")
+def test_effects_and_repeated_effects_expectations_hold_and_fail_with_a_sentence() -> None:
+    from wfsim.scenario._expect import check_expectations
+
+    result = run_scenario(load_scenario(DEMO)).result
+    holds = {
+        "effects": {"charge_payment": 2, "reserve_inventory": 1, "refund_payment": 1},
+        "repeated_effects": ["charge_payment"],
+    }
+    assert check_expectations(holds, result) == []
+    wrong = {"effects": {"charge_payment": 1}, "repeated_effects": []}
+    failures = check_expectations(wrong, result)
+    assert [(f.key, f.expected, f.actual, f.message) for f in failures] == [
+        (
+            "effects.charge_payment",
+            "1",
+            "2",
+            "expected the effect of charge_payment to run 1 time, but it ran 2 times",
+        ),
+        (
+            "repeated_effects",
+            "none",
+            "charge_payment",
+            "expected exactly these steps declared idempotent: false to run their effect more "
+            "than once: none, but charge_payment did",
+        ),
+    ]
+    assert any("crashed charge_payment#1" in line for line in failures[0].trace_lines)
+    typo = only_failure(check_expectations({"effects": {"charge_paymnt": 2}}, result))
+    assert "did you mean 'charge_payment'?" in typo.message
+
+
+def only_failure(failures: list[Any]) -> Any:
+    assert len(failures) == 1, failures
+    return failures[0]

@@ -83,6 +83,8 @@ def test_a_true_expect_block_has_no_failures(saga: wfsim.RunResult) -> None:
         "compensations": [],
         "attempts": {"charge_payment": 2, "ship_order": 1},
         "retry_delays": {"charge_payment": ["1s"], "ship_order": []},
+        "effects": {"charge_payment": 1, "ship_order": 1},
+        "repeated_effects": [],
         "makespan": "5.5s",
         "completed": ["reserve_inventory", "charge_payment", "ship_order"],
         "failed": [],

@@ -51,6 +51,8 @@ EXPECTATION_KEYS = (
     "compensations",
     "attempts",
     "retry_delays",
+    "effects",
+    "repeated_effects",
     "makespan",
     "completed",
     "failed",
@@ -577,6 +579,55 @@ def _check_attempts(c: _Checker, key: str, value: Any) -> _Failures:
         )
 
 
+def _check_effects(c: _Checker, key: str, value: Any) -> _Failures:
+    for step, want in _step_map(key, value).items():
+        if isinstance(want, bool) or not isinstance(want, int) or want < 0:
+            raise ValueError(
+                f"expect.effects.{step} must be a number of times >= 0, not {_show(want)}"
+            )
+        unknown = c.unknown_step(f"{key}.{step}", (key, step), step)
+        if unknown:
+            yield unknown
+            continue
+        ran = c.result.effect_counts.get(step, 0)
+        if ran == want:
+            continue
+        yield c.fail(
+            f"{key}.{step}",
+            (key, step),
+            expected=str(want),
+            actual=str(ran),
+            message=(
+                f"expected the effect of {step} to run {_plural(want, 'time')}, "
+                f"but it ran {_plural(ran, 'time')}"
+            ),
+            events=[*c.events(step), *c.trace.of_kind("crashed")],
+        )
+
+
+def _check_repeated_effects(c: _Checker, key: str, value: Any) -> _Failures:
+    want = _step_list(key, value)
+    for i, step in enumerate(want):
+        unknown = c.unknown_step(key, (key, i), step)
+        if unknown:
+            yield unknown
+            return
+    got = list(c.result.repeated_effects)
+    if sorted(got) == sorted(want):
+        return
+    yield c.fail(
+        key,
+        (key,),
+        expected=_names(want),
+        actual=_names(got),
+        message=(
+            "expected exactly these steps declared idempotent: false to run their effect "
+            f"more than once: {_names(want)}, but {_names(got)} did"
+        ),
+        events=c.trace.of_kind("crashed"),
+    )
+
+
 def _check_retry_delays(c: _Checker, key: str, value: Any) -> _Failures:
     for step, want in _step_map(key, value).items():
         if not isinstance(want, list | tuple):
@@ -958,6 +1009,8 @@ _CHECKS: dict[str, Callable[[_Checker, str, Any], _Failures]] = {
     "compensations": _check_compensations,
     "attempts": _check_attempts,
     "retry_delays": _check_retry_delays,
+    "effects": _check_effects,
+    "repeated_effects": _check_repeated_effects,
     "makespan": _check_makespan,
     "completed": _check_ended,
     "failed": _check_ended,
