@@ -322,6 +322,21 @@ class FaultPlan:
         """Add :meth:`wfsim.Fault.latency` with these arguments; returns the plan."""
         return self.add(Fault.latency(step, extra=extra, attempts=attempts))
 
+    def crash(
+        self,
+        step: str,
+        *,
+        at: Literal["before", "after"] = "before",
+        attempts: Iterable[int] | int | None = None,
+        probability: float | None = None,
+        restart_after: Duration = 0,
+    ) -> FaultPlan:
+        """Add :meth:`wfsim.Fault.crash` with these arguments; returns the plan."""
+        fault = Fault.crash(
+            step, at=at, attempts=attempts, probability=probability, restart_after=restart_after
+        )
+        return self.add(fault)
+
     def drop(
         self,
         *,
