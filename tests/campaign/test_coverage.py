@@ -102,6 +102,15 @@ def test_a_campaign_counts_runs_per_point_and_lists_what_it_never_exercised(
     assert rows["book"].reached == rows["pay"].reached == rows["ship"].reached == 30
     assert rows["pay"].retried == coverage.depths[("pay", 2)] == rows["pay"].failed_attempts
     assert rows["pay"].deepest == 2 and rows["pay"].max_attempts == 4
+    assert list(coverage.depths) == [  # in the table's order, then by depth
+        ("book", 1),
+        ("pay", 1),
+        ("pay", 2),
+        ("ship", 1),
+        ("notify", 1),
+        ("unbook", 1),
+        ("refund", 1),
+    ]
     assert rows["refund"].reached == rows["unbook"].reached == ship_failed
     assert rows["pay"].compensated == rows["book"].compensated == ship_failed
     assert coverage.compensation_paths == {(): 30 - ship_failed, ("refund", "unbook"): ship_failed}

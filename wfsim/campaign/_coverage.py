@@ -432,7 +432,9 @@ class CoverageTally:
             runs=self.runs,
             call_sites=self.call_sites,
             steps=tuple(rows),
-            depths=dict(sorted(self.depths.items(), key=lambda kv: _key(kv[0]))),
+            depths=dict(
+                sorted(self.depths.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1]))
+            ),
             fault_points=_count_desc(self.fault_points),
             breaker_states=_count_desc(self.breaker_states),
             compensations=_count_desc(self.compensations),
