@@ -1173,6 +1173,7 @@ def test_the_public_surface_is_pinned() -> None:
         "check_compensations",
         "check_concurrency",
         "check_crashes",
+        "check_deliveries",
         "check_dependencies",
         "check_faults",
         "check_groups",

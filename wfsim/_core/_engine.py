@@ -1200,6 +1200,10 @@ class Engine:
                 self._cancel_task(att)
         if st in self._slot_wait:
             self._slot_wait.remove(st)
+        if st.status == "retrying":  # its next attempt will not come: nor may its timer wait
+            for timer in self._timers:
+                if timer[2] == self._begin_attempt and timer[3] == (st,):
+                    timer[2] = None
         st.status = "cancelled"
         self.record("step_cancelled", st.step.name, reason=reason)
 

@@ -20,6 +20,7 @@ from wfsim.checks._breaker import check_breakers
 from wfsim.checks._collect import check_collections
 from wfsim.checks._compensation import check_compensations
 from wfsim.checks._crash import check_crashes
+from wfsim.checks._deliveries import check_deliveries
 from wfsim.checks._faults import check_faults
 from wfsim.checks._groups import check_groups
 from wfsim.checks._ordering import check_concurrency, check_dependencies, check_terminal_states
@@ -37,6 +38,7 @@ __all__ = [
     "check_compensations",
     "check_concurrency",
     "check_crashes",
+    "check_deliveries",
     "check_dependencies",
     "check_faults",
     "check_groups",

@@ -11,6 +11,7 @@ from ._breaker import breakers
 from ._collect import collections
 from ._compensation import compensations
 from ._crash import crashes
+from ._deliveries import deliveries
 from ._faults import fault_effects
 from ._groups import groups
 from ._index import AnyWorkflow, Run
@@ -37,6 +38,7 @@ _ORACLES: tuple[Callable[[Run], list[Violation]], ...] = (
     breakers,
     collections,
     groups,
+    deliveries,
 )
 
 
