@@ -202,10 +202,11 @@ def cmd_graph(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     scenario = _load(pathlib.Path(args.file), err)
     if not isinstance(scenario, Scenario):
         return EXIT_BAD_INPUT
-    if not isinstance(scenario.workflow, wfsim.Workflow):
+    if not isinstance(scenario.workflow, wfsim.Workflow | wfsim.EventWorkflow):
         print(
-            f"{scenario.path}: wfsim graph draws DAG workflows; {scenario.workflow.name!r} is a "
-            "workflow body whose steps exist only as it runs (see its trace: wfsim run)",
+            f"{scenario.path}: wfsim graph draws DAG and event workflows; "
+            f"{scenario.workflow.name!r} is a workflow body whose steps exist only as it runs "
+            "(see its trace: wfsim run)",
             file=err,
         )
         return EXIT_BAD_INPUT

@@ -46,6 +46,7 @@ from wfsim.errors import (
     did_you_mean,
 )
 
+from ._inline_events import build_event_workflow, event_keys_in_dag
 from ._schema import DELIVERY_FAULT_KINDS, PROBABILITY_HELP
 from ._schema import _def as schema_def
 from ._yaml import Locations, Path, field_name, scenario_error
@@ -231,7 +232,7 @@ class _Builder:
     def workflow(self, spec: Mapping[str, Any], settings: Mapping[str, Any]) -> AnyWorkflow:
         workflow: AnyWorkflow
         if "python" in spec:
-            for key in ("name", "steps", "saga"):
+            for key in ("name", "steps", "saga", "events", "timeout"):
                 if key in spec:
                     self.fail(
                         ("workflow", key),
@@ -242,7 +243,10 @@ class _Builder:
                 self.no_limit_for_events(spec, settings)
                 return workflow
             limit = spec.get("max_concurrency", workflow.max_concurrency)
+        elif "events" in spec:
+            return build_event_workflow(self, spec, settings)
         else:
+            self.no_event_keys(spec)
             workflow = Workflow(
                 spec.get("name", default_name(self.file)),
                 max_concurrency=settings.get("max_concurrency", spec.get("max_concurrency")),
@@ -256,6 +260,31 @@ class _Builder:
             workflow = copy.copy(workflow)
             workflow.max_concurrency = limit
         return workflow
+
+    def no_event_keys(self, spec: Mapping[str, Any]) -> None:
+        """An inline DAG takes none of an event workflow's keys: say how to get one."""
+        if "timeout" in spec:
+            self.fail(
+                ("workflow", "timeout"),
+                "a run timeout is for event workflows (add workflow.events); bound an inline "
+                "DAG's run with settings.time_limit",
+            )
+        for step, raw in spec["steps"].items():
+            duration = (raw or {}).get("duration")
+            if isinstance(duration, str) and duration.startswith("$"):
+                self.fail(
+                    ("workflow", "steps", step, "duration"),
+                    f"a duration read from an event ({duration!r}) is for steps of an event "
+                    "workflow (add workflow.events); give this step a fixed duration",
+                )
+        found = event_keys_in_dag(spec["steps"])
+        if found is not None:
+            step, key = found
+            self.fail(
+                ("workflow", "steps", step, key),
+                f"'{key}' is for steps of an event workflow; declare its event types under "
+                "workflow.events to make this inline workflow one",
+            )
 
     def no_limit_for_events(self, spec: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
         """An event workflow bounds concurrency per step (``num_workers``), not per run."""

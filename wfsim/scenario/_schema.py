@@ -118,7 +118,7 @@ def _expected(error: ValidationError) -> str:
     sub = error.schema
     if not isinstance(sub, Mapping):
         return "nothing here"
-    if sub is _def("duration"):
+    if sub is _def("duration") or sub is _def("stepDuration"):
         return DURATION_HELP
     if sub is _def("durationOrList"):
         return DURATION_HELP + ", or a list of them"
@@ -140,7 +140,9 @@ def _expected(error: ValidationError) -> str:
 
 def _is_duration(sub: Any) -> bool:
     """Whether ``sub`` is one of the schema's definitions that hold a duration."""
-    return any(sub is _def(name) for name in ("duration", "durationOrList", "latency"))
+    return any(
+        sub is _def(name) for name in ("duration", "stepDuration", "durationOrList", "latency")
+    )
 
 
 def _kinds(value: Mapping[str, Any]) -> list[str]:
@@ -202,6 +204,11 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
     if sub is _def("taskName"):
         return (*path, value), (
             "a task name cannot hold spaces, '<' or '/' (the trace calls it group/task)"
+        )
+    if sub is _def("eventName") and tuple(path) == ("workflow", "events"):
+        return (*path, value), (
+            "an event type's name is a Python identifier (letters, digits and _, not first a "
+            "digit), like the class it stands for"
         )
     if error.relative_schema_path and "propertyNames" in error.relative_schema_path:
         return (*path, value), "a step name cannot hold spaces or '<' (order chains use them)"
