@@ -331,3 +331,36 @@ def test_effects_are_counted_and_non_idempotent_repeats_flagged() -> None:
     assert end.effect_counts == {"charge": 2, "log": 2}
     assert end.repeated_effects == ("charge",)  # log is idempotent (the default)
     assert wf["charge"].idempotent is False and wf["log"].idempotent is True
+
+
+def codeless_saga() -> wfsim.Workflow:
+    """A fan-out saga of code-less steps, importable for the determinism self-check."""
+    wf = wfsim.Workflow("codeless saga", max_concurrency=3)
+    first = wf.add_step("open", duration=1, compensate="close")
+    for i in range(6):
+        wf.add_step(
+            f"w{i}",
+            duration=1 + i % 3,
+            after=[first],
+            output={f"w{i}": i},
+            retry=RetryPolicy(max_attempts=3, initial_interval=1, jitter="full"),
+            compensate=wfsim.compensation(f"undo_w{i}", duration=0.5),
+        )
+    wf.add_step("fail", after=[f"w{i}" for i in range(6)], duration=1)
+    return wf
+
+
+@pytest.mark.spec("FAULT-10", "DET-1")
+def test_crash_runs_are_the_same_in_a_fresh_process_with_another_hash_seed() -> None:
+    faults = [
+        Fault.crash("*", probability=0.3, at="after", restart_after="750ms"),
+        Fault.error("w*", probability=0.3),
+        Fault.error("fail", retryable=False),
+    ]
+    result = wfsim.run(codeless_saga(), seed=4, faults=faults)
+    assert result.status == "compensated" and len(result.trace.of_kind("crashed")) >= 2
+    report = wfsim.check_determinism(
+        "tests.core.test_crash:codeless_saga", seed=4, faults=faults, hash_seed="4242"
+    )
+    assert report.ok, report
+    assert report.digest == result.digest()
