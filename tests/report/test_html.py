@@ -190,3 +190,28 @@ def test_crashes_and_cancellations_end_the_bars_they_cut_short() -> None:
     svg = ET.fromstring(timeline_svg(flow.result.trace))
     cancelled = svg.findall(f".//{SVG}rect[@class='bar attempt cancelled']")
     assert sorted(b.get("data-step") or "" for b in cancelled) == ["step_two", "step_two:3"]
+
+
+@pytest.mark.spec("CLI-11")
+def test_an_event_workflow_is_drawn_as_event_types_and_steps() -> None:
+    from wfsim.report._layout import _Edge, _layers, _Node
+    from wfsim.scenario import load_scenario
+
+    repo = pathlib.Path(__file__).resolve().parents[2] / "scenarios"
+    flow = load_scenario(str(repo / "llamaindex_parallel_flow.wfsim.yaml")).workflow
+    assert isinstance(flow, wfsim.EventWorkflow)
+    svg = ET.fromstring(graph_svg(flow))
+    nodes = {n.get("data-step"): n.get("class") for n in svg.findall(f"{SVG}g")}
+    assert nodes == {
+        "event:StartEvent": "node event",
+        "event:StepTwoEvent": "node event",
+        "start": "node",
+        "step_two": "node",
+    }
+    edges = [(e.get("data-from"), e.get("data-to")) for e in svg.findall(f"{SVG}path")]
+    assert edges == [("event:StartEvent", "start"), ("event:StepTwoEvent", "step_two")]
+
+    # Events may loop back: the edge closing a cycle does not push nodes right.
+    loop = [_Node(k, k, k) for k in ("a", "b", "c")]
+    ring = [_Edge("a", "b"), _Edge("b", "c"), _Edge("c", "a", dashed=True)]
+    assert _layers(loop, ring) == [["a"], ["b"], ["c"]]

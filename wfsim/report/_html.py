@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from wfsim._core._events import EventWorkflow
 from wfsim._core._time import format_seconds
 from wfsim._core._trace import Trace
 from wfsim._core._workflow import Workflow
@@ -59,7 +60,8 @@ svg .tick{text-anchor:middle;fill:#5b6475}svg .grid{stroke:#eef0f4}
 .mark.fallback{stroke:#a15c07}.mark.crashed{stroke:#6b2c91}.mark.recovered{stroke:#157f3b}
 .graph .node rect{fill:#eaf2fb;stroke:#3b82c4}.graph .node.unreached rect{fill:#f7f7f7;
 stroke:#b0b6c2;stroke-dasharray:4 3}.graph .node.compensated rect{stroke-width:2}
-.graph .edge{fill:none;stroke:#7b8496}.graph marker path{fill:#7b8496}
+.graph .edge{fill:none;stroke:#7b8496}.graph .edge.dashed{stroke-dasharray:4 3}
+.graph .node.event rect{fill:#f3f0fa;stroke:#8e6cc9}.graph marker path{fill:#7b8496}
 .graph .detail{fill:#5b6475;font-size:10px}.histogram .bin{fill:#3b82c4}
 .histogram .bin.fail{fill:#d9534f}.legend span{display:inline-block;margin-right:14px}
 .legend i{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle}
@@ -256,7 +258,7 @@ class RunView:
 
     ``facts`` are ``(name, value)`` lines shown at the top (scenario, seed,
     status, digest...); ``checks`` are ``(expectation key, passed)``;
-    ``workflow`` draws the graph when it is a DAG (:class:`~wfsim.Workflow`).
+    ``workflow`` draws the graph when it is a DAG or an event workflow.
     """
 
     title: str
@@ -284,7 +286,7 @@ def _run_sections(view: RunView, prefix: str = "") -> list[str]:
     sections.append(
         _section(f"{prefix}timeline", "Timeline (virtual time)", _LEGEND, timeline_svg(view.trace))
     )
-    if isinstance(view.workflow, Workflow):
+    if isinstance(view.workflow, Workflow | EventWorkflow):
         sections.append(_section(f"{prefix}graph", "Workflow graph", graph_svg(view.workflow)))
     return sections
 
@@ -348,12 +350,12 @@ def _scenario_sections(
     out = [_section(f"{prefix}summary", scenario.title, *parts)]
     if scenario.coverage is not None:
         out.append(_coverage_section(scenario.coverage, f"{prefix}coverage"))
-        if isinstance(workflow, Workflow):
+        if isinstance(workflow, Workflow | EventWorkflow):
             reached = {row.step: row.reached for row in scenario.coverage.steps}
             out.append(
                 _section(f"{prefix}graph", "Workflow graph", graph_svg(workflow, reached=reached))
             )
-    elif isinstance(workflow, Workflow):
+    elif isinstance(workflow, Workflow | EventWorkflow):
         out.append(_section(f"{prefix}graph", "Workflow graph", graph_svg(workflow)))
     if example is not None:
         out.append(
