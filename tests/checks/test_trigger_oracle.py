@@ -33,10 +33,14 @@ def find(events: Sequence[TraceEvent], kind: str, step: str) -> int:
 
 @st.composite
 def ruled_dags(draw: DrawFn) -> tuple[wfsim.Workflow, tuple[Fault, ...]]:
-    """DAGs of every trigger rule, some steps failing (retried or not), a parallel group,
-    sometimes a concurrency limit."""
+    """DAGs of every trigger rule, some steps failing (retried or not) or compensated, a
+    parallel group, sometimes a concurrency limit: failures a rule or a group absorbs do
+    not fail the run (TRIG-3), so nothing is compensated then (COMP-1)."""
     n = draw(st.integers(2, 10))
-    wf = wfsim.Workflow("ruled", max_concurrency=draw(st.sampled_from([None, None, 1, 2])))
+    saga = wfsim.SagaPolicy(register=draw(st.sampled_from(["after", "before"])))
+    wf = wfsim.Workflow(
+        "ruled", max_concurrency=draw(st.sampled_from([None, None, 1, 2])), saga=saga
+    )
     names: list[str] = []
     for i in range(n):
         deps = sorted(draw(st.sets(st.integers(0, i - 1), max_size=3))) if i else []
@@ -58,6 +62,9 @@ def ruled_dags(draw: DrawFn) -> tuple[wfsim.Workflow, tuple[Fault, ...]]:
                 duration=draw(st.sampled_from([0, 1, 2])),
                 trigger_rule=rule,
                 retry=draw(st.sampled_from([None, RetryPolicy(max_attempts=2)])),
+                compensate=wfsim.compensation(f"undo_{name}", duration=0.5)
+                if draw(st.integers(0, 2)) == 0
+                else None,
             )
             names.append(name)
     failing = sorted(draw(st.sets(st.sampled_from(names), max_size=3)))
@@ -72,7 +79,7 @@ def ruled_dags(draw: DrawFn) -> tuple[wfsim.Workflow, tuple[Fault, ...]]:
     return wf, faults
 
 
-@pytest.mark.spec("TRIG-2", "ORACLE-7", "ORACLE-3")
+@pytest.mark.spec("TRIG-2", "TRIG-3", "COMP-1", "COMP-5", "ORACLE-7", "ORACLE-3")
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=ruled_dags(), seed=st.integers(0, 50))
 def test_every_oracle_is_silent_on_runs_of_every_trigger_rule(
@@ -237,3 +244,30 @@ def test_imperative_and_event_workflows_have_no_trigger_rules_to_check() -> None
         return None
 
     assert check_trigger_rules(body, (), wfsim.run(body).trace) == []
+
+
+@pytest.mark.spec("COMP-1", "TRIG-3", "ORACLE-4", "ORACLE-7")
+def test_compensating_a_failure_a_trigger_rule_absorbed_breaks_comp_1() -> None:
+    wf = wfsim.Workflow("absorbed")
+    wf.add_step("batch", duration=1, compensate=wfsim.compensation("undo_batch", duration=1))
+    wf.add_step("flaky", duration=1)
+    wf.add_step("aggregate", after=["batch", "flaky"], trigger_rule="all_done")
+    faults = (Fault.error("flaky", error="Boom"),)
+    events = list(wfsim.run(wf, faults=faults).trace)
+    assert events[-1]["status"] == "completed"
+    assert check_all(wf, faults, rebuild(events)) == []
+    start = attrs.evolve(
+        events[-2],
+        kind="compensation_started",
+        step="undo_batch",
+        attempt=1,
+        fields={"for_step": "batch"},
+    )
+    events.insert(len(events) - 1, start)
+    violations = found(check_all(wf, faults, rebuild(events)))
+    assert (
+        "COMP-1",
+        "compensation 'undo_batch' has compensation_started at t=1s although no leaf step "
+        "failed or was skipped for a failed upstream, so the run did not fail (TRIG-3); only "
+        "a failed run compensates",
+    ) in violations

@@ -10,6 +10,7 @@ from wfsim._core._faults import Fault
 from wfsim._core._trace import TraceEvent
 
 from ._index import AnyWorkflow, Run, at, violation
+from ._ordering import failed_leaves
 from ._violation import Violation
 
 __all__ = ["check_compensations"]
@@ -37,18 +38,24 @@ def check_compensations(
 
 def compensations(run: Run) -> list[Violation]:
     comp_events = [e for e in run.trace if e.step in run.compensation_names]
-    # a body may raise without any step failing; its run's status is checked by COMP-5
-    if run.dag and not any(e.kind == "step_failed" for e in run.trace):
+    # a body may raise without any step failing; its run's status is checked by COMP-5.
+    # A DAG run compensates when it failed (TRIG-3): a failure a trigger rule or a
+    # group's partial success absorbed does not fail it.
+    any_failed = any(e.kind == "step_failed" for e in run.trace)
+    leaves = [n for n, deps in run.workflow.dependents().items() if not deps]
+    unended = any(not run.terminal.get(n) for n in leaves)  # ORD-6's to report
+    if run.dag and not failed_leaves(run) and not (any_failed and unended):
+        why = (
+            "although no leaf step failed or was skipped for a failed upstream, so the run "
+            "did not fail (TRIG-3); only a failed run compensates"
+            if any_failed
+            else "although no step failed; a run in which no step failed compensates nothing"
+        )
         first: dict[str, TraceEvent] = {}
         for e in comp_events:
             first.setdefault(str(e.step), e)
         return [
-            violation(
-                "COMP-1",
-                f"compensation {name!r} has {e.kind} at {at(e)} although no step failed; a run "
-                "in which no step failed compensates nothing",
-                e,
-            )
+            violation("COMP-1", f"compensation {name!r} has {e.kind} at {at(e)} {why}", e)
             for name, e in first.items()
         ]
     out: list[Violation] = []

@@ -517,7 +517,13 @@ def _status(run: Run, finished: TraceEvent) -> list[Violation]:
         for e in ends
         if e.kind == "step_cancelled" and e.get("reason") != "group timeout"  # PAR-5
     ]
-    failed = [e for ends in run.terminal.values() for e in ends if e.kind == "step_failed"]
+    # a group's task that failed is the group's to report (PAR-4), not the run's
+    failed = [
+        e
+        for ends in run.terminal.values()
+        for e in ends
+        if e.kind == "step_failed" and e.step in run.steps
+    ]
     # TRIG-3: failures a trigger rule absorbed (every leaf completed, or was skipped for
     # another reason than a failed upstream) leave the run completed.
     leaves = [n for n, deps in run.workflow.dependents().items() if not deps]
@@ -586,6 +592,22 @@ def _status(run: Run, finished: TraceEvent) -> list[Violation]:
         else:
             _require_names(out, "COMP-5", message, finished, comp_fails, "failed compensation")
             _require_names(out, "COMP-5", message, finished, comp_skips, "compensation not run")
+    return out
+
+
+def failed_leaves(run: Run) -> list[TraceEvent]:
+    """TRIG-3: the ends of the DAG's leaf steps that fail the run (failed, or skipped
+    because an upstream step failed); a failure a trigger rule absorbed is not one."""
+    out: list[TraceEvent] = []
+    for name, deps in run.workflow.dependents().items():
+        ends = run.terminal.get(name)
+        if deps or not ends:
+            continue
+        end = ends[0]
+        if end.kind == "step_failed" or (
+            end.kind == "step_skipped" and end.get("upstream_failed") is True
+        ):
+            out.append(end)
     return out
 
 
