@@ -78,6 +78,13 @@ def run_coverage(trace: Trace) -> dict[str, Any]:
         if kind == "breaker_state":
             breakers.append([event.get("breaker"), event.get("previous"), event.get("state")])
             continue
+        if kind == "fault_injected" and step is None:
+            # a delivery fault (FAULT-20) names no step: its event type or signal, and occurrence
+            fault = event.get("fault") or {}
+            where = fault.get("event") or fault.get("signal")
+            if where is not None:
+                faults.append([where, fault.get("occurrence"), _fault_label(fault)])
+            continue
         if step is None:
             continue
         if kind in ("attempt_started", "compensation_started", "group_started"):
