@@ -79,6 +79,10 @@ class Fault:
     ``step`` is a step (or compensation) name or a glob pattern; ``attempts``
     lists the 1-based attempts it applies to (``None``: every attempt);
     ``probability`` makes it apply to each such attempt with that chance.
+
+    Faults on deliveries instead (:meth:`drop`, :meth:`duplicate`, :meth:`delay`)
+    have a ``delivery`` (``"event"`` or ``"signal"``): ``step`` then holds the
+    event type or signal name (or pattern) and ``attempts`` its occurrences.
     """
 
     kind: FaultKind
