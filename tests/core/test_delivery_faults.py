@@ -503,3 +503,17 @@ def test_the_fixtures_inject_delivery_faults(wfsim_sim: Any, wfsim_faults: Any) 
     wfsim_faults.add(Fault.delay(event="Item", by=5))
     result = wfsim_sim.run(relay())
     assert (result.status, result.makespan) == ("completed", 7)
+
+
+@pytest.mark.spec("FAULT-21", "FAULT-23", "EVT-1", "EVT-6")
+def test_faults_on_the_start_event_delay_or_prevent_the_whole_run() -> None:
+    late = wfsim.run(relay(), faults=[Fault.delay(event="StartEvent", by=5)])
+    assert (late.status, late.makespan) == ("completed", 7)
+    assert kinds(late, "event_delivered")[0] == (5.0, "event_delivered", "first")
+    never = wfsim.run(relay(), faults=[Fault.drop(event="StartEvent")])
+    assert never.status == "timed_out"
+    assert "no step returned a StopEvent" in never.message
+    assert kinds(never, "event_delivered", "attempt_started") == []
+    twice = wfsim.run(relay(), faults=[Fault.duplicate(event="StartEvent")])
+    assert [s for _, _, s in kinds(twice, "event_delivered")][:2] == ["first", "first:2"]
+    assert twice.result == "done 1"
