@@ -1,6 +1,7 @@
 """Oracles: pure functions from a run's definition, fault plan and trace to the rules it breaks.
 
-Each oracle takes ``(workflow, faults, trace)`` and returns a list of
+Each oracle takes ``(workflow, faults, trace)`` (the workflow a DAG, an
+``@wfsim.workflow`` body or an event workflow) and returns a list of
 :class:`Violation`, each citing a spec rule ID (``ORD-1``, ``RETRY-8``) with a
 sentence and the trace lines involved. Oracles never run the engine: they read
 the trace alone, so they judge any engine's trace, a saved one or a tampered one::
