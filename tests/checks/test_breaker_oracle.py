@@ -297,3 +297,51 @@ def test_a_body_breaker_that_opens_without_an_outcome_breaks_brk_2() -> None:
         "breaker 'api' went closed -> open at t=0s, but no attempt ended then; a breaker opens "
         "or closes on an admitted attempt's outcome",
     )
+
+
+@pytest.mark.spec("BRK-1", "BRK-2", "BRK-3", "BRK-4", "ORACLE-3", "ORACLE-6", "ORACLE-8")
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    breaker=breakers(),
+    ticks=st.integers(3, 10),
+    width=st.integers(1, 2),
+    fallback=st.booleans(),
+    windows=st.lists(st.tuples(st.integers(0, 8), st.integers(1, 5)), max_size=2),
+    retry=st.sampled_from([None, RetryPolicy(max_attempts=3, initial_interval=0.5)]),
+    seed=st.integers(0, 100),
+)
+def test_every_oracle_is_silent_on_bodies_calling_through_a_breaker(
+    breaker: CircuitBreaker,
+    ticks: int,
+    width: int,
+    fallback: bool,
+    windows: list[tuple[int, int]],
+    retry: RetryPolicy | None,
+    seed: int,
+) -> None:
+    """A body polls through a breaker (one or two gathered calls a tick) across outages:
+    the oracle knows no settings and checks the state machine and the refusals."""
+
+    async def fallback_fn(ctx: wfsim.StepContext) -> str:
+        return "cached"
+
+    @wfsim.workflow
+    async def polling(ctx: wfsim.WorkflowContext, _: Any) -> list[Any]:
+        out: list[Any] = []
+        for _tick in range(ticks):
+            calls = [
+                ctx.step(
+                    call, breaker=breaker, retry=retry, fallback=fallback_fn if fallback else None
+                )
+                for _ in range(width)
+            ]
+            try:
+                out.append(await ctx.gather(*calls))
+            except Exception as exc:
+                out.append(type(exc).__name__)
+            await ctx.sleep(1)
+        return out
+
+    faults = tuple(Fault.outage("call*", start=s, end=s + d) for s, d in windows)
+    trace = wfsim.run(polling, faults=faults, seed=seed).trace
+    assert check_all(polling, faults, trace) == [], trace.format()
