@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +17,11 @@ from hypothesis import strategies as st
 from hypothesis.strategies import DrawFn
 
 import wfsim
+from examples.llamaindex_flows import concurrent_flow_same
 from wfsim import Event, EventWorkflow, Fault, RetryPolicy, StartEvent, StopEvent, TraceEvent
 from wfsim.checks import check_all, check_collections
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 class A(Event):
@@ -322,3 +329,41 @@ def test_a_failed_collection_does_not_bring_back_an_event_whose_own_attempt_fail
         ("collect:2", ["collect", "collect:2"]),  # its retry collects both again
     ]
     assert check_all(wf, (), trace) == []
+
+
+@pytest.mark.spec("EVT-4", "TRACE-2", "DET-1", "ORACLE-9")
+def test_the_collection_fields_are_deterministic() -> None:
+    """Same seed, same trace (sources and arrived included), here and in a fresh process
+    with another PYTHONHASHSEED; other seeds explore other arrival orders."""
+    wf = collector_flow(
+        [("A", 0), ("B", 0), ("A", 0), ("B", 0), ("A", 0)],
+        ["A", "B"],
+        workers=3,
+        pause=0.5,
+        fails_on=frozenset({1}),
+        second=["A"],
+        retry=RetryPolicy(max_attempts=3, initial_interval=0.5),
+    )
+    sources = set()
+    for seed in range(6):
+        first, again = wfsim.run(wf, seed=seed).trace, wfsim.run(wf, seed=seed).trace
+        assert first.digest() == again.digest()
+        sources.add(tuple(tuple(e["sources"]) for e in first.of_kind("events_collected")))
+    assert len(sources) > 1
+    script = (
+        "import wfsim; from examples.llamaindex_flows import concurrent_flow_same as wf; "
+        "t = wfsim.run(wf, seed=3).trace; "
+        "print(t.digest(), [e['sources'] for e in t.of_kind('events_collected')])"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    there = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=REPO,
+    ).stdout.strip()
+    here = wfsim.run(concurrent_flow_same, seed=3).trace
+    sources = [e["sources"] for e in here.of_kind("events_collected")]
+    assert there == f"{here.digest()} {sources}"
