@@ -11,12 +11,16 @@ import json
 import os
 import pathlib
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 import wfsim
 from wfsim._core._time import format_seconds
 from wfsim.errors import ScenarioError, WfsimError
+
+if TYPE_CHECKING:
+    from wfsim.campaign._explore import Exploration
+    from wfsim.campaign._random import RandomFaults
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 SUFFIX = ".wfsim.yaml"
@@ -176,7 +180,25 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     scenario = _load(pathlib.Path(args.file), err)
     if not isinstance(scenario, Scenario):
         return EXIT_BAD_INPUT
-    outcome = run_scenario(scenario, seed=args.seed)
+    random = _random_faults(args)
+    exploration = _exploration(args)
+    violations: tuple[tuple[str, str], ...] = ()
+    if random is None and exploration is None:
+        outcome = run_scenario(scenario, seed=args.seed)
+    else:
+        from wfsim.campaign._random import plan_faults
+        from wfsim.campaign._record import judge_run
+
+        plan = None if random is None else plan_faults(scenario.workflow, args.seed, random)
+        outcome, failures = judge_run(
+            scenario,
+            args.seed,
+            plan.faults if plan is not None else (),
+            random.options if random is not None else "",
+            exploration=exploration,
+        )
+        # Expectations print as a report below; the oracles' rules as lines of their own.
+        violations = tuple(f for f in failures if "." not in f[0])
     if args.trace:
         _write_trace(outcome, pathlib.Path(args.trace))
     if args.json:
@@ -190,9 +212,18 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             file=out,
         )
         print(f"digest: {outcome.result.digest()}", file=out)
+        if random is not None:
+            print(
+                f"random faults: {len(outcome.extra_faults)} planned, "
+                f"{outcome.extra_fired} fired"
+                + ("; expect not checked, invariants are" if outcome.extra_fired else ""),
+                file=out,
+            )
+        for rule, message in violations:
+            print(f"{rule}: {message}", file=out)
         if outcome.failures:
             print(outcome.report(), file=out)
-    return EXIT_OK if outcome.passed else EXIT_FAILED
+    return EXIT_OK if outcome.passed and not violations else EXIT_FAILED
 
 
 def cmd_graph(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -240,6 +271,14 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     loaded = [_load(path, err) for path in files]
     if problems or not all(isinstance(s, Scenario) for s in loaded):
         return EXIT_BAD_INPUT
+    if args.exhaustive:
+        return _exhaustive(args, files, out, err)
+    if args.seeds is None:
+        print("wfsim simulate: error: --seeds N is required (or give --exhaustive)", file=err)
+        return EXIT_BAD_INPUT
+    if args.max_faults or args.max_runs is not None:
+        print("wfsim simulate: error: --max-faults and --max-runs need --exhaustive", file=err)
+        return EXIT_BAD_INPUT
     summary = run_campaign(
         [str(path) for path in files],
         seeds=args.seeds,
@@ -252,9 +291,16 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         progress=err,
         dask=args.dask,
         dask_timeout=args.dask_timeout,
+        fault_rate=args.fault_rate,
+        swarm=args.swarm,
+        exploration=_exploration(args),
     )
+    minimised = _minimise_failing(summary, args) if args.minimise else []
     if args.json:
-        print(json.dumps(summary.to_json()), file=out)
+        data = summary.to_json()
+        if args.minimise:
+            data["minimised"] = minimised
+        print(json.dumps(data), file=out)
     else:
         # On a terminal the coverage tables are rich tables after the report (CAMP-22).
         print(summary.format(coverage=not out.isatty()), file=out)
@@ -262,7 +308,95 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             from wfsim.campaign._coverage import print_coverage_tables
 
             print_coverage_tables(summary.scenarios, out)
+        for m in minimised:
+            print(f"minimised {m['file']} seed {m['seed']} ({m['key']}): {m['path']}", file=out)
+            print(f"  {m['run']}", file=out)
     return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _exhaustive(
+    args: argparse.Namespace, files: Sequence[pathlib.Path], out: TextIO, err: TextIO
+) -> int:
+    """``simulate --exhaustive``: every interleaving and fault placement (CAMP-43, CAMP-44)."""
+    from wfsim.campaign._explore import explore_exhaustive
+
+    clash = [
+        flag
+        for flag, given in (
+            ("--seeds", args.seeds is not None),
+            ("--schedule", args.schedule != "random"),
+            ("--fault-rate", args.fault_rate is not None),
+            ("--swarm", args.swarm),
+            ("--resume", args.resume),
+            ("--dask", args.dask is not None),
+            ("--minimise", args.minimise),
+        )
+        if given
+    ]
+    if clash:
+        print(f"wfsim simulate: error: --exhaustive does not take {', '.join(clash)}", file=err)
+        return EXIT_BAD_INPUT
+    reports = [
+        explore_exhaustive(str(path), max_faults=args.max_faults, max_runs=args.max_runs)
+        for path in files
+    ]
+    if args.json:
+        data = {
+            "exhaustive": [r.to_json() for r in reports],
+            "runs": sum(r.runs for r in reports),
+            "failed": sum(r.failed for r in reports),
+        }
+        print(json.dumps(data), file=out)
+    else:
+        for report in reports:
+            print(report.format(), file=out)
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
+
+
+def _random_faults(args: argparse.Namespace) -> RandomFaults | None:
+    from wfsim.campaign._random import random_faults_for
+
+    return random_faults_for(args.fault_rate, args.swarm)
+
+
+def _minimise_failing(summary: object, args: argparse.Namespace) -> list[dict[str, object]]:
+    """``simulate --minimise``: the first failing seed of each scenario, minimised (CAMP-33)."""
+    from wfsim.campaign import CampaignSummary
+    from wfsim.campaign._minimise import minimise
+
+    assert isinstance(summary, CampaignSummary)
+    random = _random_faults(args)
+    done = []
+    for scenario in summary.scenarios:
+        if not scenario.failing:
+            continue
+        record = scenario.failing[0]
+        m = minimise(
+            scenario.path, record.seed, random_faults=random, key=record.failure_keys[0]
+        )
+        done.append(
+            {"file": scenario.path, "seed": record.seed, "key": m.key, "path": m.path,
+             "faults": len(m.faults), "digest": m.digest, "run": m.run_command}
+        )
+    return done
+
+
+def cmd_minimise(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from wfsim.campaign._minimise import minimise
+    from wfsim.scenario import Scenario
+
+    if not isinstance(_load(pathlib.Path(args.file), err), Scenario):
+        return EXIT_BAD_INPUT
+    m = minimise(
+        args.file, args.seed, random_faults=_random_faults(args), key=args.key, out=args.output
+    )
+    if args.json:
+        print(json.dumps({"file": args.file, "seed": m.seed, "key": m.key, "path": m.path,
+                          "faults_before": len(m.before), "faults": len(m.faults),
+                          "digest": m.digest, "runs": m.runs, "run": m.run_command}), file=out)
+    else:
+        print(m.format(), file=out)
+    return EXIT_OK
 
 
 def _campaign_line(info: object) -> str:
@@ -340,6 +474,99 @@ def _budget(text: str) -> str:
     return text
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"fault rate must be a number from 0 to 1, not {text!r}"
+        ) from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"fault rate must be a number from 0 to 1, not {text}")
+    return value
+
+
+def _random_fault_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fault-rate", type=_rate, metavar="P",
+        help="random faults: every attempt of every step fails with probability P, drawn "
+        "per seed as explicit faults; expect then holds only where none fired, invariants always",
+    )
+    parser.add_argument(
+        "--swarm", action="store_true",
+        help="swarm testing: each seed also draws which fault kinds (error, latency, hang, "
+        "outage) are on and their rates, up to --fault-rate (default 0.1)",
+    )
+
+
+def _duration(what: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        from wfsim._core._time import to_ns
+
+        try:
+            ns = to_ns(text, what=what)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if ns <= 0:
+            raise argparse.ArgumentTypeError(f"{what} must be more than 0s, not {text!r}")
+        return text
+
+    return parse
+
+
+def _exploration_options(parser: argparse.ArgumentParser) -> None:
+    """The exploration flags of ``simulate`` and ``replay`` (CAMP-40..42)."""
+    from wfsim.campaign._explore import SCHEDULES
+
+    parser.add_argument(
+        "--schedule", choices=SCHEDULES, default="random",
+        help="how each seed orders simultaneous work: seeded random (default), PCT "
+        "(random step priorities and change points) or delay-bounded (the canonical "
+        "order with a few seeded deviations)",
+    )
+    parser.add_argument(
+        "--pct-depth", type=_positive, default=3, metavar="D",
+        help="--schedule pct: priority levels; D-1 priority change points (default 3)",
+    )
+    parser.add_argument(
+        "--delay-bound", type=_count, default=1, metavar="K",
+        help="--schedule delay-bounded: at most K deviations from the canonical order "
+        "(default 1)",
+    )
+    parser.add_argument(
+        "--chaos-phase", type=_duration("chaos phase"), metavar="D",
+        help="faults apply only before virtual time D; after it, the quiet phase",
+    )
+    parser.add_argument(
+        "--liveness-bound", type=_duration("liveness bound"), metavar="D",
+        help="every run must reach a final status within D of virtual time after the "
+        "chaos phase (from 0 without one), else it fails CAMP-42",
+    )
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {value}")
+    return value
+
+
+def _exploration(args: argparse.Namespace) -> Exploration | None:
+    from wfsim.campaign._explore import Exploration
+
+    found = Exploration.make(
+        args.schedule,
+        pct_depth=args.pct_depth,
+        delay_bound=args.delay_bound,
+        chaos_phase=args.chaos_phase,
+        liveness_bound=args.liveness_bound,
+    )
+    return None if found.plain else found
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="wfsim",
@@ -384,7 +611,32 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--trace", metavar="OUT", help="write the trace as JSON Lines to OUT")
     replay.add_argument("--timeline", action="store_true", help="also print the timeline")
     replay.add_argument("--json", action="store_true", help="print one JSON object")
+    _random_fault_options(replay)
+    _exploration_options(replay)
     replay.set_defaults(func=cmd_replay)
+
+    minimise = sub.add_parser(
+        "minimise", help="shrink a failing seed's faults and write them as a scenario file",
+        description="Rerun one failing seed (with the campaign's random-fault options), shrink "
+        "its fault plan (drop faults, make probabilities explicit, halve latencies and outage "
+        "windows) while the same failure persists, and write the minimal reproduction: the "
+        "scenario with its faults explicit and the seed fixed. Exit 0 when written, 2 for bad "
+        "input or a seed that passes.",
+    )
+    minimise.add_argument("file", metavar="FILE")
+    minimise.add_argument("--seed", type=_seed, required=True, help="the failing seed")
+    _random_fault_options(minimise)
+    minimise.add_argument(
+        "--key", metavar="KEY",
+        help="the failure to keep (e.g. invariants.status, RETRY-3); default: the run's first",
+    )
+    minimise.add_argument(
+        "-o", "--output", metavar="OUT",
+        help="where to write it (default: NAME-seedN.min.wfsim.yaml next to FILE, so its "
+        "python: imports resolve the same way)",
+    )
+    minimise.add_argument("--json", action="store_true", help="print one JSON object")
+    minimise.set_defaults(func=cmd_minimise)
 
     graph = sub.add_parser(
         "graph", help="draw a scenario's workflow",
@@ -403,7 +655,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("files", nargs="+", metavar="FILE", help="scenario files or directories")
     simulate.add_argument(
-        "--seeds", type=_positive, required=True, metavar="N", help="how many seeds to run"
+        "--seeds", type=_positive, metavar="N",
+        help="how many seeds to run (required unless --exhaustive)",
     )
     simulate.add_argument(
         "--start-seed", type=_seed, default=0, metavar="S", help="the first seed (default 0)"
@@ -428,6 +681,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true",
         help="reuse the runs earlier campaigns recorded for the same file text and seed",
     )
+    _random_fault_options(simulate)
+    simulate.add_argument(
+        "--minimise", action="store_true",
+        help="minimise the first failing seed of each scenario and write it as a scenario "
+        "file next to it (NAME-seedN.min.wfsim.yaml)",
+    )
     simulate.add_argument(
         "--dask", metavar="ADDRESS|local",
         help="run the batches on a Dask cluster (the dask extra): 'local' starts one of "
@@ -437,6 +696,21 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--dask-timeout", type=_budget, default="10s", metavar="D",
         help="how long to wait for the Dask scheduler at ADDRESS to answer (default 10s)",
+    )
+    _exploration_options(simulate)
+    simulate.add_argument(
+        "--exhaustive", action="store_true",
+        help="instead of seeds, run every interleaving of each (small) scenario and every "
+        "placement of up to --max-faults injected errors on step attempts",
+    )
+    simulate.add_argument(
+        "--max-faults", type=_count, default=0, metavar="K",
+        help="--exhaustive: place up to K faults on step attempts (default 0)",
+    )
+    simulate.add_argument(
+        "--max-runs", type=_positive, metavar="N",
+        help="--exhaustive: make at most N runs (without it, a space estimated above "
+        "10000 runs is refused)",
     )
     simulate.set_defaults(func=cmd_simulate)
 

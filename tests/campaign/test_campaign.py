@@ -13,6 +13,7 @@ import pathlib
 import re
 import sqlite3
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -42,11 +43,16 @@ PUBLIC = {
     "CampaignInfo",
     "CampaignStore",
     "CampaignSummary",
+    "FaultPlan",
+    "Minimised",
     "Percentiles",
+    "RandomFaults",
     "RunRecord",
     "ScenarioRef",
     "ScenarioSummary",
     "SeedChange",
+    "minimise",
+    "plan_faults",
     "run_campaign",
     "run_seed",
 }
@@ -118,10 +124,10 @@ def test_a_run_that_raises_is_a_failed_run_and_the_campaign_goes_on(
 ) -> None:
     real = run_scenario
 
-    def raises_on_seed_3(scenario: object, *, seed: int) -> object:
+    def raises_on_seed_3(scenario: object, *, seed: int, **options: Any) -> object:
         if seed == 3:
             raise RuntimeError("engine fell over")
-        return real(scenario, seed=seed)  # type: ignore[arg-type]
+        return real(scenario, seed=seed, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr("wfsim.campaign._record.run_scenario", raises_on_seed_3)
     summary = run_campaign([steady], seeds=6)

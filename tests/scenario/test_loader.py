@@ -1271,6 +1271,7 @@ def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
         "signals",
         "settings",
         "expect",
+        "invariants",
     }
     missing = [
         where

@@ -19,8 +19,13 @@ distribution, attempts and retry delays, the failing seeds with their replay lin
         print(store.diff(1, summary.campaign_id).format())
 
 The same seed gives the same record, digest included, on every backend.
+``fault_rate=P`` (and ``swarm=True``) add random faults to every seed, drawn as an
+explicit fault list (:func:`plan_faults`); :func:`minimise` shrinks a failing
+seed's faults and writes the minimal reproduction as a scenario file.
 """
 
+from wfsim.campaign._minimise import Minimised, minimise
+from wfsim.campaign._random import FaultPlan, RandomFaults, plan_faults
 from wfsim.campaign._record import CampaignError, RunRecord, run_seed
 from wfsim.campaign._run import run_campaign
 from wfsim.campaign._store import (
@@ -39,11 +44,16 @@ __all__ = [
     "CampaignInfo",
     "CampaignStore",
     "CampaignSummary",
+    "FaultPlan",
+    "Minimised",
     "Percentiles",
+    "RandomFaults",
     "RunRecord",
     "ScenarioRef",
     "ScenarioSummary",
     "SeedChange",
+    "minimise",
+    "plan_faults",
     "run_campaign",
     "run_seed",
 ]

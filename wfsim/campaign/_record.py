@@ -15,13 +15,16 @@ from typing import Any
 
 import attrs
 
+from wfsim._core._faults import Fault
 from wfsim._core._trace import ATTEMPT_ENDS, ATTEMPT_STARTS, Trace
 from wfsim._core._workflow import Workflow
 from wfsim.checks import check_all
 from wfsim.errors import WfsimError
-from wfsim.scenario import Scenario, load_scenario, run_scenario
+from wfsim.scenario import Scenario, ScenarioRun, load_scenario, run_scenario
 
 from ._coverage import run_coverage
+from ._explore import Exploration, explore_run
+from ._random import RandomFaults, plan_faults
 
 __all__ = ["CampaignError", "RunRecord", "file_hash", "run_batch", "run_seed"]
 
@@ -42,6 +45,9 @@ class RunRecord:
     are the steps that ended ``step_failed``; ``retry_delays_ns`` the virtual
     time between each failed attempt and the next, as ``expect.retry_delays``
     measures it. ``wall_ms`` is host time spent on the run and its checks.
+    ``coverage`` is what the run reached (:func:`~._coverage.run_coverage`).
+    ``swarm`` lists the fault kinds a swarm campaign turned on for the seed;
+    ``random_faults`` counts the ``fault_injected`` events of its random faults.
     """
 
     scenario_hash: str
@@ -56,6 +62,8 @@ class RunRecord:
     failed_steps: tuple[str, ...] = ()
     retry_delays_ns: tuple[int, ...] = ()
     coverage: Mapping[str, Any] = attrs.field(factory=dict)
+    swarm: tuple[str, ...] = ()
+    random_faults: int = 0
 
     @property
     def passed(self) -> bool:
@@ -75,6 +83,8 @@ class RunRecord:
                 "failed_steps": list(self.failed_steps),
                 "retry_delays_ns": list(self.retry_delays_ns),
                 "coverage": self.coverage,
+                "swarm": list(self.swarm),
+                "random_faults": self.random_faults,
             },
             separators=(",", ":"),
         )
@@ -99,6 +109,8 @@ class RunRecord:
             failed_steps=tuple(stats["failed_steps"]),
             retry_delays_ns=tuple(stats["retry_delays_ns"]),
             coverage=stats.get("coverage", {}),
+            swarm=tuple(stats.get("swarm", ())),
+            random_faults=stats.get("random_faults", 0),
         )
 
 
@@ -142,15 +154,28 @@ def _numbers(trace: Trace) -> dict[str, Any]:
     }
 
 
-def run_seed(scenario: Scenario, scenario_hash: str, seed: int) -> RunRecord:
+def run_seed(
+    scenario: Scenario,
+    scenario_hash: str,
+    seed: int,
+    random_faults: RandomFaults | None = None,
+    exploration: Exploration | None = None,
+) -> RunRecord:
     """Run ``scenario`` with ``seed``, check its expectations and (for DAGs) every oracle.
 
     An exception out of the run is a finding too, not a crash of the campaign:
     the record has status ``error`` and the failure ``error.CLASS``.
+    ``random_faults`` adds the seed's random faults (:func:`~._random.plan_faults`);
+    ``exploration`` sets the schedule strategy, chaos phase and liveness bound
+    (:mod:`._explore`, CAMP-40..42).
     """
     begin = time.perf_counter()
+    plan = None if random_faults is None else plan_faults(scenario.workflow, seed, random_faults)
+    swarm = plan.kinds if plan is not None and random_faults and random_faults.swarm else ()
     try:
-        outcome = run_scenario(scenario, seed=seed)
+        outcome, failures = judge_run(
+            scenario, seed, plan.faults if plan else (), exploration=exploration
+        )
     except Exception as exc:  # a run that crashes on one seed is what campaigns look for
         return RunRecord(
             scenario_hash,
@@ -160,13 +185,9 @@ def run_seed(scenario: Scenario, scenario_hash: str, seed: int) -> RunRecord:
             "",
             0,
             (time.perf_counter() - begin) * 1000,
+            swarm=swarm,
         )
     result = outcome.result
-    failures = [(f"expect.{f.key}", f.message) for f in outcome.failures]
-    if isinstance(scenario.workflow, Workflow):
-        failures += [
-            (v.rule, v.message) for v in check_all(scenario.workflow, scenario.faults, result.trace)
-        ]
     return RunRecord(
         scenario_hash,
         seed,
@@ -177,18 +198,55 @@ def run_seed(scenario: Scenario, scenario_hash: str, seed: int) -> RunRecord:
         (time.perf_counter() - begin) * 1000,
         **_numbers(result.trace),
         coverage=run_coverage(result.trace),
+        swarm=swarm,
+        random_faults=outcome.extra_fired,
     )
+
+
+def judge_run(
+    scenario: Scenario,
+    seed: int,
+    extra_faults: Sequence[Fault] = (),
+    replay_options: str = "",
+    exploration: Exploration | None = None,
+) -> tuple[ScenarioRun, tuple[tuple[str, str], ...]]:
+    """Run one seed with ``extra_faults`` and judge it as a campaign does: the failure keys.
+
+    ``expect.KEY`` and ``invariants.KEY`` for the scenario's checks (``expect``
+    only when no extra fault fired, CAMP-30), a rule ID for an oracle's violation
+    (DAG workflows; the oracles see every fault, the extra ones included).
+    With ``exploration`` the run follows its options (:func:`~._explore.explore_run`).
+    """
+    if exploration is not None and not exploration.plain:
+        return explore_run(scenario, seed, exploration, extra_faults, replay_options)
+    outcome = run_scenario(
+        scenario, seed=seed, extra_faults=extra_faults, replay_options=replay_options
+    )
+    failures = [(f"{f.block}.{f.key}", f.message) for f in outcome.failures]
+    if isinstance(scenario.workflow, Workflow):
+        faults = scenario.faults + outcome.extra_faults
+        failures += [
+            (v.rule, v.message) for v in check_all(scenario.workflow, faults, outcome.result.trace)
+        ]
+    return outcome, tuple(failures)
 
 
 #: Scenarios a worker process has loaded, by (path, file hash).
 _LOADED: dict[tuple[str, str], Scenario] = {}
 
 
-def run_batch(path: str, scenario_hash: str, seeds: Sequence[int]) -> list[RunRecord]:
+def run_batch(
+    path: str,
+    scenario_hash: str,
+    seeds: Sequence[int],
+    random_faults: RandomFaults | None = None,
+    exploration: Exploration | None = None,
+) -> list[RunRecord]:
     """Run ``seeds`` of the scenario at ``path``: what a worker process is handed.
 
     The worker loads the file itself (once) and refuses it if its text is no
-    longer the text the campaign started with.
+    longer the text the campaign started with. ``random_faults`` adds each
+    seed's random faults (CAMP-30); ``exploration`` the exploration options (CAMP-40..42).
     """
     key = (path, scenario_hash)
     scenario = _LOADED.get(key)
@@ -199,4 +257,4 @@ def run_batch(path: str, scenario_hash: str, seeds: Sequence[int]) -> list[RunRe
                 "start the campaign again"
             )
         scenario = _LOADED[key] = load_scenario(path)
-    return [run_seed(scenario, scenario_hash, seed) for seed in seeds]
+    return [run_seed(scenario, scenario_hash, seed, random_faults, exploration) for seed in seeds]

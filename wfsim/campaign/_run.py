@@ -26,7 +26,9 @@ from wfsim._core._time import Duration, to_ns
 from wfsim.scenario import load_scenario
 
 from ._dask import DaskBackend, connect
+from ._explore import Exploration
 from ._progress import LINE_INTERVAL, progress_for
+from ._random import RandomFaults, random_faults_for
 from ._record import CampaignError, RunRecord, file_hash, run_batch
 from ._store import CampaignStore, ScenarioRef
 from ._summary import CampaignSummary, Tally
@@ -86,11 +88,18 @@ class _Batches:
                 yield index, tuple(self.pending[index][start:stop])
 
 
-def _in_process(refs: Sequence[ScenarioRef], jobs: Iterator[Job], sink: Sink) -> None:
+def _in_process(
+    refs: Sequence[ScenarioRef],
+    jobs: Iterator[Job],
+    sink: Sink,
+    random_faults: RandomFaults | None = None,
+    exploration: Exploration | None = None,
+) -> None:
     for index, seeds in jobs:
         ref = refs[index]
         for seed in seeds:
-            if not sink(run_batch(ref.path, ref.scenario_hash, [seed])):
+            batch = run_batch(ref.path, ref.scenario_hash, [seed], random_faults, exploration)
+            if not sink(batch):
                 return
 
 
@@ -105,6 +114,8 @@ def _in_processes(
     sink: Sink,
     workers: int,
     deadline: float | None,
+    random_faults: RandomFaults | None = None,
+    exploration: Exploration | None = None,
 ) -> None:
     pool = cf.ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context(), initializer=_worker_init
@@ -116,7 +127,11 @@ def _in_processes(
             job = next(jobs, None)
             if job is not None:
                 ref = refs[job[0]]
-                running.add(pool.submit(run_batch, ref.path, ref.scenario_hash, job[1]))
+                running.add(
+                    pool.submit(
+                        run_batch, ref.path, ref.scenario_hash, job[1], random_faults, exploration
+                    )
+                )
 
         for _ in range(2 * workers):
             submit()
@@ -167,6 +182,9 @@ def run_campaign(
     progress_interval: float = LINE_INTERVAL,
     dask: str | None = None,
     dask_timeout: Duration = "10s",
+    fault_rate: float | None = None,
+    swarm: bool = False,
+    exploration: Exploration | None = None,
 ) -> CampaignSummary:
     """Run seeds ``start_seed .. start_seed + seeds - 1`` of every scenario file in ``paths``.
 
@@ -186,6 +204,18 @@ def run_campaign(
     installed and see the scenario files at the same absolute paths. No scheduler
     answering within ``dask_timeout`` is a :class:`CampaignError`.
 
+    ``exploration`` (:class:`~._explore.Exploration`) picks the schedule strategy
+    (``random``, ``pct``, ``delay-bounded``), a chaos phase after which no fault
+    applies and a liveness bound within which every run must then finish
+    (CAMP-40..42); replay lines carry its options.
+
+    ``fault_rate`` gives every seed random faults: each attempt of each step
+    fails with that probability, drawn before the run as explicit faults
+    (:func:`~._random.plan_faults`); ``swarm`` also draws per seed which fault
+    kinds are on and their rates (up to ``fault_rate``, default
+    :data:`~._random.SWARM_RATE`). A run with random faults that fired is judged by
+    the file's ``invariants`` and the oracles, not its ``expect`` (CAMP-30).
+
     Example::
 
         summary = run_campaign(["scenarios/orders.wfsim.yaml"], seeds=1000, workers=2)
@@ -200,8 +230,16 @@ def run_campaign(
     _check("workers", workers, 1)
     _check("max_failures", max_failures, 1)
     budget = _budget_seconds(time_budget)
+    random = random_faults_for(fault_rate, swarm)
     if resume and store is None:
         raise CampaignError("resume needs a store to resume from")
+    if exploration is not None and exploration.plain:
+        exploration = None
+    if resume and exploration is not None:
+        raise CampaignError(
+            "resume reuses plain seeded runs; it does not combine with --schedule, "
+            "--chaos-phase or --liveness-bound"
+        )
     deadline = None if budget is None else begin + budget
 
     refs: list[ScenarioRef] = []
@@ -224,7 +262,10 @@ def run_campaign(
             workers = cluster.slots
 
     seed_range = range(start_seed, start_seed + seeds)
-    tallies = [Tally(r.path, r.title, r.scenario_hash) for r in refs]
+    replay_options = random.options if random is not None else ""
+    if exploration is not None:
+        replay_options += exploration.options
+    tallies = [Tally(r.path, r.title, r.scenario_hash, replay_options=replay_options) for r in refs]
     by_hash = {r.scenario_hash: i for i, r in enumerate(refs)}
     try:  # a local cluster already started is closed if the store is unusable
         db = CampaignStore(store) if store is not None else None
@@ -241,10 +282,14 @@ def run_campaign(
             }
             if dask is not None:
                 options["dask"] = dask
+            if random is not None:
+                options["random_faults"] = random.to_json()
+            if exploration is not None:
+                options["exploration"] = exploration.to_json()
             campaign_id = db.start(refs, start_seed, seeds, options, wfsim.__version__)
             if resume:
                 for index, ref in enumerate(refs):
-                    done = db.reuse(campaign_id, ref.scenario_hash, seed_range)
+                    done = db.reuse(campaign_id, ref.scenario_hash, seed_range, random)
                     for record in done:
                         tallies[index].add(record)
                     reused += len(done)
@@ -282,11 +327,13 @@ def run_campaign(
     try:
         if sink(()):  # a resumed campaign may have nothing left, or its failures already
             if cluster is not None:
-                cluster.run(refs, iter(batches), sink, deadline)
+                cluster.run(refs, iter(batches), sink, deadline, random, exploration)
             elif workers == 1:
-                _in_process(refs, iter(batches), sink)
+                _in_process(refs, iter(batches), sink, random, exploration)
             else:
-                _in_processes(refs, iter(batches), sink, workers, deadline)
+                _in_processes(
+                    refs, iter(batches), sink, workers, deadline, random, exploration
+                )
     except KeyboardInterrupt:
         stopped = "interrupted"
     except BaseException:

@@ -28,6 +28,7 @@ import attrs
 from wfsim._core._time import to_seconds
 
 from ._coverage import universe_of_file
+from ._random import RandomFaults
 from ._record import CampaignError, RunRecord
 from ._summary import CampaignSummary, Tally
 
@@ -330,11 +331,18 @@ class CampaignStore:
             self._db.commit()
             self._last_commit = time.monotonic()
 
-    def reuse(self, campaign: int, scenario_hash: str, seeds: range) -> list[RunRecord]:
+    def reuse(
+        self,
+        campaign: int,
+        scenario_hash: str,
+        seeds: range,
+        random_faults: RandomFaults | None = None,
+    ) -> list[RunRecord]:
         """Copy runs recorded by earlier campaigns for these seeds into ``campaign``.
 
         The latest recording of each seed wins; the copies name the campaign
-        that ran them (``reused_from``). Returns the reused records.
+        that ran them (``reused_from``). Only campaigns with the same random
+        fault options (CAMP-30) count. Returns the reused records.
         """
         rows = self._db.execute(
             "SELECT *, COALESCE(reused_from, campaign) AS origin FROM runs "
@@ -342,7 +350,11 @@ class CampaignStore:
             "ORDER BY campaign",
             (scenario_hash, seeds.start, seeds.stop, campaign),
         ).fetchall()
-        latest = {row["seed"]: row for row in rows}
+        wanted = None if random_faults is None else random_faults.to_json()
+        same = {
+            c: self._random_faults(c) == wanted for c in {row["campaign"] for row in rows}
+        }
+        latest = {row["seed"]: row for row in rows if same[row["campaign"]]}
         by_origin: dict[int, list[RunRecord]] = {}
         for row in latest.values():
             by_origin.setdefault(row["origin"], []).append(RunRecord.from_row(row))
@@ -403,15 +415,22 @@ class CampaignStore:
         ).fetchall()
         return [RunRecord.from_row(row) for row in rows]
 
+    def _random_faults(self, campaign: int) -> Any:
+        row = self._db.execute("SELECT options FROM campaigns WHERE id = ?", (campaign,)).fetchone()
+        return json.loads(row["options"]).get("random_faults") if row else None
+
     def summary(self, campaign: int) -> CampaignSummary:
         """Rebuild the report of a recorded campaign (``wfsim campaigns show``)."""
         info = self.campaign(campaign)
+        random = info.options.get("random_faults")
+        options = "" if not random else RandomFaults(random["rate"], random["swarm"]).options
         tallies = {
             s.scenario_hash: Tally(
                 s.path,
                 s.title,
                 s.scenario_hash,
                 universe=universe_of_file(s.abspath or s.path, s.scenario_hash),
+                replay_options=options,
             )
             for s in info.scenarios
         }

@@ -19,6 +19,7 @@ import attrs
 from wfsim._core._time import format_seconds, to_seconds
 
 from ._coverage import Coverage, CoverageTally, CoverageUniverse, universe_of_file
+from ._random import FAULT_KINDS
 from ._record import RunRecord
 
 __all__ = ["Bucket", "CampaignSummary", "Percentiles", "ScenarioSummary", "Tally"]
@@ -119,8 +120,8 @@ def delay_buckets(delays: Mapping[int, int]) -> tuple[Bucket, ...]:
     )
 
 
-def _replay(path: str, seed: int) -> str:
-    return f"wfsim replay {shlex.quote(path)} --seed {seed}"
+def _replay(path: str, seed: int, options: str = "") -> str:
+    return f"wfsim replay {shlex.quote(path)} --seed {seed}{options}"
 
 
 @attrs.frozen
@@ -131,7 +132,13 @@ class ScenarioSummary:
     oracle rule (most frequent first); ``attempts`` maps a number of attempts to
     how many step executions took that many; ``failed_attempts`` and
     ``failed_runs`` count, per step, its failed attempts and the runs in which
-    it failed for good; ``failing`` holds every failing run, by seed.
+    it failed for good; ``failing`` holds every failing run, by seed;
+    ``coverage`` what the runs reached and never exercised (CAMP-20).
+    With random faults (CAMP-30): ``replay_options`` follow ``--seed N`` in
+    replay lines, ``random_fault_runs`` counts the runs a random fault fired in;
+    for swarm testing (CAMP-32) ``swarm_kinds`` counts the runs each fault kind
+    was on in and ``swarm_configurations`` maps each configuration (kinds that
+    were on, ``"error+hang"``) to its runs and failed runs.
     """
 
     path: str
@@ -149,10 +156,14 @@ class ScenarioSummary:
     failed_runs: Mapping[str, int]
     failing: tuple[RunRecord, ...]
     coverage: Coverage | None = None
+    replay_options: str = ""
+    random_fault_runs: int = 0
+    swarm_kinds: Mapping[str, int] = attrs.field(factory=dict)
+    swarm_configurations: Mapping[str, tuple[int, int]] = attrs.field(factory=dict)
 
     def replay_command(self, seed: int) -> str:
         """The line that reruns one seed of this scenario: ``wfsim replay FILE --seed N``."""
-        return _replay(self.path, seed)
+        return _replay(self.path, seed, self.replay_options)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,6 +197,14 @@ class ScenarioSummary:
                 for r in self.failing
             ],
             "coverage": self.coverage.to_json() if self.coverage else None,
+            "random_fault_runs": self.random_fault_runs,
+            "swarm": {
+                "kinds": dict(self.swarm_kinds),
+                "configurations": {
+                    c: {"runs": runs, "failed": failed}
+                    for c, (runs, failed) in self.swarm_configurations.items()
+                },
+            },
         }
 
     def format(self, *, failing_shown: int = FAILING_SHOWN, coverage: bool = True) -> str:
@@ -219,6 +238,20 @@ class ScenarioSummary:
                 )
             if len(steps) > STEPS_SHOWN:
                 lines.append(f"    ... {len(steps) - STEPS_SHOWN} more steps (--json lists all)")
+        if "--fault-rate" in self.replay_options:  # not for exploration options alone
+            lines.append(
+                f"  random faults ({self.replay_options.strip()}): fired in "
+                f"{self.random_fault_runs} of {self.runs} runs"
+            )
+        if self.swarm_kinds:
+            lines.append(
+                "  swarm: runs with each fault kind on: "
+                + ", ".join(f"{k} {n}" for k, n in self.swarm_kinds.items())
+            )
+            lines.append("  swarm configurations (runs, failed):")
+            width = max(len(c) for c in self.swarm_configurations)
+            for config, (runs, failed) in self.swarm_configurations.items():
+                lines.append(f"    {config:<{width}}  {runs:>6}  {failed:>6}")
         if self.failing:
             shown = self.failing[:failing_shown]
             more = "" if len(shown) == len(self.failing) else "; --json lists all"
@@ -257,7 +290,13 @@ class Tally:
     failed_attempts: Counter[str] = attrs.field(factory=Counter)
     failed_runs: Counter[str] = attrs.field(factory=Counter)
     failing: list[RunRecord] = attrs.field(factory=list)
+    #: What the scenario declares; None: read it from the file at ``path`` (if unchanged).
     universe: CoverageUniverse | None = None
+    #: `` --fault-rate P [--swarm]`` for a campaign with random faults (CAMP-30).
+    replay_options: str = ""
+    random_fault_runs: int = 0
+    swarm_kinds: Counter[str] = attrs.field(factory=Counter)
+    swarm_configurations: dict[str, tuple[int, int]] = attrs.field(factory=dict)
     covered: CoverageTally = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -266,6 +305,12 @@ class Tally:
         self.covered = CoverageTally(self.universe)
 
     def add(self, record: RunRecord) -> None:
+        self.random_fault_runs += record.random_faults > 0
+        if record.swarm:
+            self.swarm_kinds.update(record.swarm)
+            config = "+".join(record.swarm)
+            runs, failed = self.swarm_configurations.get(config, (0, 0))
+            self.swarm_configurations[config] = (runs + 1, failed + (not record.passed))
         self.runs += 1
         self.statuses[record.status] += 1
         if record.passed:
@@ -298,6 +343,12 @@ class Tally:
             failed_runs=dict(sorted(self.failed_runs.items())),
             failing=tuple(sorted(self.failing, key=lambda r: r.seed)),
             coverage=self.covered.coverage(),
+            replay_options=self.replay_options,
+            random_fault_runs=self.random_fault_runs,
+            swarm_kinds={k: self.swarm_kinds[k] for k in FAULT_KINDS if k in self.swarm_kinds},
+            swarm_configurations=dict(
+                sorted(self.swarm_configurations.items(), key=lambda kv: (-kv[1][0], kv[0]))
+            ),
         )
 
 
@@ -361,7 +412,7 @@ class CampaignSummary:
         }
 
     def format(self, *, failing_shown: int = FAILING_SHOWN, coverage: bool = True) -> str:
-        """The text report of ``wfsim simulate``."""
+        """The text report of ``wfsim simulate`` (``coverage=False`` leaves the tables out)."""
         last = self.start_seed + self.seeds - 1
         where = (
             "not stored"

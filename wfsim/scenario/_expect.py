@@ -107,6 +107,7 @@ class ExpectationFailure:
     ``"context.order.id"``); ``expected`` and ``actual`` are short display strings;
     ``message`` is one sentence; ``trace_lines`` are the relevant
     :meth:`TraceEvent.describe` lines; ``line`` is the expectation's YAML line.
+    ``block`` is the scenario's block it belongs to: ``expect`` or ``invariants``.
     """
 
     key: str
@@ -115,6 +116,7 @@ class ExpectationFailure:
     message: str
     trace_lines: tuple[str, ...] = ()
     line: int | None = None
+    block: str = "expect"
 
 
 def _no_lines(path: Path) -> int | None:
@@ -159,7 +161,12 @@ def check_expectations(
 
 
 def format_failures(
-    failures: Sequence[ExpectationFailure], *, scenario: str, file: str, seed: int
+    failures: Sequence[ExpectationFailure],
+    *,
+    scenario: str,
+    file: str,
+    seed: int,
+    replay_options: str = "",
 ) -> str:
     """The report of a failing scenario: each failure, its trace lines and a replay command.
 
@@ -187,14 +194,14 @@ def format_failures(
     out = [head, ""]
     for f in failures:
         where = f"{file}:{f.line}" if f.line is not None else file
-        out.append(f"{where}: expect.{f.key}: {f.message}")
+        out.append(f"{where}: {f.block}.{f.key}: {f.message}")
         out.append(f"  expected: {f.expected}")
         out.append(f"  actual:   {f.actual}")
         if f.trace_lines:
             out.append("  trace:")
             out.extend(f"    {line}" for line in f.trace_lines)
         out.append("")
-    out.append(f"replay: wfsim replay {shlex.quote(file)} --seed {seed}")
+    out.append(f"replay: wfsim replay {shlex.quote(file)} --seed {seed}{replay_options}")
     return "\n".join(out)
 
 

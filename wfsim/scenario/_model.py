@@ -93,6 +93,8 @@ class Scenario:
     signals: tuple[Signal, ...] = ()
     #: ``settings.choices``: a recorded schedule (a tape) every run follows, or None.
     choices: tuple[int, ...] | None = None
+    #: ``invariants:``: what must hold after every run, random faults or not (CAMP-30).
+    invariants: Mapping[str, Any] = attrs.field(factory=dict)
 
     def where(self, path: Sequence[str | int]) -> str:
         """``"FILE:LINE: field"`` for a field path such as ``("expect", "attempts", "ship")``."""
@@ -897,6 +899,8 @@ class _Builder:
         )
         expect: Mapping[str, Any] = data.get("expect", {})
         self.expect(expect)
+        invariants: Mapping[str, Any] = data.get("invariants", {})
+        self.expect(invariants, "invariants")
         return Scenario(
             path=self.file,
             title=data["scenario"],
@@ -912,6 +916,7 @@ class _Builder:
             errors=self.declared,
             signals=signals,
             choices=tuple(settings["choices"]) if "choices" in settings else None,
+            invariants=invariants,
         )
 
     # -- signals --------------------------------------------------------------------------
@@ -952,21 +957,21 @@ class _Builder:
             out.append(Signal(name, at=f"{at}ns", payload=spec.get("payload")))
         return tuple(out)
 
-    def expect(self, expect: Mapping[str, Any]) -> None:
-        """Check what the schema cannot: durations' range, event kinds."""
+    def expect(self, expect: Mapping[str, Any], root: str = "expect") -> None:
+        """Check what the schema cannot in ``expect`` or ``invariants``: durations, event kinds."""
         for i, pattern in enumerate(expect.get("trace_contains", ())):
             kind = pattern["kind"]
             if kind not in EVENT_KINDS:
-                path: Path = ("expect", "trace_contains", i, "kind")
+                path: Path = (root, "trace_contains", i, "kind")
                 self.fail(path, _unknown("event kind", kind, sorted(EVENT_KINDS), "the kinds are"))
         for step, delays in expect.get("retry_delays", {}).items():
             for i, delay in enumerate(delays):
-                self.duration(delay, ("expect", "retry_delays", step, i))
+                self.duration(delay, (root, "retry_delays", step, i))
         if "makespan" in expect:
             makespan = expect["makespan"]
             if isinstance(makespan, str):
                 makespan = makespan.strip().lstrip("<>=").strip()
-            self.duration(makespan, ("expect", "makespan"))
+            self.duration(makespan, (root, "makespan"))
 
 
 def _a(obj: Any) -> str:

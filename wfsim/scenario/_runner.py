@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
+import functools
 import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
+from wfsim._core._choice import ChoiceSource
+from wfsim._core._faults import Fault
 from wfsim._core._run import RunResult, run
+from wfsim._core._trace import Trace
 
 from ._expect import ExpectationFailure, check_expectations, format_failures
 from ._model import Scenario
 
-__all__ = ["ScenarioRun", "run_scenario"]
+__all__ = ["ScenarioRun", "fired_faults", "run_scenario"]
 
 
 @attrs.frozen
 class ScenarioRun:
-    """One run of a scenario with one seed, and what its expectations said."""
+    """One run of a scenario with one seed, and what its expectations said.
+
+    ``failures`` hold the broken ``expect`` and ``invariants`` checks (each
+    failure's ``block`` says which). ``extra_faults`` are the faults the run got
+    on top of the file's own (a campaign's random faults); ``extra_fired`` counts
+    the ``fault_injected`` events they caused: when it is above 0 the file's
+    ``expect`` was not checked, only its ``invariants`` (CAMP-30).
+    ``replay_options`` follow ``--seed N`` in the replay line.
+    """
 
     scenario: Scenario
     seed: int
     result: RunResult
     failures: tuple[ExpectationFailure, ...]
+    extra_faults: tuple[Fault, ...] = ()
+    extra_fired: int = 0
+    replay_options: str = ""
 
     @property
     def passed(self) -> bool:
@@ -34,10 +51,11 @@ class ScenarioRun:
             scenario=self.scenario.title,
             file=self.scenario.path,
             seed=self.seed,
+            replay_options=self.replay_options,
         )
 
     def replay_command(self) -> str:
-        return f"wfsim replay {self.scenario.path} --seed {self.seed}"
+        return f"wfsim replay {self.scenario.path} --seed {self.seed}{self.replay_options}"
 
     def to_json(self) -> dict[str, object]:
         """The ``--json`` object of design.md 4.6."""
@@ -50,7 +68,7 @@ class ScenarioRun:
             "passed": self.passed,
             "failures": [
                 {
-                    "key": f.key,
+                    "key": f.key if f.block == "expect" else f"{f.block}.{f.key}",
                     "line": f.line,
                     "message": f.message,
                     "expected": f.expected,
@@ -69,27 +87,83 @@ class ScenarioRun:
         return target
 
 
-def run_scenario(scenario: Scenario, *, seed: int | None = None) -> ScenarioRun:
-    """Run ``scenario`` (with its own seed unless ``seed`` is given) and check ``expect``.
+def run_scenario(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    extra_faults: Sequence[Fault] = (),
+    replay_options: str = "",
+    choices: ChoiceSource | None = None,
+    faults_until_ns: int | None = None,
+    time_limit_ns: int | None = None,
+) -> ScenarioRun:
+    """Run ``scenario`` (its own seed unless ``seed`` is given); check ``expect``, ``invariants``.
 
     A scenario with ``settings.choices`` follows that recorded schedule: the seed
-    then only names the run.
+    then only names the run. ``extra_faults`` (a campaign's random faults) are
+    injected after the file's own; if any of them fires, ``expect`` (which
+    describes the file's own fault plan) is not checked, ``invariants`` still are.
+    Exploration (specs/campaign.md CAMP-40..): ``choices`` replaces the seed's
+    choice source (a schedule strategy), ``faults_until_ns`` ends every fault at
+    that virtual time (a chaos phase), ``time_limit_ns`` replaces the file's limit.
     """
     used = scenario.seed if seed is None else seed
+    extra = tuple(extra_faults)
+    faults = scenario.faults + extra
+    if faults_until_ns is not None:
+        faults = tuple(until(f, faults_until_ns) for f in faults)
+    limit = scenario.time_limit_ns if time_limit_ns is None else time_limit_ns
     result = run(
         scenario.workflow,
         input=scenario.input,
         seed=used,
-        faults=scenario.faults,
-        choices=scenario.choices,
-        time_limit=f"{scenario.time_limit_ns}ns",
+        faults=faults,
+        choices=scenario.choices if choices is None else choices,
+        time_limit=f"{limit}ns",
         epoch=scenario.epoch,
         signals=scenario.signals,
     )
-    failures = check_expectations(
-        scenario.expect,
-        result,
-        line_of=lambda path: scenario.locations.line(("expect", *path)),
-        workflow=scenario.workflow,
-    )
-    return ScenarioRun(scenario, used, result, tuple(failures))
+    fired = fired_faults(faults[len(scenario.faults) :], result.trace) if extra else 0
+    failures: list[ExpectationFailure] = []
+    for block in ("expect", "invariants") if not fired else ("invariants",):
+        checks: Mapping[str, Any] = getattr(scenario, block)
+        found = check_expectations(
+            checks,
+            result,
+            line_of=functools.partial(_line_in, scenario, block),
+            workflow=scenario.workflow,
+        )
+        failures += [f if block == "expect" else attrs.evolve(f, block=block) for f in found]
+    return ScenarioRun(scenario, used, result, tuple(failures), extra, fired, replay_options)
+
+
+def _line_in(scenario: Scenario, block: str, path: tuple[str | int, ...]) -> int | None:
+    return scenario.locations.line((block, *path))
+
+
+def until(fault: Fault, end_ns: int) -> Fault:
+    """``fault`` applying only before virtual time ``end_ns`` (and before its own end)."""
+    end = end_ns if fault.until_ns is None else min(fault.until_ns, end_ns)
+    return attrs.evolve(fault, until_ns=end)
+
+
+def fired_faults(faults: Sequence[Fault], trace: Trace) -> int:
+    """How many ``fault_injected`` events of ``trace`` the given faults (explicit ones) caused.
+
+    A fault counts for an event on a step it targets, on an attempt it lists,
+    with the same description; a random fault is always explicit this way.
+    """
+    fired = 0
+    for event in trace:
+        if event.kind != "fault_injected" or event.step is None:
+            continue
+        what = event.fields.get("fault")
+        for fault in faults:
+            if (
+                fault.matches(event.step)
+                and (fault.attempts is None or event.attempt in fault.attempts)
+                and fault.describe() == what
+            ):
+                fired += 1
+                break
+    return fired

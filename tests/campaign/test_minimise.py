@@ -1,0 +1,164 @@
+"""Minimising a failing seed's fault plan into a scenario file (``wfsim minimise``)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import attrs
+import pytest
+import yaml
+
+from wfsim.campaign import CampaignError, RandomFaults, minimise, plan_faults, run_seed
+from wfsim.campaign._record import judge_run
+from wfsim.scenario import load_scenario
+
+from .conftest import write
+
+# Four steps without retries: any fault on any of them fails the run.
+CHAIN = """\
+scenario: a chain in which any fault is fatal
+workflow:
+  name: chain
+  steps:
+    a: {duration: 1s, retry: {max_attempts: 3, initial_interval: 1s}}
+    b: {after: [a], duration: 1s, retry: {max_attempts: 3, initial_interval: 1s}}
+    c: {after: [b], duration: 1s}
+    d: {after: [b], duration: 1s, retry: {max_attempts: 2, initial_interval: 1s}}
+expect:
+  makespan: 3s
+invariants:
+  status: completed
+"""
+
+# A latency longer than the timeout leaves; the step has no retry.
+SLOW = """\
+scenario: a latency that times a step out
+seed: 3
+workflow:
+  name: slow
+  steps:
+    call: {duration: 100ms, timeout: 1s}
+faults:
+  - {step: call, latency: 3200ms, attempts: [1]}
+expect:
+  status: completed
+"""
+
+WFSIM = [sys.executable, "-m", "wfsim"]
+
+
+def wfsim(cwd: pathlib.Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*WFSIM, *argv], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def failing_seed(path: pathlib.Path, options: RandomFaults, least_faults: int) -> int:
+    scenario = load_scenario(str(path))
+    for seed in range(500):
+        plan = plan_faults(scenario.workflow, seed, options)
+        if len(plan.faults) >= least_faults and not run_seed(scenario, "h", seed, options).passed:
+            return seed
+    raise AssertionError("no failing seed")  # pragma: no cover
+
+
+@pytest.mark.spec("CAMP-33")
+def test_the_minimal_plan_keeps_the_failure_and_needs_each_of_its_faults(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write(tmp_path, "chain.wfsim.yaml", CHAIN)
+    options = RandomFaults(0.5)
+    seed = failing_seed(path, options, least_faults=5)
+    m = minimise(path, seed, random_faults=options)
+    assert m.key == "invariants.status"
+    assert m.path == str(tmp_path / f"chain-seed{seed}.min.wfsim.yaml")
+    assert 1 <= len(m.faults) < len(m.before)
+    written = load_scenario(m.path)
+    assert (written.seed, written.faults) == (seed, m.faults)
+    assert written.expect == {}  # it described the original plan
+    assert written.invariants == {"status": "completed"}
+    outcome, failures = judge_run(written, seed)
+    assert outcome.result.digest() == m.digest
+    assert "invariants.status" in dict(failures)
+    for i in range(len(m.faults)):  # 1-minimal: each fault is needed
+        fewer = attrs.evolve(written, faults=m.faults[:i] + m.faults[i + 1 :])
+        assert "invariants.status" not in dict(judge_run(fewer, seed)[1])
+
+
+@pytest.mark.spec("CAMP-33")
+def test_a_probability_fault_becomes_the_attempts_it_hit(flaky: pathlib.Path) -> None:
+    scenario = load_scenario(str(flaky))
+    seed = next(s for s in range(100) if not run_seed(scenario, "h", s).passed)
+    m = minimise(flaky, seed, out=flaky.parent / "min.wfsim.yaml")
+    assert m.key == "expect.status"
+    assert all(f.probability is None and f.attempts for f in m.faults)
+    assert {f.step for f in m.faults} <= {"fetch", "parse", "save"}
+    doc = yaml.safe_load((flaky.parent / "min.wfsim.yaml").read_text())
+    assert doc["seed"] == seed
+    assert doc["expect"] == {"status": "completed"}  # an expect failure keeps expect
+    assert all("probability" not in f for f in doc["faults"])
+
+
+@pytest.mark.spec("CAMP-33")
+def test_a_latency_is_halved_while_the_failure_persists(tmp_path: pathlib.Path) -> None:
+    path = write(tmp_path, "slow.wfsim.yaml", SLOW)
+    m = minimise(path, 3)
+    # 3200ms -> 1600ms still times out (1.6s + 0.1s > 1s); 800ms would not.
+    (fault,) = m.faults
+    assert (fault.kind, fault.extra_ns) == ("latency", 1_600_000_000)
+    doc = yaml.safe_load(pathlib.Path(m.path).read_text())
+    assert doc["faults"] == [{"step": "call", "attempts": [1], "latency": "1600ms"}]
+
+
+@pytest.mark.spec("CAMP-33")
+def test_wfsim_minimise_writes_a_file_that_wfsim_run_fails_the_same_way(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write(tmp_path, "chain.wfsim.yaml", CHAIN)
+    seed = failing_seed(path, RandomFaults(0.5), least_faults=3)
+    done = wfsim(
+        tmp_path, "minimise", path.name, "--seed", str(seed), "--fault-rate", "0.5",
+        "-o", "out/min.wfsim.yaml",
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"minimised seed {seed}: invariants.status still fails with ")
+    assert lines[-2:] == ["wrote out/min.wfsim.yaml", "  wfsim run out/min.wfsim.yaml"]
+    run = wfsim(tmp_path, "run", "-q", "out/min.wfsim.yaml", "--json")
+    assert run.returncode == 1
+    result = json.loads(run.stdout)
+    assert [f["key"] for f in result["failures"]] == ["invariants.status"]
+    assert result["seed"] == seed
+    again = wfsim(
+        tmp_path, "minimise", path.name, "--seed", str(seed), "--fault-rate", "0.5",
+        "-o", "out/again.wfsim.yaml", "--json",
+    )
+    assert json.loads(again.stdout)["digest"] == result["trace_digest"]
+
+
+@pytest.mark.spec("CAMP-33")
+def test_a_passing_seed_or_a_key_it_does_not_fail_is_bad_input(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write(tmp_path, "chain.wfsim.yaml", CHAIN)
+    passing = wfsim(tmp_path, "minimise", path.name, "--seed", "0")
+    assert passing.returncode == 2
+    assert passing.stdout == ""
+    assert passing.stderr == (
+        "wfsim: chain.wfsim.yaml: seed 0 passes; only a failing seed can be minimised\n"
+    )
+    seed = failing_seed(path, RandomFaults(0.5), least_faults=1)
+    wrong = wfsim(
+        tmp_path, "minimise", path.name, "--seed", str(seed), "--fault-rate", "0.5",
+        "--key", "invariants.staus",
+    )
+    assert wrong.returncode == 2
+    assert wrong.stderr == (
+        f"wfsim: chain.wfsim.yaml: seed {seed} --fault-rate 0.5 does not fail "
+        "'invariants.staus'; it fails: invariants.status\n"
+    )
+    with pytest.raises(CampaignError, match="passes; only a failing seed"):
+        minimise(path, 0)

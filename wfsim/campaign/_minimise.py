@@ -1,0 +1,283 @@
+"""Minimising a failing seed: the smallest fault plan that still fails the same way.
+
+A failing seed of a campaign with random faults ran the scenario's own faults
+plus an explicit random list (:func:`~._random.plan_faults`). :func:`minimise`
+takes the whole plan, shrinks it while the same failure key (an expectation,
+invariant or oracle rule) persists, and writes the result as a scenario file:
+the original document with ``faults:`` replaced by the minimal explicit list and
+``seed:`` fixed, so ``wfsim run OUT`` shows the failure with no option at all
+(CAMP-33).
+
+Shrinking, each step kept only when the failure persists:
+
+1. faults that never fired are dropped (they change nothing);
+2. a probability fault becomes the explicit attempts it fired on;
+3. faults are dropped, halves first, then one at a time, until none can go;
+4. latencies are halved (to 1ms) and outage windows halved, while they can be.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+import yaml
+
+from wfsim._core._faults import Fault
+from wfsim.scenario import Scenario, load_scenario
+from wfsim.scenario._yaml import read_yaml
+
+from ._random import RandomFaults, describe_plan, fault_document, plan_faults
+from ._record import CampaignError, judge_run
+
+__all__ = ["Minimised", "default_output", "minimise"]
+
+#: No fault plan takes more runs than this to minimise.
+MAX_RUNS = 2000
+_MS = 1_000_000
+
+
+@attrs.frozen
+class Minimised:
+    """The result of :func:`minimise`: the minimal plan, where it was written, how to run it.
+
+    ``key`` is the failure kept (``invariants.status``, ``RETRY-3``); ``before``
+    and ``faults`` the fault plans before and after shrinking; ``digest`` the
+    trace digest of the minimal run (what ``wfsim run OUT`` prints); ``runs``
+    how many runs minimising took.
+    """
+
+    path: str
+    seed: int
+    key: str
+    before: tuple[Fault, ...]
+    faults: tuple[Fault, ...]
+    digest: str
+    runs: int
+
+    @property
+    def run_command(self) -> str:
+        """``wfsim run OUT``: the line that shows the failure (CAMP-33)."""
+        return f"wfsim run {self.path}"
+
+    def format(self) -> str:
+        lines = [
+            f"minimised seed {self.seed}: {self.key} still fails with {len(self.faults)} of "
+            f"{len(self.before)} faults ({self.runs} runs)",
+            *(f"  {line}" for line in describe_plan(self.faults)),
+            f"wrote {self.path}",
+            f"  {self.run_command}",
+        ]
+        return "\n".join(lines)
+
+
+class _Shrinker:
+    def __init__(self, scenario: Scenario, seed: int, key: str) -> None:
+        self.scenario = attrs.evolve(scenario, faults=())
+        self.seed = seed
+        self.key = key
+        self.runs = 0
+
+    def judge(self, faults: Sequence[Fault]) -> tuple[bool, Any]:
+        """Whether the run with exactly ``faults`` still fails with the key, and the run."""
+        if self.runs >= MAX_RUNS:
+            return False, None
+        self.runs += 1
+        scenario = attrs.evolve(self.scenario, faults=tuple(faults))
+        try:
+            outcome, failures = judge_run(scenario, self.seed)
+        except Exception as exc:  # a crash is a failure key too: error.CLASS
+            return self.key == f"error.{type(exc).__name__}", None
+        return self.key in {k for k, _ in failures}, outcome
+
+    def fails(self, faults: Sequence[Fault]) -> bool:
+        return self.judge(faults)[0]
+
+    def drop(self, faults: list[Fault]) -> list[Fault]:
+        """Drop faults while the failure persists: halves, quarters, ..., then singles."""
+        chunk = max(1, len(faults) // 2)
+        while faults:
+            i = 0
+            changed = False
+            while i < len(faults):
+                trial = faults[:i] + faults[i + chunk :]
+                if self.fails(trial):
+                    faults = trial
+                    changed = True
+                else:
+                    i += chunk
+            if chunk == 1 and not changed:
+                break
+            chunk = max(1, chunk // 2)
+        return faults
+
+    def simplify(self, faults: list[Fault]) -> list[Fault]:
+        """Halve latencies and outage windows while the failure persists."""
+        for i, fault in enumerate(faults):
+            while True:
+                smaller = _smaller(fault)
+                if smaller is None or not self.fails(faults[:i] + [smaller] + faults[i + 1 :]):
+                    break
+                fault = faults[i] = smaller
+        return faults
+
+
+def _smaller(fault: Fault) -> Fault | None:
+    if fault.kind == "latency" and fault.shape == "fixed" and fault.extra_ns > _MS:
+        return attrs.evolve(fault, extra_ns=max(_MS, fault.extra_ns // 2 // _MS * _MS))
+    if fault.kind == "outage":
+        start, end = fault.window_ns
+        if end - start > _MS:
+            return attrs.evolve(fault, window_ns=(start, start + (end - start) // 2 // _MS * _MS))
+    return None
+
+
+def _fired(fault: Fault, trace: Any) -> list[tuple[str, int]]:
+    """The (step, attempt) pairs whose ``fault_injected`` event this fault caused."""
+    want = fault.describe()
+    return [
+        (e.step, e.attempt)
+        for e in trace
+        if e.kind == "fault_injected"
+        and e.step is not None
+        and e.attempt is not None
+        and fault.matches(e.step)
+        and (fault.attempts is None or e.attempt in fault.attempts)
+        and (fault.kind == "latency" and fault.shape != "fixed" or e.fields.get("fault") == want)
+    ]
+
+
+def _explicit(fault: Fault, fired: list[tuple[str, int]]) -> list[Fault]:
+    """A probability fault as explicit faults on the attempts it fired on, one per step."""
+    steps: dict[str, list[int]] = {}
+    for step, attempt in fired:
+        steps.setdefault(step, []).append(attempt)
+    return [
+        attrs.evolve(fault, step=step, attempts=tuple(sorted(set(attempts))), probability=None)
+        for step, attempts in steps.items()
+    ]
+
+
+def default_output(path: str, seed: int) -> str:
+    """``DIR/NAME-seedN.min.wfsim.yaml`` next to the scenario file (its python imports work)."""
+    p = pathlib.Path(path)
+    stem = p.name.removesuffix(".wfsim.yaml").removesuffix(".yaml")
+    return str(p.with_name(f"{stem}-seed{seed}.min.wfsim.yaml"))
+
+
+def minimise(
+    path: str | os.PathLike[str],
+    seed: int,
+    *,
+    random_faults: RandomFaults | None = None,
+    key: str | None = None,
+    out: str | os.PathLike[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Minimised:
+    """Shrink the fault plan of seed ``seed`` of the scenario at ``path`` and write the result.
+
+    The plan is the file's faults plus, with ``random_faults``, the seed's random
+    faults. ``key`` picks the failure to keep (default: the run's first). The
+    minimal scenario goes to ``out`` (default :func:`default_output`): the
+    original document with ``faults`` made explicit, ``seed`` fixed and, unless
+    the failure is one of ``expect``, without ``expect`` (it describes the
+    original plan; ``invariants`` stay).
+
+    Raises :class:`CampaignError` when the seed passes or ``key`` is not among
+    its failures, :class:`~wfsim.errors.ScenarioError` for a file that does not load.
+
+    Example::
+
+        m = minimise("orders.wfsim.yaml", 412, random_faults=RandomFaults(0.05))
+        print(m.format())   # ... wfsim run orders-seed412.min.wfsim.yaml
+    """
+    path = os.fspath(path)
+    scenario = load_scenario(path)
+    extra = (
+        () if random_faults is None else plan_faults(scenario.workflow, seed, random_faults).faults
+    )
+    options = "" if random_faults is None else random_faults.options
+    outcome, failures = judge_run(scenario, seed, extra, options)
+    keys = list(dict.fromkeys(k for k, _ in failures))
+    if not keys:
+        raise CampaignError(
+            f"{path}: seed {seed}{options} passes; only a failing seed can be minimised"
+        )
+    if key is None:
+        key = keys[0]
+    elif key not in keys:
+        raise CampaignError(
+            f"{path}: seed {seed}{options} does not fail {key!r}; it fails: {', '.join(keys)}"
+        )
+    before = scenario.faults + tuple(extra)
+    shrinker = _Shrinker(scenario, seed, key)
+    trace = outcome.result.trace
+    # 1 and 2: what never fired goes; a probability fault becomes the attempts it hit.
+    faults: list[Fault] = []
+    for fault in before:
+        fired = _fired(fault, trace)
+        if fault.kind == "outage" or fault.shape != "fixed":
+            faults.append(fault)  # fired or not is not read from its description
+        elif fired:
+            faults += _explicit(fault, fired) if fault.probability is not None else [fault]
+    if not shrinker.fails(faults):
+        faults = list(before)
+    faults = shrinker.drop(faults)
+    faults = shrinker.simplify(faults)
+    ok, final = shrinker.judge(faults)
+    if not ok or final is None:  # cannot happen unless the run budget ran out mid-way
+        raise CampaignError(f"{path}: seed {seed}: minimising lost the failure {key!r}")
+    target = out if out is not None else default_output(path, seed)
+    _write(path, target, seed, faults, key, options, len(before))
+    if progress is not None:
+        progress(f"minimised {path} seed {seed} to {len(faults)} faults")
+    return Minimised(
+        os.fspath(target),
+        seed,
+        key,
+        tuple(before),
+        tuple(faults),
+        final.result.digest(),
+        shrinker.runs,
+    )
+
+
+def _write(
+    source: str,
+    target: str | os.PathLike[str],
+    seed: int,
+    faults: Sequence[Fault],
+    key: str,
+    options: str,
+    before: int,
+) -> None:
+    text = pathlib.Path(source).read_text(encoding="utf-8")
+    doc, _ = read_yaml(text, source)
+    out: dict[str, Any] = {}
+    for name, value in doc.items():
+        if name == "expect" and not key.startswith("expect."):
+            continue  # it describes the original plan; this file is another
+        if name not in ("faults", "seed"):
+            out[name] = value
+        if name == "scenario":
+            out["seed"] = seed
+    out["faults"] = [fault_document(f) for f in faults]
+    if "seed" not in out:
+        out = {"seed": seed, **out}
+    header = (
+        f"# Minimised by wfsim from {source} --seed {seed}{options}:\n"
+        f"# {len(faults)} of {before} faults keep {key} failing. Run: wfsim run {target}\n"
+    )
+    body = yaml.safe_dump(out, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    try:
+        pathlib.Path(target).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(target).write_text(header + body, encoding="utf-8")
+    except OSError as exc:
+        raise CampaignError(
+            f"cannot write the minimised scenario to {os.fspath(target)!r}: "
+            f"{exc.strerror or type(exc).__name__}"
+        ) from None
+

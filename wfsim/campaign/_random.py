@@ -1,0 +1,262 @@
+"""Random faults for campaigns (``--fault-rate``, ``--swarm``), drawn as explicit faults.
+
+Before a run, :func:`plan_faults` draws from the seed's ``random_faults`` (and,
+for swarm testing, ``swarm``) choice streams an explicit fault list: one
+``Fault`` per chosen attempt of a chosen step (``attempts=[k]``, no
+probability), or an outage window. The run then gets the list after the
+scenario's own faults. Nothing is drawn inside the run, so the list written
+into a scenario file with the same seed reproduces the run exactly (CAMP-31),
+and the streams are not the run's own ``faults`` stream, so the scenario's own
+probability faults draw exactly what they draw in a plain run.
+
+Swarm testing (Groce et al., ISSTA 2012) varies the configuration per seed: each
+fault kind is on or off, and each kind that is on gets its own rate, so some seeds
+see only latency, some only hangs and outages, some everything (CAMP-32).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from wfsim._core._choice import SeededChoices
+from wfsim._core._events import EventWorkflow
+from wfsim._core._faults import Fault
+from wfsim._core._time import format_seconds
+from wfsim._core._workflow import Workflow
+
+__all__ = [
+    "FAULT_KINDS",
+    "FaultPlan",
+    "RandomFaults",
+    "fault_document",
+    "fault_targets",
+    "plan_faults",
+    "random_faults_for",
+]
+
+#: The kinds of random fault, in the order a plan draws them.
+FAULT_KINDS = ("error", "latency", "hang", "outage")
+#: The error a random error fault raises: a builtin, transient-looking, retryable.
+RANDOM_ERROR = ConnectionError
+#: Attempts drawn for a step whose retry policy allows unlimited attempts.
+UNLIMITED_ATTEMPTS = 10
+#: A random latency is a whole number of milliseconds from 1 to this.
+MAX_LATENCY_MS = 1000
+#: A random outage starts in [0, 10s) and lasts 10ms to 2s (multiples of 10ms).
+OUTAGE_START_STEPS, OUTAGE_LENGTH_STEPS, OUTAGE_UNIT_MS = 1000, 200, 10
+#: The highest rate a swarm campaign draws when no fault rate is given.
+SWARM_RATE = 0.1
+#: Probabilities are drawn as integers out of this.
+_SCALE = 1_000_000
+
+
+@attrs.frozen
+class RandomFaults:
+    """A campaign's random-fault options: ``rate`` per attempt, and swarm testing on or off.
+
+    Without swarm, every attempt of every step fails with probability ``rate``
+    (an error at its start). With swarm, each seed turns each of
+    :data:`FAULT_KINDS` on with chance 1/2 (at least one) and gives each kind
+    that is on a rate of ``rate`` times 1/4, 1/2, 3/4 or 1.
+    """
+
+    rate: float
+    swarm: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        rate = self.rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            from ._record import CampaignError  # _record imports this module
+
+            raise CampaignError(f"fault rate must be a number from 0 to 1, not {rate!r}")
+
+    @property
+    def options(self) -> str:
+        """The command-line options that give these faults: `` --fault-rate P [--swarm]``."""
+        return f" --fault-rate {self.rate:g}" + (" --swarm" if self.swarm else "")
+
+    def to_json(self) -> dict[str, float | bool]:
+        return {"rate": self.rate, "swarm": self.swarm}
+
+
+def random_faults_for(fault_rate: float | None, swarm: bool) -> RandomFaults | None:
+    """The options ``--fault-rate`` and ``--swarm`` give, or None for no random faults."""
+    if fault_rate is None and not swarm:
+        return None
+    return RandomFaults(SWARM_RATE if fault_rate is None else fault_rate, swarm)
+
+
+@attrs.frozen
+class FaultPlan:
+    """One seed's random faults: the explicit list and the swarm configuration it came from.
+
+    ``kinds`` are the fault kinds that were on (all of ``error`` without swarm);
+    ``rates`` the rate of each.
+    """
+
+    faults: tuple[Fault, ...]
+    kinds: tuple[str, ...]
+    rates: Mapping[str, float]
+
+    @property
+    def configuration(self) -> str:
+        """The kinds that were on, joined with ``+`` (``"error+outage"``)."""
+        return "+".join(self.kinds)
+
+
+@attrs.frozen
+class Target:
+    """A step (or group task) random faults may hit: its name, attempts and whether it times out."""
+
+    name: str
+    attempts: int
+    has_timeout: bool
+
+
+def fault_targets(workflow: object) -> tuple[Target, ...]:
+    """The steps and group tasks of a DAG or event workflow, in definition order.
+
+    A ``@wfsim.workflow`` body's steps exist only once it runs, so it has none:
+    random faults need steps known before the run.
+    """
+    out: list[Target] = []
+    if isinstance(workflow, Workflow):
+        tasks = workflow.tasks
+        for step in workflow.steps.values():
+            if step.group is not None:
+                for name, task in tasks.items():
+                    if name.startswith(f"{step.name}/"):
+                        out.append(_target(name, task.retry, task.timeout_ns))
+            else:
+                out.append(_target(step.name, step.retry, step.timeout_ns))
+    elif isinstance(workflow, EventWorkflow):
+        for name, ev_step in workflow.event_steps.items():
+            out.append(_target(name, ev_step.retry, ev_step.timeout_ns))
+    return tuple(out)
+
+
+def _target(name: str, retry: object, timeout_ns: int | None) -> Target:
+    limit = getattr(retry, "max_attempts", 1) if retry is not None else 1
+    return Target(name, limit if limit > 0 else UNLIMITED_ATTEMPTS, timeout_ns is not None)
+
+
+def _draws(choices: SeededChoices, rate: float, stream: str) -> bool:
+    return choices.choose(_SCALE, stream) < round(rate * _SCALE)
+
+
+def plan_faults(workflow: object, seed: int, options: RandomFaults) -> FaultPlan:
+    """Draw seed ``seed``'s random faults for ``workflow``: an explicit, ordered fault list.
+
+    Each attempt ``k`` a step's retry policy allows (``max_attempts``, or
+    :data:`UNLIMITED_ATTEMPTS`) gets at most one fault: an ``error``
+    (:data:`RANDOM_ERROR` at the attempt's start, retryable), a ``latency`` of
+    1ms..1s, or a ``hang`` (only for steps with a timeout, which ends it). With
+    ``outage`` on, one step gets an outage window. The same workflow, seed and
+    options always give the same list.
+
+    Example::
+
+        plan = plan_faults(scenario.workflow, 7, RandomFaults(0.05, swarm=True))
+        run_scenario(scenario, seed=7, extra_faults=plan.faults)
+    """
+    choices = SeededChoices(seed)
+    if options.swarm:
+        on = [k for k in FAULT_KINDS if choices.choose(2, "swarm")]
+        if not on:
+            on = [FAULT_KINDS[choices.choose(len(FAULT_KINDS), "swarm")]]
+        rates = {k: options.rate * (1 + choices.choose(4, "swarm")) / 4 for k in on}
+    else:
+        on = ["error"]
+        rates = {"error": options.rate}
+    targets = fault_targets(workflow)
+    stream = "random_faults"
+    faults: list[Fault] = []
+    for target in targets:
+        for k in range(1, target.attempts + 1):
+            for kind in ("error", "latency", "hang"):
+                if kind not in rates or (kind == "hang" and not target.has_timeout):
+                    continue
+                if not _draws(choices, rates[kind], stream):
+                    continue
+                if kind == "error":
+                    faults.append(Fault.error(target.name, attempts=[k], error=RANDOM_ERROR))
+                elif kind == "latency":
+                    ms = 1 + choices.choose(MAX_LATENCY_MS, stream)
+                    faults.append(Fault.latency(target.name, attempts=[k], extra=f"{ms}ms"))
+                else:
+                    faults.append(Fault.hang(target.name, attempts=[k]))
+                break  # at most one fault per attempt
+    if "outage" in rates and targets and _draws(choices, min(1.0, 4 * rates["outage"]), stream):
+        target = targets[choices.choose(len(targets), stream)]
+        start = choices.choose(OUTAGE_START_STEPS, stream) * OUTAGE_UNIT_MS
+        length = (1 + choices.choose(OUTAGE_LENGTH_STEPS, stream)) * OUTAGE_UNIT_MS
+        faults.append(
+            Fault.outage(
+                target.name,
+                start=f"{start}ms",
+                end=f"{start + length}ms",
+                error=RANDOM_ERROR,
+            )
+        )
+    return FaultPlan(tuple(faults), tuple(on), rates)
+
+
+def fault_document(fault: Fault) -> dict[str, object]:
+    """A fault as a scenario file's ``faults:`` item (what the loader turns back into it).
+
+    Only what random faults and minimisation produce needs to round-trip:
+    explicit errors, fixed latencies, hangs and outages.
+    """
+    doc: dict[str, object] = {"step": fault.step}
+    if fault.kind != "outage" and fault.attempts is not None:
+        doc["attempts"] = list(fault.attempts)
+    if fault.probability is not None:
+        doc["probability"] = fault.probability
+    if fault.kind == "error":
+        doc["error"] = fault.error_name
+        if fault.at != "start":
+            doc["at"] = fault.at
+        if not fault.retryable:
+            doc["retryable"] = False
+        if fault.message != f"injected {fault.error_name}":
+            doc["message"] = fault.message
+    elif fault.kind == "latency":
+        doc["latency"] = _duration(fault.extra_ns)
+    elif fault.kind == "hang":
+        doc["hang"] = True
+    else:
+        start, end = fault.window_ns
+        outage: dict[str, object] = {"start": _duration(start), "end": _duration(end)}
+        outage["error"] = fault.error_name
+        if not fault.retryable:
+            outage["retryable"] = False
+        if fault.message != f"injected {fault.error_name} (outage)":
+            outage["message"] = fault.message
+        doc["outage"] = outage
+    return doc
+
+
+def _duration(ns: int) -> str:
+    """``ns`` as a duration string the loader reads back exactly (``250ms``, ``1.5s``)."""
+    if ns % 1_000_000 == 0:
+        return f"{ns // 1_000_000}ms"
+    return f"{ns}ns" if ns % 1000 else f"{ns // 1000}us"
+
+
+def describe_plan(faults: Sequence[Fault]) -> list[str]:
+    """One line per fault, for reports: ``error ConnectionError on charge attempt 2``."""
+    lines = []
+    for f in faults:
+        where = f"{f.step}" + (f" attempt {','.join(map(str, f.attempts))}" if f.attempts else "")
+        if f.kind == "error":
+            lines.append(f"error {f.error_name} on {where}")
+        elif f.kind == "latency":
+            lines.append(f"latency {format_seconds(f.extra_ns)} on {where}")
+        elif f.kind == "hang":
+            lines.append(f"hang on {where}")
+        else:
+            start, end = (format_seconds(t) for t in f.window_ns)
+            lines.append(f"outage of {f.step} from {start} to {end}")
+    return lines
