@@ -66,6 +66,7 @@ def collections(run: Run) -> list[Violation]:
         key = (owner.get(e.step, e.step), str(e.get("buffer")))
         sources = e.get("sources")
         if isinstance(sources, list):
+            sources = [str(source) for source in sources]
             seen = taken.setdefault(key, {})
             for source in sources:
                 if source in seen and source != e.step:
@@ -84,7 +85,7 @@ def collections(run: Run) -> list[Violation]:
             last[key] = e
             if isinstance(sources, list):
                 for source in sources:
-                    taken.setdefault(key, {})[str(source)] = e
+                    taken.setdefault(key, {})[source] = e
     return out
 
 
