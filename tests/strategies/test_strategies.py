@@ -84,9 +84,11 @@ def test_public_names_are_pinned() -> None:
     assert set(wfsim.strategies.__all__) == {
         "COUNTEREXAMPLE_FILE",
         "Counterexample",
+        "DELIVERY_FAULT_KINDS",
         "FAULT_KINDS",
         "SleepingStep",
         "dags",
+        "delivery_fault_plans",
         "fault_plans",
         "format_counterexample",
         "interestingness",

@@ -72,7 +72,11 @@ def deliveries(run: Run) -> list[Violation]:
             if "drop" in kinds:
                 dropped.setdefault((e.t_ns, name), e)
             take = 0
-            if receivers is not None and "drop" not in kinds and "delay" not in kinds:
+            delayed = any(
+                _fault(r).get("kind") == "delay" and _fault(r).get("extra") not in (0, None)
+                for r in records
+            )
+            if receivers is not None and "drop" not in kinds and not delayed:
                 copies = sum(
                     _int(_fault(r).get("copies"))
                     for r in records

@@ -28,6 +28,7 @@ from wfsim.strategies._counterexample import (
     format_counterexample,
     run_and_check,
 )
+from wfsim.strategies._deliveries import DELIVERY_FAULT_KINDS, delivery_fault_plans
 from wfsim.strategies._faults import FAULT_KINDS, fault_plans, workflows_with_faults
 from wfsim.strategies._scenarios import scenario_texts, scenarios
 from wfsim.strategies._schedules import interestingness, schedules, target_interesting
@@ -41,9 +42,11 @@ from wfsim.strategies._workflows import (
 __all__ = [
     "COUNTEREXAMPLE_FILE",
     "Counterexample",
+    "DELIVERY_FAULT_KINDS",
     "FAULT_KINDS",
     "SleepingStep",
     "dags",
+    "delivery_fault_plans",
     "fault_plans",
     "format_counterexample",
     "interestingness",
