@@ -1,12 +1,18 @@
-"""Campaign coverage counts delivery faults as fired (CAMP-21, FAULT-20)."""
+"""Campaigns and delivery faults: coverage counts them as fired, minimisation keeps them."""
 
 from __future__ import annotations
+
+import pathlib
 
 import pytest
 
 import wfsim
 from tests.core.test_delivery_faults import approval, relay
+from wfsim.campaign import minimise
 from wfsim.campaign._coverage import CoverageTally, CoverageUniverse, run_coverage
+from wfsim.scenario import load_scenario, run_scenario
+
+REPO = pathlib.Path(__file__).parent.parent.parent
 
 
 @pytest.mark.spec("CAMP-21", "FAULT-20")
@@ -31,3 +37,29 @@ def test_event_delivery_faults_count_per_event_type() -> None:
     tally = CoverageTally(CoverageUniverse.of(flow, plan))
     tally.add(coverage)
     assert "fault rules never fired" not in tally.coverage().never_by_kind()
+
+
+LOST_ORDER = """\
+scenario: a duplicated event breaks the collected order
+workflow: {python: "examples.llamaindex_flows:concurrent_flow_same"}
+faults:
+  - {event: StepTwoEvent, delay: 5s, occurrences: [9]}
+  - {event: StepThreeEvent, duplicate: 1, probability: 1}
+expect:
+  result: [Query 2, Query 3, Query 1]
+"""
+
+
+@pytest.mark.spec("CAMP-33", "FAULT-20")
+def test_minimise_keeps_a_delivery_fault_that_matters_and_writes_it_back(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)  # the python: workflow imports examples from here
+    path = tmp_path / "lost.wfsim.yaml"
+    path.write_text(LOST_ORDER)
+    out = tmp_path / "lost.min.wfsim.yaml"
+    minimise(path, 0, out=out)
+    minimal = load_scenario(out)
+    assert minimal.faults == (wfsim.Fault.duplicate(event="StepThreeEvent", probability=1),)
+    outcome = run_scenario(minimal)
+    assert [f.key for f in outcome.failures] == ["result"]

@@ -207,8 +207,11 @@ def fault_document(fault: Fault) -> dict[str, object]:
     """A fault as a scenario file's ``faults:`` item (what the loader turns back into it).
 
     Only what random faults and minimisation produce needs to round-trip:
-    explicit errors, fixed latencies, hangs and outages.
+    explicit errors, fixed latencies, hangs and outages; and a scenario's own delivery
+    faults (FAULT-20), which minimisation keeps.
     """
+    if fault.delivery is not None:
+        return _delivery_document(fault)
     doc: dict[str, object] = {"step": fault.step}
     if fault.kind != "outage" and fault.attempts is not None:
         doc["attempts"] = list(fault.attempts)
@@ -235,6 +238,27 @@ def fault_document(fault: Fault) -> dict[str, object]:
         if fault.message != f"injected {fault.error_name} (outage)":
             outage["message"] = fault.message
         doc["outage"] = outage
+    return doc
+
+
+def _delivery_document(fault: Fault) -> dict[str, object]:
+    """``{event|signal, drop|duplicate|delay, occurrences?, probability?}``."""
+    assert fault.delivery is not None
+    doc: dict[str, object] = {fault.delivery: fault.step}
+    if fault.kind == "drop":
+        doc["drop"] = True
+    elif fault.kind == "duplicate":
+        doc["duplicate"] = fault.copies
+    elif fault.shape == "uniform":
+        doc["delay"] = {"uniform": [_duration(fault.extra_ns), _duration(fault.high_ns)]}
+    elif fault.shape == "exponential":
+        doc["delay"] = {"exponential": _duration(fault.extra_ns)}
+    else:
+        doc["delay"] = _duration(fault.extra_ns)
+    if fault.attempts is not None:
+        doc["occurrences"] = list(fault.attempts)
+    if fault.probability is not None:
+        doc["probability"] = fault.probability
     return doc
 
 
