@@ -19,12 +19,16 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._record import CampaignError, RunRecord, run_batch
 from ._store import ScenarioRef
+
+if TYPE_CHECKING:
+    from ._explore import Exploration
+    from ._random import RandomFaults
 
 __all__ = ["EXTRA_MESSAGE", "DaskBackend", "connect", "dask_available"]
 
@@ -75,6 +79,8 @@ class DaskBackend:
         jobs: Iterator[Job],
         sink: Sink,
         deadline: float | None,
+        random_faults: RandomFaults | None = None,
+        exploration: Exploration | None = None,
     ) -> None:
         """Submit batches (two per slot in flight) and hand their records to ``sink``.
 
@@ -92,7 +98,13 @@ class DaskBackend:
             ref = refs[job[0]]
             # The absolute path: a worker's current directory need not be ours.
             future = client.submit(
-                run_batch, ref.abspath, ref.scenario_hash, job[1], pure=False
+                run_batch,
+                ref.abspath,
+                ref.scenario_hash,
+                job[1],
+                random_faults,
+                exploration,
+                pure=False,
             )
             running.append(future)
             return future
@@ -139,8 +151,10 @@ def connect(address: str, workers: int, timeout: float) -> DaskBackend:
     """
     distributed = _distributed()
     if address == "local":
+        # Nobody looks at a worker's statistical profile here: no sampling every 10ms.
+        quiet = {"distributed.worker.profile.enabled": False}
         try:
-            with _children_ignore_ctrl_c():
+            with _children_ignore_ctrl_c(), importlib.import_module("dask").config.set(quiet):
                 cluster = distributed.LocalCluster(
                     n_workers=workers,
                     threads_per_worker=1,
