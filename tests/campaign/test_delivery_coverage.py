@@ -58,7 +58,8 @@ def test_minimise_keeps_a_delivery_fault_that_matters_and_writes_it_back(
     path = tmp_path / "lost.wfsim.yaml"
     path.write_text(LOST_ORDER)
     out = tmp_path / "lost.min.wfsim.yaml"
-    minimise(path, 0, out=out)
+    result = minimise(path, 0, out=out)
+    assert "duplicate of event StepThreeEvent" in result.format()
     minimal = load_scenario(out)
     assert minimal.faults == (wfsim.Fault.duplicate(event="StepThreeEvent", probability=1),)
     outcome = run_scenario(minimal)

@@ -273,6 +273,10 @@ def describe_plan(faults: Sequence[Fault]) -> list[str]:
     """One line per fault, for reports: ``error ConnectionError on charge attempt 2``."""
     lines = []
     for f in faults:
+        if f.delivery is not None:  # ``duplicate of event Answer occurrence 1``
+            seen = f" occurrence {','.join(map(str, f.attempts))}" if f.attempts else ""
+            lines.append(f"{f.kind} of {f.delivery} {f.step}{seen}")
+            continue
         where = f"{f.step}" + (f" attempt {','.join(map(str, f.attempts))}" if f.attempts else "")
         if f.kind == "error":
             lines.append(f"error {f.error_name} on {where}")
