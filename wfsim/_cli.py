@@ -279,6 +279,14 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.max_faults or args.max_runs is not None:
         print("wfsim simulate: error: --max-faults and --max-runs need --exhaustive", file=err)
         return EXIT_BAD_INPUT
+    if args.minimise and _exploration(args) is not None:
+        print(
+            "wfsim simulate: error: --minimise shrinks fault plans under seeded random "
+            "schedules; it does not combine with --schedule, --chaos-phase or "
+            "--liveness-bound",
+            file=err,
+        )
+        return EXIT_BAD_INPUT
     summary = run_campaign(
         [str(path) for path in files],
         seeds=args.seeds,

@@ -76,6 +76,9 @@ def test_the_minimal_plan_keeps_the_failure_and_needs_each_of_its_faults(
     assert m.key == "invariants.status"
     assert m.path == str(tmp_path / f"chain-seed{seed}.min.wfsim.yaml")
     assert 1 <= len(m.faults) < len(m.before)
+    # Faults that differ only in their attempts were merged: one per step here.
+    assert len({f.step for f in m.faults}) == len(m.faults)
+    assert sum(len(f.attempts or ()) for f in m.faults) >= len(m.faults)
     written = load_scenario(m.path)
     assert (written.seed, written.faults) == (seed, m.faults)
     assert written.expect == {}  # it described the original plan
@@ -162,3 +165,29 @@ def test_a_passing_seed_or_a_key_it_does_not_fail_is_bad_input(
     )
     with pytest.raises(CampaignError, match="passes; only a failing seed"):
         minimise(path, 0)
+
+
+@pytest.mark.spec("CAMP-33")
+def test_simulate_minimise_lists_the_files_and_refuses_exploration_options(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write(tmp_path, "chain.wfsim.yaml", CHAIN)
+    done = wfsim(
+        tmp_path, "simulate", path.name, "--seeds", "20", "--fault-rate", "0.3",
+        "--workers", "1", "--minimise", "--out", "store",
+    )
+    assert done.returncode == 1, done.stderr
+    *_, found, run = done.stdout.rstrip("\n").splitlines()
+    seed = int(found.split(" seed ")[1].split()[0])
+    assert found == (
+        f"minimised chain.wfsim.yaml seed {seed} (invariants.status): "
+        f"chain-seed{seed}.min.wfsim.yaml"
+    )
+    assert run == f"  wfsim run chain-seed{seed}.min.wfsim.yaml"
+    assert (tmp_path / f"chain-seed{seed}.min.wfsim.yaml").is_file()
+    refused = wfsim(
+        tmp_path, "simulate", path.name, "--seeds", "5", "--minimise", "--schedule", "pct",
+    )
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert "--minimise shrinks fault plans under seeded random schedules" in refused.stderr

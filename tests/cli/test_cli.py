@@ -222,8 +222,9 @@ def scenario_files() -> list[pathlib.Path]:
 VERB_WORDS = {
     "run": ["FILE", "--seed", "--trace", "--json", "--quiet", "expectation"],
     "check": ["FILE", "validate"],
-    "replay": ["FILE", "--seed", "--trace", "--timeline", "--json", "digest"],
+    "replay": ["FILE", "--seed", "--trace", "--timeline", "--json", "digest", "--fault-rate"],
     "graph": ["FILE", "--format", "mermaid", "dot"],
+    "minimise": ["FILE", "--seed", "--fault-rate", "--swarm", "--key", "--output", "shrink"],
     "schema": ["JSON Schema", "2020-12"],
     "report": ["FILE", "--seed", "--campaign", "--out", "--output", "HTML", "trace"],
 }

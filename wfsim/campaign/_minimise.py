@@ -13,7 +13,8 @@ Shrinking, each step kept only when the failure persists:
 1. faults that never fired are dropped (they change nothing);
 2. a probability fault becomes the explicit attempts it fired on;
 3. faults are dropped, halves first, then one at a time, until none can go;
-4. latencies are halved (to 1ms) and outage windows halved, while they can be.
+4. latencies are halved (to 1ms) and outage windows halved, while they can be;
+5. faults that differ only in their attempts become one (``attempts: [1, 2]``).
 """
 
 from __future__ import annotations
@@ -114,15 +115,42 @@ class _Shrinker:
             chunk = max(1, chunk // 2)
         return faults
 
+    def merge(self, faults: list[Fault]) -> list[Fault]:
+        """One fault per step and kind where the plan allows: ``attempts: [1, 2]``, not two faults.
+
+        Faults that differ only in their attempts become one with the union of
+        them, kept only if the failure persists (the run is the same one).
+        """
+        merged: list[Fault] = []
+        for fault in faults:
+            twin = next((i for i, m in enumerate(merged) if _mergeable(m, fault)), None)
+            if twin is None:
+                merged.append(fault)
+                continue
+            attempts = (*(merged[twin].attempts or ()), *(fault.attempts or ()))
+            merged[twin] = attrs.evolve(merged[twin], attempts=attempts)
+        if len(merged) < len(faults) and self.fails(merged):
+            return merged
+        return faults
+
     def simplify(self, faults: list[Fault]) -> list[Fault]:
         """Halve latencies and outage windows while the failure persists."""
         for i, fault in enumerate(faults):
             while True:
                 smaller = _smaller(fault)
-                if smaller is None or not self.fails(faults[:i] + [smaller] + faults[i + 1 :]):
+                if smaller is None or not self.fails([*faults[:i], smaller, *faults[i + 1 :]]):
                     break
                 fault = faults[i] = smaller
         return faults
+
+
+def _mergeable(a: Fault, b: Fault) -> bool:
+    return (
+        a.attempts is not None
+        and b.attempts is not None
+        and not set(a.attempts) & set(b.attempts)
+        and attrs.evolve(a, attempts=b.attempts) == b
+    )
 
 
 def _smaller(fault: Fault) -> Fault | None:
@@ -146,7 +174,7 @@ def _fired(fault: Fault, trace: Any) -> list[tuple[str, int]]:
         and e.attempt is not None
         and fault.matches(e.step)
         and (fault.attempts is None or e.attempt in fault.attempts)
-        and (fault.kind == "latency" and fault.shape != "fixed" or e.fields.get("fault") == want)
+        and ((fault.kind == "latency" and fault.shape != "fixed") or e.fields.get("fault") == want)
     ]
 
 
@@ -227,6 +255,7 @@ def minimise(
         faults = list(before)
     faults = shrinker.drop(faults)
     faults = shrinker.simplify(faults)
+    faults = shrinker.merge(faults)
     ok, final = shrinker.judge(faults)
     if not ok or final is None:  # cannot happen unless the run budget ran out mid-way
         raise CampaignError(f"{path}: seed {seed}: minimising lost the failure {key!r}")
