@@ -21,6 +21,7 @@ import json
 import os
 import pathlib
 import random
+import resource
 import sys
 import tempfile
 from typing import Any
@@ -50,6 +51,13 @@ def scenario_text(steps: int, seed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cpu_seconds() -> float:
+    """User and system CPU time of this process and of its children that have ended."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10_000)
@@ -73,11 +81,16 @@ def main(argv: list[str] | None = None) -> int:
         first: CampaignSummary | None = None
         for name, options in backends.items():
             load = os.getloadavg()[0]
+            cpu = cpu_seconds()
             summary = run_campaign([path], seeds=args.seeds, store=store, **options)
+            cpu = cpu_seconds() - cpu
             assert summary.campaign_id is not None and summary.runs == args.seeds
             numbers[f"{name}_wall_s"] = round(summary.wall_seconds, 2)
             numbers[f"{name}_runs_per_s"] = round(summary.runs_per_second, 1)
             numbers[f"{name}_load_before"] = round(load, 2)
+            # CPU seconds of this process and its (finished) workers: what the campaign
+            # costs whatever else runs; over K free cores it cannot take less than cpu / K.
+            numbers[f"{name}_cpu_s"] = round(cpu, 2)
             if first is None:
                 first = summary
                 numbers["failed_runs"] = summary.failed
