@@ -215,7 +215,8 @@ def _children_ignore_ctrl_c() -> Iterator[None]:
     A terminal sends SIGINT to the whole process group; the campaign stops and
     closes the cluster, and its workers must not die first with tracebacks of
     their own. An ignored signal stays ignored across the exec of a spawned
-    worker (and Python then leaves it so), so this holds while they start.
+    worker (and Python then leaves it so), so this holds while they start; a
+    Ctrl-C in that second or two is not seen by the campaign either.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
