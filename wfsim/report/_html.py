@@ -58,6 +58,7 @@ svg .tick{text-anchor:middle;fill:#5b6475}svg .grid{stroke:#eef0f4}
 .fault{fill:#b42318}.end{fill:#9aa3b2}.mark{stroke-width:2}.mark.breaker{stroke:#a15c07}
 .mark.breaker.open{stroke:#b42318}.mark.signal{stroke:#157f3b}.mark.cache{stroke:#3b82c4}
 .mark.fallback{stroke:#a15c07}.mark.crashed{stroke:#6b2c91}.mark.recovered{stroke:#157f3b}
+.mark.delivery{stroke:#b42318}
 .graph .node rect{fill:#eaf2fb;stroke:#3b82c4}.graph .node.unreached rect{fill:#f7f7f7;
 stroke:#b0b6c2;stroke-dasharray:4 3}.graph .node.compensated rect{stroke-width:2}
 .graph .edge{fill:none;stroke:#7b8496}.graph .edge.dashed{stroke-dasharray:4 3}

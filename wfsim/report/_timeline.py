@@ -97,6 +97,14 @@ def timeline_svg(trace: Trace) -> str:
                     comp = start.kind == "compensation_started"
                     rows[key[0]].marks.append(_bar(key[0], start, e.t_ns, "lost", comp, None, x))
             continue
+        if e.kind == "fault_injected" and step is None:  # on a delivery (FAULT-20)
+            fault = e.get("fault") or {}
+            what = "event" if "event" in fault else "signal"
+            text = f"{fault.get('kind')} of {what} {fault.get(what)} #{fault.get('occurrence')}"
+            row("deliveries", "delivery faults", "signals").marks.append(
+                _tick_mark(e, x, "delivery", text)
+            )
+            continue
         if step is None:
             continue
         if e.kind == "step_ready":
