@@ -320,3 +320,21 @@ def test_the_report_counts_runs_per_fault_kind_and_configuration(
     assert sum(c["runs"] for c in data["configurations"].values()) == 120
     for failing in scenario.failing:
         assert scenario.replay_command(failing.seed).endswith(" --fault-rate 0.3 --swarm")
+
+
+@pytest.mark.spec("CAMP-30", "CAMP-32")
+def test_campaigns_show_rebuilds_the_random_fault_report_from_the_store(
+    tmp_path: pathlib.Path, flaky: pathlib.Path
+) -> None:
+    store = tmp_path / "campaigns.sqlite"
+    live = run_campaign([flaky], seeds=30, fault_rate=0.3, swarm=True, store=store)
+    with CampaignStore(store, create=False) as db:
+        rebuilt = db.summary(live.campaign_id or 0)
+    (a,), (b,) = live.scenarios, rebuilt.scenarios
+    assert b.failing and b.replay_command(b.failing[0].seed).endswith(" --fault-rate 0.3 --swarm")
+    assert (b.random_fault_runs, b.swarm_kinds, b.swarm_configurations) == (
+        a.random_fault_runs,
+        a.swarm_kinds,
+        a.swarm_configurations,
+    )
+    assert rebuilt.format().split("\n")[1:] == live.format().split("\n")[1:]
