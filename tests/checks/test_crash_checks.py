@@ -164,19 +164,19 @@ def test_every_oracle_is_silent_on_crashes_at_every_point() -> None:
 
 @st.composite
 def crashing_runs(draw: st.DrawFn) -> tuple[wfsim.Workflow, list[Fault], int]:
-    """A random DAG (code steps, sagas, concurrency limits), a random plan of the other
-    fault kinds, and one to three crashes anywhere. No parallel groups or trigger rules:
-    combined with a saga, each trips COMP-5 or COMP-2 on runs without any crash (a failed
-    group task missing from the message; a run completed by an all_failed leaf that
-    leaves registered compensations unrun); crashes in groups are tested in
-    tests/core/test_crash.py."""
+    """A random DAG (code steps, sagas, trigger rules, and concurrency limits or parallel
+    groups), a random plan of the other fault kinds, and one to three crashes anywhere
+    (group tasks included). Groups only without a concurrency limit: there, a group
+    timeout that cancels waiting tasks trips ORD-3 on runs without any crash."""
+    common: dict[str, Any] = {
+        "max_steps": 6,
+        "code_steps": True,
+        "compensations": True,
+        "trigger_rules": True,
+    }
     workflow = draw(
-        strategies.workflows(
-            max_steps=6,
-            max_concurrency=True,
-            code_steps=True,
-            compensations=True,
-        )
+        strategies.workflows(max_concurrency=True, **common)
+        | strategies.workflows(parallel_groups=True, **common)
     )
     plan = draw(
         strategies.fault_plans(workflow, max_faults=2, kinds=("error", "latency", "hang", "outage"))

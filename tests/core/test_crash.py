@@ -364,3 +364,33 @@ def test_crash_runs_are_the_same_in_a_fresh_process_with_another_hash_seed() -> 
     )
     assert report.ok, report
     assert report.digest == result.digest()
+
+
+@pytest.mark.spec("FAULT-11", "PAR-5")
+def test_what_fell_due_while_down_happens_first_at_the_recovery() -> None:
+    wf = wfsim.Workflow("due")
+    wf.add_parallel(
+        "grp",
+        [wfsim.task("a", duration=2), wfsim.task("b", duration=2)],
+        timeout="1500ms",
+    )
+    wf.add_step("other", duration=0.5)
+    faults = [Fault.crash("other", at="after", restart_after=2)]
+    result = wfsim.run(wf, faults=faults)
+    # Down from 0.5s to 2.5s: the group's timeout (due at 1.5s) fires at the recovery,
+    # before the lost attempts start again, so its lost tasks are cancelled, not rerun.
+    after = [
+        (e.t_ns / S, e.kind, e.step)
+        for e in result.trace
+        if e.seq > result.trace.of_kind("recovered")[0].seq and e.kind != "run_finished"
+    ]
+    assert after == [
+        (2.5, "step_cancelled", "grp/a"),
+        (2.5, "step_cancelled", "grp/b"),
+        (2.5, "group_failed", "grp"),
+        (2.5, "step_failed", "grp"),
+        (2.5, "attempt_started", "other"),
+        (3.0, "attempt_succeeded", "other"),
+        (3.0, "step_completed", "other"),
+    ]
+    assert check_all(wf, faults, result.trace) == []

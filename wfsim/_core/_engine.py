@@ -1575,12 +1575,22 @@ class Engine:
         timers: list[_Timer],
         ready: list[tuple[Callable[..., None], tuple[Any, ...]]],
     ) -> None:
-        """The engine is back: pending work resumes, lost attempts start again."""
+        """The engine is back: what fell due while it was down happens first, in the order
+        it fell due (a retry starts, a group times out); then pending work resumes and the
+        lost attempts start again."""
         self.record("recovered", resumed=[st.step.name for st in lost])
-        for timer in timers:  # what fell due while the engine was down is due now
-            if timer[2] is not None:
-                timer[0] = max(timer[0], self.now)
+        overdue = sorted(  # by due time, then by creation
+            (t for t in timers if t[2] is not None and t[0] <= self.now),
+            key=lambda t: (t[0], t[1]),
+        )
+        for timer in timers:
+            if timer[2] is not None and timer[0] > self.now:
                 heapq.heappush(self._timers, timer)
+        for timer in overdue:
+            fn, args = timer[2], timer[3]
+            if fn is not None:  # an earlier one may have cancelled it
+                timer[2] = None
+                fn(*args)
         self._ready.extend(ready)
         for st in lost:
             if st.status == "retrying":

@@ -15,7 +15,7 @@ from wfsim._core._time import format_seconds
 from wfsim._core._trace import TraceEvent
 from wfsim._core._workflow import Step
 
-from ._index import AnyWorkflow, Run, at, violation
+from ._index import AnyWorkflow, Run, at, due_times, violation
 from ._ordering import _names
 from ._violation import Violation
 
@@ -119,7 +119,7 @@ def _group(run: Run, name: str, step: Step) -> list[Violation]:
         end = next((e for e in mine if e.kind in _TASK_ENDS), None)
         if end is not None:
             task_ends[task] = end
-    out.extend(_timeout(name, group.timeout_ns, started, tasks, task_ends))
+    out.extend(_timeout(run, name, group.timeout_ns, started, tasks, task_ends))
     if not ends:
         return out
     if len(ends) > 1:
@@ -241,6 +241,7 @@ def _group(run: Run, name: str, step: Step) -> list[Violation]:
 
 
 def _timeout(
+    run: Run,
     name: str,
     timeout_ns: int | None,
     started: TraceEvent,
@@ -249,12 +250,14 @@ def _timeout(
 ) -> list[Violation]:
     out: list[Violation] = []
     deadline = None if timeout_ns is None else started.t_ns + timeout_ns
+    # A timeout due while the engine was down after a crash fires at the recovery.
+    dues: set[int] = set() if deadline is None else due_times(run.trace, deadline)
     for task in tasks:
         end = task_ends.get(task)
         if end is None:
             continue
         by_timeout = end.kind == "step_cancelled" and end.get("reason") == "group timeout"
-        if by_timeout and end.t_ns != deadline:
+        if by_timeout and end.t_ns not in dues:
             due = "it has no timeout" if deadline is None else f"t={format_seconds(deadline)}"
             out.append(
                 violation(
@@ -265,7 +268,7 @@ def _timeout(
                     end,
                 )
             )
-        elif deadline is not None and not by_timeout and end.t_ns > deadline:
+        elif deadline is not None and not by_timeout and end.t_ns > max(dues):
             out.append(
                 violation(
                     "PAR-5",

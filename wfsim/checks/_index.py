@@ -21,7 +21,16 @@ from wfsim._core._workflow import Step, Workflow
 
 from ._violation import Violation
 
-__all__ = ["AnyWorkflow", "Attempt", "Run", "at", "delay_ns", "lost_attempts", "violation"]
+__all__ = [
+    "AnyWorkflow",
+    "Attempt",
+    "Run",
+    "at",
+    "delay_ns",
+    "due_times",
+    "lost_attempts",
+    "violation",
+]
 
 #: What the oracles judge: a DAG, an imperative body or an event workflow.
 AnyWorkflow = Workflow | ImperativeWorkflow | EventWorkflow
@@ -96,6 +105,21 @@ def lost_attempts(crashed: TraceEvent) -> list[tuple[str, int]]:
         and isinstance(item[0], str)
         and isinstance(item[1], int)
     ]
+
+
+def due_times(trace: Sequence[TraceEvent], due_ns: int) -> set[int]:
+    """When something due at ``due_ns`` may happen: then, or at the recovery if it fell due
+    while the engine was down after a crash (FAULT-11; at the crash's own instant, either)."""
+    times = {due_ns}
+    crashed: int | None = None
+    for e in trace:
+        if e.kind == "crashed":
+            crashed = e.t_ns
+        elif e.kind == "recovered" and crashed is not None:
+            if crashed <= due_ns <= e.t_ns:
+                times.add(e.t_ns)
+            crashed = None
+    return times
 
 
 def _seq(event: TraceEvent) -> int:
