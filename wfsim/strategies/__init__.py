@@ -32,6 +32,14 @@ from wfsim.strategies._deliveries import DELIVERY_FAULT_KINDS, delivery_fault_pl
 from wfsim.strategies._faults import FAULT_KINDS, fault_plans, workflows_with_faults
 from wfsim.strategies._scenarios import scenario_texts, scenarios
 from wfsim.strategies._schedules import interestingness, schedules, target_interesting
+from wfsim.strategies._styles import (
+    EVENT_TYPES,
+    EventStepCode,
+    Program,
+    event_workflows,
+    imperative_workflows,
+    signal_schedules,
+)
 from wfsim.strategies._workflows import (
     SleepingStep,
     dags,
@@ -43,18 +51,24 @@ __all__ = [
     "COUNTEREXAMPLE_FILE",
     "Counterexample",
     "DELIVERY_FAULT_KINDS",
+    "EVENT_TYPES",
+    "EventStepCode",
     "FAULT_KINDS",
+    "Program",
     "SleepingStep",
     "dags",
     "delivery_fault_plans",
+    "event_workflows",
     "fault_plans",
     "format_counterexample",
+    "imperative_workflows",
     "interestingness",
     "retry_policies",
     "run_and_check",
     "scenario_texts",
     "scenarios",
     "schedules",
+    "signal_schedules",
     "target_interesting",
     "workflows",
     "workflows_with_faults",

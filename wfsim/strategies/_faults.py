@@ -5,29 +5,35 @@ from __future__ import annotations
 import fnmatch
 import functools
 from collections.abc import Collection, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import DrawFn, SearchStrategy
 
+from wfsim._core._events import EventWorkflow
 from wfsim._core._faults import Fault
+from wfsim._core._imperative import ImperativeWorkflow
+from wfsim._core._retry import RetryPolicy
+from wfsim._core._run import AnyWorkflow
 from wfsim._core._workflow import Workflow
 from wfsim.errors import WorkflowDefinitionError, did_you_mean
 
 from ._budget import BUDGETS, breakable, exceeded_plans, survivable_plans
 from ._check import check_choices, check_int, check_order, check_strategy
+from ._styles import EventStepCode, Program
 from ._workflows import (
     ERROR_NAMES,
     UNLIMITED_HORIZON,
-    attempt_limit,
     durations_ms,
     ms,
 )
 from ._workflows import workflows as _default_workflows
 
 __all__ = ["FAULT_KINDS", "fault_plans", "workflows_with_faults"]
+
+W = TypeVar("W", bound=AnyWorkflow)
 
 #: Every kind of fault the strategies can draw (``kinds=`` picks among them).
 FAULT_KINDS = ("error", "latency", "hang", "outage")
@@ -44,14 +50,26 @@ class _Targets:
     timed: tuple[str, ...]  # targets with a per-attempt timeout (hang faults need one)
 
     @classmethod
-    def of(cls, workflow: Workflow) -> _Targets:
-        # A parallel group makes no attempts of its own: its tasks (``group/task``) do.
-        plain = {n: s for n, s in workflow.steps.items() if s.group is None}
-        steps = {**plain, **workflow.tasks, **workflow.compensations}
+    def of(cls, workflow: AnyWorkflow) -> _Targets:
+        steps: dict[str, tuple[RetryPolicy | None, int | None]] = {}
+        if isinstance(workflow, EventWorkflow):
+            # Each delivery is an invocation: ``s1``, ``s1:2``, ... (EVT-2).
+            for name, es in workflow.event_steps.items():
+                n = es.fn.invocations if isinstance(es.fn, EventStepCode) else 1
+                for k in range(1, n + 1):
+                    steps[name if k == 1 else f"{name}:{k}"] = (es.retry, es.timeout_ns)
+        elif isinstance(workflow, ImperativeWorkflow):
+            assert isinstance(workflow.fn, Program)
+            steps = {n: (s.retry, s.timeout_ns) for n, s in workflow.fn.steps().items()}
+        else:
+            # A parallel group makes no attempts of its own: its tasks (``group/task``) do.
+            plain = {n: s for n, s in workflow.steps.items() if s.group is None}
+            every = {**plain, **workflow.tasks, **workflow.compensations}
+            steps = {n: (s.retry, s.timeout_ns) for n, s in every.items()}
         return cls(
             names=tuple(steps),
-            limits={name: attempt_limit(step) for name, step in steps.items()},
-            timed=tuple(name for name, step in steps.items() if step.timeout_ns is not None),
+            limits={name: _limit(retry) for name, (retry, _) in steps.items()},
+            timed=tuple(name for name, (_, timeout) in steps.items() if timeout is not None),
         )
 
     def matched(self, target: str) -> list[str]:
@@ -75,12 +93,25 @@ class _Targets:
         return tuple(k for k in kinds if not unusable.get(k, False))
 
 
+def _limit(retry: RetryPolicy | None) -> int | None:
+    """How many attempts a policy allows: 1 without one, None when unlimited."""
+    return 1 if retry is None else retry.max_attempts or None
+
+
 def _workflow_targets(func: str, workflow: object) -> _Targets:
-    if not isinstance(workflow, Workflow):
-        raise InvalidArgument(
-            f"{func}() takes a wfsim.Workflow, not {type(workflow).__name__} {workflow!r}; "
-            "to draw the workflow too, use workflows_with_faults() or data.draw() with st.data()"
+    drawn_body = isinstance(workflow, ImperativeWorkflow) and isinstance(workflow.fn, Program)
+    if not isinstance(workflow, Workflow | EventWorkflow) and not drawn_body:
+        what = (
+            "a workflow body whose steps appear only as it runs"
+            if isinstance(workflow, ImperativeWorkflow)
+            else f"{type(workflow).__name__} {workflow!r}"
         )
+        raise InvalidArgument(
+            f"{func}() takes a wfsim.Workflow, not {what}; "
+            "to draw the workflow too, use workflows_with_faults() or data.draw() with st.data() "
+            "(it also takes a wfsim.EventWorkflow, and a body drawn by imperative_workflows())"
+        )
+    assert isinstance(workflow, Workflow | EventWorkflow | ImperativeWorkflow)
     try:
         workflow.validate()
     except WorkflowDefinitionError as exc:
@@ -89,7 +120,7 @@ def _workflow_targets(func: str, workflow: object) -> _Targets:
 
 
 def fault_plans(
-    workflow: Workflow,
+    workflow: AnyWorkflow,
     *,
     min_faults: int = 0,
     max_faults: int = 5,
@@ -145,6 +176,7 @@ def fault_plans(
     chosen = check_choices(func, "kinds", kinds, FAULT_KINDS)
     _check_budget(func, budget)
     if budget is not None:
+        _dag_only(func, workflow)
         assert isinstance(workflow, Workflow)
         plans = _budgeted(workflow, targets, chosen, min_faults, max_faults, budget)
         if plans is None:
@@ -166,6 +198,14 @@ def fault_plans(
             "bounded attempts; add 'error' or 'latency' to kinds, or use min_faults=0"
         )
     return _plans(targets, available, min_faults, max_faults)
+
+
+def _dag_only(func: str, workflow: object) -> None:
+    if not isinstance(workflow, Workflow):
+        raise InvalidArgument(
+            f"{func}(): a budget is for DAG workflows (wfsim.Workflow), whose steps state "
+            f"what they survive; {workflow!r} is not one"
+        )
 
 
 def _check_budget(func: str, budget: object) -> None:
@@ -201,7 +241,7 @@ def _budgeted(
 def _plans(
     targets: _Targets, kinds: tuple[str, ...], min_faults: int, max_faults: int
 ) -> SearchStrategy[list[Fault]]:
-    if not kinds:
+    if not kinds or not targets.names:  # e.g. a drawn body that only sleeps
         return st.builds(list)
     patterns = tuple(p for p in _PATTERNS if targets.matched(p))
     space = _Space(
@@ -294,17 +334,19 @@ def _attempt_lists(horizon: int, every_allowed: bool) -> SearchStrategy[list[int
 
 
 def workflows_with_faults(
-    workflows: SearchStrategy[Workflow] | None = None,
+    workflows: SearchStrategy[W] | None = None,
     *,
     min_faults: int = 0,
     max_faults: int = 5,
     kinds: Collection[str] = ("error", "latency"),
     budget: str | None = None,
-) -> SearchStrategy[tuple[Workflow, list[Fault]]]:
+) -> SearchStrategy[tuple[W, list[Fault]]]:
     """Pairs ``(workflow, faults)``: a workflow and a :func:`fault_plans` plan for it.
 
     ``workflows`` is the strategy the workflow comes from (default
-    :func:`workflows` with its defaults); ``budget`` is :func:`fault_plans`'
+    :func:`workflows` with its defaults; :func:`event_workflows` and
+    :func:`imperative_workflows` work too, their plans aimed at step
+    invocations and calls); ``budget`` is :func:`fault_plans`'
     (a workflow no ``"exceeded"`` plan can break, every step retrying forever,
     gets an empty plan)::
 
@@ -314,7 +356,7 @@ def workflows_with_faults(
             assert wfsim.run(workflow, faults=faults).status != "timed_out"
     """
     func = "workflows_with_faults"
-    source = (
+    source: SearchStrategy[Any] = (
         _default_workflows() if workflows is None else check_strategy(func, "workflows", workflows)
     )
     check_int(func, "min_faults", min_faults, minimum=0)
@@ -333,17 +375,19 @@ def workflows_with_faults(
 @st.composite
 def _pairs(
     draw: DrawFn,
-    source: SearchStrategy[Workflow],
+    source: SearchStrategy[W],
     kinds: tuple[str, ...],
     min_faults: int,
     max_faults: int,
     budget: str | None,
-) -> tuple[Workflow, list[Fault]]:
+) -> tuple[W, list[Fault]]:
     workflow = draw(source)
-    targets = _Targets.of(workflow)
+    targets = _workflow_targets("workflows_with_faults", workflow)
     if budget is None:
         plans = _plans(targets, targets.kinds_for(kinds), min_faults, max_faults)
     else:
+        _dag_only("workflows_with_faults", workflow)
+        assert isinstance(workflow, Workflow)
         # A workflow the budget allows no fault into (min_faults or not) gets none.
         budgeted = _budgeted(workflow, targets, kinds, min_faults, max_faults, budget)
         plans = st.builds(list) if budgeted is None else budgeted
