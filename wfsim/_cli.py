@@ -186,10 +186,10 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if random is None and exploration is None:
         outcome = run_scenario(scenario, seed=args.seed)
     else:
-        from wfsim.campaign._random import plan_faults
+        from wfsim.campaign._random import plan_for
         from wfsim.campaign._record import judge_run
 
-        plan = None if random is None else plan_faults(scenario.workflow, args.seed, random)
+        plan = None if random is None else plan_for(scenario, args.seed, random)
         outcome, failures = judge_run(
             scenario,
             args.seed,

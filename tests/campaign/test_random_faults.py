@@ -23,7 +23,7 @@ from wfsim.campaign import (
     run_campaign,
     run_seed,
 )
-from wfsim.campaign._random import FAULT_KINDS, fault_document
+from wfsim.campaign._random import FAULT_KINDS, body_targets, fault_document, plan_for
 from wfsim.checks import check_all
 from wfsim.scenario import load_scenario, load_scenario_text, run_scenario
 
@@ -338,3 +338,31 @@ def test_campaigns_show_rebuilds_the_random_fault_report_from_the_store(
         a.swarm_configurations,
     )
     assert rebuilt.format().split("\n")[1:] == live.format().split("\n")[1:]
+
+
+BODY = "scenarios/pyworkflow_order_branching_valid.wfsim.yaml"
+
+
+@pytest.mark.spec("CAMP-30", "CAMP-31")
+def test_a_workflow_bodys_random_faults_hit_the_steps_its_plain_run_called(
+    tmp_path: pathlib.Path,
+) -> None:
+    scenario = load_scenario(BODY)
+    called = ["validate_order", "process_valid_order", "charge_payment", "ship_order"]
+    assert [t.name for t in body_targets(scenario, 4)] == called
+    options = RandomFaults(0.3)
+    fired = 0
+    for seed in range(30):
+        plan = plan_for(scenario, seed, options)
+        assert plan == plan_for(scenario, seed, options)
+        assert {f.step for f in plan.faults} <= set(called)
+        record = run_seed(scenario, "h", seed, options)
+        fired += record.random_faults > 0
+        if record.random_faults:  # the file's expect describes the plain run
+            assert not any(k.startswith("expect.") for k in record.failure_keys)
+        text = _with_faults(
+            pathlib.Path(BODY).read_text(), seed, [fault_document(f) for f in plan.faults]
+        )
+        written = load_scenario(str(write(tmp_path, f"body{seed}.wfsim.yaml", text)))
+        assert run_scenario(written).result.digest() == record.digest
+    assert fired > 10

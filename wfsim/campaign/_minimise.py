@@ -31,7 +31,7 @@ from wfsim._core._faults import Fault
 from wfsim.scenario import Scenario, load_scenario
 from wfsim.scenario._yaml import read_yaml
 
-from ._random import RandomFaults, describe_plan, fault_document, plan_faults
+from ._random import RandomFaults, describe_plan, fault_document, plan_for
 from ._record import CampaignError, judge_run
 
 __all__ = ["Minimised", "default_output", "minimise"]
@@ -225,7 +225,7 @@ def minimise(
     path = os.fspath(path)
     scenario = load_scenario(path)
     extra = (
-        () if random_faults is None else plan_faults(scenario.workflow, seed, random_faults).faults
+        () if random_faults is None else plan_for(scenario, seed, random_faults).faults
     )
     options = "" if random_faults is None else random_faults.options
     outcome, failures = judge_run(scenario, seed, extra, options)

@@ -23,8 +23,10 @@ import attrs
 from wfsim._core._choice import SeededChoices
 from wfsim._core._events import EventWorkflow
 from wfsim._core._faults import Fault
+from wfsim._core._imperative import ImperativeWorkflow
 from wfsim._core._time import format_seconds
 from wfsim._core._workflow import Workflow
+from wfsim.scenario import Scenario, run_scenario
 
 __all__ = [
     "FAULT_KINDS",
@@ -33,6 +35,7 @@ __all__ = [
     "fault_document",
     "fault_targets",
     "plan_faults",
+    "plan_for",
     "random_faults_for",
 ]
 
@@ -118,8 +121,8 @@ class Target:
 def fault_targets(workflow: object) -> tuple[Target, ...]:
     """The steps and group tasks of a DAG or event workflow, in definition order.
 
-    A ``@wfsim.workflow`` body's steps exist only once it runs, so it has none:
-    random faults need steps known before the run.
+    A ``@wfsim.workflow`` body's steps exist only once it runs, so it has none
+    here; :func:`plan_for` reads them from the seed's plain run.
     """
     out: list[Target] = []
     if isinstance(workflow, Workflow):
@@ -142,11 +145,43 @@ def _target(name: str, retry: object, timeout_ns: int | None) -> Target:
     return Target(name, limit if limit > 0 else UNLIMITED_ATTEMPTS, timeout_ns is not None)
 
 
+def body_targets(scenario: Scenario, seed: int) -> tuple[Target, ...]:
+    """The steps a workflow body called in the plain run of ``seed``, in the order they started.
+
+    Their retry policies are not known before the run, so each may get faults on
+    up to :data:`UNLIMITED_ATTEMPTS` attempts (those it never makes never fire),
+    and none gets a hang (its timeout is not known either).
+    """
+    names: dict[str, None] = {}
+    for event in run_scenario(scenario, seed=seed).result.trace:
+        if event.kind == "attempt_started" and event.step is not None:
+            names.setdefault(event.step)
+    return tuple(Target(name, UNLIMITED_ATTEMPTS, False) for name in names)
+
+
+def plan_for(scenario: Scenario, seed: int, options: RandomFaults) -> FaultPlan:
+    """:func:`plan_faults` for a loaded scenario: what campaigns, replay and minimise use.
+
+    For a ``@wfsim.workflow`` body the targets are :func:`body_targets` (one plain
+    run of the seed first); a step the plain run never called gets no faults.
+    """
+    targets = None
+    if isinstance(scenario.workflow, ImperativeWorkflow):
+        targets = body_targets(scenario, seed)
+    return plan_faults(scenario.workflow, seed, options, targets=targets)
+
+
 def _draws(choices: SeededChoices, rate: float, stream: str) -> bool:
     return choices.choose(_SCALE, stream) < round(rate * _SCALE)
 
 
-def plan_faults(workflow: object, seed: int, options: RandomFaults) -> FaultPlan:
+def plan_faults(
+    workflow: object,
+    seed: int,
+    options: RandomFaults,
+    *,
+    targets: Sequence[Target] | None = None,
+) -> FaultPlan:
     """Draw seed ``seed``'s random faults for ``workflow``: an explicit, ordered fault list.
 
     Each attempt ``k`` a step's retry policy allows (``max_attempts``, or
@@ -154,7 +189,8 @@ def plan_faults(workflow: object, seed: int, options: RandomFaults) -> FaultPlan
     (:data:`RANDOM_ERROR` at the attempt's start, retryable), a ``latency`` of
     1ms..1s, or a ``hang`` (only for steps with a timeout, which ends it). With
     ``outage`` on, one step gets an outage window. The same workflow, seed and
-    options always give the same list.
+    options always give the same list. ``targets`` replaces the steps
+    :func:`fault_targets` finds (a body's come from :func:`body_targets`).
 
     Example::
 
@@ -170,7 +206,8 @@ def plan_faults(workflow: object, seed: int, options: RandomFaults) -> FaultPlan
     else:
         on = ["error"]
         rates = {"error": options.rate}
-    targets = fault_targets(workflow)
+    if targets is None:
+        targets = fault_targets(workflow)
     stream = "random_faults"
     faults: list[Fault] = []
     for target in targets:

@@ -24,7 +24,7 @@ from wfsim.scenario import Scenario, ScenarioRun, load_scenario, run_scenario
 
 from ._coverage import run_coverage
 from ._explore import Exploration, explore_run
-from ._random import RandomFaults, plan_faults
+from ._random import RandomFaults, plan_for
 
 __all__ = ["CampaignError", "RunRecord", "file_hash", "run_batch", "run_seed"]
 
@@ -165,12 +165,12 @@ def run_seed(
 
     An exception out of the run is a finding too, not a crash of the campaign:
     the record has status ``error`` and the failure ``error.CLASS``.
-    ``random_faults`` adds the seed's random faults (:func:`~._random.plan_faults`);
+    ``random_faults`` adds the seed's random faults (:func:`~._random.plan_for`);
     ``exploration`` sets the schedule strategy, chaos phase and liveness bound
     (:mod:`._explore`, CAMP-40..42).
     """
     begin = time.perf_counter()
-    plan = None if random_faults is None else plan_faults(scenario.workflow, seed, random_faults)
+    plan = None if random_faults is None else plan_for(scenario, seed, random_faults)
     swarm = plan.kinds if plan is not None and random_faults and random_faults.swarm else ()
     try:
         outcome, failures = judge_run(
