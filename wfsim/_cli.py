@@ -202,7 +202,16 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.trace:
         _write_trace(outcome, pathlib.Path(args.trace))
     if args.json:
-        print(json.dumps(outcome.to_json()), file=out)
+        data = outcome.to_json()
+        if random is not None:
+            data["random_faults"] = {
+                "planned": len(outcome.extra_faults),
+                "fired": outcome.extra_fired,
+            }
+        if violations:
+            data["passed"] = False
+            data["violations"] = [{"rule": r, "message": m} for r, m in violations]
+        print(json.dumps(data), file=out)
     else:
         if args.timeline:
             print(outcome.result.trace.format(), file=out)

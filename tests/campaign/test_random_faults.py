@@ -200,6 +200,10 @@ def test_replay_lines_carry_the_options_and_reproduce_the_run(
         assert f"digest: {failing['trace_digest']}" in replay.stdout
         assert f"status: {failing['status']}" in replay.stdout
         assert "fired" in replay.stdout
+        as_json = json.loads(wfsim(tmp_path, *shlex.split(failing["replay"])[1:], "--json").stdout)
+        assert as_json["trace_digest"] == failing["trace_digest"]
+        assert as_json["passed"] is False
+        assert as_json["random_faults"]["planned"] >= as_json["random_faults"]["fired"]
     with CampaignStore(tmp_path / "store" / "campaigns.sqlite", create=False) as store:
         (info,) = store.campaigns()
     assert info.options["random_faults"] == {"rate": 0.3, "swarm": False}
