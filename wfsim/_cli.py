@@ -410,7 +410,8 @@ def cmd_minimise(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.json:
         print(json.dumps({"file": args.file, "seed": m.seed, "key": m.key, "path": m.path,
                           "faults_before": len(m.before), "faults": len(m.faults),
-                          "digest": m.digest, "runs": m.runs, "run": m.run_command}), file=out)
+                          "digest": m.digest, "runs": m.runs, "run": m.run_command,
+                          "note": m.note}), file=out)
     else:
         print(m.format(), file=out)
     return EXIT_OK

@@ -191,3 +191,23 @@ def test_simulate_minimise_lists_the_files_and_refuses_exploration_options(
     assert refused.returncode == 2
     assert refused.stdout == ""
     assert "--minimise shrinks fault plans under seeded random schedules" in refused.stderr
+
+
+@pytest.mark.spec("CAMP-33")
+def test_a_python_scenario_minimised_elsewhere_gets_a_note(tmp_path: pathlib.Path) -> None:
+    planted = pathlib.Path(__file__).parent / "planted"
+    for name in ("planted_bug.py", "checkout.wfsim.yaml"):
+        (tmp_path / name).write_text((planted / name).read_text())
+    here = minimise(tmp_path / "checkout.wfsim.yaml", 1084, random_faults=RandomFaults(0.045))
+    assert here.note == ""
+    away = minimise(
+        tmp_path / "checkout.wfsim.yaml",
+        1084,
+        random_faults=RandomFaults(0.045),
+        out=tmp_path / "elsewhere" / "min.wfsim.yaml",
+    )
+    assert "its python: target 'planted_bug:workflow' is imported from its own directory" in (
+        away.note
+    )
+    assert away.format().endswith(away.note)
+    assert away.faults == here.faults and away.digest == here.digest

@@ -48,7 +48,7 @@ class Minimised:
     ``key`` is the failure kept (``invariants.status``, ``RETRY-3``); ``before``
     and ``faults`` the fault plans before and after shrinking; ``digest`` the
     trace digest of the minimal run (what ``wfsim run OUT`` prints); ``runs``
-    how many runs minimising took.
+    how many runs minimising took; ``note`` a caveat about the file, if any.
     """
 
     path: str
@@ -58,11 +58,18 @@ class Minimised:
     faults: tuple[Fault, ...]
     digest: str
     runs: int
+    note: str = ""
 
     @property
     def run_command(self) -> str:
-        """``wfsim run OUT``: the line that shows the failure (CAMP-33)."""
-        return f"wfsim run {self.path}"
+        """The line that shows the failure: ``wfsim run OUT`` (CAMP-33).
+
+        ``wfsim run`` checks expectations and invariants; an oracle's rule shows
+        in a one-seed campaign of the file instead.
+        """
+        if "." in self.key:
+            return f"wfsim run {self.path}"
+        return f"wfsim simulate {self.path} --seeds 1 --start-seed {self.seed} --workers 1"
 
     def format(self) -> str:
         lines = [
@@ -72,6 +79,8 @@ class Minimised:
             f"wrote {self.path}",
             f"  {self.run_command}",
         ]
+        if self.note:
+            lines.append(f"note: {self.note}")
         return "\n".join(lines)
 
 
@@ -260,7 +269,7 @@ def minimise(
     if not ok or final is None:  # cannot happen unless the run budget ran out mid-way
         raise CampaignError(f"{path}: seed {seed}: minimising lost the failure {key!r}")
     target = out if out is not None else default_output(path, seed)
-    _write(path, target, seed, faults, key, options, len(before))
+    note = _write(path, target, seed, faults, key, options, len(before))
     if progress is not None:
         progress(f"minimised {path} seed {seed} to {len(faults)} faults")
     return Minimised(
@@ -271,6 +280,7 @@ def minimise(
         tuple(faults),
         final.result.digest(),
         shrinker.runs,
+        note,
     )
 
 
@@ -282,7 +292,8 @@ def _write(
     key: str,
     options: str,
     before: int,
-) -> None:
+) -> str:
+    """Write the minimal scenario; return a note when its python: import may not resolve."""
     text = pathlib.Path(source).read_text(encoding="utf-8")
     doc, _ = read_yaml(text, source)
     out: dict[str, Any] = {}
@@ -309,4 +320,13 @@ def _write(
             f"cannot write the minimised scenario to {os.fspath(target)!r}: "
             f"{exc.strerror or type(exc).__name__}"
         ) from None
+    python = doc.get("workflow", {}).get("python") if isinstance(doc, dict) else None
+    here = pathlib.Path(source).resolve().parent
+    if python and pathlib.Path(target).resolve().parent != here:
+        return (
+            f"{os.fspath(target)} is not in {source}'s directory, so its python: target "
+            f"{python!r} is imported from its own directory (and the current one): "
+            "write it next to the scenario if that fails"
+        )
+    return ""
 
