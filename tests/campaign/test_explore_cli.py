@@ -12,7 +12,7 @@ from .test_cli import wfsim_many
 from .test_explore import FORK, hang_file, starve_file
 
 
-@pytest.mark.spec("CAMP-3", "CAMP-40", "CAMP-42", "CAMP-43", "CAMP-44")
+@pytest.mark.spec("CAMP-3", "CAMP-40", "CAMP-42", "CAMP-43", "CAMP-44", "CLI-6")
 def test_exploration_from_the_command_line(tmp_path: pathlib.Path) -> None:
     starve = starve_file(tmp_path, 12).name
     big = starve_file(tmp_path, 14).name
