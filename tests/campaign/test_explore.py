@@ -160,6 +160,39 @@ def test_faults_stop_when_the_chaos_phase_ends(tmp_path: pathlib.Path) -> None:
     assert late.applies_to("call", 1, 9) and not late.applies_to("call", 1, 10)
 
 
+@pytest.mark.spec("CAMP-41")
+def test_the_chaos_phase_ends_random_faults_too(tmp_path: pathlib.Path) -> None:
+    from wfsim.campaign._random import RandomFaults, plan_for
+
+    retry = "retry: {max_attempts: 5, initial_interval: 1s}"
+    steps = "".join(
+        f"    s{i}: {{duration: 1s, {retry}{f', after: [s{i - 1}]' if i else ''}}}\n"
+        for i in range(6)
+    )
+    chain = f"scenario: a chain\nworkflow:\n  name: chain\n  steps:\n{steps}"
+    path = write(tmp_path, "chain.wfsim.yaml", chain)
+    scenario = load_scenario(str(path))
+    chaos = Exploration.make(chaos_phase="3s")
+    late = 0
+    for seed in range(10):
+        plan = plan_for(scenario, seed, RandomFaults(0.6, swarm=True))
+        outcome, _ = explore_run(scenario, seed, chaos, plan.faults)
+        injected = [e.t_ns for e in outcome.result.trace if e.kind == "fault_injected"]
+        assert all(t < 3 * 10**9 for t in injected), (seed, injected)
+        same, _ = explore_run(scenario, seed, chaos, plan.faults)
+        assert same.result.digest() == outcome.result.digest()
+        # Without the chaos phase the same random faults do fire later.
+        plain, _ = explore_run(scenario, seed, Exploration(), plan.faults)
+        late += any(
+            e.kind == "fault_injected" and e.t_ns >= 3 * 10**9 for e in plain.result.trace
+        )
+    assert late > 0
+    summary = run_campaign([path], seeds=10, fault_rate=0.6, swarm=True, exploration=chaos)
+    assert summary.scenarios[0].replay_command(3).endswith(
+        "--seed 3 --fault-rate 0.6 --swarm --chaos-phase 3s"
+    )
+
+
 @pytest.mark.spec("CAMP-42")
 def test_a_run_that_does_not_finish_in_the_quiet_phase_breaks_liveness(
     tmp_path: pathlib.Path,
