@@ -86,6 +86,21 @@ def test_the_oracles_are_silent_on_engine_runs_under_event_faults(
     assert found(check_all(workflow, plan, result.trace)) == []
 
 
+@pytest.mark.spec("FAULT-23", "ORACLE-20")
+def test_deliveries_due_at_the_runs_last_instant_may_not_all_come() -> None:
+    # Three starts each delay an Item to t=1.5s; the second delivered completes a
+    # collection whose StopEvent ends the run at that instant: the third never comes.
+    workflow = WORKFLOWS["collector"]
+    plan = [
+        Fault.delay(event="Item", by=1),
+        Fault.duplicate(event="StartEvent", copies=2),
+    ]
+    result = wfsim.run(workflow, seed=0, faults=plan)
+    delivered = [e for e in result.trace if e.kind == "event_delivered" and e.t == 1.5]
+    assert (result.makespan, len(delivered)) == (1.5, 2)
+    assert found(check_all(workflow, plan, result.trace)) == []
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=delivery_plans("signal", ["approval", "appr*"]), seed=st.integers(0, 2**16))
 @pytest.mark.spec("FAULT-20", "FAULT-22", "FAULT-23", "ORACLE-20")
