@@ -11,7 +11,7 @@ import pytest
 
 import wfsim
 from wfsim._core._choice import Tape
-from wfsim.campaign import CampaignError, run_campaign
+from wfsim.campaign import CampaignError, CampaignStore, run_campaign
 from wfsim.campaign._explore import (
     LIVENESS_RULE,
     Exploration,
@@ -102,7 +102,8 @@ def test_a_pct_campaign_finds_the_starvation_and_is_the_same_every_time(
 ) -> None:
     path = starve_file(tmp_path, 12)
     pct = Exploration.make("pct")
-    first = run_campaign([path], seeds=30, exploration=pct)
+    store = tmp_path / "campaigns.sqlite"
+    first = run_campaign([path], seeds=30, exploration=pct, store=store)
     again = run_campaign([path], seeds=30, exploration=pct)
     plain = run_campaign([path], seeds=30)
     found = first.scenarios[0].failing
@@ -113,6 +114,10 @@ def test_a_pct_campaign_finds_the_starvation_and_is_the_same_every_time(
     assert plain.ok
     line = first.scenarios[0].replay_command(12)
     assert line.endswith("--seed 12 --schedule pct --pct-depth 3")
+    with CampaignStore(store, create=False) as db:  # campaigns show: the same replay lines
+        assert db.summary(1).scenarios[0].replay_command(12) == line
+    options = Exploration.make("delay-bounded", delay_bound=2, chaos_phase="1.5s")
+    assert Exploration.from_json(options.to_json()) == options
     # The replay line's run: explore_run with the same options gives the same digest.
     outcome, failures = explore_run(load_scenario(str(path)), 12, pct)
     assert outcome.result.digest() == found[0].digest

@@ -19,7 +19,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -155,6 +155,22 @@ class Exploration:
         if self.liveness_bound_ns is not None:
             out["liveness_bound"] = self.liveness_bound_ns / 1e9
         return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Exploration:
+        """The options :meth:`to_json` wrote (a campaign store's ``options.exploration``)."""
+
+        def ns(key: str) -> int | None:
+            value = data.get(key)
+            return None if value is None else round(float(value) * 1e9)
+
+        return cls(
+            str(data.get("schedule", "random")),
+            int(data.get("pct_depth", 3)),
+            int(data.get("delay_bound", 1)),
+            ns("chaos_phase"),
+            ns("liveness_bound"),
+        )
 
     @property
     def deadline_ns(self) -> int | None:

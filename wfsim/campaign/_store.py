@@ -28,6 +28,7 @@ import attrs
 from wfsim._core._time import to_seconds
 
 from ._coverage import universe_of_file
+from ._explore import Exploration
 from ._random import RandomFaults
 from ._record import CampaignError, RunRecord
 from ._summary import CampaignSummary, Tally
@@ -424,6 +425,9 @@ class CampaignStore:
         info = self.campaign(campaign)
         random = info.options.get("random_faults")
         options = "" if not random else RandomFaults(random["rate"], random["swarm"]).options
+        explored = info.options.get("exploration")
+        if explored:  # a campaign with --schedule, --chaos-phase or --liveness-bound
+            options += Exploration.from_json(explored).options
         tallies = {
             s.scenario_hash: Tally(
                 s.path,
