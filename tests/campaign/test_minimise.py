@@ -6,6 +6,7 @@ import json
 import pathlib
 import subprocess
 import sys
+from typing import Any
 
 import attrs
 import pytest
@@ -211,3 +212,32 @@ def test_a_python_scenario_minimised_elsewhere_gets_a_note(tmp_path: pathlib.Pat
     )
     assert away.format().endswith(away.note)
     assert away.faults == here.faults and away.digest == here.digest
+
+
+@pytest.mark.spec("CAMP-33")
+def test_a_run_that_raises_is_minimised_to_the_faults_that_make_it_raise(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wfsim.campaign._record as record
+
+    real = record.run_scenario
+
+    def raises_with_a_fault_on_c(scenario: Any, **options: Any) -> Any:
+        if any(f.step == "c" for f in (*scenario.faults, *options.get("extra_faults", ()))):
+            raise RuntimeError("engine fell over")
+        return real(scenario, **options)
+
+    monkeypatch.setattr(record, "run_scenario", raises_with_a_fault_on_c)
+    path = write(tmp_path, "chain.wfsim.yaml", CHAIN)
+    options = RandomFaults(0.5)
+    workflow = load_scenario(str(path)).workflow
+    seed = next(
+        s
+        for s in range(200)
+        if len(plan := plan_faults(workflow, s, options).faults) >= 3
+        and any(f.step == "c" for f in plan)
+    )
+    m = minimise(path, seed, random_faults=options)
+    assert m.key == "error.RuntimeError"
+    assert [(f.step, f.kind) for f in m.faults] == [("c", "error")]
+    assert m.digest == ""

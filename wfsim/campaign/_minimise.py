@@ -28,7 +28,7 @@ import attrs
 import yaml
 
 from wfsim._core._faults import Fault
-from wfsim.scenario import Scenario, load_scenario
+from wfsim.scenario import Scenario, ScenarioRun, load_scenario
 from wfsim.scenario._yaml import read_yaml
 
 from ._random import RandomFaults, describe_plan, fault_document, plan_for
@@ -237,7 +237,11 @@ def minimise(
         () if random_faults is None else plan_for(scenario, seed, random_faults).faults
     )
     options = "" if random_faults is None else random_faults.options
-    outcome, failures = judge_run(scenario, seed, extra, options)
+    outcome: ScenarioRun | None
+    try:
+        outcome, failures = judge_run(scenario, seed, extra, options)
+    except Exception as exc:  # a run that raises fails error.CLASS, as in a campaign
+        outcome, failures = None, ((f"error.{type(exc).__name__}", str(exc)),)
     keys = list(dict.fromkeys(k for k, _ in failures))
     if not keys:
         raise CampaignError(
@@ -251,12 +255,11 @@ def minimise(
         )
     before = scenario.faults + tuple(extra)
     shrinker = _Shrinker(scenario, seed, key)
-    trace = outcome.result.trace
     # 1 and 2: what never fired goes; a probability fault becomes the attempts it hit.
     faults: list[Fault] = []
     for fault in before:
-        fired = _fired(fault, trace)
-        if fault.kind == "outage" or fault.shape != "fixed":
+        fired = [] if outcome is None else _fired(fault, outcome.result.trace)
+        if outcome is None or fault.kind == "outage" or fault.shape != "fixed":
             faults.append(fault)  # fired or not is not read from its description
         elif fired:
             faults += _explicit(fault, fired) if fault.probability is not None else [fault]
@@ -266,7 +269,7 @@ def minimise(
     faults = shrinker.simplify(faults)
     faults = shrinker.merge(faults)
     ok, final = shrinker.judge(faults)
-    if not ok or final is None:  # cannot happen unless the run budget ran out mid-way
+    if not ok:  # cannot happen unless the run budget ran out mid-way
         raise CampaignError(f"{path}: seed {seed}: minimising lost the failure {key!r}")
     target = out if out is not None else default_output(path, seed)
     note = _write(path, target, seed, faults, key, options, len(before))
@@ -278,7 +281,7 @@ def minimise(
         key,
         tuple(before),
         tuple(faults),
-        final.result.digest(),
+        "" if final is None else final.result.digest(),  # a run that raised has none
         shrinker.runs,
         note,
     )
