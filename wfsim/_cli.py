@@ -288,11 +288,10 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.max_faults or args.max_runs is not None:
         print("wfsim simulate: error: --max-faults and --max-runs need --exhaustive", file=err)
         return EXIT_BAD_INPUT
-    if args.minimise and _exploration(args) is not None:
+    if args.minimise and (args.chaos_phase is not None or args.liveness_bound is not None):
         print(
-            "wfsim simulate: error: --minimise shrinks fault plans under seeded random "
-            "schedules; it does not combine with --schedule, --chaos-phase or "
-            "--liveness-bound",
+            "wfsim simulate: error: --minimise follows --schedule but not --chaos-phase or "
+            "--liveness-bound: a minimised file has no phases",
             file=err,
         )
         return EXIT_BAD_INPUT
@@ -389,7 +388,11 @@ def _minimise_failing(summary: object, args: argparse.Namespace) -> list[dict[st
             continue
         record = scenario.failing[0]
         m = minimise(
-            scenario.path, record.seed, random_faults=random, key=record.failure_keys[0]
+            scenario.path,
+            record.seed,
+            random_faults=random,
+            key=record.failure_keys[0],
+            exploration=_exploration(args),
         )
         done.append(
             {"file": scenario.path, "seed": record.seed, "key": m.key, "path": m.path,
@@ -405,7 +408,12 @@ def cmd_minimise(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not isinstance(_load(pathlib.Path(args.file), err), Scenario):
         return EXIT_BAD_INPUT
     m = minimise(
-        args.file, args.seed, random_faults=_random_faults(args), key=args.key, out=args.output
+        args.file,
+        args.seed,
+        random_faults=_random_faults(args),
+        key=args.key,
+        out=args.output,
+        exploration=_exploration(args),
     )
     if args.json:
         print(json.dumps({"file": args.file, "seed": m.seed, "key": m.key, "path": m.path,
@@ -644,6 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
     minimise.add_argument("file", metavar="FILE")
     minimise.add_argument("--seed", type=_seed, required=True, help="the failing seed")
     _random_fault_options(minimise)
+    _exploration_options(minimise)
     minimise.add_argument(
         "--key", metavar="KEY",
         help="the failure to keep (e.g. invariants.status, RETRY-3); default: the run's first",

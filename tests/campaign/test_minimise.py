@@ -169,7 +169,7 @@ def test_a_passing_seed_or_a_key_it_does_not_fail_is_bad_input(
 
 
 @pytest.mark.spec("CAMP-33")
-def test_simulate_minimise_lists_the_files_and_refuses_exploration_options(
+def test_simulate_minimise_lists_the_files_and_refuses_phases(
     tmp_path: pathlib.Path,
 ) -> None:
     path = write(tmp_path, "chain.wfsim.yaml", CHAIN)
@@ -187,11 +187,13 @@ def test_simulate_minimise_lists_the_files_and_refuses_exploration_options(
     assert run == f"  wfsim run chain-seed{seed}.min.wfsim.yaml"
     assert (tmp_path / f"chain-seed{seed}.min.wfsim.yaml").is_file()
     refused = wfsim(
-        tmp_path, "simulate", path.name, "--seeds", "5", "--minimise", "--schedule", "pct",
+        tmp_path, "simulate", path.name, "--seeds", "5", "--minimise", "--chaos-phase", "5s",
     )
     assert refused.returncode == 2
     assert refused.stdout == ""
-    assert "--minimise shrinks fault plans under seeded random schedules" in refused.stderr
+    assert "--minimise follows --schedule but not --chaos-phase or --liveness-bound" in (
+        refused.stderr
+    )
 
 
 @pytest.mark.spec("CAMP-33")
@@ -241,3 +243,33 @@ def test_a_run_that_raises_is_minimised_to_the_faults_that_make_it_raise(
     assert m.key == "error.RuntimeError"
     assert [(f.step, f.kind) for f in m.faults] == [("c", "error")]
     assert m.digest == ""
+
+
+@pytest.mark.spec("CAMP-33")
+def test_a_failure_found_by_a_pct_schedule_is_minimised_with_its_schedule(
+    tmp_path: pathlib.Path,
+) -> None:
+    from .test_explore import starve_file
+
+    starve = starve_file(tmp_path, 12).name
+    done = wfsim(
+        tmp_path, "simulate", starve, "--seeds", "20", "--schedule", "pct", "--workers", "1",
+        "--minimise", "--json", "--out", "store",
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    first = report["scenarios"][0]["failing"][0]
+    (minimised,) = report["minimised"]
+    assert (minimised["seed"], minimised["key"]) == (first["seed"], "expect.status")
+    doc = yaml.safe_load((tmp_path / minimised["path"]).read_text())
+    assert doc["settings"]["choices"]  # the explored schedule, recorded
+    assert doc["faults"] == []
+    run = wfsim(tmp_path, "run", minimised["path"], "--json")
+    assert run.returncode == 1
+    result = json.loads(run.stdout)
+    assert result["trace_digest"] == minimised["digest"] == first["trace_digest"]
+    refused = wfsim(
+        tmp_path, "minimise", starve, "--seed", str(first["seed"]), "--chaos-phase", "5s",
+    )
+    assert refused.returncode == 2
+    assert "minimise follows --schedule but not --chaos-phase" in refused.stderr

@@ -31,6 +31,7 @@ from wfsim._core._faults import Fault
 from wfsim.scenario import Scenario, ScenarioRun, load_scenario
 from wfsim.scenario._yaml import read_yaml
 
+from ._explore import Exploration
 from ._random import RandomFaults, describe_plan, fault_document, plan_for
 from ._record import CampaignError, judge_run
 
@@ -85,10 +86,13 @@ class Minimised:
 
 
 class _Shrinker:
-    def __init__(self, scenario: Scenario, seed: int, key: str) -> None:
+    def __init__(
+        self, scenario: Scenario, seed: int, key: str, exploration: Exploration | None
+    ) -> None:
         self.scenario = attrs.evolve(scenario, faults=())
         self.seed = seed
         self.key = key
+        self.exploration = exploration
         self.runs = 0
 
     def judge(self, faults: Sequence[Fault]) -> tuple[bool, Any]:
@@ -98,7 +102,7 @@ class _Shrinker:
         self.runs += 1
         scenario = attrs.evolve(self.scenario, faults=tuple(faults))
         try:
-            outcome, failures = judge_run(scenario, self.seed)
+            outcome, failures = judge_run(scenario, self.seed, exploration=self.exploration)
         except Exception as exc:  # a crash is a failure key too: error.CLASS
             return self.key == f"error.{type(exc).__name__}", None
         return self.key in {k for k, _ in failures}, outcome
@@ -213,6 +217,7 @@ def minimise(
     key: str | None = None,
     out: str | os.PathLike[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    exploration: Exploration | None = None,
 ) -> Minimised:
     """Shrink the fault plan of seed ``seed`` of the scenario at ``path`` and write the result.
 
@@ -221,10 +226,13 @@ def minimise(
     minimal scenario goes to ``out`` (default :func:`default_output`): the
     original document with ``faults`` made explicit, ``seed`` fixed and, unless
     the failure is one of ``expect``, without ``expect`` (it describes the
-    original plan; ``invariants`` stay).
+    original plan; ``invariants`` stay). With an ``exploration`` schedule (PCT,
+    delay bounding) every run follows it, and the file records the minimal run's
+    choices as ``settings.choices``, so it replays that schedule by itself.
 
     Raises :class:`CampaignError` when the seed passes or ``key`` is not among
-    its failures, :class:`~wfsim.errors.ScenarioError` for a file that does not load.
+    its failures, or for a chaos phase or liveness bound (not supported);
+    :class:`~wfsim.errors.ScenarioError` for a file that does not load.
 
     Example::
 
@@ -237,9 +245,18 @@ def minimise(
         () if random_faults is None else plan_for(scenario, seed, random_faults).faults
     )
     options = "" if random_faults is None else random_faults.options
+    if exploration is not None and exploration.plain:
+        exploration = None
+    if exploration is not None:
+        if exploration.chaos_phase_ns is not None or exploration.liveness_bound_ns is not None:
+            raise CampaignError(
+                "minimise follows --schedule but not --chaos-phase or --liveness-bound: "
+                "a minimised file has no phases"
+            )
+        options += exploration.options
     outcome: ScenarioRun | None
     try:
-        outcome, failures = judge_run(scenario, seed, extra, options)
+        outcome, failures = judge_run(scenario, seed, extra, options, exploration=exploration)
     except Exception as exc:  # a run that raises fails error.CLASS, as in a campaign
         outcome, failures = None, ((f"error.{type(exc).__name__}", str(exc)),)
     keys = list(dict.fromkeys(k for k, _ in failures))
@@ -254,7 +271,7 @@ def minimise(
             f"{path}: seed {seed}{options} does not fail {key!r}; it fails: {', '.join(keys)}"
         )
     before = scenario.faults + tuple(extra)
-    shrinker = _Shrinker(scenario, seed, key)
+    shrinker = _Shrinker(scenario, seed, key, exploration)
     # 1 and 2: what never fired goes; a probability fault becomes the attempts it hit.
     faults: list[Fault] = []
     for fault in before:
@@ -272,7 +289,8 @@ def minimise(
     if not ok:  # cannot happen unless the run budget ran out mid-way
         raise CampaignError(f"{path}: seed {seed}: minimising lost the failure {key!r}")
     target = out if out is not None else default_output(path, seed)
-    note = _write(path, target, seed, faults, key, options, len(before))
+    tape = None if exploration is None or final is None else final.result.choices
+    note = _write(path, target, seed, faults, key, options, len(before), tape)
     if progress is not None:
         progress(f"minimised {path} seed {seed} to {len(faults)} faults")
     return Minimised(
@@ -295,6 +313,7 @@ def _write(
     key: str,
     options: str,
     before: int,
+    choices: Sequence[int] | None = None,
 ) -> str:
     """Write the minimal scenario; return a note when its python: import may not resolve."""
     text = pathlib.Path(source).read_text(encoding="utf-8")
@@ -307,6 +326,8 @@ def _write(
             out[name] = value
         if name == "scenario":
             out["seed"] = seed
+    if choices is not None:  # the explored schedule, replayed by any run of the file
+        out["settings"] = {**out.get("settings", {}), "choices": list(choices)}
     out["faults"] = [fault_document(f) for f in faults]
     if "seed" not in out:
         out = {"seed": seed, **out}
