@@ -19,6 +19,13 @@ its ``compensation_*`` events; ``compensations`` checks the order they started i
 Parallel groups' tasks go there too, by their trace name ``group/task``; a group
 itself starts with ``group_started`` (one attempt) and ``merged`` checks the keys
 its ``group_merged`` event lists.
+
+Child workflows (``ctx.child``) go where steps go in ``order``, ``completed``,
+``failed``, ``never_started`` and ``trace_contains``, by the name the trace gives
+them (``payment_workflow``, ``payment_workflow:2``): ``child_started`` starts one,
+``child_completed`` or ``child_failed`` ends it; their steps are ``child/step``.
+For a ``@wfsim.workflow`` body, ``never_started`` takes any name: a step the body
+never called never started.
 """
 
 from __future__ import annotations
@@ -94,6 +101,8 @@ _ENDED = {
 
 #: The event that starts a compensation's attempt.
 _COMP_STARTED = "compensation_started"
+#: The events that end a child workflow (ctx.child).
+_CHILD_ENDS = ("child_completed", "child_failed")
 
 Path = tuple[str | int, ...]
 LineOf = Callable[[Path], int | None]
@@ -154,6 +163,7 @@ def check_expectations(
                 f" (expected one of: {', '.join(EXPECTATION_KEYS)})"
             )
     checker = _Checker(result, line_of, workflow if isinstance(workflow, Workflow) else None)
+    checker.imperative = isinstance(workflow, ImperativeWorkflow)
     failures: list[ExpectationFailure] = []
     for key, value in expect.items():
         failures.extend(_CHECKS[key](checker, key, value))
@@ -302,8 +312,12 @@ class _Checker:
             group = name.rpartition("/")[0]
             if group in self.groups:
                 self.task_group.setdefault(name, group)
+        #: Child workflows (ctx.child) the run started, by their trace name.
+        self.children: set[str] = {str(e.step) for e in self.trace.of_kind("child_started")}
         self.steps = set(result.steps) | set(self.task_group)
         self.knows_groups = workflow is not None
+        #: A @wfsim.workflow body's run: names it never called are still names (SCN-9).
+        self.imperative = False
 
     def fail(
         self,
@@ -324,21 +338,44 @@ class _Checker:
             line=self.line_of(path),
         )
 
-    def unknown_step(self, key: str, path: Path, step: str) -> ExpectationFailure | None:
-        """A failure if the workflow has no step (or compensation) ``step``."""
+    def unknown_step(
+        self, key: str, path: Path, step: str, *, children: bool = False
+    ) -> ExpectationFailure | None:
+        """A failure if the workflow has no step (or compensation) ``step``.
+
+        ``children``: the expectation reads child workflows too (``order``, the
+        step lists, ``trace_contains``), so a child's name is known.
+        """
         if step in self.steps or step in self.compensations:
             return None
+        if children and step in self.children:
+            return None
         what = "step or compensation" if self.compensations else "step"
+        names = self.steps | self.compensations
+        if step in self.children:
+            message = (
+                f"{step!r} is a child workflow of {self.result.workflow!r}, which "
+                f"{key.partition('.')[0]} does not read; name its steps ({step}/STEP)"
+            )
+        else:
+            if children:
+                names |= self.children
+                if self.children:
+                    what += " or child workflow"
+            message = (
+                f"workflow {self.result.workflow!r} has no {what} {step!r}"
+                f"{did_you_mean(step, names)}"
+            )
         return self.fail(
             key,
             path,
             expected=f"a {what} of workflow {self.result.workflow!r}",
             actual=f"no {what} {step!r}",
-            message=(
-                f"workflow {self.result.workflow!r} has no {what} {step!r}"
-                f"{did_you_mean(step, self.steps | self.compensations)}"
-            ),
+            message=message,
         )
+
+    def is_child(self, name: str) -> bool:
+        return name in self.children and name not in self.steps
 
     def is_compensation(self, name: str) -> bool:
         return name in self.compensations
@@ -365,6 +402,8 @@ class _Checker:
                 if e.kind in ("compensation_completed", "compensation_skipped", "step_cancelled")
                 or (e.kind == "compensation_failed" and e.get("final"))
             ]
+        elif self.is_child(step):
+            ends = [e for e in self.trace.for_step(step) if e.kind in _CHILD_ENDS]
         else:
             ends = [e for e in self.trace.for_step(step) if e.kind in STEP_ENDS]
         return ends[-1] if ends else None
@@ -374,14 +413,17 @@ class _Checker:
         end = self.end_event(step)
         if end is None:
             return None
-        return end.kind.removeprefix("step_").removeprefix("compensation_")
+        return end.kind.removeprefix("step_").removeprefix("compensation_").removeprefix("child_")
 
     def first(self, kind: str, step: str) -> TraceEvent | None:
         return next((e for e in self.trace.for_step(step) if e.kind == kind), None)
 
     def first_completed(self, step: str) -> TraceEvent | None:
-        kind = "compensation_completed" if self.is_compensation(step) else "step_completed"
-        return self.first(kind, step)
+        if self.is_compensation(step):
+            return self.first("compensation_completed", step)
+        if self.is_child(step):
+            return self.first("child_completed", step)
+        return self.first("step_completed", step)
 
     def starts(self, step: str) -> list[TraceEvent]:
         """The events that started ``step``'s attempts (a group's one: ``group_started``)."""
@@ -389,6 +431,8 @@ class _Checker:
             kind = _COMP_STARTED
         elif self.is_group(step):
             kind = "group_started"
+        elif self.is_child(step):
+            kind = "child_started"
         else:
             kind = "attempt_started"
         return [e for e in self.trace.for_step(step) if e.kind == kind]
@@ -411,6 +455,8 @@ class _Checker:
         reason = end.get("reason") if why else None
         if why and end.kind == "compensation_failed":
             reason = f"{end.get('error')} on attempt {end.attempt}"
+        if why and end.kind == "child_failed":
+            reason = str(end.get("error"))
         return f"{clause} ({reason})" if reason else clause
 
 
@@ -527,7 +573,7 @@ def _chains(value: Any) -> list[tuple[Path, list[str]]]:
 
 def _check_order(c: _Checker, key: str, value: Any) -> _Failures:
     for path, names in _chains(value):
-        unknown = [f for f in (c.unknown_step(key, path, n) for n in names) if f]
+        unknown = [f for f in (c.unknown_step(key, path, n, children=True) for n in names) if f]
         if unknown:
             yield from unknown
             continue
@@ -700,7 +746,7 @@ def _check_makespan(c: _Checker, key: str, value: Any) -> _Failures:
 def _check_ended(c: _Checker, key: str, value: Any) -> _Failures:
     for i, step in enumerate(_step_list(key, value)):
         path: Path = (key, i) if not isinstance(value, str) else (key,)
-        unknown = c.unknown_step(key, path, step)
+        unknown = c.unknown_step(key, path, step, children=True)
         if unknown:
             yield unknown
             continue
@@ -720,8 +766,8 @@ def _check_ended(c: _Checker, key: str, value: Any) -> _Failures:
 def _check_never_started(c: _Checker, key: str, value: Any) -> _Failures:
     for i, step in enumerate(_step_list(key, value)):
         path: Path = (key, i) if not isinstance(value, str) else (key,)
-        unknown = c.unknown_step(key, path, step)
-        if unknown:
+        unknown = c.unknown_step(key, path, step, children=True)
+        if unknown and not c.imperative:  # a body's uncalled step never started
             yield unknown
             continue
         starts = c.starts(step)
@@ -933,7 +979,7 @@ def _check_trace_contains(c: _Checker, key: str, value: Any) -> _Failures:
             )
         path: Path = (key, i)
         step = item.get("step")
-        if isinstance(step, str) and (unknown := c.unknown_step(key, path, step)):
+        if isinstance(step, str) and (unknown := c.unknown_step(key, path, step, children=True)):
             yield unknown
             continue
         kind: str = item["kind"]
