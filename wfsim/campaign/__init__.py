@@ -22,8 +22,19 @@ The same seed gives the same record, digest included, on every backend.
 ``fault_rate=P`` (and ``swarm=True``) add random faults to every seed, drawn as an
 explicit fault list (:func:`plan_faults`); :func:`minimise` shrinks a failing
 seed's faults and writes the minimal reproduction as a scenario file.
+``exploration=Exploration.make("pct", chaos_phase="30s", liveness_bound="1m")``
+picks a schedule strategy (PCT, delay bounding), a chaos phase and a liveness
+bound; :func:`explore_exhaustive` runs every interleaving (and fault placement)
+of a small scenario (``specs/campaign.md`` CAMP-40..44).
 """
 
+from wfsim.campaign._explore import (
+    ExhaustiveReport,
+    Exploration,
+    ExploredRun,
+    explore_exhaustive,
+    explore_run,
+)
 from wfsim.campaign._minimise import Minimised, minimise
 from wfsim.campaign._random import FaultPlan, RandomFaults, plan_faults
 from wfsim.campaign._record import CampaignError, RunRecord, run_seed
@@ -44,6 +55,9 @@ __all__ = [
     "CampaignInfo",
     "CampaignStore",
     "CampaignSummary",
+    "ExhaustiveReport",
+    "Exploration",
+    "ExploredRun",
     "FaultPlan",
     "Minimised",
     "Percentiles",
@@ -52,6 +66,8 @@ __all__ = [
     "ScenarioRef",
     "ScenarioSummary",
     "SeedChange",
+    "explore_exhaustive",
+    "explore_run",
     "minimise",
     "plan_faults",
     "run_campaign",
