@@ -21,7 +21,9 @@ replays a run exactly (DET-5).
 
 PCT needs to know which step each piece of ready work belongs to: the engine
 hands a source with a ``watch`` method its ready list (and the list of steps
-waiting for a worker slot) when the run starts.
+waiting for a worker slot) when the run starts. A ``choose(n, "schedule")`` call
+ranks the list that holds ``n`` items (the ready list when both do: the choice
+is still valid and deterministic, only its ranking may be the other list's).
 """
 
 from __future__ import annotations
