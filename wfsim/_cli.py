@@ -341,6 +341,8 @@ def _exhaustive(
         for flag, given in (
             ("--seeds", args.seeds is not None),
             ("--schedule", args.schedule != "random"),
+            ("--chaos-phase", args.chaos_phase is not None),
+            ("--liveness-bound", args.liveness_bound is not None),
             ("--fault-rate", args.fault_rate is not None),
             ("--swarm", args.swarm),
             ("--resume", args.resume),

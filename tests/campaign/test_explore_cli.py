@@ -19,6 +19,7 @@ def test_exploration_from_the_command_line(tmp_path: pathlib.Path) -> None:
     hang = hang_file(tmp_path, timeout=False).name
     fork = write(tmp_path, "fork.wfsim.yaml", FORK).name
     pct = ["--schedule", "pct", "--json", "--seeds", "30"]
+    chaos = ["--chaos-phase", "1s"]
     results = wfsim_many(
         tmp_path,
         ["simulate", starve, *pct, "--workers", "2", "--out", "two"],
@@ -39,7 +40,7 @@ def test_exploration_from_the_command_line(tmp_path: pathlib.Path) -> None:
         ["simulate", fork, "--exhaustive", "--max-faults", "1", "--json"],
         ["simulate", big, "--exhaustive"],
         ["simulate", big, "--exhaustive", "--max-runs", "10"],
-        ["simulate", fork, "--exhaustive", "--seeds", "3", "--schedule", "pct"],
+        ["simulate", fork, "--exhaustive", "--seeds", "3", "--schedule", "pct", *chaos],
         ["simulate", fork, "--schedule", "pcT", "--seeds", "3"],
         ["simulate", fork],
         ["simulate", fork, "--seeds", "3", "--max-faults", "1"],
@@ -78,7 +79,7 @@ def test_exploration_from_the_command_line(tmp_path: pathlib.Path) -> None:
     for code, out, err in results[6:]:
         assert (code, out) == (2, ""), err
         assert "Traceback" not in err
-    assert "--exhaustive does not take --seeds, --schedule" in results[6][2]
+    assert "--exhaustive does not take --seeds, --schedule, --chaos-phase" in results[6][2]
     assert "invalid choice: 'pcT'" in results[7][2]
     assert "--seeds N is required (or give --exhaustive)" in results[8][2]
     assert "--max-faults and --max-runs need --exhaustive" in results[9][2]
