@@ -154,7 +154,8 @@ def test_budgets_shrink_and_are_checked() -> None:
         wst.workflows(retries=wst.retry_policies(min_attempts=2)), budget="survivable"
     )
     wf, faults = find(survivable, lambda c: len(c[1]) >= 1, settings=FIND)
-    assert len(wf) == 1 and faults == [wfsim.Fault.latency("s0", extra=0)]
+    assert len(wf) == 1 and faults == [wfsim.Fault.error("s0", attempts=[1])]
+    assert wf["s0"].retry == wfsim.RetryPolicy(max_attempts=2, initial_interval=0)
     exceeded = wst.workflows_with_faults(budget="exceeded")
     wf, faults = find(exceeded, lambda c: True, settings=FIND)
     assert len(wf) == 1 and faults == [wfsim.Fault.error("s0")]

@@ -151,3 +151,17 @@ def test_imperative_workflows_and_signals_shrink_and_are_checked() -> None:
     assert find(wst.fault_plans(body), lambda p: True, settings=FIND) == []
     with pytest.raises(InvalidArgument, match=r"a budget is for DAG workflows"):
         wst.fault_plans(body, budget="survivable")
+
+
+@pytest.mark.spec("STRAT-10")
+def test_a_counterexample_a_file_cannot_hold_prints_as_python_that_reruns_it() -> None:
+    wf = find(wst.event_workflows(), lambda w: len(w.event_steps) >= 2, settings=FIND)
+    faults = [wfsim.Fault.error("s1", attempts=[1])]
+    expected = wfsim.run(wf, faults=faults, seed=3, choices=[1, 0])
+    text = wst.format_counterexample(wf, faults=faults, seed=3, choices=[1, 0])
+    assert text.startswith("The counterexample cannot be written as a scenario file (")
+    assert "is an event workflow" in text
+    code = text.split("\n\n", 1)[1].replace("\n    ", "\n").strip()
+    namespace: dict[str, object] = {}
+    exec(code, namespace)
+    assert namespace["result"].digest() == expected.digest()  # type: ignore[attr-defined]

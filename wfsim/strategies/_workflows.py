@@ -62,22 +62,28 @@ def durations_ms(*, positive: bool = False) -> SearchStrategy[int]:
 # Strategies used inside composites are built once: building one per draw (``a | b``,
 # ``st.lists(...)``) costs more than drawing from it.
 _COEFFICIENTS = st.one_of(
-    st.sampled_from((2.0, 1.0, 1.5, 3.0)),
+    st.sampled_from((1.0, 1.5, 3.0)),
     st.floats(min_value=1.0, max_value=4.0, allow_nan=False, allow_infinity=False),
 )
-_CAP_ABOVE_INITIAL = st.none() | st.integers(0, 20_000)
-_NON_RETRYABLE = st.lists(st.sampled_from(NON_RETRYABLE_NAMES), unique=True)
+_CAP_ABOVE_INITIAL = st.integers(0, 20_000)
+_NON_RETRYABLE = st.lists(st.sampled_from(NON_RETRYABLE_NAMES), min_size=1, unique=True)
 _PROFILE = st.sampled_from(_PROFILES)
 _JITTER = st.sampled_from(_JITTERS)
 _DELAYS = st.lists(durations_ms(), min_size=1, max_size=4)
-_MAYBE_DELAYS = st.none() | _DELAYS
 _MIN_INTERVAL = st.integers(0, 2000)
+#: Which optional parts a retry policy has, one draw for all (shrinks to none of them):
+#: bit 0 a backoff coefficient other than 2, 1 a cap, 2 non-retryable errors, 3 an
+#: explicit delay list, 4 a minimum interval. Drawing one mask instead of an
+#: ``st.none() | ...`` per part makes a policy ~40% cheaper to draw.
+_POLICY_PARTS = st.integers(0, 31)
+#: The same for a step: bit 0 an output, 1 a retry policy, 2 a timeout.
+_STEP_PARTS = st.integers(0, 7)
+_OUTPUTS = st.integers(0, 9)
+_TIMEOUTS = durations_ms(positive=True)
 _CELERY_BACKOFF = st.sampled_from((False, True)) | st.integers(1, 5)
 _CELERY_CAP_ABOVE = st.integers(0, 600_000)
 _SLEEPS = st.lists(durations_ms(), max_size=3)
-_MAYBE_OUTPUT = st.none() | st.integers(0, 9)
 _BOOL = st.booleans()
-_MAYBE_TIMEOUT = st.none() | durations_ms(positive=True)
 
 
 _integers = functools.cache(st.integers)
@@ -173,10 +179,11 @@ def _retry_policies(
     attempts = draw(_integers(min_attempts, max_attempts))
     profile = draw(_PROFILE) if profiles else "native"
     initial = draw(durations_ms())
-    coefficient = draw(_COEFFICIENTS)
-    above = draw(_CAP_ABOVE_INITIAL)
-    cap = None if above is None else initial + above
-    non_retryable = draw(_NON_RETRYABLE)
+    parts = draw(_POLICY_PARTS)
+    coefficient = draw(_COEFFICIENTS) if parts & 1 else 2.0
+    cap = initial + draw(_CAP_ABOVE_INITIAL) if parts & 2 else None
+    non_retryable = draw(_NON_RETRYABLE) if parts & 4 else []
+    min_interval = draw(_MIN_INTERVAL) if parts & 16 else 0
     if profile == "temporal":
         return RetryPolicy.temporal(
             initial_interval=ms(initial),
@@ -207,7 +214,7 @@ def _retry_policies(
             multiplier=ms(initial),
             exp_base=coefficient,
             max=None if cap is None else ms(cap),
-            min=ms(draw(_MIN_INTERVAL)),
+            min=ms(min_interval),
         )
     if profile == "pyworkflow":
         return RetryPolicy.pyworkflow(
@@ -217,7 +224,7 @@ def _retry_policies(
             max_retry_delay=ms(cap if cap is not None else 100 * initial),
         )
     kind: Jitter = draw(_JITTER) if jitter else "none"
-    delays_ms = draw(_MAYBE_DELAYS)
+    delays_ms = draw(_DELAYS) if parts & 8 else None
     return RetryPolicy(
         max_attempts=attempts,
         initial_interval=ms(initial),
@@ -226,7 +233,7 @@ def _retry_policies(
         jitter=kind,
         non_retryable=non_retryable,
         delays=None if delays_ms is None else [ms(d) for d in delays_ms],
-        min_interval=ms(draw(_MIN_INTERVAL)),
+        min_interval=ms(min_interval),
     )
 
 
@@ -257,8 +264,8 @@ class _Options:
     max_steps: int
     offsets: SearchStrategy[list[int]]
     limits: SearchStrategy[int | None]
-    retries: SearchStrategy[RetryPolicy | None]
-    timeouts: SearchStrategy[int | None]
+    retries: SearchStrategy[RetryPolicy] | None  # None: no retry policies
+    timeouts: bool
     code_steps: bool
     compensations: bool
     trigger_rules: bool = False
@@ -341,8 +348,8 @@ def workflows(
         max_steps=max_steps,
         offsets=_offsets(max_steps, max_deps),
         limits=limits,
-        retries=st.none() if policies is None else st.none() | policies,
-        timeouts=_MAYBE_TIMEOUT if timeouts else st.none(),
+        retries=policies,
+        timeouts=timeouts,
         code_steps=code_steps,
         compensations=compensations,
         trigger_rules=trigger_rules,
@@ -377,14 +384,15 @@ def _work(draw: DrawFn, options: _Options) -> _Work:
     fn = None
     duration = 0
     output = None
+    parts = draw(_STEP_PARTS)
     if options.code_steps and draw(_BOOL):
         fn = SleepingStep(tuple(1_000_000 * s for s in draw(_SLEEPS)))
     else:
         duration = draw(durations_ms())
-        output = draw(_MAYBE_OUTPUT)
-    retry = draw(options.retries)
-    timeout = draw(options.timeouts)
-    return _Work(fn, ms(duration), output, retry, None if timeout is None else ms(timeout))
+        output = draw(_OUTPUTS) if parts & 1 else None
+    retry = draw(options.retries) if parts & 2 and options.retries is not None else None
+    timeout = ms(draw(_TIMEOUTS)) if parts & 4 and options.timeouts else None
+    return _Work(fn, ms(duration), output, retry, timeout)
 
 
 @attrs.frozen
@@ -429,7 +437,7 @@ def _step_draws(draw: DrawFn, options: _Options) -> _StepDraw:
             draw(_MERGES),
             draw(_CONFLICTS),
             draw(_BOOL),
-            draw(options.timeouts),
+            draw(_TIMEOUTS) if options.timeouts and draw(_BOOL) else None,
         )
         return _StepDraw(offsets, _Work(None, "0ms", None, None, None), None, rule, group)
     work = _work(draw, options)
