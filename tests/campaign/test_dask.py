@@ -8,6 +8,7 @@ Tests that need Dask skip without the ``dask`` extra (``.ci/run`` installs it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -244,9 +245,11 @@ def test_ctrl_c_stops_a_dask_local_campaign_and_its_cluster_cleanly(
         recorded, deadline = 0, time.monotonic() + TIMEOUT
         while recorded == 0 and time.monotonic() < deadline:
             time.sleep(0.2)
-            if store.exists():
-                with sqlite3.connect(store) as db:
-                    recorded = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            if not store.exists():
+                continue
+            # The store may exist before its tables do.
+            with contextlib.suppress(sqlite3.OperationalError), sqlite3.connect(store) as db:
+                recorded = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         group = [proc.pid, *(p.pid for p in psutil.Process(proc.pid).children(recursive=True))]
         assert len(group) >= 2  # the campaign and its Dask worker
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
@@ -259,8 +262,19 @@ def test_ctrl_c_stops_a_dask_local_campaign_and_its_cluster_cleanly(
     assert out.rstrip().splitlines()[-1].startswith("stopped early: interrupted (")
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT stopped FROM campaigns").fetchall() == [("interrupted",)]
-    alive = [pid for pid in group if psutil.pid_exists(pid)]
-    assert all(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE for pid in alive)
+    # Nothing of it outlives it but zombies (multiprocessing's helpers may take a moment).
+    def running() -> list[int]:
+        alive = []
+        for pid in group[1:]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+        return alive
+
+    deadline = time.monotonic() + 10
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running() == []
 
 
 @pytest.mark.spec("CAMP-4")
