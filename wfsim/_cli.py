@@ -645,7 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     minimise = sub.add_parser(
         "minimise", help="shrink a failing seed's faults and write them as a scenario file",
-        description="Rerun one failing seed (with the campaign's random-fault options), shrink "
+        description="Rerun one failing seed (with the campaign's random-fault and --schedule "
+        "options), shrink "
         "its fault plan (drop faults, make probabilities explicit, halve latencies and outage "
         "windows) while the same failure persists, and write the minimal reproduction: the "
         "scenario with its faults explicit and the seed fixed. Exit 0 when written, 2 for bad "
