@@ -6,7 +6,8 @@ allows. The suite's own DAG property, run with the switch on (bounded and
 derandomized, so the search is the same every time), must fail; the shrunk
 counterexample must have at most 2 steps; and the scenario file the failure
 prints must, saved and loaded, reproduce the failing run digest for digest (also
-through ``wfsim replay`` in a subprocess) and the violation, and pass with the
+through ``wfsim replay`` in a subprocess) and the violation (also through the
+printed ``wfsim simulate`` line, which exits 1 naming RETRY-1), and pass with the
 switch off.
 """
 
@@ -95,3 +96,20 @@ def test_the_suite_finds_the_planted_bug_and_prints_a_scenario_that_reproduces_i
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["trace_digest"] == digest.group(1)
+
+    # The printed `wfsim simulate` line judges the file by every oracle: exit 1 and
+    # RETRY-1 with the switch on, exit 0 without it.
+    simulate = re.search(r"wfsim simulate (\S+) --seeds 1 --start-seed (\d+)", message)
+    assert simulate is not None and simulate.group(1) == wst.COUNTEREXAMPLE_FILE
+    args = ["simulate", str(path), "--seeds", "1", "--start-seed", simulate.group(2)]
+    args += ["--workers", "1", "--json"]
+    buggy_cli = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert buggy_cli.returncode == 1, buggy_cli.stderr
+    (summary,) = json.loads(buggy_cli.stdout)["scenarios"]
+    assert "RETRY-1" in summary["failures_by_key"]
+    clean_cli = subprocess.run(
+        [sys.executable, "-m", "wfsim", *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert clean_cli.returncode == 0, clean_cli.stdout + clean_cli.stderr

@@ -65,7 +65,8 @@ def format_counterexample(
     return (
         f"Save the counterexample as {file}:\n\n"
         f"# {file}\n{text}\n"
-        f"and replay it with: wfsim replay {file} --seed {seed}"
+        f"and replay it with: wfsim replay {file} --seed {seed}\n"
+        f"(every oracle judges it with: wfsim simulate {file} --seeds 1 --start-seed {seed})"
     )
 
 
