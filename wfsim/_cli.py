@@ -136,9 +136,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"digest: {result.digest()}",
             file=out,
         )
-        failed_keys = {f.key.split(".", 1)[0] for f in outcome.failures}
-        for key in scenario.expect:
-            print(f"  {'FAIL' if key in failed_keys else 'ok  '} expect.{key}", file=out)
+        failed_keys = {(f.block, f.key.split(".", 1)[0]) for f in outcome.failures}
+        for block in ("expect", "invariants"):
+            for key in getattr(scenario, block):
+                mark = "FAIL" if (block, key) in failed_keys else "ok  "
+                print(f"  {mark} {block}.{key}", file=out)
         if outcome.failures:
             print(outcome.report(), file=out)
         print(file=out)
