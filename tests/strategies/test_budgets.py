@@ -18,7 +18,7 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-FIND = settings(max_examples=1000, database=None, deadline=None, derandomize=True)
+FIND = settings(max_examples=300, database=None, deadline=None, derandomize=True)
 ENDS = {"completed", "failed", "compensated", "compensation_failed"}
 SHAPES = wst.workflows(max_steps=8, trigger_rules=True, parallel_groups=True)
 
