@@ -31,6 +31,7 @@ def expected_error(case: pathlib.Path) -> str:
     "SCN-10",
     "SCN-11",
     "SCN-12",
+    "SCN-15",
 )
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name.removesuffix(".wfsim.yaml"))
 def test_invalid_file_gives_exactly_its_error(

@@ -18,16 +18,19 @@ from wfsim.scenario._dump import dump_scenario
 from wfsim.scenario._expect import ExpectationFailure, check_expectations, format_failures
 from wfsim.scenario._load import load_scenario, load_scenario_text
 from wfsim.scenario._model import Scenario
+from wfsim.scenario._resilience import ContextKey, StaticFallback
 from wfsim.scenario._runner import ScenarioRun, run_scenario
 from wfsim.scenario._schema import schema
 from wfsim.scenario._yaml import Locations
 
 __all__ = [
+    "ContextKey",
     "ExpectationFailure",
     "Locations",
     "Scenario",
     "ScenarioError",
     "ScenarioRun",
+    "StaticFallback",
     "check_expectations",
     "dump_scenario",
     "format_failures",

@@ -3,7 +3,8 @@
 :func:`dump_scenario` is the loader's inverse for what a file can say: a
 code-less DAG :class:`~wfsim.Workflow` (steps, dependencies, trigger rules,
 durations, outputs, retry policies, timeouts, compensations, parallel groups,
-the saga and the concurrency bound), a fault plan, signals, the seed, and a
+circuit breakers, static fallbacks, context cache keys, the saga and the
+concurrency bound), a fault plan, signals, the seed, and a
 recorded schedule (``settings.choices``). A counterexample Hypothesis found
 becomes a regression file in one paste: loading the text and running it gives
 the same trace, digest for digest (specs/scenario-format.md, SCN-13).
@@ -27,6 +28,8 @@ from wfsim._core._signals import Signal
 from wfsim._core._time import DEFAULT_EPOCH, Duration, format_seconds, to_ns
 from wfsim._core._workflow import SagaPolicy, Step, Workflow
 from wfsim.errors import ScenarioError
+
+from ._resilience import ContextKey, StaticFallback, breaker_doc
 
 __all__ = ["dump_scenario"]
 
@@ -57,7 +60,11 @@ def dump_scenario(
         pathlib.Path("charge.wfsim.yaml").write_text(text)
 
     A :class:`~wfsim.Workflow` is written inline; every step must be code-less
-    (no ``fn``, breaker, fallback or cache: a file cannot hold code). For any
+    (no ``fn``: a file cannot hold code). Circuit breakers are written as
+    ``breaker:`` (in full on the first step naming one, by name on the others);
+    a fallback only as a :class:`~wfsim.scenario.StaticFallback` and a cache
+    key only as a :class:`~wfsim.scenario.ContextKey`, the forms a file has
+    (SCN-15). For any
     other workflow (or one with code) give ``python="package.module:attr"``, the
     import path a file names it by. ``choices`` (e.g. ``result.choices``) is
     written as ``settings.choices`` (trailing zeros dropped: a tape answers 0
@@ -145,6 +152,7 @@ class _Writer:
 
     def __init__(self) -> None:
         self.declared: set[str] = set()
+        self.breakers: set[str] = set()  # the breakers written in full so far
 
     @staticmethod
     def error(explanation: str) -> ScenarioError:
@@ -185,11 +193,6 @@ class _Writer:
 
     def step(self, step: Step) -> dict[str, Any] | None:
         what = f"step {step.name!r}"
-        for attr, name in (("breaker", "a circuit breaker"), ("fallback", "a fallback")):
-            if getattr(step, attr) is not None:
-                raise self.error(f"{what} has {name}; name the workflow with python=")
-        if step.cache_key is not None:
-            raise self.error(f"{what} caches its results; name the workflow with python=")
         doc: dict[str, Any] = {}
         if step.after:
             doc["after"] = list(step.after)
@@ -217,7 +220,43 @@ class _Writer:
             comp = step.compensate
             body = self.work(comp, f"compensation {comp.name!r}")
             doc["compensate"] = {"name": comp.name, **body} if body else comp.name
+        doc.update(self.resilience(step, what))
         return doc or None
+
+    def resilience(self, step: Step, what: str) -> dict[str, Any]:
+        """``breaker``, ``fallback`` and ``cache_key`` (SCN-15), in their data forms."""
+        doc: dict[str, Any] = {}
+        breaker = step.breaker
+        if breaker is not None:
+            if breaker.name in self.breakers:  # declared in full on an earlier step
+                doc["breaker"] = breaker.name
+            else:
+                self.breakers.add(breaker.name)
+                doc["breaker"] = breaker_doc(breaker, step.name)
+                for name in breaker.exclude:
+                    if name not in _BUILTIN_ERRORS and name != "InjectedError":
+                        self.declared.add(name)
+        if isinstance(step.fallback, StaticFallback):
+            fallback: dict[str, Any] = {}
+            if step.fallback.output is not None:
+                fallback["output"] = self.value(dict(step.fallback.output), f"{what}'s fallback")
+            if step.fallback.duration_ns:
+                fallback["duration"] = _seconds(step.fallback.duration_ns)
+            doc["fallback"] = fallback or None
+        elif step.fallback is not None:
+            raise self.error(
+                f"{what} has a fallback that runs code ({step.fallback!r}); a file's fallback is "
+                "{output, duration} (wfsim.scenario.StaticFallback): name the workflow with python="
+            )
+        if isinstance(step.cache_key, ContextKey):
+            key = step.cache_key
+            doc["cache_key"] = key.keys[0] if key.single else list(key.keys)
+        elif step.cache_key is not None:
+            raise self.error(
+                f"{what} caches on a function ({step.cache_key!r}); a file's cache_key names "
+                "context keys (wfsim.scenario.ContextKey): name the workflow with python="
+            )
+        return doc
 
     def work(self, step: Step, what: str) -> dict[str, Any] | None:
         """What one attempt does: duration, output, retry, timeout (``None``: nothing)."""

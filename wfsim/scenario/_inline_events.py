@@ -40,6 +40,9 @@ _DAG_ONLY: Mapping[str, str] = {
     "trigger_rule": "event steps have no upstream steps to judge; use accepts",
     "parallel": "fan out by emitting several events (emit) to a step with num_workers > 1",
     "compensate": "event workflows have no sagas",
+    "breaker": "circuit breakers guard inline DAG steps; an event workflow's come from python",
+    "fallback": "fallbacks go with circuit breakers, which guard inline DAG steps",
+    "cache_key": "caching is for inline DAG steps (and ctx.step in python bodies)",
 }
 #: Keys of event steps, and where they belong.
 EVENT_ONLY = ("accepts", "num_workers", "collect", "buffer_id", "emit", "returns")

@@ -47,6 +47,7 @@ from wfsim.errors import (
 )
 
 from ._inline_events import build_event_workflow, event_keys_in_dag
+from ._resilience import BreakerSpecs
 from ._schema import DELIVERY_FAULT_KINDS, PROBABILITY_HELP
 from ._schema import _def as schema_def
 from ._yaml import Locations, Path, field_name, scenario_error
@@ -347,6 +348,7 @@ class _Builder:
             self.fail(path, str(exc))
 
     def steps(self, workflow: Workflow, steps: Mapping[str, Any]) -> None:
+        breakers = BreakerSpecs(self, steps)  # SCN-15: built first, so steps may share one
         for name, raw in steps.items():
             spec: Mapping[str, Any] = raw or {}
             base: Path = ("workflow", "steps", name)
@@ -361,6 +363,7 @@ class _Builder:
                 if "compensate" in spec
                 else None
             )
+            resilience = breakers.for_step(name, spec, base)
             try:
                 workflow.add_step(
                     name,
@@ -372,6 +375,7 @@ class _Builder:
                     compensate=comp,
                     trigger_rule=rule,
                     idempotent=spec.get("idempotent", True),
+                    **resilience,
                 )
             except WorkflowDefinitionError as exc:  # pragma: no cover - checked above
                 self.fail(base, str(exc))
@@ -395,6 +399,9 @@ class _Builder:
             "a task's own goes under the task"
         ),
         "compensate": "a group has no compensation of its own",
+        "breaker": "its tasks run without a circuit breaker; a breaker guards a step's attempts",
+        "fallback": "a fallback goes with a step's circuit breaker, and a group has none",
+        "cache_key": "a group is not cached; cache_key is for steps",
     }
 
     def group(

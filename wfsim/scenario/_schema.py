@@ -135,6 +135,10 @@ def _expected(error: ValidationError) -> str:
     types = [sub["type"]] if isinstance(sub["type"], str) else list(sub["type"])
     if "minimum" in sub:
         types = [f"{t} >= {sub['minimum']}" if t in ("integer", "number") else t for t in types]
+    if "exclusiveMinimum" in sub:  # e.g. a breaker's failure_rate: in (0, 1]
+        bound = f" > {sub['exclusiveMinimum']}"
+        bound += f" and <= {sub['maximum']}" if "maximum" in sub else ""
+        types = [f"{t}{bound}" if t in ("integer", "number") else t for t in types]
     return _types(types)
 
 

@@ -1,0 +1,188 @@
+"""SCN-15: circuit breakers, static fallbacks and cache keys in scenario files."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+import wfsim
+from wfsim.errors import ScenarioError
+from wfsim.scenario import (
+    ContextKey,
+    StaticFallback,
+    dump_scenario,
+    load_scenario,
+    load_scenario_text,
+    run_scenario,
+)
+
+REPO = pathlib.Path(__file__).parent.parent.parent
+OUTAGE = "scenarios/payments_breaker_outage.wfsim.yaml"
+
+SHARED = """\
+scenario: shared breaker
+errors: [Declined]
+workflow:
+  steps:
+    a:
+      duration: 1s
+      breaker: {name: payments, strategy: consecutive, failure_threshold: 2,
+                success_threshold: 3, recovery_timeout: 30s, exclude: [Declined, KeyError]}
+    b: {after: a, breaker: payments, fallback: {output: {b: late}, duration: 2s}}
+    c:
+      breaker: {strategy: rate, window: 4, minimum_calls: 2, failure_rate: 0.25,
+                half_open_permits: 1}
+      cache_key: [user, region]
+    d: {cache_key: user}
+"""
+
+
+def steps(text: str) -> Mapping[str, wfsim.Step]:
+    workflow = load_scenario_text(text).workflow
+    assert isinstance(workflow, wfsim.Workflow)
+    return workflow.steps
+
+
+@pytest.mark.spec("SCN-15", "BRK-1", "BRK-5", "CACHE-2")
+def test_the_file_forms_build_what_the_python_api_builds() -> None:
+    s = steps(SHARED)
+    assert s["a"].breaker == wfsim.CircuitBreaker.consecutive(
+        "payments",
+        failure_threshold=2,
+        success_threshold=3,
+        recovery_timeout=30,
+        exclude=["Declined", KeyError],
+    )
+    assert s["b"].breaker is s["a"].breaker  # shared by name
+    assert s["b"].fallback == StaticFallback({"b": "late"}, 2_000_000_000)
+    # No name: the breaker is named after its step.
+    assert s["c"].breaker == wfsim.CircuitBreaker.rate(
+        "c", window=4, minimum_calls=2, failure_rate=0.25, half_open_permits=1
+    )
+    assert s["c"].cache_key == ContextKey(("user", "region"))
+    assert s["d"].cache_key == ContextKey(("user",), single=True)
+    assert s["a"].fallback is None and s["a"].cache_key is None
+
+
+@pytest.mark.spec("SCN-15", "CACHE-2")
+def test_a_context_key_reads_the_context_like_a_lambda_would() -> None:
+    context = {"user": "ana", "region": {"eu": [1, 2]}}
+    assert ContextKey(("user",), single=True)(context) == "ana"
+    key = ContextKey(("user", "region", "missing"))(context)
+    assert key == ("ana", (("eu", (1, 2)),), None)
+    hash(key)  # a cache key must be hashable, whatever the context holds
+
+
+@pytest.mark.spec("SCN-15", "BRK-2", "BRK-4", "BRK-5")
+def test_the_outage_scenario_runs_as_the_same_workflow_built_in_python() -> None:
+    scenario = load_scenario(str(REPO / OUTAGE))
+    outcome = run_scenario(scenario)
+    assert outcome.passed, outcome.report()
+
+    payments = wfsim.CircuitBreaker.consecutive("payments", failure_threshold=3, recovery_timeout=5)
+
+    async def defer(ctx: wfsim.StepContext) -> dict[str, Any]:
+        return {"points": "deferred"}
+
+    wf = wfsim.Workflow("checkout_outage")
+    wf.add_step(
+        "authorize",
+        duration=1,
+        retry=wfsim.RetryPolicy(max_attempts=10, initial_interval=1, backoff_coefficient=1),
+        breaker=payments,
+    )
+    wf.add_step("quote", duration=3.5, output={"quote": 42})
+    wf.add_step(
+        "loyalty",
+        after="quote",
+        duration=0.5,
+        output={"points": 42},
+        breaker=payments,
+        fallback=defer,
+    )
+    wf.add_step(
+        "capture",
+        after=["authorize", "loyalty"],
+        duration=1,
+        output={"captured": True},
+        breaker=payments,
+    )
+    outage = wfsim.Fault.outage("authorize", start=0, end=6)
+    result = wfsim.run(wf, faults=[outage])
+    assert result.digest() == outcome.result.digest()
+    states = [(e.t_ns // 10**9, e["state"]) for e in result.trace.of_kind("breaker_state")]
+    assert states == [(2, "open"), (7, "half_open"), (8, "closed")]
+
+
+@pytest.mark.spec("SCN-15", "SCN-13", "DET-1")
+def test_breakers_fallbacks_and_cache_keys_round_trip_digest_for_digest() -> None:
+    scenario = load_scenario(str(REPO / OUTAGE))
+    first = run_scenario(scenario).result
+    text = dump_scenario(
+        scenario.workflow, faults=scenario.faults, seed=scenario.seed, expect=scenario.expect
+    )
+    assert "      breaker: {name: payments, strategy: consecutive, failure_threshold: 3, " in text
+    assert "      breaker: payments\n      fallback:\n        output: {points: deferred}\n" in text
+    again = run_scenario(load_scenario_text(text))
+    assert again.passed, again.report()
+    assert again.result.digest() == first.digest()
+    # The other forms: a rate breaker, exclusions (a declared name), a fallback that
+    # takes time, cache keys; each seed's run and its dump's run agree.
+    workflow = load_scenario_text(SHARED).workflow
+    assert isinstance(workflow, wfsim.Workflow)
+    faults = [wfsim.Fault.error("a", attempts=[1]), wfsim.Fault.error("c", error="Declined")]
+    text = dump_scenario(workflow, faults=faults, input={"user": "ana"})
+    assert "errors: [Declined]\n" in text
+    assert "exclude: [Declined, KeyError]" in text
+    assert "      cache_key: [user, region]\n    d: {cache_key: user}\n" in text
+    back = load_scenario_text(text).workflow
+    assert isinstance(back, wfsim.Workflow)
+    assert {n: (s.breaker, s.fallback, s.cache_key) for n, s in back.steps.items()} == {
+        n: (s.breaker, s.fallback, s.cache_key) for n, s in workflow.steps.items()
+    }
+    for seed in range(5):
+        run = wfsim.run(workflow, faults=faults, input={"user": "ana"}, seed=seed)
+        assert (
+            run.digest()
+            == wfsim.run(back, faults=faults, input={"user": "ana"}, seed=seed).digest()
+        )
+        dumped = load_scenario_text(
+            dump_scenario(workflow, faults=faults, input={"user": "ana"}, seed=seed)
+        )
+        assert run_scenario(dumped).result.digest() == run.digest()
+
+
+@pytest.mark.spec("SCN-15", "SCN-13")
+def test_code_a_file_cannot_hold_is_still_refused_by_name() -> None:
+    async def later(ctx: wfsim.StepContext) -> None:
+        return None
+
+    breaker = wfsim.CircuitBreaker.consecutive("p")
+    wf = wfsim.Workflow("coded")
+    wf.add_step("a", breaker=breaker, fallback=later)
+    with pytest.raises(ScenarioError, match=r"step 'a' has a fallback that runs code .*python="):
+        dump_scenario(wf)
+    wf = wfsim.Workflow("keyed")
+    wf.add_step("a", cache_key=lambda c: c.get("user"))
+    with pytest.raises(ScenarioError, match=r"step 'a' caches on a function .*python="):
+        dump_scenario(wf)
+
+
+@pytest.mark.spec("SCN-15", "DET-1")
+def test_same_seed_same_digest_in_a_fresh_process() -> None:
+    here = run_scenario(load_scenario(str(REPO / OUTAGE))).result.digest()
+    out = subprocess.run(
+        [sys.executable, "-m", "wfsim", "run", OUTAGE, "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTHONHASHSEED": "123", "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert here in out.stdout
