@@ -61,7 +61,9 @@ PUBLIC = {
 def without_wall_clock(summary: CampaignSummary) -> dict[str, object]:
     """A summary's JSON without the figures that depend on the host or the store."""
     data = summary.to_json()
-    for key in ("campaign", "store", "workers", "wall_seconds", "runs_per_second", "reused"):
+    for key in (
+        "campaign", "store", "workers", "dask", "wall_seconds", "runs_per_second", "reused"
+    ):
         data.pop(key)
     return data
 

@@ -78,9 +78,14 @@ def test_a_dask_cluster_gives_the_runs_of_every_other_backend(
     seed = dask.scenarios[0].failing[0].seed
     replay = run_scenario(scenario, seed=seed).result.digest()
     assert [r.digest for r in dask.scenarios[0].failing if r.seed == seed] == [replay]
+    assert dask.format().startswith(
+        f"40 seeds (0-39) of 2 scenarios, 2 workers on the Dask cluster at {cluster}; "
+    )
     with CampaignStore(store, create=False) as db:
         info = db.campaigns()[-1]
+        shown = db.summary(info.id)
     assert info.id == dask.campaign_id and (info.runs, info.stopped) == (80, None)
+    assert (shown.dask, shown.workers) == (cluster, 2)  # campaigns show says so too
     with sqlite3.connect(store) as db:
         (options,) = db.execute(
             "SELECT options FROM campaigns WHERE id = ?", (dask.campaign_id,)
@@ -170,8 +175,8 @@ def test_simulate_dask_local_reports_what_in_process_reports(
     code, out, err = local
     assert (code, err) == (1, ""), err  # some seeds fail; Dask's logs stay quiet
     data, expected = json.loads(out), here.to_json()
-    assert (data["workers"], data["failed"]) == (2, here.failed)
-    for key in ("campaign", "store", "workers", "wall_seconds", "runs_per_second"):
+    assert (data["workers"], data["dask"], data["failed"]) == (2, "local", here.failed)
+    for key in ("campaign", "store", "workers", "dask", "wall_seconds", "runs_per_second"):
         data.pop(key), expected.pop(key)
     assert data == expected  # every failing seed, with its digest
     assert stored_runs(tmp_path / "dask" / "campaigns.sqlite", 1) == stored_runs(

@@ -357,4 +357,5 @@ def run_campaign(
         reused=reused,
         stopped=stopped,
         wall_seconds=wall,
+        dask=dask,
     )

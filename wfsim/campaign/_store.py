@@ -450,6 +450,7 @@ class CampaignStore:
             reused=info.reused,
             stopped=info.stopped,
             wall_seconds=info.wall_seconds or 0.0,
+            dask=info.options.get("dask"),
         )
 
     def diff(self, a: int, b: int) -> CampaignDiff:

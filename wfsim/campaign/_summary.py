@@ -360,6 +360,8 @@ class CampaignSummary:
     not stored); ``reused`` runs came from the store (``resume``) instead of
     being run again; ``stopped`` is None, ``"time_budget"``, ``"max_failures"``
     or ``"interrupted"``. ``wall_seconds`` is host time for the whole campaign.
+    ``dask`` is the Dask scheduler address (or ``"local"``) the runs were made
+    on, None for the other backends.
     """
 
     campaign_id: int | None
@@ -371,6 +373,7 @@ class CampaignSummary:
     reused: int
     stopped: str | None
     wall_seconds: float
+    dask: str | None = None
 
     @property
     def runs(self) -> int:
@@ -401,6 +404,7 @@ class CampaignSummary:
             "store": self.store,
             "seeds": {"start": self.start_seed, "count": self.seeds},
             "workers": self.workers,
+            "dask": self.dask,
             "runs": self.runs,
             "passed": self.passed,
             "failed": self.failed,
@@ -420,10 +424,17 @@ class CampaignSummary:
             else (f"campaign {self.campaign_id} in {self.store}")
         )
         files = len(self.scenarios)
+        on = ""
+        if self.dask is not None:
+            on = (
+                " on a local Dask cluster"
+                if self.dask == "local"
+                else f" on the Dask cluster at {self.dask}"
+            )
         lines = [
             f"{self.seeds} seeds ({self.start_seed}-{last}) of {files} "
             f"scenario{'s' if files != 1 else ''}, "
-            f"{self.workers} worker{'s' if self.workers != 1 else ''}; {where}",
+            f"{self.workers} worker{'s' if self.workers != 1 else ''}{on}; {where}",
             "",
         ]
         for scenario in self.scenarios:
