@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import wfsim
 from wfsim.errors import ScenarioError
@@ -186,3 +188,70 @@ def test_same_seed_same_digest_in_a_fresh_process() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert here in out.stdout
+
+
+@st.composite
+def guarded_workflows(draw: st.DrawFn) -> tuple[wfsim.Workflow, list[wfsim.Fault]]:
+    """Small DAGs whose steps share two breakers, some with static fallbacks and cache
+    keys, under errors and outages that trip them."""
+    recovery = st.sampled_from([0, 0.5, 1, 3])
+    breakers = [
+        wfsim.CircuitBreaker.consecutive(
+            "b1",
+            failure_threshold=draw(st.integers(1, 3)),
+            success_threshold=draw(st.integers(1, 2)),
+            recovery_timeout=draw(recovery),
+            exclude=draw(st.sampled_from([(), ("KeyError",)])),
+        ),
+        wfsim.CircuitBreaker.rate(
+            "b2",
+            window=draw(st.integers(1, 5)),
+            minimum_calls=draw(st.integers(1, 5)),
+            failure_rate=draw(st.sampled_from([0.25, 0.5, 1.0])),
+            recovery_timeout=draw(recovery),
+            half_open_permits=draw(st.integers(1, 3)),
+        ),
+    ]
+    retry = wfsim.RetryPolicy(max_attempts=4, initial_interval=1, backoff_coefficient=1)
+    wf = wfsim.Workflow("guarded")
+    names = [f"s{i}" for i in range(draw(st.integers(2, 5)))]
+    for i, name in enumerate(names):
+        breaker = draw(st.sampled_from([None, *breakers, *breakers]))
+        fallback = None
+        if breaker is not None and draw(st.booleans()):
+            fallback = StaticFallback({name: "fallback"}, draw(st.sampled_from([0, 10**9])))
+        wf.add_step(
+            name,
+            after=draw(st.lists(st.sampled_from(names[:i]), unique=True)) if i else (),
+            duration=draw(st.sampled_from([0, 0.5, 1])),
+            output={name: "done"},
+            retry=None if draw(st.integers(0, 2)) == 0 else retry,
+            breaker=breaker,
+            fallback=fallback,
+            cache_key=draw(st.sampled_from([None, ContextKey(("user",), single=True)])),
+        )
+    faults: list[wfsim.Fault] = []
+    for _ in range(draw(st.integers(1, 4))):
+        step = draw(st.sampled_from(names))
+        if draw(st.booleans()):
+            error = draw(st.sampled_from(["InjectedError", "KeyError"]))
+            attempts = draw(st.lists(st.integers(1, 4), min_size=2, max_size=4, unique=True))
+            faults.append(wfsim.Fault.error(step, attempts=sorted(attempts), error=error))
+        else:
+            start = draw(st.integers(0, 2))
+            faults.append(
+                wfsim.Fault.outage(step, start=start, end=start + draw(st.integers(1, 4)))
+            )
+    return wf, faults
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=guarded_workflows(), seed=st.integers(0, 100))
+@pytest.mark.spec("SCN-15", "SCN-13", "BRK-1")
+def test_random_guarded_workflows_round_trip_digest_for_digest(
+    case: tuple[wfsim.Workflow, list[wfsim.Fault]], seed: int
+) -> None:
+    workflow, faults = case
+    result = wfsim.run(workflow, faults=faults, seed=seed, input={"user": "ana"})
+    text = dump_scenario(workflow, faults=faults, seed=seed, input={"user": "ana"})
+    assert run_scenario(load_scenario_text(text)).result.digest() == result.digest(), text
