@@ -425,6 +425,10 @@ class Simulation:
     trace_name: str = "wfsim"
     runs: list[RunResult] = attrs.field(factory=list)
     signals: list[Signal] = attrs.field(factory=list)
+    #: The workflow of each run in :attr:`runs` (what ``wfsim_trace.expect`` checks against).
+    workflows: list[Workflow | ImperativeWorkflow | EventWorkflow] = attrs.field(
+        factory=list, repr=False
+    )
 
     def signal(self, name: str, *, at: Duration = 0, payload: Any = None) -> Simulation:
         """Deliver signal ``name`` at virtual time ``at`` in the runs that follow.
@@ -486,7 +490,7 @@ class Simulation:
             patch_wall_clock=patch_wall_clock,
             **self._arguments(seed, faults, time_limit, signals),
         )
-        return self._keep(result)
+        return self._keep(result, workflow)
 
     async def arun(
         self,
@@ -511,7 +515,7 @@ class Simulation:
             patch_wall_clock=patch_wall_clock,
             **self._arguments(seed, faults, time_limit, signals),
         )
-        return self._keep(result)
+        return self._keep(result, workflow)
 
     def __repr__(self) -> str:
         return (
@@ -519,8 +523,11 @@ class Simulation:
             f"faults={len(self.faults)} runs={len(self.runs)}>"
         )
 
-    def _keep(self, result: RunResult) -> RunResult:
+    def _keep(
+        self, result: RunResult, workflow: Workflow | ImperativeWorkflow | EventWorkflow
+    ) -> RunResult:
         self.runs.append(result)
+        self.workflows.append(workflow)
         if self.trace_dir is not None:
             seed = "choices" if result.seed is None else f"seed{result.seed}"
             again = f"-run{len(self.runs)}" if len(self.runs) > 1 else ""
@@ -577,7 +584,9 @@ class TraceAssertions:
 
         result = self.result
         wanted = {**(expectations or {}), **more}
-        failures = check_expectations(wanted, result)
+        # The run's workflow: a body's uncalled step never started (SCN-9).
+        workflow = self.sim.workflows[-1] if self.sim.workflows else None
+        failures = check_expectations(wanted, result, workflow=workflow)
         if not failures:
             return
         seed = self.sim.seed if result.seed is None else result.seed
