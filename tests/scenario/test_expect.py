@@ -93,6 +93,7 @@ def test_a_true_expect_block_has_no_failures(saga: wfsim.RunResult) -> None:
         "never_started": [],
         "merged": {},
         "signals_received": [],
+        "breaker_states": {},
         "trace_contains": [
             {"kind": "attempt_failed", "step": "charge_payment", "attempt": 1},
             {"kind": "run_finished", "status": "completed"},

@@ -16,7 +16,9 @@ import wfsim
 from wfsim.errors import ScenarioError
 from wfsim.scenario import (
     ContextKey,
+    ExpectationFailure,
     StaticFallback,
+    check_expectations,
     dump_scenario,
     load_scenario,
     load_scenario_text,
@@ -255,3 +257,37 @@ def test_random_guarded_workflows_round_trip_digest_for_digest(
     result = wfsim.run(workflow, faults=faults, seed=seed, input={"user": "ana"})
     text = dump_scenario(workflow, faults=faults, seed=seed, input={"user": "ana"})
     assert run_scenario(load_scenario_text(text)).result.digest() == result.digest(), text
+
+
+@pytest.mark.spec("SCN-15", "SCN-9", "BRK-1")
+def test_breaker_states_reads_each_breakers_transitions() -> None:
+    scenario = load_scenario(str(REPO / OUTAGE))
+    result = run_scenario(scenario).result
+
+    def check(value: Any) -> list[ExpectationFailure]:
+        return check_expectations({"breaker_states": value}, result, workflow=scenario.workflow)
+
+    assert check({"payments": ["open", "half_open", "closed"]}) == []
+    [failure] = check({"payments": ["open", "closed"]})
+    assert failure.key == "breaker_states.payments"
+    assert failure.message == (
+        "expected breaker payments to go open, closed, but it went "
+        "open at t=2s, half_open at t=7s, closed at t=8s"
+    )
+    assert [line.split("] ")[1] for line in failure.trace_lines] == [
+        '#14 breaker_state  breaker="payments" state="open" previous="closed"',
+        '#37 breaker_state  breaker="payments" state="half_open" previous="open"',
+        '#38 breaker_state  breaker="payments" state="closed" previous="half_open"',
+    ]
+    [failure] = check({"paymnts": []})
+    assert failure.message == (
+        "workflow 'checkout_outage' has no circuit breaker 'paymnts': did you mean 'payments'?"
+    )
+    quiet = wfsim.run(scenario.workflow)  # no outage: the breaker stays closed
+    assert check_expectations({"breaker_states": {"payments": []}}, quiet) == []
+    [failure] = check_expectations({"breaker_states": {"payments": ["open"]}}, quiet)
+    assert failure.message == "expected breaker payments to go open, but it never changed state"
+    with pytest.raises(
+        ValueError, match=r"expect.breaker_states.payments must be a list of states"
+    ):
+        check({"payments": ["opened"]})

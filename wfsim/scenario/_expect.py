@@ -26,6 +26,9 @@ them (``payment_workflow``, ``payment_workflow:2``): ``child_started`` starts on
 ``child_completed`` or ``child_failed`` ends it; their steps are ``child/step``.
 For a ``@wfsim.workflow`` body, ``never_started`` takes any name: a step the body
 never called never started.
+
+``breaker_states`` checks each named circuit breaker's transitions, the
+``state`` of its ``breaker_state`` events in order (SCN-15).
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ EXPECTATION_KEYS = (
     "never_started",
     "merged",
     "signals_received",
+    "breaker_states",
     "trace_contains",
 )
 
@@ -164,6 +168,8 @@ def check_expectations(
             )
     checker = _Checker(result, line_of, workflow if isinstance(workflow, Workflow) else None)
     checker.imperative = isinstance(workflow, ImperativeWorkflow)
+    if isinstance(workflow, Workflow):  # a DAG declares every breaker it has
+        checker.breakers = {s.breaker.name for s in workflow.steps.values() if s.breaker}
     failures: list[ExpectationFailure] = []
     for key, value in expect.items():
         failures.extend(_CHECKS[key](checker, key, value))
@@ -318,6 +324,8 @@ class _Checker:
         self.knows_groups = workflow is not None
         #: A @wfsim.workflow body's run: names it never called are still names (SCN-9).
         self.imperative = False
+        #: A DAG's circuit breakers, by name (None: not known, e.g. a body's).
+        self.breakers: set[str] | None = None
 
     def fail(
         self,
@@ -1054,6 +1062,57 @@ def _check_signals_received(c: _Checker, key: str, value: Any) -> _Failures:
     )
 
 
+_BREAKER_STATES = ("closed", "open", "half_open")
+
+
+def _check_breaker_states(c: _Checker, key: str, value: Any) -> _Failures:
+    """``{breaker: [state, ...]}``: exactly these transitions, in order (SCN-15)."""
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"expect.breaker_states must be a mapping from breaker name to states, not {value!r}"
+        )
+    moved: dict[str, list[TraceEvent]] = {}
+    for e in c.trace.of_kind("breaker_state"):
+        moved.setdefault(str(e.get("breaker")), []).append(e)
+    for name, want in value.items():
+        if not isinstance(want, list | tuple) or not all(w in _BREAKER_STATES for w in want):
+            raise ValueError(
+                f"expect.breaker_states.{name} must be a list of states "
+                f"({', '.join(_BREAKER_STATES)}), not {_show(want)}"
+            )
+        path: Path = (key, name)
+        where = f"{key}.{name}"
+        if c.breakers is not None and name not in c.breakers:
+            known = sorted(c.breakers)
+            hint = did_you_mean(name, known) or (
+                f"; its breakers are {', '.join(known)}" if known else "; it has none"
+            )
+            yield c.fail(
+                where,
+                path,
+                expected=f"a circuit breaker of workflow {c.result.workflow!r}",
+                actual=f"no breaker {name!r}",
+                message=f"workflow {c.result.workflow!r} has no circuit breaker {name!r}{hint}",
+            )
+            continue
+        events = moved.get(name, [])
+        got = [str(e.get("state")) for e in events]
+        if got == list(want):
+            continue
+        went = ", ".join(f"{s} at {_t(e.t_ns)}" for s, e in zip(got, events, strict=True))
+        yield c.fail(
+            where,
+            path,
+            expected=", ".join(want) or "no transition",
+            actual=", ".join(got) or "no transition",
+            message=(
+                f"expected breaker {name} to go {', '.join(want) or 'nowhere'}, but "
+                + (f"it went {went}" if got else "it never changed state")
+            ),
+            events=events,
+        )
+
+
 _CHECKS: dict[str, Callable[[_Checker, str, Any], _Failures]] = {
     "status": _check_status,
     "result": _check_result,
@@ -1072,5 +1131,6 @@ _CHECKS: dict[str, Callable[[_Checker, str, Any], _Failures]] = {
     "never_started": _check_never_started,
     "merged": _check_merged,
     "signals_received": _check_signals_received,
+    "breaker_states": _check_breaker_states,
     "trace_contains": _check_trace_contains,
 }
