@@ -177,3 +177,13 @@ def test_budgets_shrink_and_are_checked() -> None:
         wst.fault_plans(forever, budget="exceeded")
     with pytest.raises(InvalidArgument, match=r"workflows_with_faults\(\): unknown budget 7"):
         wst.workflows_with_faults(budget=7)  # type: ignore[arg-type]
+
+
+@pytest.mark.spec("STRAT-2", "STRAT-13")
+def test_shape_options_are_checked() -> None:
+    with pytest.raises(
+        InvalidArgument, match=r"workflows\(\): trigger_rules must be True or False"
+    ):
+        wst.workflows(trigger_rules=1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match=r"parallel_groups must be True or False, not str"):
+        wst.workflows(parallel_groups="yes")  # type: ignore[arg-type]
