@@ -61,6 +61,7 @@ def test_minimise_keeps_a_delivery_fault_that_matters_and_writes_it_back(
     result = minimise(path, 0, out=out)
     assert "duplicate of event StepThreeEvent" in result.format()
     minimal = load_scenario(out)
-    assert minimal.faults == (wfsim.Fault.duplicate(event="StepThreeEvent", probability=1),)
+    # The probability fault became the occurrences it hit (CAMP-33), as an attempt fault would.
+    assert minimal.faults == (wfsim.Fault.duplicate(event="StepThreeEvent", occurrences=[1, 2]),)
     outcome = run_scenario(minimal)
     assert [f.key for f in outcome.failures] == ["result"]

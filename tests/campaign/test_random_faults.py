@@ -23,7 +23,13 @@ from wfsim.campaign import (
     run_campaign,
     run_seed,
 )
-from wfsim.campaign._random import FAULT_KINDS, body_targets, fault_document, plan_for
+from wfsim.campaign._random import (
+    FAULT_KINDS,
+    body_targets,
+    fault_document,
+    kinds_for,
+    plan_for,
+)
 from wfsim.checks import check_all
 from wfsim.scenario import load_scenario, load_scenario_text, run_scenario
 
@@ -281,7 +287,9 @@ def test_a_seeds_random_faults_written_into_the_file_reproduce_its_run(
         assert run_scenario(written).result.digest() == record.digest
         if record.random_faults:
             kinds_fired.update(f.kind for f in plan.faults)
-    assert kinds_fired == set(FAULT_KINDS)
+    # A DAG takes every kind but the delivery faults, crashes included (FAULT-13).
+    assert kinds_fired == set(kinds_for(scenario.workflow))
+    assert kinds_fired == set(FAULT_KINDS) - {"drop", "duplicate", "delay"}
 
 
 @pytest.mark.spec("CAMP-32")
@@ -291,11 +299,12 @@ def test_swarm_draws_a_configuration_per_seed(tmp_path: pathlib.Path) -> None:
     plans = [plan_faults(scenario.workflow, seed, options) for seed in range(400)]
     assert plans == [plan_faults(scenario.workflow, seed, options) for seed in range(400)]
     on = collections.Counter(k for p in plans for k in p.kinds)
-    assert set(on) == set(FAULT_KINDS)
+    kinds = ("error", "latency", "hang", "outage", "crash")  # a DAG's (kinds_for)
+    assert set(on) == set(kinds)
     assert all(160 <= n <= 280 for n in on.values()), on  # each about half the seeds
-    assert len({p.configuration for p in plans}) == 15  # every non-empty subset of 4 kinds
+    assert len({p.configuration for p in plans}) == 31  # every non-empty subset of 5 kinds
     for plan in plans:
-        assert plan.kinds and list(plan.kinds) == [k for k in FAULT_KINDS if k in plan.kinds]
+        assert plan.kinds and list(plan.kinds) == [k for k in kinds if k in plan.kinds]
         assert all(round(rate, 9) in (0.05, 0.1, 0.15, 0.2) for rate in plan.rates.values())
         assert {f.kind for f in plan.faults} <= set(plan.kinds)
         # c has no timeout: a hang there would only end at the run's time limit.
@@ -312,7 +321,7 @@ def test_the_report_counts_runs_per_fault_kind_and_configuration(
     workflow = load_scenario(str(path)).workflow
     plans = [plan_faults(workflow, s, RandomFaults(0.3, swarm=True)) for s in range(120)]
     expected = collections.Counter(k for p in plans for k in p.kinds)
-    assert scenario.swarm_kinds == {k: expected[k] for k in FAULT_KINDS}
+    assert scenario.swarm_kinds == {k: expected[k] for k in kinds_for(workflow)}
     configs = collections.Counter(p.configuration for p in plans)
     assert {c: runs for c, (runs, _) in scenario.swarm_configurations.items()} == configs
     assert sum(failed for _, failed in scenario.swarm_configurations.values()) == scenario.failed

@@ -1,7 +1,7 @@
 """Simulation campaigns: many seeds of scenario files, in this process or in worker processes.
 
 A campaign runs seeds ``S .. S+N-1`` of each scenario file, checks each run's
-expectations and (for DAG workflows) every oracle, records every run in a SQLite
+expectations and every oracle (any workflow style), records every run in a SQLite
 store, and sums them up: failures by expectation or rule, the virtual makespan
 distribution, attempts and retry delays, the failing seeds with their replay lines
 (``specs/campaign.md``)::

@@ -29,7 +29,6 @@ from wfsim._core._faults import Fault
 from wfsim._core._schedules import CountingChoices, DelayBoundedChoices, PCTChoices
 from wfsim._core._time import Duration, format_seconds, to_ns
 from wfsim._core._trace import ATTEMPT_STARTS
-from wfsim._core._workflow import Workflow
 from wfsim.checks import check_all
 from wfsim.errors import did_you_mean
 from wfsim.scenario import Scenario, ScenarioRun, load_scenario, run_scenario
@@ -233,7 +232,7 @@ def explore_run(
     """Run ``seed`` of ``scenario`` under ``exploration`` and judge it as a campaign does.
 
     Returns the run and its failure keys: ``expect.KEY``/``invariants.KEY``, the
-    oracles' rule IDs (DAG workflows; they see the faults as gated by the chaos
+    oracles' rule IDs (every style; they see the faults as gated by the chaos
     phase) and :data:`LIVENESS_RULE` when the run had not finished by the
     liveness deadline.
     """
@@ -261,13 +260,12 @@ def _judge(
 ) -> tuple[tuple[str, str], ...]:
     result = outcome.result
     failures = [(f"{f.block}.{f.key}", f.message) for f in outcome.failures]
-    if isinstance(scenario.workflow, Workflow):
-        faults: Iterable[Fault] = scenario.faults + outcome.extra_faults
-        if exploration.chaos_phase_ns is not None:
-            faults = [until(f, exploration.chaos_phase_ns) for f in faults]
-        failures += [
-            (v.rule, v.message) for v in check_all(scenario.workflow, list(faults), result.trace)
-        ]
+    faults: Iterable[Fault] = scenario.faults + outcome.extra_faults
+    if exploration.chaos_phase_ns is not None:
+        faults = [until(f, exploration.chaos_phase_ns) for f in faults]
+    failures += [
+        (v.rule, v.message) for v in check_all(scenario.workflow, list(faults), result.trace)
+    ]
     if limit is not None and result.status == "timed_out" and result.makespan_ns >= limit:
         chaos = exploration.chaos_phase_ns or 0
         assert exploration.liveness_bound_ns is not None

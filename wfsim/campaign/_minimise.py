@@ -13,7 +13,8 @@ Shrinking, each step kept only when the failure persists:
 1. faults that never fired are dropped (they change nothing);
 2. a probability fault becomes the explicit attempts it fired on;
 3. faults are dropped, halves first, then one at a time, until none can go;
-4. latencies are halved (to 1ms) and outage windows halved, while they can be;
+4. latencies, delivery delays, crash restart delays and outage windows are halved
+   (to 1ms; a restart to 0) while they can be;
 5. faults that differ only in their attempts become one (``attempts: [1, 2]``).
 """
 
@@ -167,8 +168,10 @@ def _mergeable(a: Fault, b: Fault) -> bool:
 
 
 def _smaller(fault: Fault) -> Fault | None:
-    if fault.kind == "latency" and fault.shape == "fixed" and fault.extra_ns > _MS:
+    if fault.kind in ("latency", "delay") and fault.shape == "fixed" and fault.extra_ns > _MS:
         return attrs.evolve(fault, extra_ns=max(_MS, fault.extra_ns // 2 // _MS * _MS))
+    if fault.kind == "crash" and fault.restart_ns > 0:
+        return attrs.evolve(fault, restart_ns=fault.restart_ns // 2 // _MS * _MS)
     if fault.kind == "outage":
         start, end = fault.window_ns
         if end - start > _MS:
@@ -177,7 +180,13 @@ def _smaller(fault: Fault) -> Fault | None:
 
 
 def _fired(fault: Fault, trace: Any) -> list[tuple[str, int]]:
-    """The (step, attempt) pairs whose ``fault_injected`` event this fault caused."""
+    """The (step, attempt) pairs whose ``fault_injected`` event this fault caused.
+
+    For a delivery fault: the (event type or signal, occurrence) pairs (its
+    events name no step, FAULT-20).
+    """
+    if fault.delivery is not None:
+        return _delivered(fault, trace)
     want = fault.describe()
     return [
         (e.step, e.attempt)
@@ -189,6 +198,26 @@ def _fired(fault: Fault, trace: Any) -> list[tuple[str, int]]:
         and (fault.attempts is None or e.attempt in fault.attempts)
         and ((fault.kind == "latency" and fault.shape != "fixed") or e.fields.get("fault") == want)
     ]
+
+
+def _delivered(fault: Fault, trace: Any) -> list[tuple[str, int]]:
+    assert fault.delivery is not None
+    out = []
+    for e in trace:
+        seen = e.fields.get("fault") if e.kind == "fault_injected" and e.step is None else None
+        if not isinstance(seen, dict) or not isinstance(seen.get(fault.delivery), str):
+            continue
+        name, number = seen[fault.delivery], seen.get("occurrence")
+        if not isinstance(number, int) or not fault.matches(name):
+            continue
+        if fault.attempts is not None and number not in fault.attempts:
+            continue
+        want = dict(fault.describe_delivery(name, number))
+        if fault.shape != "fixed":  # the drawn delay is not in the description
+            seen, want = {**seen, "extra": 0}, {**want, "extra": 0}
+        if seen == want:
+            out.append((name, number))
+    return out
 
 
 def _explicit(fault: Fault, fired: list[tuple[str, int]]) -> list[Fault]:

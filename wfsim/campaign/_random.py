@@ -3,20 +3,26 @@
 Before a run, :func:`plan_faults` draws from the seed's ``random_faults`` (and,
 for swarm testing, ``swarm``) choice streams an explicit fault list: one
 ``Fault`` per chosen attempt of a chosen step (``attempts=[k]``, no
-probability), or an outage window. The run then gets the list after the
+probability), one per chosen delivery of an event type or signal
+(``occurrences=[k]``), or an outage window. The run then gets the list after the
 scenario's own faults. Nothing is drawn inside the run, so the list written
 into a scenario file with the same seed reproduces the run exactly (CAMP-31),
 and the streams are not the run's own ``faults`` stream, so the scenario's own
 probability faults draw exactly what they draw in a plain run.
 
 Swarm testing (Groce et al., ISSTA 2012) varies the configuration per seed: each
-fault kind is on or off, and each kind that is on gets its own rate, so some seeds
-see only latency, some only hangs and outages, some everything (CAMP-32).
+fault kind the workflow's style takes is on or off, and each kind that is on gets
+its own rate, so some seeds see only latency, some only crashes and outages, some
+everything (CAMP-32). Crashes need a DAG (the engine refuses them elsewhere,
+FAULT-13); drops, duplicates and delays hit an event workflow's events and a
+workflow body's signals (FAULT-20).
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import attrs
 
@@ -24,23 +30,32 @@ from wfsim._core._choice import SeededChoices
 from wfsim._core._events import EventWorkflow
 from wfsim._core._faults import Fault
 from wfsim._core._imperative import ImperativeWorkflow
+from wfsim._core._run import event_type_names
+from wfsim._core._signals import Signal
 from wfsim._core._time import format_seconds
 from wfsim._core._workflow import Workflow
 from wfsim.scenario import Scenario, run_scenario
 
 __all__ = [
     "FAULT_KINDS",
+    "DeliveryTarget",
     "FaultPlan",
     "RandomFaults",
+    "delivery_targets",
     "fault_document",
     "fault_targets",
+    "kinds_for",
     "plan_faults",
     "plan_for",
     "random_faults_for",
 ]
 
 #: The kinds of random fault, in the order a plan draws them.
-FAULT_KINDS = ("error", "latency", "hang", "outage")
+FAULT_KINDS = ("error", "latency", "hang", "outage", "crash", "drop", "duplicate", "delay")
+#: The kinds that hit a step's attempts; one attempt gets at most one of them.
+ATTEMPT_KINDS = ("error", "latency", "hang", "crash")
+#: The kinds that hit deliveries of events and signals; one delivery gets at most one.
+DELIVERY_KINDS = ("drop", "duplicate", "delay")
 #: The error a random error fault raises: a builtin, transient-looking, retryable.
 RANDOM_ERROR = ConnectionError
 #: Attempts drawn for a step whose retry policy allows unlimited attempts.
@@ -49,6 +64,13 @@ UNLIMITED_ATTEMPTS = 10
 MAX_LATENCY_MS = 1000
 #: A random outage starts in [0, 10s) and lasts 10ms to 2s (multiples of 10ms).
 OUTAGE_START_STEPS, OUTAGE_LENGTH_STEPS, OUTAGE_UNIT_MS = 1000, 200, 10
+#: A random crash restarts the engine after 0 to 5s (multiples of 100ms).
+RESTART_STEPS, RESTART_UNIT_MS = 51, 100
+#: Occurrences of each event type an event workflow's random faults may hit (its
+#: deliveries are not known before the run; those it never makes never fire).
+EVENT_OCCURRENCES = 10
+#: A random duplicate delivers 1 or 2 extra copies.
+MAX_COPIES = 2
 #: The highest rate a swarm campaign draws when no fault rate is given.
 SWARM_RATE = 0.1
 #: Probabilities are drawn as integers out of this.
@@ -60,9 +82,10 @@ class RandomFaults:
     """A campaign's random-fault options: ``rate`` per attempt, and swarm testing on or off.
 
     Without swarm, every attempt of every step fails with probability ``rate``
-    (an error at its start). With swarm, each seed turns each of
-    :data:`FAULT_KINDS` on with chance 1/2 (at least one) and gives each kind
-    that is on a rate of ``rate`` times 1/4, 1/2, 3/4 or 1.
+    (an error at its start). With swarm, each seed turns each of the
+    :data:`FAULT_KINDS` the workflow takes (:func:`kinds_for`) on with chance 1/2
+    (at least one) and gives each kind that is on a rate of ``rate`` times 1/4,
+    1/2, 3/4 or 1.
     """
 
     rate: float
@@ -140,6 +163,55 @@ def fault_targets(workflow: object) -> tuple[Target, ...]:
     return tuple(out)
 
 
+@attrs.frozen
+class DeliveryTarget:
+    """An event type or signal random delivery faults may hit, and how many of its deliveries."""
+
+    delivery: Literal["event", "signal"]
+    name: str
+    occurrences: int
+
+
+def delivery_targets(
+    workflow: object, signals: Sequence[Signal] = ()
+) -> tuple[DeliveryTarget, ...]:
+    """What delivery faults may hit: an event workflow's event types or a body's signals.
+
+    An event workflow's are the types its runs can deliver (FAULT-24), each with
+    :data:`EVENT_OCCURRENCES` occurrences; a ``@wfsim.workflow`` body's are the
+    signals the scenario sends it (``signals``), each with as many occurrences as
+    are sent, and only those it declares if it declares any. A DAG has none.
+    """
+    if isinstance(workflow, EventWorkflow):
+        return tuple(
+            DeliveryTarget("event", name, EVENT_OCCURRENCES) for name in event_type_names(workflow)
+        )
+    if not isinstance(workflow, ImperativeWorkflow):
+        return ()
+    sent = collections.Counter(s.name for s in signals)
+    declared = set(workflow.signals)
+    return tuple(
+        DeliveryTarget("signal", name, n)
+        for name, n in sent.items()
+        if not declared or name in declared
+    )
+
+
+def kinds_for(workflow: object, deliveries: Sequence[DeliveryTarget] = ()) -> tuple[str, ...]:
+    """The :data:`FAULT_KINDS` random faults use on ``workflow``, in that order.
+
+    Every style takes ``error``, ``latency``, ``hang`` and ``outage``; a DAG also
+    ``crash`` (FAULT-13); a workflow with ``deliveries`` (events, signals) also
+    ``drop``, ``duplicate`` and ``delay``.
+    """
+    kinds = ["error", "latency", "hang", "outage"]
+    if isinstance(workflow, Workflow):
+        kinds.append("crash")
+    if deliveries:
+        kinds += DELIVERY_KINDS
+    return tuple(kinds)
+
+
 def _target(name: str, retry: object, timeout_ns: int | None) -> Target:
     limit = getattr(retry, "max_attempts", 1) if retry is not None else 1
     return Target(name, limit if limit > 0 else UNLIMITED_ATTEMPTS, timeout_ns is not None)
@@ -168,7 +240,8 @@ def plan_for(scenario: Scenario, seed: int, options: RandomFaults) -> FaultPlan:
     targets = None
     if isinstance(scenario.workflow, ImperativeWorkflow):
         targets = body_targets(scenario, seed)
-    return plan_faults(scenario.workflow, seed, options, targets=targets)
+    deliveries = delivery_targets(scenario.workflow, scenario.signals)
+    return plan_faults(scenario.workflow, seed, options, targets=targets, deliveries=deliveries)
 
 
 def _draws(choices: SeededChoices, rate: float, stream: str) -> bool:
@@ -181,16 +254,21 @@ def plan_faults(
     options: RandomFaults,
     *,
     targets: Sequence[Target] | None = None,
+    deliveries: Sequence[DeliveryTarget] | None = None,
 ) -> FaultPlan:
     """Draw seed ``seed``'s random faults for ``workflow``: an explicit, ordered fault list.
 
     Each attempt ``k`` a step's retry policy allows (``max_attempts``, or
     :data:`UNLIMITED_ATTEMPTS`) gets at most one fault: an ``error``
     (:data:`RANDOM_ERROR` at the attempt's start, retryable), a ``latency`` of
-    1ms..1s, or a ``hang`` (only for steps with a timeout, which ends it). With
-    ``outage`` on, one step gets an outage window. The same workflow, seed and
-    options always give the same list. ``targets`` replaces the steps
-    :func:`fault_targets` finds (a body's come from :func:`body_targets`).
+    1ms..1s, a ``hang`` (only for steps with a timeout, which ends it) or a
+    ``crash`` (DAGs only: before or after the effect, restarting after 0..5s).
+    With ``outage`` on, one step gets an outage window. Each delivery ``k`` of
+    an event type or signal (``deliveries``, default :func:`delivery_targets`)
+    gets at most one of ``drop``, ``duplicate`` (1 or 2 copies) and ``delay``
+    (1ms..1s). The same workflow, seed and options always give the same list.
+    ``targets`` replaces the steps :func:`fault_targets` finds (a body's come
+    from :func:`body_targets`).
 
     Example::
 
@@ -198,33 +276,29 @@ def plan_faults(
         run_scenario(scenario, seed=7, extra_faults=plan.faults)
     """
     choices = SeededChoices(seed)
+    if targets is None:
+        targets = fault_targets(workflow)
+    if deliveries is None:
+        deliveries = delivery_targets(workflow)
     if options.swarm:
-        on = [k for k in FAULT_KINDS if choices.choose(2, "swarm")]
+        kinds = kinds_for(workflow, deliveries)
+        on = [k for k in kinds if choices.choose(2, "swarm")]
         if not on:
-            on = [FAULT_KINDS[choices.choose(len(FAULT_KINDS), "swarm")]]
+            on = [kinds[choices.choose(len(kinds), "swarm")]]
         rates = {k: options.rate * (1 + choices.choose(4, "swarm")) / 4 for k in on}
     else:
         on = ["error"]
         rates = {"error": options.rate}
-    if targets is None:
-        targets = fault_targets(workflow)
     stream = "random_faults"
     faults: list[Fault] = []
     for target in targets:
         for k in range(1, target.attempts + 1):
-            for kind in ("error", "latency", "hang"):
+            for kind in ATTEMPT_KINDS:
                 if kind not in rates or (kind == "hang" and not target.has_timeout):
                     continue
-                if not _draws(choices, rates[kind], stream):
-                    continue
-                if kind == "error":
-                    faults.append(Fault.error(target.name, attempts=[k], error=RANDOM_ERROR))
-                elif kind == "latency":
-                    ms = 1 + choices.choose(MAX_LATENCY_MS, stream)
-                    faults.append(Fault.latency(target.name, attempts=[k], extra=f"{ms}ms"))
-                else:
-                    faults.append(Fault.hang(target.name, attempts=[k]))
-                break  # at most one fault per attempt
+                if _draws(choices, rates[kind], stream):
+                    faults.append(_attempt_fault(kind, target.name, k, choices, stream))
+                    break  # at most one fault per attempt
     if "outage" in rates and targets and _draws(choices, min(1.0, 4 * rates["outage"]), stream):
         target = targets[choices.choose(len(targets), stream)]
         start = choices.choose(OUTAGE_START_STEPS, stream) * OUTAGE_UNIT_MS
@@ -237,15 +311,47 @@ def plan_faults(
                 error=RANDOM_ERROR,
             )
         )
+    for delivery in deliveries:
+        for k in range(1, delivery.occurrences + 1):
+            for kind in DELIVERY_KINDS:
+                if kind in rates and _draws(choices, rates[kind], stream):
+                    faults.append(_delivery_fault(kind, delivery, k, choices, stream))
+                    break  # at most one fault per delivery
     return FaultPlan(tuple(faults), tuple(on), rates)
+
+
+def _attempt_fault(kind: str, step: str, k: int, choices: SeededChoices, stream: str) -> Fault:
+    if kind == "error":
+        return Fault.error(step, attempts=[k], error=RANDOM_ERROR)
+    if kind == "latency":
+        ms = 1 + choices.choose(MAX_LATENCY_MS, stream)
+        return Fault.latency(step, attempts=[k], extra=f"{ms}ms")
+    if kind == "hang":
+        return Fault.hang(step, attempts=[k])
+    at: Literal["before", "after"] = "after" if choices.choose(2, stream) else "before"
+    restart = choices.choose(RESTART_STEPS, stream) * RESTART_UNIT_MS
+    return Fault.crash(step, at=at, attempts=[k], restart_after=f"{restart}ms")
+
+
+def _delivery_fault(
+    kind: str, target: DeliveryTarget, k: int, choices: SeededChoices, stream: str
+) -> Fault:
+    where: dict[str, Any] = {target.delivery: target.name, "occurrences": [k]}
+    if kind == "drop":
+        return Fault.drop(**where)
+    if kind == "duplicate":
+        return Fault.duplicate(**where, copies=1 + choices.choose(MAX_COPIES, stream))
+    ms = 1 + choices.choose(MAX_LATENCY_MS, stream)
+    return Fault.delay(**where, by=f"{ms}ms")
 
 
 def fault_document(fault: Fault) -> dict[str, object]:
     """A fault as a scenario file's ``faults:`` item (what the loader turns back into it).
 
-    Only what random faults and minimisation produce needs to round-trip:
-    explicit errors, fixed latencies, hangs and outages; and a scenario's own delivery
-    faults (FAULT-20), which minimisation keeps.
+    Every fault a scenario file can hold round-trips: what random faults and
+    minimisation produce (explicit errors, latencies, hangs, outages, crashes and
+    delivery faults) and the scenario's own faults that minimisation keeps (latency
+    shapes, probabilities). A chaos phase's end (``until_ns``) is not a file's.
     """
     if fault.delivery is not None:
         return _delivery_document(fault)
@@ -254,7 +360,9 @@ def fault_document(fault: Fault) -> dict[str, object]:
         doc["attempts"] = list(fault.attempts)
     if fault.probability is not None:
         doc["probability"] = fault.probability
-    if fault.kind == "error":
+    if fault.kind == "crash":
+        doc["crash"] = {"at": fault.at, "restart_after": _duration(fault.restart_ns)}
+    elif fault.kind == "error":
         doc["error"] = fault.error_name
         if fault.at != "start":
             doc["at"] = fault.at
@@ -263,7 +371,7 @@ def fault_document(fault: Fault) -> dict[str, object]:
         if fault.message != f"injected {fault.error_name}":
             doc["message"] = fault.message
     elif fault.kind == "latency":
-        doc["latency"] = _duration(fault.extra_ns)
+        doc["latency"] = _shaped(fault)
     elif fault.kind == "hang":
         doc["hang"] = True
     else:
@@ -286,17 +394,22 @@ def _delivery_document(fault: Fault) -> dict[str, object]:
         doc["drop"] = True
     elif fault.kind == "duplicate":
         doc["duplicate"] = fault.copies
-    elif fault.shape == "uniform":
-        doc["delay"] = {"uniform": [_duration(fault.extra_ns), _duration(fault.high_ns)]}
-    elif fault.shape == "exponential":
-        doc["delay"] = {"exponential": _duration(fault.extra_ns)}
     else:
-        doc["delay"] = _duration(fault.extra_ns)
+        doc["delay"] = _shaped(fault)
     if fault.attempts is not None:
         doc["occurrences"] = list(fault.attempts)
     if fault.probability is not None:
         doc["probability"] = fault.probability
     return doc
+
+
+def _shaped(fault: Fault) -> object:
+    """A latency's or delay's time: ``250ms``, ``{uniform: [lo, hi]}``, ``{exponential: m}``."""
+    if fault.shape == "uniform":
+        return {"uniform": [_duration(fault.extra_ns), _duration(fault.high_ns)]}
+    if fault.shape == "exponential":
+        return {"exponential": _duration(fault.extra_ns)}
+    return _duration(fault.extra_ns)
 
 
 def _duration(ns: int) -> str:

@@ -17,7 +17,6 @@ import attrs
 
 from wfsim._core._faults import Fault
 from wfsim._core._trace import ATTEMPT_ENDS, ATTEMPT_STARTS, Trace
-from wfsim._core._workflow import Workflow
 from wfsim.checks import check_all
 from wfsim.errors import WfsimError
 from wfsim.scenario import Scenario, ScenarioRun, load_scenario, run_scenario
@@ -161,7 +160,7 @@ def run_seed(
     random_faults: RandomFaults | None = None,
     exploration: Exploration | None = None,
 ) -> RunRecord:
-    """Run ``scenario`` with ``seed``, check its expectations and (for DAGs) every oracle.
+    """Run ``scenario`` with ``seed``, check its expectations and every oracle (any style).
 
     An exception out of the run is a finding too, not a crash of the campaign:
     the record has status ``error`` and the failure ``error.CLASS``.
@@ -214,7 +213,7 @@ def judge_run(
 
     ``expect.KEY`` and ``invariants.KEY`` for the scenario's checks (``expect``
     only when no extra fault fired, CAMP-30), a rule ID for an oracle's violation
-    (DAG workflows; the oracles see every fault, the extra ones included).
+    (every style, ORACLE-6; the oracles see every fault, the extra ones included).
     With ``exploration`` the run follows its options (:func:`~._explore.explore_run`).
     """
     if exploration is not None and not exploration.plain:
@@ -223,11 +222,10 @@ def judge_run(
         scenario, seed=seed, extra_faults=extra_faults, replay_options=replay_options
     )
     failures = [(f"{f.block}.{f.key}", f.message) for f in outcome.failures]
-    if isinstance(scenario.workflow, Workflow):
-        faults = scenario.faults + outcome.extra_faults
-        failures += [
-            (v.rule, v.message) for v in check_all(scenario.workflow, faults, outcome.result.trace)
-        ]
+    faults = scenario.faults + outcome.extra_faults
+    failures += [
+        (v.rule, v.message) for v in check_all(scenario.workflow, faults, outcome.result.trace)
+    ]
     return outcome, tuple(failures)
 
 
