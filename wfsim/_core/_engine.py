@@ -303,6 +303,9 @@ class Engine:
         self._durable: dict[str, Any] | None = (
             dict(self.context) if any(f.kind == "crash" for f in self.faults) else None
         )
+        # The recovery the last crash scheduled: its time and what it resumes (the
+        # arguments of _recover), so a crash during a recovery can hand on the rest.
+        self._recovery: tuple[int, list[_StepState], list[_Timer], list[Any]] | None = None
         names = [*workflow.steps, *workflow.compensations]
         # Each step's faults in plan order, patterns resolved once.
         # Only names some fault targets get an entry (most steps of a big run have none).
@@ -1567,6 +1570,7 @@ class Engine:
         self._timers.clear()
         ready = list(self._ready)
         self._ready.clear()
+        self._recovery = (restart_at, lost, timers, ready)
         self._schedule(restart_at, self._recover, lost, timers, ready)
 
     def _recover(
@@ -1577,8 +1581,14 @@ class Engine:
     ) -> None:
         """The engine is back: what fell due while it was down happens first, in the order
         it fell due (a retry starts, a group times out); then pending work resumes and the
-        lost attempts start again."""
+        lost attempts start again.
+
+        If what fell due crashes the engine again (a retry's attempt crashes at its
+        start), the rest of this recovery waits for the next one: the overdue timers
+        not yet fired, the pending work and this crash's lost attempts.
+        """
         self.record("recovered", resumed=[st.step.name for st in lost])
+        self._recovery = None
         overdue = sorted(  # by due time, then by creation
             (t for t in timers if t[2] is not None and t[0] <= self.now),
             key=lambda t: (t[0], t[1]),
@@ -1586,11 +1596,20 @@ class Engine:
         for timer in timers:
             if timer[2] is not None and timer[0] > self.now:
                 heapq.heappush(self._timers, timer)
-        for timer in overdue:
+        for k, timer in enumerate(overdue):
             fn, args = timer[2], timer[3]
             if fn is not None:  # an earlier one may have cancelled it
                 timer[2] = None
                 fn(*args)
+            if self._recovery is not None:  # down again: nothing more happens now
+                restart_at, again, later, pending = self._recovery
+                later.extend(overdue[k + 1 :])
+                pending.extend(ready)
+                for st in lost:
+                    if st.status == "retrying":
+                        st.retry_at_ns = restart_at
+                        again.append(st)
+                return
         self._ready.extend(ready)
         for st in lost:
             if st.status == "retrying":

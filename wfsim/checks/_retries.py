@@ -362,7 +362,7 @@ def _delay(
     if nxt is not None and nxt.number == n + 1:
         gap = nxt.start.t_ns - end.t_ns
         late = to_seconds(gap) < delay or (not bounded and to_seconds(gap) != delay)
-        if late and _down_until(run, end.t_ns + wait_ns) == nxt.start.t_ns:
+        if late and nxt.start.t_ns in _down_until(run, end.t_ns + wait_ns):
             late = False  # due while the engine was down after a crash: it starts at recovery
         if late:
             rule = "exactly then" if not bounded else "no earlier, even waiting for a slot"
@@ -398,15 +398,23 @@ def _delay(
     return out
 
 
-def _down_until(run: Run, due_ns: int) -> int | None:
-    """When the engine recovered, if ``due_ns`` fell between a crash and its recovery."""
+def _down_until(run: Run, due_ns: int) -> tuple[int, ...]:
+    """When the engine recovered, if ``due_ns`` fell between a crash and its recovery.
+
+    Work due then starts at the recovery; but if the engine crashes again at that
+    instant before it starts, it waits for the next recovery, and so on (FAULT-11):
+    every recovery of that chain is a time it may start. Empty if it was not down.
+    """
+    out: list[int] = []
     crashed: int | None = None
     for e in run.trace.of_kind("crashed", "recovered"):
         if e.kind == "crashed":
+            if out and e.t_ns != out[-1]:
+                break  # up and running in between: the work had its chance
             crashed = e.t_ns
-        elif crashed is not None and crashed <= due_ns <= e.t_ns:
-            return e.t_ns
-    return None
+        elif crashed is not None and (out or crashed <= due_ns <= e.t_ns):
+            out.append(e.t_ns)
+    return tuple(out)
 
 
 def _timeout(run: Run, attempt: Attempt, definition: Step) -> list[Violation]:
