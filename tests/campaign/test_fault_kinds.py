@@ -170,6 +170,8 @@ def test_a_crash_after_the_effect_is_minimised_to_itself(tmp_path: pathlib.Path)
     assert m.key == "invariants.effects.charge"
     (crash,) = m.faults
     assert (crash.kind, crash.step, crash.at, crash.restart_ns) == ("crash", "charge", "after", 0)
+    attempt = (crash.attempts or (0,))[0]
+    assert f"  crash after the effect of charge attempt {attempt}, restart 0s\n" in m.format()
     written = load_scenario(m.path)
     assert written.faults == m.faults
     assert [f.key for f in run_scenario(written).failures] == ["effects.charge"]

@@ -434,6 +434,10 @@ def describe_plan(faults: Sequence[Fault]) -> list[str]:
             lines.append(f"latency {format_seconds(f.extra_ns)} on {where}")
         elif f.kind == "hang":
             lines.append(f"hang on {where}")
+        elif f.kind == "crash":  # ``crash after the effect of charge attempt 1, restart 2s``
+            lines.append(
+                f"crash {f.at} the effect of {where}, restart {format_seconds(f.restart_ns)}"
+            )
         else:
             start, end = (format_seconds(t) for t in f.window_ns)
             lines.append(f"outage of {f.step} from {start} to {end}")
