@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import wfsim
 from wfsim import Fault, MergeConflictError, task
+from wfsim import strategies as wst
 from wfsim._core._parallel import merge_outputs
 from wfsim.checks import assert_no_violations
 
@@ -214,6 +215,79 @@ def test_oracles_are_silent_on_group_runs(workers: int | None, group: dict[str, 
     for faults in ([], [Fault.error("parallel_checks/verify_payment")]):
         wf = ruvon_order(max_concurrency=workers, **group)
         assert_no_violations(wf, faults, wfsim.run(wf, faults=faults).trace)
+
+
+def slot_handoff() -> wfsim.Workflow:
+    """One slot; ``a`` holds it while the tasks of ``g`` (timeout 1 s) and ``h`` wait."""
+    wf = wfsim.Workflow("slot_handoff", max_concurrency=1)
+    wf.add_step("a", duration=1)
+    wf.add_parallel("g", [task("t", duration=1)], timeout=1)
+    wf.add_parallel("h", [task("t", duration=1)])
+    return wf
+
+
+@pytest.mark.spec("PAR-5", "ORD-3")
+@pytest.mark.parametrize("choices", [[], [0, 1, 0, 1], [1, 0, 1, 1]])
+def test_a_task_the_group_timeout_cancels_after_it_was_picked_hands_its_slot_on(
+    choices: list[int],
+) -> None:
+    # At 1 s ``a`` ends and its slot goes to g/t; the group timeout, due at the same
+    # instant, cancels g/t before it starts. The slot must go on to h/t, not be lost
+    # with g/t (which left h/t waiting until the 720h time limit).
+    wf = slot_handoff()
+    result = wfsim.run(wf, choices=choices)
+    assert (result.status, result.makespan) == ("failed", 2.0)
+    assert [(e.step, e.t) for e in result.trace.of_kind("step_cancelled")] == [("g/t", 1.0)]
+    assert [(e.step, e.t) for e in result.trace.of_kind("attempt_started")] == [
+        ("a", 0.0),
+        ("h/t", 1.0),
+    ]
+    assert result.trace.max_concurrency() == 1
+    assert_no_violations(wf, [], result.trace)
+    assert wfsim.run(wf, choices=choices).digest() == result.digest()
+
+
+@st.composite
+def groups_under_a_limit(draw: st.DrawFn) -> tuple[wfsim.Workflow, list[Fault]]:
+    """Steps and groups on one or two slots, mostly without dependencies, with whole-second
+    durations, step, task and group timeouts, and hangs that a timeout ends: slots free up
+    at the instant group timeouts fall due."""
+    wf = wfsim.Workflow("groups", max_concurrency=draw(st.sampled_from([1, 2])))
+    seconds = st.sampled_from([1, 2, 0])
+    faults: list[Fault] = []
+    for i in range(draw(st.integers(3, 6))):
+        name = f"s{i}"
+        after = [f"s{d}" for d in range(i) if draw(st.integers(0, 3)) == 3]
+        if draw(st.booleans()):
+            timeout = draw(st.sampled_from([1, 2, None]))
+            tasks = []
+            for j in range(draw(st.integers(1, 2))):
+                own = draw(st.sampled_from([None, 1]))
+                tasks.append(task(f"t{j}", duration=draw(seconds), timeout=own))
+                if (own or timeout) and draw(st.booleans()):
+                    faults.append(Fault.hang(f"{name}/t{j}", attempts=[1]))
+            partial = draw(st.booleans())
+            wf.add_parallel(
+                name, tasks, after=after, timeout=timeout, allow_partial_success=partial
+            )
+        else:
+            own = draw(st.sampled_from([None, 1]))
+            wf.add_step(name, duration=draw(seconds), timeout=own, after=after)
+            if own and draw(st.booleans()):
+                faults.append(Fault.hang(name, attempts=[1]))
+    return wf, faults
+
+
+@pytest.mark.spec("PAR-5", "ORD-3", "ORACLE-3")
+@settings(max_examples=150, deadline=None)
+@given(case=groups_under_a_limit(), tape=wst.schedules(max_size=8))
+def test_groups_under_a_concurrency_limit_never_run_into_the_time_limit(
+    case: tuple[wfsim.Workflow, list[Fault]], tape: wfsim.Tape
+) -> None:
+    workflow, faults = case
+    result = wst.run_and_check(workflow, faults=faults, choices=tape)  # and replays it
+    assert result.status != "timed_out", result.trace.of_kind("run_finished")[0]["message"]
+    assert result.makespan <= 10
 
 
 @pytest.mark.spec("PAR-6", "FAULT-4")

@@ -21,15 +21,19 @@ SCALE = 10 if settings().max_examples >= 1000 else 1
 EXAMPLES = 1_400 * SCALE
 STYLE_EXAMPLES = 300 * SCALE
 
-#: DAG workflows of every kind the strategies draw, with every kind of fault. Parallel
-#: groups are not drawn under a concurrency limit: there the engine can leave a group's
-#: task waiting for a free slot until the time limit (ORD-3; reported, not yet fixed).
+#: DAG workflows of every kind the strategies draw, with every kind of fault.
 DAG_CASES = wst.workflows_with_faults(
     st.one_of(
         wst.workflows(max_steps=12),
         wst.workflows(max_steps=8, compensations=True, max_concurrency=True),
         wst.workflows(max_steps=6, code_steps=True, timeouts=True),
-        wst.workflows(max_steps=8, trigger_rules=True, parallel_groups=True, compensations=True),
+        wst.workflows(
+            max_steps=8,
+            trigger_rules=True,
+            parallel_groups=True,
+            compensations=True,
+            max_concurrency=True,
+        ),
     ),
     max_faults=4,
     kinds=wst.FAULT_KINDS,

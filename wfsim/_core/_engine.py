@@ -683,10 +683,28 @@ class Engine:
 
     def _release_slot(self) -> None:
         self._running -= 1
+        self._hand_on_slot()
+
+    def _hand_on_slot(self) -> None:
         if self._slot_wait:
             wait = self._slot_wait
             i = self.choices.choose(len(wait), "schedule") if len(wait) > 1 else 0
-            self._ready.append((self._begin_attempt, (wait.pop(i),)))
+            self._ready.append((self._slot_freed, (wait.pop(i),)))
+
+    def _slot_freed(self, st: _StepState) -> None:
+        """``st`` was picked for a freed slot: it starts, or the slot goes to the next waiter.
+
+        Between the pick and now ``st`` may have stopped needing the slot: a group
+        timeout cancelled it, or its cache key now hits. The slot must not be lost
+        with it, or the steps still waiting would wait forever (ORD-3).
+        """
+        attempts = st.attempts
+        self._begin_attempt(st)
+        unused = st.attempts == attempts and st not in self._slot_wait
+        if unused and self._livelock is None:
+            assert self._limit is not None
+            if self._running < self._limit:
+                self._hand_on_slot()
 
     def _codeless_done(self, att: _Attempt) -> None:
         if att.done:
