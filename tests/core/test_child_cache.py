@@ -8,6 +8,7 @@ import pytest
 
 import wfsim
 from wfsim import Fault
+from wfsim.checks import assert_no_violations
 
 calls: list[Any] = []
 
@@ -162,3 +163,33 @@ def test_caching_is_deterministic() -> None:
     b = wfsim.run(fan, seed=5)
     assert a.digest() == b.digest()
     assert a.result == [10, 10, 10, 10, 10]
+
+
+async def quote_one(ctx: wfsim.StepContext, sku: str) -> int:
+    await ctx.sleep(1)
+    return 10
+
+
+@pytest.mark.spec("CACHE-1", "ORD-3")
+@pytest.mark.parametrize("choices", [[], [0, 1], [1, 0, 1], None])
+def test_a_call_the_cache_answers_after_it_was_picked_for_a_slot_hands_the_slot_on(
+    choices: list[int] | None,
+) -> None:
+    # One slot, three calls. Under [1, 0, 1] the first "ab" call ends at 1 s and its slot
+    # goes to the second "ab" call, which the cache now answers: it takes no slot, so
+    # the slot must go on to "zz" (it was lost, and "zz" waited until the time limit).
+    @wfsim.workflow(max_concurrency=1)
+    async def quotes(ctx: wfsim.WorkflowContext, inp: Any) -> list[int]:
+        async def later() -> int:
+            await ctx.sleep(0.5)
+            return int(await ctx.step(quote_one, "ab", cache_key=lambda sku: sku))
+
+        first = ctx.step(quote_one, "ab", cache_key=lambda sku: sku)
+        return await ctx.gather(first, later(), ctx.step(quote_one, "zz"))
+
+    result = wfsim.run(quotes, choices=choices)
+    assert (result.status, result.result, result.makespan) == ("completed", [10, 10, 10], 2.0)
+    assert len(result.trace.of_kind("cache_hit")) == 1
+    assert result.trace.max_concurrency() == 1
+    assert_no_violations(quotes, [], result.trace)
+    assert wfsim.run(quotes, choices=choices).digest() == result.digest()
