@@ -32,6 +32,7 @@ from wfsim.campaign._random import (
     plan_for,
 )
 from wfsim.campaign._record import file_hash
+from wfsim.checks import check_all
 from wfsim.scenario import load_scenario, load_scenario_text, run_scenario
 
 from .conftest import write
@@ -283,3 +284,20 @@ def test_workers_give_the_same_digests_for_the_new_kinds(tmp_path: pathlib.Path)
     for run in runs:
         record = run_seed(by_hash[run.scenario_hash], "h", run.seed, options)
         assert (record.digest, record.swarm) == (run.digest, run.swarm)
+
+
+@pytest.mark.spec("CAMP-41", "FAULT-20")
+def test_a_delivery_fault_past_the_chaos_phase_is_not_expected_by_the_oracle() -> None:
+    # Found by a --chaos-phase campaign with --swarm: the oracle expected a delay fault
+    # on a StopEvent emitted (at 3s) after the phase had ended (2s).
+    scenario = load_scenario("scenarios/llamaindex_concurrent_flow_declared_order.wfsim.yaml")
+    delay = wfsim.Fault.delay(event="StopEvent", by="1s")
+    for phase_ns, fired in ((2_000_000_000, False), (4_000_000_000, True)):
+        gated = attrs.evolve(delay, until_ns=phase_ns)
+        result = run_scenario(scenario, seed=0, extra_faults=[gated]).result
+        assert any(e.kind == "fault_injected" for e in result.trace) is fired
+        assert check_all(scenario.workflow, [gated], result.trace) == []
+    # Judged against the fault with no phase, the quiet run misses its record.
+    plain = run_scenario(scenario, seed=0).result
+    (v,) = check_all(scenario.workflow, [delay], plain.trace)
+    assert (v.rule, "no fault_injected records it" in v.message) == ("FAULT-20", True)

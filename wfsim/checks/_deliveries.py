@@ -183,13 +183,23 @@ def _matches(fault: Fault, name: str, number: int, recorded: Mapping[str, Any]) 
 
 
 def _judge_records(
-    plan: list[Fault], what: str, name: str, number: int, records: Sequence[TraceEvent]
+    plan: list[Fault],
+    what: str,
+    name: str,
+    number: int,
+    records: Sequence[TraceEvent],
+    now_ns: int,
 ) -> tuple[list[Violation], list[tuple[TraceEvent, Fault]]]:
-    """Each record against the plan's faults targeting (``name``, ``number``)."""
+    """Each record against the plan's faults targeting (``name``, ``number``) at ``now_ns``.
+
+    A fault whose chaos phase had ended by then (``until_ns``, CAMP-41) targets nothing.
+    """
     out: list[Violation] = []
     matched: list[tuple[TraceEvent, Fault]] = []
     possible = [
-        f for f in plan if f.delivery == what and f.applies_to(name, number) and f.probability != 0
+        f
+        for f in plan
+        if f.delivery == what and f.applies_to(name, number, now_ns) and f.probability != 0
     ]
     used: set[int] = set()
     for r in records:
@@ -233,7 +243,7 @@ def _emission(
     receivers: int | None,
     pending: list[tuple[int, str, int, TraceEvent]],
 ) -> list[Violation]:
-    out, matched = _judge_records(plan, "event", name, number, records)
+    out, matched = _judge_records(plan, "event", name, number, records, e.t_ns)
     label = f"occurrence {number} of event {name!r} (emitted at {at(e)})"
     if receivers is None:
         return out  # a send to a step that cannot take it fails its attempt: no delivery
@@ -245,7 +255,7 @@ def _emission(
             if (
                 f.delivery == "event"
                 and certain
-                and f.applies_to(name, number)
+                and f.applies_to(name, number, e.t_ns)
                 and id(f) not in recorded
             ):
                 out.append(
@@ -360,7 +370,7 @@ def _arrival(
                 first,
             )
         ]
-    out, matched = _judge_records(plan, "signal", name, number, events[i:j])
+    out, matched = _judge_records(plan, "signal", name, number, events[i:j], first.t_ns)
     if not matched or any(f.kind == "drop" for _, f in matched):
         return out  # another arrival at this instant may follow a drop: nothing to count
     copies = sum(f.copies for _, f in matched if f.kind == "duplicate")
