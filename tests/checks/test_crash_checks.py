@@ -164,10 +164,9 @@ def test_every_oracle_is_silent_on_crashes_at_every_point() -> None:
 
 @st.composite
 def crashing_runs(draw: st.DrawFn) -> tuple[wfsim.Workflow, list[Fault], int]:
-    """A random DAG (code steps, sagas, trigger rules, and concurrency limits or parallel
-    groups), a random plan of the other fault kinds, and one to three crashes anywhere
-    (group tasks included). Groups only without a concurrency limit: there, a group
-    timeout that cancels waiting tasks trips ORD-3 on runs without any crash."""
+    """A random DAG (code steps, sagas, trigger rules, concurrency limits, parallel groups,
+    or both), a random plan of the other fault kinds, and one to three crashes anywhere
+    (group tasks included)."""
     common: dict[str, Any] = {
         "max_steps": 6,
         "code_steps": True,
@@ -177,6 +176,7 @@ def crashing_runs(draw: st.DrawFn) -> tuple[wfsim.Workflow, list[Fault], int]:
     workflow = draw(
         strategies.workflows(max_concurrency=True, **common)
         | strategies.workflows(parallel_groups=True, **common)
+        | strategies.workflows(max_concurrency=True, parallel_groups=True, **common)
     )
     plan = draw(
         strategies.fault_plans(workflow, max_faults=2, kinds=("error", "latency", "hang", "outage"))
