@@ -312,6 +312,7 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         fault_rate=args.fault_rate,
         swarm=args.swarm,
         exploration=_exploration(args),
+        fault_kinds=args.fault_kinds,
     )
     minimised = _minimise_failing(summary, args) if args.minimise else []
     if args.json:
@@ -347,6 +348,7 @@ def _exhaustive(
             ("--liveness-bound", args.liveness_bound is not None),
             ("--fault-rate", args.fault_rate is not None),
             ("--swarm", args.swarm),
+            ("--fault-kinds", args.fault_kinds is not None),
             ("--resume", args.resume),
             ("--dask", args.dask is not None),
             ("--minimise", args.minimise),
@@ -376,7 +378,7 @@ def _exhaustive(
 def _random_faults(args: argparse.Namespace) -> RandomFaults | None:
     from wfsim.campaign._random import random_faults_for
 
-    return random_faults_for(args.fault_rate, args.swarm)
+    return random_faults_for(args.fault_rate, args.swarm, args.fault_kinds)
 
 
 def _minimise_failing(summary: object, args: argparse.Namespace) -> list[dict[str, object]]:
@@ -524,9 +526,27 @@ def _random_fault_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--swarm", action="store_true",
-        help="swarm testing: each seed also draws which fault kinds (error, latency, hang, "
-        "outage) are on and their rates, up to --fault-rate (default 0.1)",
+        help="swarm testing: each seed also draws which fault kinds are on and their rates, "
+        "up to --fault-rate (default 0.1): error, latency, hang, outage; crash for DAGs; "
+        "drop, duplicate, delay for event workflows and signals",
     )
+    parser.add_argument(
+        "--fault-kinds", type=_fault_kinds, metavar="K1,K2",
+        help="only these kinds of random fault (error, latency, hang, outage, crash, drop, "
+        "duplicate, delay); without --swarm each is on at --fault-rate; a kind a workflow's "
+        "style does not take is left out for it",
+    )
+
+
+def _fault_kinds(text: str) -> tuple[str, ...]:
+    from wfsim.campaign._random import _kinds
+
+    try:
+        kinds = _kinds([k.strip() for k in text.split(",") if k.strip()])
+    except WfsimError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    assert kinds is not None
+    return kinds
 
 
 def _duration(what: str) -> Callable[[str], str]:

@@ -15,6 +15,7 @@ import yaml
 
 import wfsim
 from wfsim.campaign import (
+    CampaignError,
     CampaignStore,
     RandomFaults,
     _record,
@@ -301,3 +302,83 @@ def test_a_delivery_fault_past_the_chaos_phase_is_not_expected_by_the_oracle() -
     plain = run_scenario(scenario, seed=0).result
     (v,) = check_all(scenario.workflow, [delay], plain.trace)
     assert (v.rule, "no fault_injected records it" in v.message) == ("FAULT-20", True)
+
+
+@pytest.mark.spec("CAMP-32")
+def test_fault_kinds_limit_the_plan_and_without_swarm_each_is_on_at_the_rate() -> None:
+    dag = load_scenario_text(CHARGE).workflow
+    crashes = RandomFaults(0.3, kinds=["crash"])
+    plans = [plan_faults(dag, s, crashes) for s in range(400)]
+    assert {p.kinds for p in plans} == {("crash",)}
+    hit = [f for p in plans for f in p.faults]
+    assert {f.kind for f in hit} == {"crash"}
+    assert abs(len(hit) / (400 * 6) - 0.3) < 0.03  # 6 attempts: 3 of charge, 3 of ship
+    # Swarm draws only among the listed kinds (in FAULT_KINDS order, each once).
+    swarm = RandomFaults(0.3, swarm=True, kinds=("outage", "crash", "crash"))
+    assert swarm.kinds == ("outage", "crash")
+    configs = {plan_faults(dag, s, swarm).configuration for s in range(60)}
+    assert configs == {"outage", "crash", "outage+crash"}
+    # An event workflow takes no crash: it gets nothing, or only the kinds it takes.
+    events = load_scenario(EVENTS)
+    assert plan_for(events, 1, RandomFaults(1.0, kinds=["crash"])).faults == ()
+    drops = plan_for(events, 1, RandomFaults(1.0, kinds=["crash", "drop"])).faults
+    assert drops and {f.kind for f in drops} == {"drop"}
+
+
+@pytest.mark.spec("CAMP-32")
+def test_fault_kinds_are_recorded_and_checked(tmp_path: pathlib.Path) -> None:
+    options = RandomFaults(0.2, kinds=("delay", "error"))
+    assert options.options == " --fault-rate 0.2 --fault-kinds error,delay"
+    assert RandomFaults.from_json(options.to_json()) == options
+    assert RandomFaults(0.2).to_json() == {"rate": 0.2, "swarm": False}  # stores as before
+    with pytest.raises(CampaignError, match=r"unknown fault kind 'dealy': did you mean 'delay'"):
+        RandomFaults(0.2, kinds=["dealy"])
+    with pytest.raises(CampaignError, match="--fault-kinds needs --fault-rate P or --swarm"):
+        run_campaign([SIGNALS], seeds=1, fault_kinds=["drop"])
+    store = tmp_path / "campaigns.sqlite"
+    first = run_campaign([SIGNALS], seeds=10, store=store, fault_rate=0.5, fault_kinds=["drop"])
+    assert first.scenarios[0].replay_command(3).endswith(" --fault-rate 0.5 --fault-kinds drop")
+    again = run_campaign(
+        [SIGNALS], seeds=10, store=store, fault_rate=0.5, fault_kinds=["drop"], resume=True
+    )
+    other = run_campaign(
+        [SIGNALS], seeds=10, store=store, fault_rate=0.5, fault_kinds=["delay"], resume=True
+    )
+    assert (again.reused, other.reused) == (10, 0)
+    with CampaignStore(store, create=False) as db:
+        rebuilt = db.summary(first.campaign_id or 0)
+    assert rebuilt.scenarios[0].replay_command(3) == first.scenarios[0].replay_command(3)
+
+
+@pytest.mark.spec("CAMP-32")
+def test_wfsim_takes_fault_kinds_and_replays_them(tmp_path: pathlib.Path) -> None:
+    def wfsim_(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*WFSIM, *argv], capture_output=True, text=True, timeout=120, check=False
+        )
+
+    bad = wfsim_(
+        "simulate", SIGNALS, "--seeds", "2", "--fault-rate", "0.5", "--fault-kinds", "drip"
+    )
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert "unknown fault kind 'drip': did you mean 'drop'? (the kinds: error," in bad.stderr
+    alone = wfsim_("simulate", SIGNALS, "--seeds", "2", "--fault-kinds", "drop")
+    assert (alone.returncode, alone.stderr.strip()) == (
+        2,
+        "wfsim: --fault-kinds needs --fault-rate P or --swarm",
+    )
+    exhaustive = wfsim_("simulate", SIGNALS, "--exhaustive", "--fault-kinds", "drop")
+    assert exhaustive.returncode == 2 and "--fault-kinds" in exhaustive.stderr
+    # The drops make the approval wait time out: the body is denied, the file's expect
+    # is not checked, and the replay line reproduces the run.
+    options = ["--fault-rate", "1", "--fault-kinds", "drop"]
+    done = wfsim_("simulate", SIGNALS, "--seeds", "3", "--workers", "1", "--json",
+                  "--out", str(tmp_path), *options)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (entry,) = json.loads(done.stdout)["scenarios"]
+    assert entry["random_fault_runs"] == 3
+    replay = wfsim_("replay", SIGNALS, "--seed", "2", "--json", *options)
+    data = json.loads(replay.stdout)
+    assert data["random_faults"] == {"planned": 1, "fired": 1}
+    record = run_seed(load_scenario(SIGNALS), "h", 2, RandomFaults(1.0, kinds=["drop"]))
+    assert data["trace_digest"] == record.digest

@@ -30,6 +30,7 @@ import yaml
 
 from wfsim._core._faults import Fault
 from wfsim.scenario import Scenario, ScenarioRun, load_scenario
+from wfsim.scenario._runner import caused
 from wfsim.scenario._yaml import read_yaml
 
 from ._explore import Exploration
@@ -185,38 +186,14 @@ def _fired(fault: Fault, trace: Any) -> list[tuple[str, int]]:
     For a delivery fault: the (event type or signal, occurrence) pairs (its
     events name no step, FAULT-20).
     """
-    if fault.delivery is not None:
-        return _delivered(fault, trace)
-    want = fault.describe()
-    return [
-        (e.step, e.attempt)
-        for e in trace
-        if e.kind == "fault_injected"
-        and e.step is not None
-        and e.attempt is not None
-        and fault.matches(e.step)
-        and (fault.attempts is None or e.attempt in fault.attempts)
-        and ((fault.kind == "latency" and fault.shape != "fixed") or e.fields.get("fault") == want)
-    ]
-
-
-def _delivered(fault: Fault, trace: Any) -> list[tuple[str, int]]:
-    assert fault.delivery is not None
     out = []
     for e in trace:
-        seen = e.fields.get("fault") if e.kind == "fault_injected" and e.step is None else None
-        if not isinstance(seen, dict) or not isinstance(seen.get(fault.delivery), str):
-            continue
-        name, number = seen[fault.delivery], seen.get("occurrence")
-        if not isinstance(number, int) or not fault.matches(name):
-            continue
-        if fault.attempts is not None and number not in fault.attempts:
-            continue
-        want = dict(fault.describe_delivery(name, number))
-        if fault.shape != "fixed":  # the drawn delay is not in the description
-            seen, want = {**seen, "extra": 0}, {**want, "extra": 0}
-        if seen == want:
-            out.append((name, number))
+        if e.kind == "fault_injected" and caused(fault, e):
+            if fault.delivery is None:
+                out.append((e.step, e.attempt))
+            else:
+                seen = e.fields["fault"]
+                out.append((seen[fault.delivery], seen.get("occurrence")))
     return out
 
 

@@ -34,6 +34,7 @@ from wfsim._core._run import event_type_names
 from wfsim._core._signals import Signal
 from wfsim._core._time import format_seconds
 from wfsim._core._workflow import Workflow
+from wfsim.errors import did_you_mean
 from wfsim.scenario import Scenario, run_scenario
 
 __all__ = [
@@ -77,6 +78,24 @@ SWARM_RATE = 0.1
 _SCALE = 1_000_000
 
 
+def _kinds(value: object) -> tuple[str, ...] | None:
+    """``kinds`` in :data:`FAULT_KINDS` order, each once; unknown names are bad input."""
+    if value is None:
+        return None
+    from ._record import CampaignError  # _record imports this module
+
+    names = [value] if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    if not names:
+        raise CampaignError(f"fault kinds must name at least one of {', '.join(FAULT_KINDS)}")
+    for name in names:
+        if name not in FAULT_KINDS:
+            raise CampaignError(
+                f"unknown fault kind {name!r}{did_you_mean(str(name), FAULT_KINDS)} "
+                f"(the kinds: {', '.join(FAULT_KINDS)})"
+            )
+    return tuple(k for k in FAULT_KINDS if k in names)
+
+
 @attrs.frozen
 class RandomFaults:
     """A campaign's random-fault options: ``rate`` per attempt, and swarm testing on or off.
@@ -86,10 +105,17 @@ class RandomFaults:
     :data:`FAULT_KINDS` the workflow takes (:func:`kinds_for`) on with chance 1/2
     (at least one) and gives each kind that is on a rate of ``rate`` times 1/4,
     1/2, 3/4 or 1.
+
+    ``kinds`` (``--fault-kinds``) limits them to those of :data:`FAULT_KINDS`: without
+    swarm each one the workflow takes is on at ``rate`` (``("error",)`` is the default),
+    with swarm only they are drawn. A kind a workflow's style does not take (a crash
+    on an event workflow) is left out for it. An unknown kind is a
+    :class:`~._record.CampaignError` naming the closest one.
     """
 
     rate: float
     swarm: bool = False
+    kinds: tuple[str, ...] | None = attrs.field(default=None, converter=_kinds)
 
     def __attrs_post_init__(self) -> None:
         rate = self.rate
@@ -101,25 +127,49 @@ class RandomFaults:
     @property
     def options(self) -> str:
         """The command-line options that give these faults: `` --fault-rate P [--swarm]``."""
-        return f" --fault-rate {self.rate:g}" + (" --swarm" if self.swarm else "")
+        kinds = f" --fault-kinds {','.join(self.kinds)}" if self.kinds is not None else ""
+        return f" --fault-rate {self.rate:g}" + kinds + (" --swarm" if self.swarm else "")
 
-    def to_json(self) -> dict[str, float | bool]:
-        return {"rate": self.rate, "swarm": self.swarm}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rate": self.rate, "swarm": self.swarm}
+        if self.kinds is not None:  # absent in stores written before --fault-kinds
+            out["kinds"] = list(self.kinds)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RandomFaults:
+        """The options :meth:`to_json` recorded (a store's ``options.random_faults``)."""
+        kinds = data.get("kinds")
+        return cls(data["rate"], data["swarm"], None if kinds is None else tuple(kinds))
 
 
-def random_faults_for(fault_rate: float | None, swarm: bool) -> RandomFaults | None:
-    """The options ``--fault-rate`` and ``--swarm`` give, or None for no random faults."""
+def random_faults_for(
+    fault_rate: float | None, swarm: bool, kinds: Sequence[str] | None = None
+) -> RandomFaults | None:
+    """The options ``--fault-rate``, ``--fault-kinds`` and ``--swarm`` give, or None for none.
+
+    ``kinds`` alone is bad input: it limits random faults that ``fault_rate`` or
+    ``swarm`` turns on.
+    """
     if fault_rate is None and not swarm:
+        if kinds is not None:
+            from ._record import CampaignError  # _record imports this module
+
+            raise CampaignError("--fault-kinds needs --fault-rate P or --swarm")
         return None
-    return RandomFaults(SWARM_RATE if fault_rate is None else fault_rate, swarm)
+    return RandomFaults(
+        SWARM_RATE if fault_rate is None else fault_rate,
+        swarm,
+        None if kinds is None else tuple(kinds),
+    )
 
 
 @attrs.frozen
 class FaultPlan:
     """One seed's random faults: the explicit list and the swarm configuration it came from.
 
-    ``kinds`` are the fault kinds that were on (all of ``error`` without swarm);
-    ``rates`` the rate of each.
+    ``kinds`` are the fault kinds that were on (``error`` alone without swarm or
+    ``--fault-kinds``); ``rates`` the rate of each.
     """
 
     faults: tuple[Fault, ...]
@@ -280,15 +330,17 @@ def plan_faults(
         targets = fault_targets(workflow)
     if deliveries is None:
         deliveries = delivery_targets(workflow)
+    kinds = kinds_for(workflow, deliveries)
+    if options.kinds is not None:
+        kinds = tuple(k for k in kinds if k in options.kinds)
     if options.swarm:
-        kinds = kinds_for(workflow, deliveries)
         on = [k for k in kinds if choices.choose(2, "swarm")]
-        if not on:
+        if not on and kinds:
             on = [kinds[choices.choose(len(kinds), "swarm")]]
         rates = {k: options.rate * (1 + choices.choose(4, "swarm")) / 4 for k in on}
     else:
-        on = ["error"]
-        rates = {"error": options.rate}
+        on = list(kinds) if options.kinds is not None else ["error"]
+        rates = {k: options.rate for k in on}
     stream = "random_faults"
     faults: list[Fault] = []
     for target in targets:

@@ -185,11 +185,12 @@ def run_campaign(
     fault_rate: float | None = None,
     swarm: bool = False,
     exploration: Exploration | None = None,
+    fault_kinds: Sequence[str] | None = None,
 ) -> CampaignSummary:
     """Run seeds ``start_seed .. start_seed + seeds - 1`` of every scenario file in ``paths``.
 
-    Each run checks the scenario's expectations and, for DAG workflows, every
-    oracle of :mod:`wfsim.checks`. ``workers=1`` runs in this process; more
+    Each run checks the scenario's expectations and every oracle of
+    :mod:`wfsim.checks` (whatever the workflow's style). ``workers=1`` runs in this process; more
     starts that many worker processes. The campaign stops early once
     ``time_budget`` (host time: seconds or ``"10m"``) is spent or
     ``max_failures`` runs failed. With ``store`` (a SQLite file path) every run
@@ -213,7 +214,10 @@ def run_campaign(
     fails with that probability, drawn before the run as explicit faults
     (:func:`~._random.plan_faults`); ``swarm`` also draws per seed which fault
     kinds are on and their rates (up to ``fault_rate``, default
-    :data:`~._random.SWARM_RATE`). A run with random faults that fired is judged by
+    :data:`~._random.SWARM_RATE`): crashes for DAGs, drops, duplicates and delays of
+    events and signals too. ``fault_kinds`` (names of :data:`~._random.FAULT_KINDS`)
+    limits the kinds; without swarm each of them is on at ``fault_rate`` (CAMP-32).
+    A run with random faults that fired is judged by
     the file's ``invariants`` and the oracles, not its ``expect`` (CAMP-30).
 
     Example::
@@ -230,7 +234,7 @@ def run_campaign(
     _check("workers", workers, 1)
     _check("max_failures", max_failures, 1)
     budget = _budget_seconds(time_budget)
-    random = random_faults_for(fault_rate, swarm)
+    random = random_faults_for(fault_rate, swarm, fault_kinds)
     if resume and store is None:
         raise CampaignError("resume needs a store to resume from")
     if exploration is not None and exploration.plain:

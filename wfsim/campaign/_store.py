@@ -424,7 +424,7 @@ class CampaignStore:
         """Rebuild the report of a recorded campaign (``wfsim campaigns show``)."""
         info = self.campaign(campaign)
         random = info.options.get("random_faults")
-        options = "" if not random else RandomFaults(random["rate"], random["swarm"]).options
+        options = "" if not random else RandomFaults.from_json(random).options
         explored = info.options.get("exploration")
         if explored:  # a campaign with --schedule, --chaos-phase or --liveness-bound
             options += Exploration.from_json(explored).options

@@ -12,7 +12,7 @@ import attrs
 from wfsim._core._choice import ChoiceSource
 from wfsim._core._faults import Fault
 from wfsim._core._run import RunResult, run
-from wfsim._core._trace import Trace
+from wfsim._core._trace import Trace, TraceEvent
 
 from ._expect import ExpectationFailure, check_expectations, format_failures
 from ._model import Scenario
@@ -151,19 +151,39 @@ def fired_faults(faults: Sequence[Fault], trace: Trace) -> int:
     """How many ``fault_injected`` events of ``trace`` the given faults (explicit ones) caused.
 
     A fault counts for an event on a step it targets, on an attempt it lists,
-    with the same description; a random fault is always explicit this way.
+    with the same description; a random fault is always explicit this way. A
+    delivery fault counts for an event (with no step) on an event type or signal
+    it targets, at an occurrence it lists, with the same description.
     """
     fired = 0
     for event in trace:
-        if event.kind != "fault_injected" or event.step is None:
-            continue
-        what = event.fields.get("fault")
-        for fault in faults:
-            if (
-                fault.matches(event.step)
-                and (fault.attempts is None or event.attempt in fault.attempts)
-                and fault.describe() == what
-            ):
-                fired += 1
-                break
+        if event.kind == "fault_injected" and any(caused(f, event) for f in faults):
+            fired += 1
     return fired
+
+
+def caused(fault: Fault, event: TraceEvent) -> bool:
+    """Whether ``fault`` (an explicit one, or a fixed-shape one) caused this ``fault_injected``.
+
+    A non-fixed latency or delay draws its time, so its description is compared
+    without it.
+    """
+    what = event.fields.get("fault")
+    if not isinstance(what, Mapping):
+        return False
+    if fault.delivery is None:
+        if event.step is None or not fault.matches(event.step):
+            return False
+        if fault.attempts is not None and event.attempt not in fault.attempts:
+            return False
+        want = dict(fault.describe())
+    else:
+        name, number = what.get(fault.delivery), what.get("occurrence")
+        if event.step is not None or not isinstance(name, str) or not fault.matches(name):
+            return False
+        if fault.attempts is not None and number not in fault.attempts:
+            return False
+        want = dict(fault.describe_delivery(name, number if isinstance(number, int) else None))
+    if fault.shape != "fixed":  # the drawn time is not the description's
+        return {**want, "extra": 0} == {**what, "extra": 0}
+    return want == dict(what)
