@@ -198,7 +198,7 @@ def _bad_arguments() -> list[tuple[Callable[[], object], str]]:
         (
             lambda: fault_plans(wf, kinds=("eror",)),
             r"fault_plans\(\): unknown kind 'eror': did you mean 'error'\? "
-            r"\(expected one of error, latency, hang, outage\)",
+            r"\(expected one of error, latency, hang, outage, crash\)",
         ),
         (lambda: fault_plans(wf, kinds=()), r"kinds must name at least one of error, latency"),
         (lambda: fault_plans(wf, kinds="error"), r"kinds must be a collection of names"),

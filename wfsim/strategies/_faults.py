@@ -35,8 +35,11 @@ __all__ = ["FAULT_KINDS", "fault_plans", "workflows_with_faults"]
 
 W = TypeVar("W", bound=AnyWorkflow)
 
-#: Every kind of fault the strategies can draw (``kinds=`` picks among them).
+#: Every kind of fault the strategies draw for every style (``kinds=`` picks among them).
 FAULT_KINDS = ("error", "latency", "hang", "outage")
+#: What ``kinds=`` also takes: ``"crash"``, for DAG workflows only (FAULT-13), so a plan
+#: for another style leaves it out. Not in :data:`FAULT_KINDS`: it is opt-in.
+_KINDS = (*FAULT_KINDS, "crash")
 _PATTERNS = ("*", "s*", "undo_*", "*/t*")
 _PROBABILITIES = (0.5, 1.0, 0.0, 0.25, 0.75)
 
@@ -48,6 +51,7 @@ class _Targets:
     names: tuple[str, ...]
     limits: Mapping[str, int | None]  # None: unlimited attempts
     timed: tuple[str, ...]  # targets with a per-attempt timeout (hang faults need one)
+    dag: bool = False  # only a DAG's engine can crash and restart (FAULT-13)
 
     @classmethod
     def of(cls, workflow: AnyWorkflow) -> _Targets:
@@ -70,6 +74,7 @@ class _Targets:
             names=tuple(steps),
             limits={name: _limit(retry) for name, (retry, _) in steps.items()},
             timed=tuple(name for name, (_, timeout) in steps.items() if timeout is not None),
+            dag=isinstance(workflow, Workflow),
         )
 
     def matched(self, target: str) -> list[str]:
@@ -88,8 +93,9 @@ class _Targets:
         return tuple(n for n in self.names if self.limits[n] is not None)
 
     def kinds_for(self, kinds: Sequence[str]) -> tuple[str, ...]:
-        """The ``kinds`` this workflow can take: hangs need a timeout, outages a bound."""
-        unusable = {"hang": not self.timed, "outage": not self.bounded}
+        """The ``kinds`` this workflow can take: hangs need a timeout, outages a bound,
+        crashes a DAG."""
+        unusable = {"hang": not self.timed, "outage": not self.bounded, "crash": not self.dag}
         return tuple(k for k in kinds if not unusable.get(k, False))
 
 
@@ -130,7 +136,9 @@ def fault_plans(
     """Lists of :class:`wfsim.Fault` aimed at ``workflow``'s steps and compensations.
 
     Each fault is one of ``kinds`` (``error``, ``latency``, ``hang``,
-    ``outage``) and targets a step or compensation by name (errors and latency
+    ``outage``, and ``crash`` if listed: for a DAG only, the engine dying
+    ``before`` or ``after`` a listed attempt's effect and restarting 0 to 5s
+    later) and targets a step or compensation by name (errors, latency and crashes
     sometimes by a glob pattern such as ``"*"``), on chosen attempts (up to one
     past the last the retry policy allows, which must never run) or every
     attempt, sometimes only with a probability (drawn from the run's ``faults``
@@ -173,7 +181,7 @@ def fault_plans(
     check_int(func, "min_faults", min_faults, minimum=0)
     check_int(func, "max_faults", max_faults, minimum=0)
     check_order(func, "min_faults", min_faults, "max_faults", max_faults)
-    chosen = check_choices(func, "kinds", kinds, FAULT_KINDS)
+    chosen = check_choices(func, "kinds", kinds, _KINDS)
     _check_budget(func, budget)
     if budget is not None:
         _dag_only(func, workflow)
@@ -194,8 +202,9 @@ def fault_plans(
     if not available and min_faults > 0:
         raise InvalidArgument(
             f"{func}(): kinds={chosen!r} leaves nothing to inject into workflow "
-            f"{workflow.name!r}: a hang needs a step with a timeout and an outage a step with "
-            "bounded attempts; add 'error' or 'latency' to kinds, or use min_faults=0"
+            f"{workflow.name!r}: a hang needs a step with a timeout, an outage a step with "
+            "bounded attempts and a crash a DAG workflow; add 'error' or 'latency' to kinds, "
+            "or use min_faults=0"
         )
     return _plans(targets, available, min_faults, max_faults)
 
@@ -270,6 +279,7 @@ _ERRORS = st.sampled_from(ERROR_NAMES)
 _RETRYABLE = st.sampled_from((True, False))
 _AT: SearchStrategy[Literal["start", "end"]] = st.sampled_from(("start", "end"))
 _SHAPES = st.sampled_from(("fixed", "uniform", "exponential"))
+_CRASH_AT: SearchStrategy[Literal["before", "after"]] = st.sampled_from(("before", "after"))
 
 
 @st.composite
@@ -293,6 +303,14 @@ def _faults(draw: DrawFn, space: _Space) -> Fault:
             retryable=draw(_RETRYABLE),
         )
     step = draw(space.names)
+    if kind == "crash":  # listed attempts only: a crash at every one would never end
+        return Fault.crash(
+            step,
+            at=draw(_CRASH_AT),
+            attempts=draw(_attempts(targets, step, every=False, listed=True)),
+            probability=probability,
+            restart_after=ms(draw(durations_ms())),
+        )
     if kind == "latency":
         attempts = draw(_attempts(targets, step, every=True))
         shape = draw(_SHAPES)
@@ -317,14 +335,17 @@ def _faults(draw: DrawFn, space: _Space) -> Fault:
     )
 
 
-def _attempts(targets: _Targets, step: str, *, every: bool) -> SearchStrategy[list[int] | None]:
+def _attempts(
+    targets: _Targets, step: str, *, every: bool, listed: bool = False
+) -> SearchStrategy[list[int] | None]:
     """Listed attempts (1 first), or None (every attempt) unless a target retries forever.
 
     ``every`` says whether hitting every attempt is harmless (latency); for
-    errors and hangs it is allowed only when attempts are bounded.
+    errors and hangs it is allowed only when attempts are bounded; ``listed``
+    forbids it (crashes: each restart re-attempts, whatever the policy allows).
     """
     horizon, unlimited = targets.horizon(step)
-    return _attempt_lists(horizon, every or not unlimited)
+    return _attempt_lists(horizon, not listed and (every or not unlimited))
 
 
 @functools.cache
@@ -362,7 +383,7 @@ def workflows_with_faults(
     check_int(func, "min_faults", min_faults, minimum=0)
     check_int(func, "max_faults", max_faults, minimum=0)
     check_order(func, "min_faults", min_faults, "max_faults", max_faults)
-    chosen = check_choices(func, "kinds", kinds, FAULT_KINDS)
+    chosen = check_choices(func, "kinds", kinds, _KINDS)
     _check_budget(func, budget)
     if chosen == ("hang",) and min_faults > 0 and budget is None:
         raise InvalidArgument(
