@@ -28,13 +28,13 @@ from wfsim.campaign._minimise import _fired
 from wfsim.campaign._random import (
     EVENT_OCCURRENCES,
     delivery_targets,
-    fault_document,
     kinds_for,
     plan_for,
 )
 from wfsim.campaign._record import file_hash
 from wfsim.checks import check_all
 from wfsim.scenario import load_scenario, load_scenario_text, run_scenario
+from wfsim.scenario._dump import fault_mapping
 
 from .conftest import write
 
@@ -123,7 +123,7 @@ def test_delivery_faults_written_into_the_file_reproduce_the_run(
         assert "crash" not in plan.kinds  # FAULT-13: the engine refuses them here
         record = run_seed(scenario, "h", seed, options)
         assert record.passed or not any("-" in k for k in record.failure_keys), record.failures
-        text = _with_faults(path, seed, [fault_document(f) for f in plan.faults])
+        text = _with_faults(path, seed, [fault_mapping(f) for f in plan.faults])
         written = load_scenario(str(write(tmp_path, f"s{seed}.wfsim.yaml", text)))
         assert written.faults == scenario.faults + plan.faults
         outcome = run_scenario(written)
@@ -210,7 +210,7 @@ def test_fired_reads_delivery_faults_from_their_events() -> None:
     assert _fired(wfsim.Fault.drop(signal="approval"), outcome.result.trace) == []
 
 
-def test_fault_document_writes_latency_shapes_and_crashes() -> None:
+def test_fault_mapping_writes_latency_shapes_and_crashes() -> None:
     faults = [
         wfsim.Fault.latency("charge", uniform=("10ms", "2s"), attempts=[2]),
         wfsim.Fault.latency("charge", exponential="150ms", probability=0.5),
@@ -218,13 +218,14 @@ def test_fault_document_writes_latency_shapes_and_crashes() -> None:
         wfsim.Fault.crash("ship", probability=0.25),
         wfsim.Fault.crash("ship"),
     ]
-    docs = [fault_document(f) for f in faults]
+    docs = [fault_mapping(f) for f in faults]
     assert docs[0] == {
         "step": "charge",
         "attempts": [2],
-        "latency": {"uniform": ["10ms", "2000ms"]},
+        "latency": {"uniform": ["10ms", "2s"]},
     }
-    assert docs[2]["crash"] == {"at": "after", "restart_after": "1500ms"}
+    assert docs[2]["crash"] == {"at": "after", "restart_after": "1.5s"}
+    assert docs[4]["crash"] == {"at": "before", "restart_after": 0}
     doc = yaml.safe_load(CHARGE)
     doc["faults"] = docs
     assert load_scenario_text(yaml.safe_dump(doc)).faults == tuple(faults)

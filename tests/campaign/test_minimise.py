@@ -114,7 +114,7 @@ def test_a_latency_is_halved_while_the_failure_persists(tmp_path: pathlib.Path) 
     (fault,) = m.faults
     assert (fault.kind, fault.extra_ns) == ("latency", 1_600_000_000)
     doc = yaml.safe_load(pathlib.Path(m.path).read_text())
-    assert doc["faults"] == [{"step": "call", "attempts": [1], "latency": "1600ms"}]
+    assert doc["faults"] == [{"step": "call", "latency": "1.6s", "attempts": [1]}]
 
 
 @pytest.mark.spec("CAMP-33")

@@ -74,5 +74,5 @@ def test_a_5000_seed_campaign_finds_the_planted_bug_replays_and_minimises_it(
     shown = wfsim(tmp_path, *shlex.split(minimised["run"])[1:], "-q")
     assert "  FAIL invariants.status\n  FAIL invariants.context\n" in shown.stdout
     text = (tmp_path / minimised["path"]).read_text()
-    assert "- step: reserve\n  attempts: [1]\n  error: ConnectionError\n" in text
-    assert "- step: ship\n  attempts: [1]\n  error: ConnectionError\n" in text
+    assert "- step: reserve\n  error: ConnectionError\n  attempts: [1]\n" in text
+    assert "- step: ship\n  error: ConnectionError\n  attempts: [1]\n" in text

@@ -26,12 +26,12 @@ from wfsim.campaign import (
 from wfsim.campaign._random import (
     FAULT_KINDS,
     body_targets,
-    fault_document,
     kinds_for,
     plan_for,
 )
 from wfsim.checks import check_all
 from wfsim.scenario import load_scenario, load_scenario_text, run_scenario
+from wfsim.scenario._dump import fault_mapping
 
 from .conftest import write
 
@@ -281,7 +281,7 @@ def test_a_seeds_random_faults_written_into_the_file_reproduce_its_run(
     for seed in range(60):
         plan = plan_faults(scenario.workflow, seed, options)
         record = run_seed(scenario, "h", seed, options)
-        text = _with_faults(SWARM, seed, [fault_document(f) for f in plan.faults])
+        text = _with_faults(SWARM, seed, [fault_mapping(f) for f in plan.faults])
         written = load_scenario(str(write(tmp_path, f"s{seed}.wfsim.yaml", text)))
         assert written.faults == plan.faults
         assert run_scenario(written).result.digest() == record.digest
@@ -374,7 +374,7 @@ def test_a_workflow_bodys_random_faults_hit_the_steps_its_plain_run_called(
         if record.random_faults:  # the file's expect describes the plain run
             assert not any(k.startswith("expect.") for k in record.failure_keys)
         text = _with_faults(
-            pathlib.Path(BODY).read_text(), seed, [fault_document(f) for f in plan.faults]
+            pathlib.Path(BODY).read_text(), seed, [fault_mapping(f) for f in plan.faults]
         )
         written = load_scenario(str(write(tmp_path, f"body{seed}.wfsim.yaml", text)))
         assert run_scenario(written).result.digest() == record.digest

@@ -30,11 +30,12 @@ import yaml
 
 from wfsim._core._faults import Fault
 from wfsim.scenario import Scenario, ScenarioRun, load_scenario
+from wfsim.scenario._dump import fault_mapping
 from wfsim.scenario._runner import caused
 from wfsim.scenario._yaml import read_yaml
 
 from ._explore import Exploration
-from ._random import RandomFaults, describe_plan, fault_document, plan_for
+from ._random import RandomFaults, describe_plan, plan_for
 from ._record import CampaignError, judge_run
 
 __all__ = ["Minimised", "default_output", "minimise"]
@@ -334,7 +335,7 @@ def _write(
             out["seed"] = seed
     if choices is not None:  # the explored schedule, replayed by any run of the file
         out["settings"] = {**out.get("settings", {}), "choices": list(choices)}
-    out["faults"] = [fault_document(f) for f in faults]
+    out["faults"] = [fault_mapping(f) for f in faults]
     if "seed" not in out:
         out = {"seed": seed, **out}
     header = (

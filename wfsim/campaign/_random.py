@@ -43,7 +43,6 @@ __all__ = [
     "FaultPlan",
     "RandomFaults",
     "delivery_targets",
-    "fault_document",
     "fault_targets",
     "kinds_for",
     "plan_faults",
@@ -395,80 +394,6 @@ def _delivery_fault(
         return Fault.duplicate(**where, copies=1 + choices.choose(MAX_COPIES, stream))
     ms = 1 + choices.choose(MAX_LATENCY_MS, stream)
     return Fault.delay(**where, by=f"{ms}ms")
-
-
-def fault_document(fault: Fault) -> dict[str, object]:
-    """A fault as a scenario file's ``faults:`` item (what the loader turns back into it).
-
-    Every fault a scenario file can hold round-trips: what random faults and
-    minimisation produce (explicit errors, latencies, hangs, outages, crashes and
-    delivery faults) and the scenario's own faults that minimisation keeps (latency
-    shapes, probabilities). A chaos phase's end (``until_ns``) is not a file's.
-    """
-    if fault.delivery is not None:
-        return _delivery_document(fault)
-    doc: dict[str, object] = {"step": fault.step}
-    if fault.kind != "outage" and fault.attempts is not None:
-        doc["attempts"] = list(fault.attempts)
-    if fault.probability is not None:
-        doc["probability"] = fault.probability
-    if fault.kind == "crash":
-        doc["crash"] = {"at": fault.at, "restart_after": _duration(fault.restart_ns)}
-    elif fault.kind == "error":
-        doc["error"] = fault.error_name
-        if fault.at != "start":
-            doc["at"] = fault.at
-        if not fault.retryable:
-            doc["retryable"] = False
-        if fault.message != f"injected {fault.error_name}":
-            doc["message"] = fault.message
-    elif fault.kind == "latency":
-        doc["latency"] = _shaped(fault)
-    elif fault.kind == "hang":
-        doc["hang"] = True
-    else:
-        start, end = fault.window_ns
-        outage: dict[str, object] = {"start": _duration(start), "end": _duration(end)}
-        outage["error"] = fault.error_name
-        if not fault.retryable:
-            outage["retryable"] = False
-        if fault.message != f"injected {fault.error_name} (outage)":
-            outage["message"] = fault.message
-        doc["outage"] = outage
-    return doc
-
-
-def _delivery_document(fault: Fault) -> dict[str, object]:
-    """``{event|signal, drop|duplicate|delay, occurrences?, probability?}``."""
-    assert fault.delivery is not None
-    doc: dict[str, object] = {fault.delivery: fault.step}
-    if fault.kind == "drop":
-        doc["drop"] = True
-    elif fault.kind == "duplicate":
-        doc["duplicate"] = fault.copies
-    else:
-        doc["delay"] = _shaped(fault)
-    if fault.attempts is not None:
-        doc["occurrences"] = list(fault.attempts)
-    if fault.probability is not None:
-        doc["probability"] = fault.probability
-    return doc
-
-
-def _shaped(fault: Fault) -> object:
-    """A latency's or delay's time: ``250ms``, ``{uniform: [lo, hi]}``, ``{exponential: m}``."""
-    if fault.shape == "uniform":
-        return {"uniform": [_duration(fault.extra_ns), _duration(fault.high_ns)]}
-    if fault.shape == "exponential":
-        return {"exponential": _duration(fault.extra_ns)}
-    return _duration(fault.extra_ns)
-
-
-def _duration(ns: int) -> str:
-    """``ns`` as a duration string the loader reads back exactly (``250ms``, ``1.5s``)."""
-    if ns % 1_000_000 == 0:
-        return f"{ns // 1_000_000}ms"
-    return f"{ns}ns" if ns % 1000 else f"{ns // 1000}us"
 
 
 def describe_plan(faults: Sequence[Fault]) -> list[str]:

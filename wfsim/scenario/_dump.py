@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as _dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -31,7 +31,7 @@ from wfsim.errors import ScenarioError
 
 from ._resilience import ContextKey, StaticFallback, breaker_doc
 
-__all__ = ["dump_scenario"]
+__all__ = ["dump_scenario", "fault_mapping"]
 
 AnyWorkflow = Workflow | ImperativeWorkflow | EventWorkflow
 
@@ -145,6 +145,81 @@ _BUILTIN_ERRORS = {
     for name, obj in vars(builtins).items()
     if isinstance(obj, type) and issubclass(obj, Exception) and not name.startswith("_")
 }
+
+
+def fault_mapping(
+    fault: Fault, *, error_name: Callable[[Fault], str] | None = None
+) -> dict[str, Any]:
+    """A fault as a scenario file's ``faults:`` item (what the loader turns back into it).
+
+    The one writer of a fault: :func:`dump_scenario` and campaign minimisation both
+    use it. Every fault a file can hold round-trips: errors, latencies (fixed,
+    ``{uniform: [lo, hi]}``, ``{exponential: mean}``), hangs, outages, crashes
+    (``crash: {at, restart_after}``, both always written) and delivery faults
+    (``{event|signal, drop|duplicate|delay, occurrences?, probability?}``, FAULT-20).
+    ``error_name(fault)`` is what an error or outage names its error class by
+    (default: ``fault.error_name`` as is; :func:`dump_scenario` declares non-builtin
+    names and writes importable classes as ``module:Class``). A chaos phase's end
+    (``until_ns``) is not a file's. Plain dicts only (YAML's safe dumper writes them).
+    """
+    name_of = error_name or _plain_error_name
+    if fault.delivery is not None:
+        doc: dict[str, Any] = {fault.delivery: fault.step}
+        if fault.kind == "drop":
+            doc["drop"] = True
+        elif fault.kind == "duplicate":
+            doc["duplicate"] = fault.copies
+        else:
+            doc["delay"] = _shaped(fault)
+        if fault.occurrences is not None:
+            doc["occurrences"] = list(fault.occurrences)
+        if fault.probability is not None:
+            doc["probability"] = fault.probability
+        return doc
+    doc = {"step": fault.step}
+    if fault.kind == "error":
+        doc["error"] = name_of(fault)
+        if fault.at != "start":
+            doc["at"] = fault.at
+        if not fault.retryable:
+            doc["retryable"] = False
+        if fault.message != f"injected {fault.error_name}":
+            doc["message"] = fault.message
+    elif fault.kind == "latency":
+        doc["latency"] = _shaped(fault)
+    elif fault.kind == "hang":
+        doc["hang"] = True
+    elif fault.kind == "crash":
+        doc["crash"] = {"at": fault.at, "restart_after": _seconds(fault.restart_ns)}
+    else:  # an outage: a window, no attempts or probability
+        start, end = fault.window_ns
+        outage: dict[str, Any] = {"start": _seconds(start), "end": _seconds(end)}
+        if fault.error_name != "ServiceUnavailable" or fault.error_type is not None:
+            outage["error"] = name_of(fault)
+        if fault.message != f"injected {fault.error_name} (outage)":
+            outage["message"] = fault.message
+        if not fault.retryable:
+            outage["retryable"] = False
+        doc["outage"] = outage
+        return doc
+    if fault.attempts is not None:
+        doc["attempts"] = list(fault.attempts)
+    if fault.probability is not None:
+        doc["probability"] = fault.probability
+    return doc
+
+
+def _plain_error_name(fault: Fault) -> str:
+    return fault.error_name
+
+
+def _shaped(fault: Fault) -> Any:
+    """A latency's or delay's time: ``250ms``, ``{uniform: [lo, hi]}``, ``{exponential: m}``."""
+    if fault.shape == "uniform":
+        return {"uniform": [_seconds(fault.extra_ns), _seconds(fault.high_ns)]}
+    if fault.shape == "exponential":
+        return {"exponential": _seconds(fault.extra_ns)}
+    return _seconds(fault.extra_ns)
 
 
 class _Writer:
@@ -313,70 +388,7 @@ class _Writer:
         return qualname
 
     def fault(self, fault: Fault) -> dict[str, Any]:
-        if fault.delivery is not None:
-            return self.delivery_fault(fault)
-        doc: dict[str, Any] = _Line(step=fault.step)
-        if fault.kind == "error":
-            name = self.error_name(fault)
-            doc["error"] = name
-            if fault.at != "start":
-                doc["at"] = fault.at
-            if not fault.retryable:
-                doc["retryable"] = False
-            if fault.message != f"injected {fault.error_name}":
-                doc["message"] = fault.message
-        elif fault.kind == "latency":
-            if fault.shape == "uniform":
-                doc["latency"] = {"uniform": [_seconds(fault.extra_ns), _seconds(fault.high_ns)]}
-            elif fault.shape == "exponential":
-                doc["latency"] = {"exponential": _seconds(fault.extra_ns)}
-            else:
-                doc["latency"] = _seconds(fault.extra_ns)
-        elif fault.kind == "hang":
-            doc["hang"] = True
-        elif fault.kind == "crash":
-            crash: dict[str, Any] = {}
-            if fault.at != "before":
-                crash["at"] = fault.at
-            if fault.restart_ns:
-                crash["restart_after"] = _seconds(fault.restart_ns)
-            doc["crash"] = crash
-        else:
-            start, end = fault.window_ns
-            outage: dict[str, Any] = {"start": _seconds(start), "end": _seconds(end)}
-            if fault.error_name != "ServiceUnavailable" or fault.error_type is not None:
-                outage["error"] = self.error_name(fault)
-            if fault.message != f"injected {fault.error_name} (outage)":
-                outage["message"] = fault.message
-            if not fault.retryable:
-                outage["retryable"] = False
-            doc["outage"] = outage
-            return doc
-        if fault.attempts is not None:
-            doc["attempts"] = list(fault.attempts)
-        if fault.probability is not None:
-            doc["probability"] = fault.probability
-        return doc
-
-    def delivery_fault(self, fault: Fault) -> dict[str, Any]:
-        """``{event|signal, drop|duplicate|delay, occurrences?, probability?}`` (FAULT-20)."""
-        assert fault.delivery is not None
-        doc: dict[str, Any] = _Line({fault.delivery: fault.step})
-        if fault.kind == "drop":
-            doc["drop"] = True
-        elif fault.kind == "duplicate":
-            doc["duplicate"] = fault.copies
-        elif fault.shape == "uniform":
-            doc["delay"] = {"uniform": [_seconds(fault.extra_ns), _seconds(fault.high_ns)]}
-        elif fault.shape == "exponential":
-            doc["delay"] = {"exponential": _seconds(fault.extra_ns)}
-        else:
-            doc["delay"] = _seconds(fault.extra_ns)
-        if fault.occurrences is not None:
-            doc["occurrences"] = list(fault.occurrences)
-        if fault.probability is not None:
-            doc["probability"] = fault.probability
-        return doc
+        return _Line(fault_mapping(fault, error_name=self.error_name))
 
     def signal(self, signal: Signal) -> dict[str, Any]:
         doc: dict[str, Any] = _Line(name=signal.name)
