@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pytest
 
@@ -27,12 +27,18 @@ from .conftest import FLAKY, write
 TIMEOUT = 60
 
 
-def wfsim_many(cwd: pathlib.Path, *argvs: Sequence[str]) -> list[tuple[int, str, str]]:
-    """Run ``python -m wfsim ARGV`` for each argv, all at once; (exit code, stdout, stderr)."""
+def wfsim_many(
+    cwd: pathlib.Path, *argvs: Sequence[str], env: Mapping[str, str] | None = None
+) -> list[tuple[int, str, str]]:
+    """Run ``python -m wfsim ARGV`` for each argv, all at once; (exit code, stdout, stderr).
+
+    ``env`` adds to (or overrides) this process's environment.
+    """
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "wfsim", *argv],
             cwd=cwd,
+            env=None if env is None else {**os.environ, **env},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -28,33 +28,13 @@ from wfsim.campaign._summary import Tally
 from wfsim.scenario import load_scenario, run_scenario
 
 from .conftest import write
+from .probe import probe_text
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SAGA = ROOT / "scenarios" / "sequencely_purchase_saga.wfsim.yaml"
 BREAKER = ROOT / "scenarios" / "pyworkflow_circuit_breaker_fallback.wfsim.yaml"
 
-# pay fails its first attempt in about half the seeds; ship fails for good (and the
-# saga compensates) in about a third; notify's fault targets an attempt it never makes.
-PROBE = """\
-scenario: coverage probe
-workflow:
-  name: probe
-  steps:
-    book: {duration: 1s, compensate: {name: unbook, duration: 100ms}}
-    pay:
-      after: [book]
-      duration: 1s
-      retry: {max_attempts: 4, initial_interval: 1s}
-      compensate: {name: refund, duration: 100ms}
-    ship: {after: [pay], duration: 1s}
-    notify: {after: [ship], duration: 100ms}
-faults:
-  - {step: pay, error: ConnectionError, attempts: [1], probability: 0.5}
-  - {step: ship, error: LookupError, retryable: false, probability: 0.3}
-  - {step: notify, error: KeyError, attempts: [2]}
-expect:
-  status: completed
-"""
+PROBE = probe_text()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,6 +30,7 @@ from wfsim.campaign._store import ScenarioRef
 from wfsim.scenario import load_scenario, run_scenario
 
 from .test_campaign import without_wall_clock
+from .test_cli import wfsim_many
 
 TIMEOUT = 60
 #: What a run is, without the wall clock: equal on every backend.
@@ -134,29 +135,6 @@ def test_a_dask_worker_refuses_a_file_that_changed(cluster: str, flaky: pathlib.
     finally:
         backend.close()
     assert file_hash(flaky) != stale.scenario_hash
-
-
-def wfsim_many(
-    cwd: pathlib.Path, *argvs: Sequence[str], env: Mapping[str, str] | None = None
-) -> list[tuple[int, str, str]]:
-    """Run ``python -m wfsim ARGV`` for each argv, all at once; (exit code, stdout, stderr)."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "wfsim", *argv],
-            cwd=cwd,
-            env=None if env is None else {**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-        )
-        for argv in argvs
-    ]
-    done = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=TIMEOUT)
-        done.append((proc.returncode, out, err))
-    return done
 
 
 @pytest.mark.spec("CAMP-3", "CAMP-4")

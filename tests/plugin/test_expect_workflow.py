@@ -7,18 +7,8 @@ from typing import Any
 import pytest
 
 import wfsim
+from tests.scenario.test_expect_children import billing, work
 from wfsim._pytest_plugin import Simulation, TraceAssertions
-
-
-async def work(ctx: wfsim.StepContext, what: str) -> str:
-    await ctx.sleep(1)
-    return what
-
-
-@wfsim.workflow
-async def billing(ctx: wfsim.WorkflowContext, inp: Any) -> str:
-    billed: str = await ctx.step(work, "billed", name="charge")
-    return billed
 
 
 @wfsim.workflow

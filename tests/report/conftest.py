@@ -7,34 +7,14 @@ import pathlib
 
 import attrs
 
+from tests.campaign.probe import probe_text
 from wfsim.campaign import run_campaign
 from wfsim.report._command import _campaign_page
 
 #: A step name that is HTML: every page must show it as text.
 HOSTILE = "<img src=x onerror=alert(1)>"
 
-# pay fails its first attempt in about half the seeds; ship fails for good (and the
-# saga compensates) in about a third; notify's fault targets an attempt it never makes.
-PROBE = """\
-scenario: coverage probe <with markup & "quotes">
-workflow:
-  name: probe
-  steps:
-    book: {duration: 1s, compensate: {name: unbook, duration: 100ms}}
-    pay:
-      after: [book]
-      duration: 1s
-      retry: {max_attempts: 4, initial_interval: 1s}
-      compensate: {name: refund, duration: 100ms}
-    ship: {after: [pay], duration: 1s}
-    notify: {after: [ship], duration: 100ms}
-faults:
-  - {step: pay, error: ConnectionError, attempts: [1], probability: 0.5}
-  - {step: ship, error: LookupError, retryable: false, probability: 0.3}
-  - {step: notify, error: KeyError, attempts: [2]}
-expect:
-  status: completed
-"""
+PROBE = probe_text('coverage probe <with markup & "quotes">')  # the title is HTML too
 
 
 def write_probe(directory: pathlib.Path) -> pathlib.Path:
