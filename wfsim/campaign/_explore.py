@@ -61,7 +61,8 @@ def _error(message: str) -> Exception:
     return CampaignError(message)
 
 
-def _duration(value: Duration | None, what: str) -> int | None:
+def positive_ns(value: Duration | None, what: str) -> int | None:
+    """``value`` in nanoseconds (``None`` stays ``None``); a CampaignError unless > 0."""
     if value is None:
         return None
     try:
@@ -120,8 +121,8 @@ class Exploration:
             schedule,
             pct_depth,
             delay_bound,
-            _duration(chaos_phase, "chaos phase"),
-            _duration(liveness_bound, "liveness bound"),
+            positive_ns(chaos_phase, "chaos phase"),
+            positive_ns(liveness_bound, "liveness bound"),
         )
 
     @property

@@ -22,11 +22,11 @@ from typing import TextIO
 import attrs
 
 import wfsim
-from wfsim._core._time import Duration, to_ns
+from wfsim._core._time import Duration
 from wfsim.scenario import load_scenario
 
 from ._dask import DaskBackend, connect
-from ._explore import Exploration
+from ._explore import Exploration, positive_ns
 from ._progress import LINE_INTERVAL, progress_for
 from ._random import RandomFaults, random_faults_for
 from ._record import CampaignError, RunRecord, file_hash, run_batch
@@ -150,15 +150,8 @@ def _in_processes(
 
 
 def _budget_seconds(time_budget: Duration | None, what: str = "time budget") -> float | None:
-    if time_budget is None:
-        return None
-    try:
-        ns = to_ns(time_budget, what=what)
-    except ValueError as exc:
-        raise CampaignError(str(exc)) from None
-    if ns <= 0:
-        raise CampaignError(f"{what} must be more than 0s, not {time_budget!r}")
-    return ns / 1e9
+    ns = positive_ns(time_budget, what)
+    return None if ns is None else ns / 1e9
 
 
 def _check(name: str, value: int | None, least: int) -> None:

@@ -133,19 +133,16 @@ def run_and_check(
 
     faults = list(faults)
     signals = list(signals)
-    result = run(workflow, faults=faults, seed=seed, choices=choices, input=input, signals=signals)
+
+    def go(tape: ChoiceSource | Iterable[int] | None) -> RunResult:
+        return run(workflow, faults=faults, seed=seed, choices=tape, input=input, signals=signals)
+
+    result = go(choices)
     if target:
         target_interesting(result)
     problems = [v.describe() for v in check_all(workflow, faults, result.trace)]
     if replay:
-        again = run(
-            workflow,
-            faults=faults,
-            seed=seed,
-            choices=result.choices,
-            input=input,
-            signals=signals,
-        )
+        again = go(result.choices)
         # Equal events mean equal digests; hashing both traces only to say so costs more.
         if again.trace != result.trace and again.digest() != result.digest():
             problems.append(
