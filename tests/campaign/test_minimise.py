@@ -107,6 +107,35 @@ def test_a_probability_fault_becomes_the_attempts_it_hit(flaky: pathlib.Path) ->
 
 
 @pytest.mark.spec("CAMP-33")
+def test_an_error_class_named_module_colon_class_is_written_back_that_way(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write(
+        tmp_path,
+        "decode.wfsim.yaml",
+        """\
+scenario: a decode error the retries cannot outlast
+workflow:
+  steps:
+    parse: {duration: 1s, retry: {max_attempts: 2}}
+faults:
+  - {step: parse, error: "json:JSONDecodeError", attempts: [1, 2]}
+  - {step: parse, error: KeyError, attempts: [3]}
+expect:
+  status: completed
+""",
+    )
+    m = minimise(path, 0)
+    doc = yaml.safe_load(pathlib.Path(m.path).read_text())
+    # the class's own module (json.decoder), which imports as well as the file's json
+    assert doc["faults"] == [
+        {"step": "parse", "error": "json.decoder:JSONDecodeError", "attempts": [1, 2]}
+    ]
+    again = load_scenario(m.path)  # the loader finds the class again
+    assert again.faults == tuple(m.faults)
+
+
+@pytest.mark.spec("CAMP-33")
 def test_a_latency_is_halved_while_the_failure_persists(tmp_path: pathlib.Path) -> None:
     path = write(tmp_path, "slow.wfsim.yaml", SLOW)
     m = minimise(path, 3)

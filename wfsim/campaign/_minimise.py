@@ -20,6 +20,7 @@ Shrinking, each step kept only when the failure persists:
 
 from __future__ import annotations
 
+import builtins
 import os
 import pathlib
 from collections.abc import Callable, Sequence
@@ -312,6 +313,19 @@ def minimise(
     )
 
 
+def _error_name(fault: Fault) -> str:
+    """How the minimised file names a fault's error class, as the original could.
+
+    A builtin, a name the file declares under ``errors`` (no class) or
+    ``InjectedError`` keep their name; a class the original named ``module:Class``
+    is written that way again, or the loader would not find it.
+    """
+    cls = fault.error_type
+    if cls is None or getattr(builtins, fault.error_name, None) is cls:
+        return fault.error_name
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
 def _write(
     source: str,
     target: str | os.PathLike[str],
@@ -335,7 +349,7 @@ def _write(
             out["seed"] = seed
     if choices is not None:  # the explored schedule, replayed by any run of the file
         out["settings"] = {**out.get("settings", {}), "choices": list(choices)}
-    out["faults"] = [fault_mapping(f) for f in faults]
+    out["faults"] = [fault_mapping(f, error_name=_error_name) for f in faults]
     if "seed" not in out:
         out = {"seed": seed, **out}
     header = (
