@@ -24,7 +24,7 @@ import inspect
 import json
 import types
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -626,16 +626,9 @@ class Engine:
             return
         # Decide every fault first (draws in plan order), then apply: an attempt that
         # fails at its start does no work, so its latency or hang never happens.
-        applied: list[tuple[Fault, int]] = []
-        for fault in self._faults_by_step.get(step.name, ()):
-            if not fault.applies_to(step.name, att.number, self.now):
-                continue
-            if fault.probability is not None and not (
-                self.choices.uniform("faults") < fault.probability
-            ):
-                continue
-            draw = self.choices.uniform("faults") if fault.shape != "fixed" else 0.0
-            applied.append((fault, fault.latency_ns(draw) if fault.kind == "latency" else 0))
+        applied = self._decide_faults(
+            self._faults_by_step.get(step.name, ()), step.name, att.number
+        )
         failing = next((f for f, _ in applied if f.fails and f.at == "start"), None)
         if failing is not None:
             self.record("fault_injected", step.name, att.number, fault=failing.describe())
@@ -1122,6 +1115,28 @@ class Engine:
             for step in targets:
                 self._invoke(step, event)
 
+    def _decide_faults(
+        self, faults: Iterable[Fault], name: str, number: int
+    ) -> list[tuple[Fault, int]]:
+        """The faults of ``faults`` that hit occurrence ``number`` of ``name`` now.
+
+        Decided in plan order, drawing from the ``faults`` stream: first whether a
+        fault with a probability applies, then a shaped latency's or delay's draw.
+        Each comes with its extra virtual time (0 unless a latency or a delay).
+        """
+        applied: list[tuple[Fault, int]] = []
+        for fault in faults:
+            if not fault.applies_to(name, number, self.now):
+                continue
+            if fault.probability is not None and not (
+                self.choices.uniform("faults") < fault.probability
+            ):
+                continue
+            draw = self.choices.uniform("faults") if fault.shape != "fixed" else 0.0
+            extra = fault.latency_ns(draw) if fault.kind in ("latency", "delay") else 0
+            applied.append((fault, extra))
+        return applied
+
     def _delivery_faults(self, what: str, name: str, number: int) -> tuple[int, int]:
         """Apply the delivery faults of this occurrence of ``name`` (specs/faults.md FAULT-20..).
 
@@ -1130,16 +1145,9 @@ class Engine:
         happens to a delivery that never happens), else each duplicate and delay.
         Returns how many times to deliver (0: dropped) and the total delay.
         """
-        applied: list[tuple[Fault, int]] = []
-        for fault in self.delivery_faults:
-            if fault.delivery != what or not fault.applies_to(name, number, self.now):
-                continue
-            if fault.probability is not None and not (
-                self.choices.uniform("faults") < fault.probability
-            ):
-                continue
-            draw = self.choices.uniform("faults") if fault.shape != "fixed" else 0.0
-            applied.append((fault, fault.latency_ns(draw) if fault.kind == "delay" else 0))
+        applied = self._decide_faults(
+            (f for f in self.delivery_faults if f.delivery == what), name, number
+        )
         dropped = next((f for f, _ in applied if f.kind == "drop"), None)
         if dropped is not None:
             self.record("fault_injected", fault=dropped.describe_delivery(name, number))
