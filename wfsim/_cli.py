@@ -474,38 +474,6 @@ def cmd_campaigns(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_FAILED if diff.changes else EXIT_OK
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0, not {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, not {value}")
-    return value
-
-
-def _budget(text: str) -> str:
-    from wfsim._core._time import to_ns
-
-    try:
-        ns = to_ns(text, what="time budget")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if ns <= 0:
-        raise argparse.ArgumentTypeError(f"time budget must be more than 0s, not {text!r}")
-    return text
-
-
 def _rate(text: str) -> float:
     try:
         value = float(text)
@@ -549,7 +517,26 @@ def _fault_kinds(text: str) -> tuple[str, ...]:
     return kinds
 
 
+def _integer(least: int, what: str = "expected") -> Callable[[str], int]:
+    """An argparse type: an integer >= ``least``; errors read ``WHAT an integer >= LEAST``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{what} an integer >= {least}, not {text!r}"
+            ) from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{what} an integer >= {least}, not {value}")
+        return value
+
+    return parse
+
+
 def _duration(what: str) -> Callable[[str], str]:
+    """An argparse type: a positive duration, kept as written; errors name ``what``."""
+
     def parse(text: str) -> str:
         from wfsim._core._time import to_ns
 
@@ -562,6 +549,12 @@ def _duration(what: str) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+_seed = _integer(0, "seed must be")
+_positive = _integer(1)
+_count = _integer(0)
+_budget = _duration("time budget")
 
 
 def _exploration_options(parser: argparse.ArgumentParser) -> None:
@@ -592,16 +585,6 @@ def _exploration_options(parser: argparse.ArgumentParser) -> None:
         help="every run must reach a final status within D of virtual time after the "
         "chaos phase (from 0 without one), else it fails CAMP-42",
     )
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {value}")
-    return value
 
 
 def _exploration(args: argparse.Namespace) -> Exploration | None:
