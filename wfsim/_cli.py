@@ -729,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
         "workers (--workers is then not used)",
     )
     simulate.add_argument(
-        "--dask-timeout", type=_budget, default="10s", metavar="D",
+        "--dask-timeout", type=_duration("Dask timeout"), default="10s", metavar="D",
         help="how long to wait for the Dask scheduler at ADDRESS to answer (default 10s)",
     )
     _exploration_options(simulate)

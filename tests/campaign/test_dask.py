@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from wfsim._cli import main
 from wfsim.campaign import CampaignError, CampaignStore, run_campaign
 from wfsim.campaign._dask import EXTRA_MESSAGE, connect
 from wfsim.campaign._explore import Exploration
@@ -181,6 +182,18 @@ def test_an_address_dask_cannot_parse_is_bad_input(flaky: pathlib.Path) -> None:
         message = str(caught.value)
         assert message.startswith(f"--dask {address!r} is not a Dask scheduler address (")
         assert problem in message and "give 'local' or one such as tcp://host:8786" in message
+
+
+@pytest.mark.spec("CAMP-3")
+def test_a_dask_timeout_that_is_not_positive_is_bad_input_named_as_such(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "x.wfsim.yaml", "--seeds", "1", "--dask-timeout", "0s"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.rstrip().endswith(
+        "argument --dask-timeout: Dask timeout must be more than 0s, not '0s'"
+    )
 
 
 @pytest.mark.spec("CAMP-3")
