@@ -18,8 +18,8 @@ Run a workflow under a virtual clock, inject faults, and check the trace::
 
 from wfsim._core._breaker import CircuitBreaker
 from wfsim._core._choice import ChoiceSource, SeededChoices, Tape
+from wfsim._core._context import StepContext
 from wfsim._core._determinism import DeterminismReport, check_determinism
-from wfsim._core._engine import StepContext
 from wfsim._core._events import Event, EventStep, EventWorkflow, StartEvent, StopEvent
 from wfsim._core._faults import Fault, InjectedError
 from wfsim._core._imperative import (

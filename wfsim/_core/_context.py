@@ -6,9 +6,13 @@ import datetime as _dt
 import random
 from typing import Any
 
-from ._time import to_seconds, wall_time
+from wfsim.errors import ContextKeyError, WfsimError, did_you_mean
 
-__all__ = ["RunView"]
+from ._time import Duration, to_ns, to_seconds, wall_time
+
+__all__ = ["RunView", "StepContext"]
+
+_MISSING: Any = object()
 
 
 class RunView:
@@ -54,3 +58,85 @@ class RunView:
     def wall_time(self) -> _dt.datetime:
         """The virtual wall-clock time: the run's epoch plus :meth:`now`."""
         return wall_time(self._engine.epoch, self._engine.now)
+
+
+class StepContext(RunView):
+    """What step code receives: the shared context, virtual time, the attempt.
+
+    ``get/set/delete`` read and write the workflow's shared context;
+    ``input`` is the run's input (read-only); ``attempt`` is 1-based;
+    ``now()`` is virtual seconds since the run started; ``sleep()`` waits
+    virtual time; ``random`` is a PRNG seeded by the run, step and attempt.
+    """
+
+    __slots__ = ("_attempt",)
+
+    def __init__(self, engine: Any, attempt: Any) -> None:
+        super().__init__(engine)
+        self._attempt = attempt
+
+    @property
+    def step(self) -> str:
+        return str(self._attempt.state.step.name)
+
+    @property
+    def attempt(self) -> int:
+        return int(self._attempt.number)
+
+    def get(self, key: str, default: Any = _MISSING) -> Any:
+        """Read a context key; without ``default`` a missing key raises ContextKeyError."""
+        ctx = self._engine.context
+        if key in ctx:
+            return ctx[key]
+        if default is not _MISSING:
+            return default
+        raise ContextKeyError(
+            f"step {self.step!r} read context key {key!r}, which is not set"
+            f"{did_you_mean(key, ctx)} (set keys: {', '.join(sorted(map(str, ctx))) or 'none'})"
+        )
+
+    def set(self, key: str, value: Any) -> None:
+        self._engine.context[key] = value
+
+    def delete(self, key: str) -> None:
+        try:
+            del self._engine.context[key]
+        except KeyError:
+            raise ContextKeyError(
+                f"step {self.step!r} deleted context key {key!r}, which is not set"
+                f"{did_you_mean(key, self._engine.context)}"
+            ) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._engine.context
+
+    async def sleep(self, seconds: Duration) -> None:
+        """Wait ``seconds`` of virtual time (a number or a string like ``"2h"``)."""
+        delay = to_ns(seconds, what="ctx.sleep duration")
+        await self._engine.park(self._attempt, delay)
+
+    def send_event(self, event: Any, step: str | None = None) -> None:
+        """Event workflows: deliver ``event`` to every step accepting its type, or to ``step``.
+
+        An unknown step, or one that does not accept the type, is an error
+        (LlamaIndex's ``WorkflowRuntimeError`` messages).
+        """
+        if self._engine.event_wf is None:
+            raise WfsimError("ctx.send_event() is for steps of an event workflow")
+        self._engine.emit(event, sender=self.step, target=step)
+
+    def collect_events(
+        self, event: Any, expected: list[Any], buffer_id: str | None = None
+    ) -> list[Any] | None:
+        """Event workflows: buffer ``event``; return the expected events once all arrived.
+
+        None until every expected event is buffered; then the events in the
+        order of ``expected`` (repeated types in arrival order, this event last).
+        An event of a type not expected, or beyond the expected count of its
+        type, is dropped. Buffers are per step and ``buffer_id`` and start
+        empty again after a full collection.
+        """
+        collected: list[Any] | None = self._engine.collect_events(
+            self._attempt, event, expected, buffer_id
+        )
+        return collected

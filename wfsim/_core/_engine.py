@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import functools
 import heapq
-import inspect
 import json
 import types
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import outcome
@@ -34,9 +33,7 @@ import trio.testing
 
 from wfsim.errors import (
     CircuitOpenError,
-    ContextKeyError,
     ExternalWaitError,
-    SignalTimeoutError,
     StepTimeoutError,
     WfsimError,
     did_you_mean,
@@ -44,18 +41,17 @@ from wfsim.errors import (
 
 from ._breaker import BreakerRuntime
 from ._choice import ChoiceSource
-from ._context import RunView
+from ._context import StepContext
 from ._events import Event, EventStep, EventWorkflow, StartEvent, StopEvent
 from ._faults import Fault, InjectedError
-from ._imperative import ImperativeWorkflow
 from ._parallel import MergeConflictError, deep_merge_into, merge_outputs
 from ._retry import retry_delay
 from ._signals import Signal
-from ._time import Duration, format_seconds, to_ns, to_seconds
+from ._time import format_seconds, to_seconds
 from ._trace import TraceEvent
 from ._trigger import UpstreamCounts, Verdict, evaluate
 from ._wallclock import WallClock
-from ._workflow import Step, Workflow, _compensation_of
+from ._workflow import Step, Workflow
 
 #: TEST ONLY, never set it in real use: ``"attempt_off_by_one"`` plants a bug in
 #: attempt counting (a failed attempt is retried once more than ``max_attempts``
@@ -64,7 +60,7 @@ from ._workflow import Step, Workflow, _compensation_of
 _PLANTED_BUG: str | None = None
 
 if TYPE_CHECKING:
-    from ._imperative import ChildCall, StepCall
+    from ._imperative import ImperativeWorkflow
 
 __all__ = ["Engine", "StepContext"]
 
@@ -181,84 +177,28 @@ _BODY = -(1 << 62)
 TERMINAL = frozenset({"completed", "failed", "skipped", "cancelled", "compensated"})
 
 
-class StepContext(RunView):
-    """What step code receives: the shared context, virtual time, the attempt.
-
-    ``get/set/delete`` read and write the workflow's shared context;
-    ``input`` is the run's input (read-only); ``attempt`` is 1-based;
-    ``now()`` is virtual seconds since the run started; ``sleep()`` waits
-    virtual time; ``random`` is a PRNG seeded by the run, step and attempt.
+class Style(Protocol):
+    """What the kernel asks of a style that runs its own code under the baton: the
+    workflow body style (``_bodies.Bodies``). Its pseudo-steps have ``Step.index == _BODY``.
     """
 
-    __slots__ = ("_attempt",)
-    _engine: Engine
+    def start(self) -> None:
+        """The run starts (after the DAG's first steps are ready)."""
 
-    def __init__(self, engine: Engine, attempt: _Attempt) -> None:
-        super().__init__(engine)
-        self._attempt = attempt
+    def code_ended(self, att: _Attempt, result: outcome.Outcome[Any]) -> None:
+        """The code of one of its pseudo-steps returned or raised."""
 
-    @property
-    def step(self) -> str:
-        return self._attempt.state.step.name
+    def unfinished(self) -> bool:
+        """Whether it still waits for something."""
 
-    @property
-    def attempt(self) -> int:
-        return self._attempt.number
+    def failed(self) -> bool:
+        """Whether the run failed (its body raised)."""
 
-    def get(self, key: str, default: Any = _MISSING) -> Any:
-        """Read a context key; without ``default`` a missing key raises ContextKeyError."""
-        ctx = self._engine.context
-        if key in ctx:
-            return ctx[key]
-        if default is not _MISSING:
-            return default
-        raise ContextKeyError(
-            f"step {self.step!r} read context key {key!r}, which is not set"
-            f"{did_you_mean(key, ctx)} (set keys: {', '.join(sorted(map(str, ctx))) or 'none'})"
-        )
+    def time_out(self) -> list[str]:
+        """The run timed out: end its code; what it still waited for, described."""
 
-    def set(self, key: str, value: Any) -> None:
-        self._engine.context[key] = value
-
-    def delete(self, key: str) -> None:
-        try:
-            del self._engine.context[key]
-        except KeyError:
-            raise ContextKeyError(
-                f"step {self.step!r} deleted context key {key!r}, which is not set"
-                f"{did_you_mean(key, self._engine.context)}"
-            ) from None
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._engine.context
-
-    async def sleep(self, seconds: Duration) -> None:
-        """Wait ``seconds`` of virtual time (a number or a string like ``"2h"``)."""
-        delay = to_ns(seconds, what="ctx.sleep duration")
-        await self._engine._park(self._attempt, delay)
-
-    def send_event(self, event: Any, step: str | None = None) -> None:
-        """Event workflows: deliver ``event`` to every step accepting its type, or to ``step``.
-
-        An unknown step, or one that does not accept the type, is an error
-        (LlamaIndex's ``WorkflowRuntimeError`` messages).
-        """
-        if self._engine.event_wf is None:
-            raise WfsimError("ctx.send_event() is for steps of an event workflow")
-        self._engine.emit(event, sender=self.step, target=step)
-
-    def collect_events(
-        self, event: Any, expected: list[Any], buffer_id: str | None = None
-    ) -> list[Any] | None:
-        """Event workflows: buffer ``event``; return the expected events once all arrived.
-
-        None until every expected event is buffered; then the events in the
-        order of ``expected`` (repeated types in arrival order, this event last).
-        An event of a type not expected, or beyond the expected count of its
-        type, is dropped. Buffers are per step and ``buffer_id`` and start
-        empty again after a full collection.
-        """
-        return self._engine.collect_events(self._attempt, event, expected, buffer_id)
+    def tasks_gone(self) -> None:
+        """trio cancelled every task: forget its tasks."""
 
 
 class Engine:
@@ -276,6 +216,7 @@ class Engine:
         epoch: Any,
         wall_clock: WallClock | None,
         signals: Sequence[Signal] = (),
+        style: Callable[[Engine], Style] | None = None,
     ) -> None:
         workflow.validate()  # an invalid workflow fails before anything runs
         self.workflow = workflow
@@ -345,15 +286,9 @@ class Engine:
         self._running = 0
         self._limit = workflow.max_concurrency
         self._switches: list[tuple[_Attempt, outcome.Outcome[Any] | None]] = []
-        # Imperative workflows: the body runs as code under the baton; steps appear as called.
         self.result: Any = None
         self._calls: dict[str, int] = {}
-        self.body: _Attempt | None = None
-        self._branches: list[_Attempt] = []
         self.signals = tuple(signals)
-        self._signal_buffer: dict[str, list[Any]] = {}
-        self._signal_waiters: dict[str, list[_Attempt]] = {}
-        self._signal_timers: list[_Timer] = []
         self._breakers: dict[str, BreakerRuntime] = {}
         self._cache: dict[tuple[str, Any], Any] = {}
         self.task_states: dict[str, _StepState] = {}
@@ -369,19 +304,11 @@ class Engine:
             if st.step.cache_key is not None:
                 st.key_fn = functools.partial(st.step.cache_key, self.context_view)
         self._attempt_of_task: dict[trio.lowlevel.Task, _Attempt] = {}
-        if isinstance(workflow, ImperativeWorkflow):
-            body_fn = workflow.fn
-
-            async def body(step_ctx: StepContext) -> Any:
-                from ._imperative import WorkflowContext
-
-                return await body_fn(WorkflowContext(self), self.input)
-
-            state = _StepState(Step(name=workflow.name, index=_BODY, fn=body), 0)
-            self.body = _Attempt(state, 1, 0)
         self._coordinator: trio.lowlevel.Task | None = None
         self._nursery: trio.Nursery | None = None
         self._clock: trio.testing.MockClock | None = None
+        # Workflow bodies (_bodies.py): their code runs under the baton; steps appear as called.
+        self.style: Style | None = style(self) if style is not None else None
 
     @property
     def context_view(self) -> Mapping[str, Any]:
@@ -409,15 +336,11 @@ class Engine:
         for st in self.states.values():
             if st.remaining_deps == 0:
                 self._make_ready(st)
-        if self.body is not None:
-            self._ready.append((self._spawn, (self.body,)))
+        if self.style is not None:
+            self.style.start()
         if self.event_wf is not None:
             fields = dict(self.input) if isinstance(self.input, Mapping) else {"input": self.input}
             self.emit(StartEvent(**fields), sender=None)
-        # Undelivered signals must not keep a finished body's run alive: dropped at its end.
-        self._signal_timers = [
-            self._schedule(sig.at_ns, self._deliver, sig) for sig in self.signals
-        ]
         guard = (self.time_limit_ns + 1_000_000) / 1e9
         fatal: WfsimError | None = None
         with trio.CancelScope() as scope:
@@ -438,9 +361,8 @@ class Engine:
             for st in self.states.values():
                 if st.current is not None:
                     st.current.task = None
-            for body in (self.body, *self._branches):
-                if body is not None:
-                    body.task = None
+            if self.style is not None:
+                self.style.tasks_gone()
             self._switches.clear()
             self.now = self.time_limit_ns
             self._time_out(outside=True)
@@ -487,7 +409,7 @@ class Engine:
 
     def _unfinished(self) -> bool:
         """Whether anything still waits although nothing is scheduled (a hang, a signal)."""
-        if self.body is not None and not self.body.done:
+        if self.style is not None and self.style.unfinished():
             return True
         if self.event_wf is not None and not self._stopped and self._ev_failed is None:
             return True  # an event workflow ends only with a StopEvent
@@ -551,7 +473,7 @@ class Engine:
         assert self._coordinator is not None
         trio.lowlevel.reschedule(self._coordinator)
 
-    async def _park(self, att: _Attempt, delay_ns: int) -> None:
+    async def park(self, att: _Attempt, delay_ns: int) -> None:
         """Called by step code (``ctx.sleep``): schedule a wake-up and hand control back."""
         if att.done:
             raise _AttemptCancelled()
@@ -568,7 +490,7 @@ class Engine:
         trio.lowlevel.reschedule(self._coordinator)
         await trio.lowlevel.wait_task_rescheduled(_abort_ok)
 
-    async def _park_until_woken(self, att: _Attempt) -> Any:
+    async def park_until_woken(self, att: _Attempt) -> Any:
         """Hand control back with no timer; whoever wakes ``att`` sends the value."""
         if att.done:
             raise _AttemptCancelled()
@@ -584,6 +506,61 @@ class Engine:
     def _cancel_task(self, att: _Attempt) -> None:
         if att.task is not None:
             self._switches.append((att, outcome.Error(_AttemptCancelled())))
+
+    # -- the interface for styles (_bodies.py) ---------------------------------------------
+    def schedule(self, at_ns: int, fn: Callable[..., None], *args: Any) -> _Timer:
+        """Call ``fn(*args)`` at virtual time ``at_ns`` (the returned timer is cancelled
+        by setting its ``[2]`` to None)."""
+        return self._schedule(at_ns, fn, *args)
+
+    def current_attempt(self) -> _Attempt | None:
+        """The attempt (or body) whose trio task is running now, if any."""
+        return self._attempt_of_task.get(trio.lowlevel.current_task())
+
+    def add_step(self, st: _StepState) -> None:
+        """Register a step made while running (a body's call), with its faults and its
+        compensation's."""
+        name = st.step.name
+        self.states[name] = st
+        self._faults_by_step[name] = [f for f in self.faults if f.matches(name)] or []
+        comp = st.step.compensate
+        if comp is not None:
+            st.compensation = _StepState(comp, 0, for_step=name)
+            self.comp_states[comp.name] = st.compensation
+            self._faults_by_step[comp.name] = [f for f in self.faults if f.matches(comp.name)]
+
+    def make_ready(self, st: _StepState) -> None:
+        """``st`` is ready: its first attempt starts when the ready list picks it."""
+        self._make_ready(st)
+
+    def start_code(self, att: _Attempt) -> None:
+        """Run ``att``'s code (a body or a branch) when the ready list picks it."""
+        self._ready.append((self._spawn, (att,)))
+
+    def wake(self, att: _Attempt, value: outcome.Outcome[Any]) -> None:
+        """Resume ``att``'s parked code with ``value`` (returned, or raised, in it)."""
+        self._switches.append((att, value))
+
+    def cancel_task(self, att: _Attempt) -> None:
+        """End ``att``'s parked code (an _AttemptCancelled is thrown into it)."""
+        self._cancel_task(att)
+
+    async def hand_back(self) -> None:
+        """Called from code under the baton: hand control back until someone wakes it."""
+        assert self._coordinator is not None
+        trio.lowlevel.reschedule(self._coordinator)
+        await trio.lowlevel.wait_task_rescheduled(_abort_ok)
+
+    def step_ended(self, st: _StepState) -> None:
+        """``st`` (a step or a branch) ended: whoever waits for it is told."""
+        self._step_ended(st)
+
+    def delivery(self, what: str, name: str) -> tuple[int, int]:
+        """A delivery of ``name`` (a signal) happens: how many times (0: dropped) and
+        after what delay, as its delivery faults decide."""
+        self._occurrences[what, name] += 1
+        number = self._occurrences[what, name]
+        return self._delivery_faults(what, name, number) if self.delivery_faults else (1, 0)
 
     # -- step life cycle ----------------------------------------------------------------------
     def _make_ready(self, st: _StepState) -> None:
@@ -757,11 +734,9 @@ class Engine:
         if att.done or att.outcome is None:
             return
         result = att.outcome
-        if att is self.body:
-            self._body_ended(att, result)
-            return
         if att.state.step.index == _BODY:
-            self._branch_ended(att, result)
+            assert self.style is not None
+            self.style.code_ended(att, result)
             return
         if isinstance(result, outcome.Error):
             exc = result.error
@@ -929,111 +904,6 @@ class Engine:
         if upstream_failed:
             fields["upstream_failed"] = True
         self.record("step_skipped", st.step.name, **fields)
-
-    # -- imperative workflows ---------------------------------------------------------------
-    def body_attempt(self) -> _Attempt:
-        """The body (or gather branch) attempt whose task is running now."""
-        att = self._attempt_of_task.get(trio.lowlevel.current_task())
-        if att is None or att.state.step.index != _BODY:
-            raise WfsimError(
-                "workflow context methods must be awaited from the workflow body (or a "
-                "coroutine given to ctx.gather), not from another trio task or step code"
-            )
-        return att
-
-    async def call_steps(self, items: Sequence[StepCall | Awaitable[Any]]) -> list[Any]:
-        """``ctx.step``/``ctx.gather``: start steps and branches, park until all ended."""
-        from ._imperative import ChildCall, StepCall
-
-        body = self.body_attempt()
-        if body.done:
-            raise _AttemptCancelled()
-        waiter = _Waiter(body, len(items))
-        states: list[_StepState] = []
-        for item in items:
-            if isinstance(item, StepCall):
-                st = self._new_call(item, waiter)
-                self._make_ready(st)
-            elif isinstance(item, ChildCall):
-                st = self._new_child(item, waiter)
-            else:
-                st = self._new_branch(item, waiter)
-            states.append(st)
-        assert self._coordinator is not None
-        trio.lowlevel.reschedule(self._coordinator)
-        await trio.lowlevel.wait_task_rescheduled(_abort_ok)
-        if body.done:
-            raise _AttemptCancelled()
-        for st in states:
-            if st.status == "failed":
-                raise st.last_exc or WfsimError(f"step {st.step.name!r} failed: {st.error}")
-        return [st.result for st in states]
-
-    def _new_branch(
-        self,
-        awaitable: Awaitable[Any],
-        waiter: _Waiter | None,
-        name: str = "",
-        child: bool = False,
-    ) -> _StepState:
-        async def branch(_: StepContext) -> Any:
-            return await awaitable
-
-        name = name or f"{self.workflow.name} (gather branch)"
-        st = _StepState(Step(name=name, index=_BODY, fn=branch), 0, child=child)
-        st.waiter = waiter
-        att = _Attempt(st, 1, self.now)
-        self._branches.append(att)
-        self._ready.append((self._spawn, (att,)))
-        return st
-
-    def _new_call(self, call: StepCall, waiter: _Waiter) -> _StepState:
-        count = self._calls[call.name] = self._calls.get(call.name, 0) + 1
-        name = call.name if count == 1 else f"{call.name}:{count}"
-        fn, args, kwargs = call.fn, call.args, call.kwargs
-
-        async def run(ctx: StepContext) -> Any:
-            value = fn(ctx, *args, **kwargs)
-            return await value if inspect.isawaitable(value) else value
-
-        fallback = call.fallback
-
-        async def run_fallback(ctx: StepContext) -> Any:
-            assert fallback is not None
-            value = fallback(ctx, *args, **kwargs)
-            return await value if inspect.isawaitable(value) else value
-
-        step = Step(
-            name=name,
-            index=len(self.states),
-            fn=run,
-            retry=call.retry,
-            timeout_ns=None if call.timeout is None else to_ns(call.timeout),
-            compensate=_compensation_of(name, call.compensate),
-            breaker=call.breaker,
-            fallback=run_fallback if fallback is not None else None,
-            cache_ns=call.name,
-        )
-        st = _StepState(step, 0, waiter=waiter)
-        if call.cache_key is not None:
-            st.key_fn = functools.partial(call.cache_key, *args, **kwargs)
-        self.states[name] = st
-        self._faults_by_step[name] = [f for f in self.faults if f.matches(name)] or []
-        if step.compensate is not None:
-            comp = step.compensate
-            st.compensation = _StepState(comp, 0, for_step=name)
-            self.comp_states[comp.name] = st.compensation
-            self._faults_by_step[comp.name] = [f for f in self.faults if f.matches(comp.name)]
-        return st
-
-    def _new_child(self, call: ChildCall, waiter: _Waiter) -> _StepState:
-        from ._imperative import WorkflowContext
-
-        count = self._calls[call.name] = self._calls.get(call.name, 0) + 1
-        name = call.name if count == 1 else f"{call.name}:{count}"
-        self.record("child_started", name, workflow=call.workflow.name)
-        body = call.workflow.fn(WorkflowContext(self, prefix=f"{name}/"), call.input)
-        return self._new_branch(body, waiter, name=name, child=True)
 
     def _cached(self, st: _StepState) -> bool:
         """Complete ``st`` from the run's cache if an equal call already succeeded."""
@@ -1374,59 +1244,6 @@ class Engine:
         self._upstream_ended(st)
         self._step_ended(st)
 
-    def _body_ended(self, body: _Attempt, result: outcome.Outcome[Any]) -> None:
-        body.end()
-        body.task = None
-        for timer in self._signal_timers:
-            timer[2] = None
-        if isinstance(result, outcome.Error):
-            exc = result.error
-            while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-                exc = exc.exceptions[0]
-            name = exc.error_name if isinstance(exc, InjectedError) else type(exc).__name__
-            body.state.status = "failed"
-            body.state.error = name
-            self.message = f"workflow {self.workflow.name!r} raised {name}: {exc}"
-        else:
-            body.state.status = "completed"
-            self.result = result.unwrap()
-
-    def _branch_ended(self, att: _Attempt, result: outcome.Outcome[Any]) -> None:
-        att.end()
-        att.task = None
-        st = att.state
-        if isinstance(result, outcome.Error):
-            st.status = "failed"
-            st.last_exc = exc = result.error
-            if st.child:
-                name = exc.error_name if isinstance(exc, InjectedError) else type(exc).__name__
-                self.record("child_failed", st.step.name, error=name, message=str(exc))
-        else:
-            st.status = "completed"
-            st.result = result.unwrap()
-            if st.child:
-                self.record("child_completed", st.step.name)
-        for waiting in st.awaiting:  # ctx.spawn handles: wake whoever awaits this branch
-            if not waiting.done and waiting.task is not None:
-                self._switches.append((waiting, outcome.Value(None)))
-        st.awaiting.clear()
-        self._step_ended(st)
-
-    def spawn(self, awaitable: Awaitable[Any]) -> _StepState:
-        """``ctx.spawn``: start a branch now; its handle is awaited later."""
-        self.body_attempt()  # only a body (or a branch) may spawn
-        return self._new_branch(awaitable, None, name=f"{self.workflow.name} (spawned branch)")
-
-    async def join(self, branch: _StepState) -> Any:
-        """``await handle``: park until the spawned branch ended; its result or its error."""
-        att = self.body_attempt()
-        if branch.status not in TERMINAL:
-            branch.awaiting.append(att)
-            await self._park_until_woken(att)
-        if branch.status == "failed":
-            raise branch.last_exc or WfsimError("a spawned branch failed")
-        return branch.result
-
     # -- circuit breakers -------------------------------------------------------------------
     def _breaker(self, step: Step) -> BreakerRuntime:
         assert step.breaker is not None
@@ -1477,71 +1294,12 @@ class Engine:
         moves = rt.record(None if excluded else error is not None, self.now)
         self._record_moves(rt, previous, moves)
 
-    # -- signals ----------------------------------------------------------------------------
-    def _deliver(self, signal: Signal) -> None:
-        """A signal arrives: its delivery faults decide when and how often it is received."""
-        self._occurrences["signal", signal.name] += 1
-        number = self._occurrences["signal", signal.name]
-        times, delay = (
-            self._delivery_faults("signal", signal.name, number) if self.delivery_faults else (1, 0)
-        )
-        if delay:  # with the other signal timers: dropped when the body ends
-            self._signal_timers.append(
-                self._schedule(self.now + delay, self._receive, signal, times)
-            )
-        else:
-            self._receive(signal, times)
-
-    def _receive(self, signal: Signal, times: int) -> None:
-        payload = _jsonable(signal.payload)
-        for _ in range(times):
-            self.record(
-                "signal_received",
-                signal=signal.name,
-                payload=None if payload is _MISSING else payload,
-            )
-            waiters = [w for w in self._signal_waiters.get(signal.name, ()) if not w.done]
-            if waiters:
-                att = waiters.pop(0)
-                self._signal_waiters[signal.name] = waiters
-                self._switches.append((att, outcome.Value(signal.payload)))
-            else:
-                self._signal_buffer.setdefault(signal.name, []).append(signal.payload)
-
-    async def wait_for_signal(self, name: str, timeout_ns: int | None) -> Any:
-        """``ctx.wait_for_signal``: a buffered payload at once, else park until one arrives."""
-        att = self.body_attempt()
-        buffered = self._signal_buffer.get(name)
-        if buffered:
-            return buffered.pop(0)
-        self._signal_waiters.setdefault(name, []).append(att)
-        timer = None
-        if timeout_ns is not None:
-            timer = self._schedule(
-                self.now + timeout_ns, self._signal_timeout, att, name, att.token + 1, timeout_ns
-            )
-        try:
-            return await self._park_until_woken(att)
-        finally:
-            if timer is not None:
-                timer[2] = None
-
-    def _signal_timeout(self, att: _Attempt, name: str, token: int, timeout_ns: int) -> None:
-        waiters = self._signal_waiters.get(name, [])
-        if att.token != token or att not in waiters or att.done:
-            return
-        waiters.remove(att)
-        error = SignalTimeoutError(
-            f"no signal {name!r} arrived within {format_seconds(timeout_ns)}"
-        )
-        self._switches.append((att, outcome.Error(error)))
-
     def _run_failed(self) -> bool:
         """A body that raised; or, like Airflow's DAG run, a leaf step that failed or
         was skipped because its upstream failed (a failure a trigger rule tolerated
         does not fail the run)."""
-        if self.body is not None:
-            return self.body.state.status == "failed"
+        if self.style is not None:
+            return self.style.failed()
         return bool(self._failed_leaves())
 
     def _failed_leaves(self) -> list[str]:
@@ -1733,14 +1491,8 @@ class Engine:
             )
         if self.event_wf is not None and not self._stopped and not described:
             described.append("nothing: no step returned a StopEvent")
-        if self.body is not None and not self.body.done:
-            awaited = [n for n, ws in self._signal_waiters.items() if self.body in ws]
-            signal = f" (waiting for signal {awaited[0]!r})" if awaited else ""
-            described.append(f"the body of workflow {self.workflow.name!r}{signal}")
-        for body in (self.body, *self._branches):
-            if body is not None and not body.done:
-                body.end()
-                self._cancel_task(body)
+        if self.style is not None:
+            described.extend(self.style.time_out())
         self.message = f"{headline}; still waiting: {'; '.join(described)}"
         for st in waiting:
             self._cancel_state(st, "time limit reached")
@@ -1764,9 +1516,9 @@ class Engine:
         if self.event_wf is not None:
             self.status = "failed" if self._ev_failed is not None else "completed"
             return
-        if self.body is not None:
+        if self.style is not None:
             # An imperative run fails when its body raised (a step error it caught does not).
-            failed = [self.workflow.name] if self.body.state.status == "failed" else []
+            failed = [self.workflow.name] if self.style.failed() else []
             what = self.message
         else:
             failed_steps = [s.step.name for s in self.states.values() if s.status == "failed"]

@@ -22,7 +22,7 @@ from ._time import Duration, to_ns
 from ._workflow import NoStaticSteps, SagaPolicy
 
 if TYPE_CHECKING:
-    from ._engine import StepContext
+    from ._context import StepContext
 
 __all__ = ["Event", "EventStep", "EventWorkflow", "StartEvent", "StopEvent"]
 

@@ -21,8 +21,8 @@ under the engine's baton, so the run is as deterministic as a DAG's.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Generator, Hashable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Generator, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 import attrs
 
@@ -40,9 +40,6 @@ from ._workflow import (
     check_workflow_options,
 )
 
-if TYPE_CHECKING:
-    from ._engine import Engine
-
 __all__ = [
     "ChildCall",
     "Handle",
@@ -53,6 +50,25 @@ __all__ = [
 ]
 
 WorkflowFn = Callable[["WorkflowContext", Any], Awaitable[Any]]
+
+
+class BodyRuntime(Protocol):
+    """What a :class:`WorkflowContext` asks of the run (``_bodies.Bodies`` at run time)."""
+
+    @property
+    def engine(self) -> Any: ...
+
+    async def call_steps(
+        self, items: Sequence[StepCall | ChildCall | Awaitable[Any]]
+    ) -> list[Any]: ...
+
+    def spawn(self, awaitable: Awaitable[Any]) -> Any: ...
+
+    async def join(self, branch: Any) -> Any: ...
+
+    async def wait_for_signal(self, name: str, timeout_ns: int | None) -> Any: ...
+
+    async def sleep(self, delay_ns: int) -> None: ...
 
 
 class ImperativeWorkflow(NoStaticSteps):
@@ -134,7 +150,7 @@ class StepCall:
     cache_key: Callable[..., Hashable] | None = None
 
     def __await__(self) -> Generator[Any, None, Any]:
-        results = yield from self.ctx._engine.call_steps([self]).__await__()
+        results = yield from self.ctx._bodies.call_steps([self]).__await__()
         return results[0]
 
 
@@ -148,7 +164,7 @@ class ChildCall:
     name: str
 
     def __await__(self) -> Generator[Any, None, Any]:
-        results = yield from self.ctx._engine.call_steps([self]).__await__()
+        results = yield from self.ctx._bodies.call_steps([self]).__await__()
         return results[0]
 
 
@@ -160,14 +176,14 @@ class Handle:
     number of times, from the body or from other branches.
     """
 
-    __slots__ = ("_engine", "_state")
+    __slots__ = ("_bodies", "_state")
 
-    def __init__(self, engine: Engine, state: Any) -> None:
-        self._engine = engine
+    def __init__(self, bodies: BodyRuntime, state: Any) -> None:
+        self._bodies = bodies
         self._state = state
 
     def __await__(self) -> Generator[Any, None, Any]:
-        return (yield from self._engine.join(self._state).__await__())
+        return (yield from self._bodies.join(self._state).__await__())
 
     @property
     def done(self) -> bool:
@@ -177,11 +193,11 @@ class Handle:
 class WorkflowContext(RunView):
     """What a workflow body receives: steps, fan-out, virtual time, the shared context."""
 
-    __slots__ = ("_prefix",)
-    _engine: Engine
+    __slots__ = ("_bodies", "_prefix")
 
-    def __init__(self, engine: Engine, prefix: str = "") -> None:
-        super().__init__(engine)
+    def __init__(self, bodies: BodyRuntime, prefix: str = "") -> None:
+        super().__init__(bodies.engine)
+        self._bodies = bodies
         self._prefix = prefix  # "child/" inside a child workflow: its steps nest under it
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -271,7 +287,7 @@ class WorkflowContext(RunView):
                 )
         if not calls:
             return []
-        return await self._engine.call_steps(list(calls))
+        return await self._bodies.call_steps(list(calls))
 
     def spawn(self, coroutine: Awaitable[Any]) -> Handle:
         """Start ``coroutine`` (steps, sleeps, waits of the body's) as a branch now.
@@ -284,7 +300,7 @@ class WorkflowContext(RunView):
             raise WorkflowDefinitionError(
                 f"ctx.spawn() takes a coroutine of the body's, not {type(coroutine).__name__}"
             )
-        return Handle(self._engine, self._engine.spawn(coroutine))
+        return Handle(self._bodies, self._bodies.spawn(coroutine))
 
     async def wait_for_signal(self, name: str, *, timeout: Duration | None = None) -> Any:
         """Wait for the signal ``name`` and return its payload (human in the loop).
@@ -300,9 +316,9 @@ class WorkflowContext(RunView):
                 f"workflow {self.workflow!r} waits for signal {name!r}, which it does not "
                 f"declare{did_you_mean(name, declared)} (declared: {', '.join(declared)})"
             )
-        return await self._engine.wait_for_signal(name, timeout_ns)
+        return await self._bodies.wait_for_signal(name, timeout_ns)
 
     async def sleep(self, seconds: Duration) -> None:
         """Wait ``seconds`` of virtual time."""
         delay = to_ns(seconds, what="ctx.sleep duration")
-        await self._engine._park(self._engine.body_attempt(), delay)
+        await self._bodies.sleep(delay)

@@ -14,6 +14,7 @@ import trio.testing
 
 from wfsim.errors import UnknownStepError, WfsimError, did_you_mean
 
+from ._bodies import Bodies
 from ._choice import ChoiceSource, SeededChoices, Tape
 from ._engine import Engine
 from ._events import EventWorkflow
@@ -263,6 +264,7 @@ def _prepare(
         epoch=epoch,
         wall_clock=wall_clock,
         signals=signal_list,
+        style=Bodies if isinstance(workflow, ImperativeWorkflow) else None,
     )
 
 

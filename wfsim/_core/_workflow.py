@@ -28,7 +28,7 @@ from ._time import Duration, to_ns
 from ._trigger import TRIGGER_RULES
 
 if TYPE_CHECKING:
-    from ._engine import StepContext
+    from ._context import StepContext
 
 __all__ = [
     "ParallelGroup",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from wfsim._core._engine import StepContext
+from wfsim._core._context import StepContext
 from wfsim._core._events import Event, EventWorkflow, StartEvent, StopEvent
 from wfsim.errors import WorkflowDefinitionError, did_you_mean
 

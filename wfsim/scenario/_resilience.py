@@ -28,7 +28,7 @@ from wfsim._core._time import format_seconds
 from wfsim.errors import WorkflowDefinitionError, did_you_mean
 
 if TYPE_CHECKING:
-    from wfsim._core._engine import StepContext
+    from wfsim._core._context import StepContext
 
     from ._model import _Builder
     from ._yaml import Path

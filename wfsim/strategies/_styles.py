@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import DrawFn, SearchStrategy
 
-from wfsim._core._engine import StepContext
+from wfsim._core._context import StepContext
 from wfsim._core._events import Event, EventWorkflow, StartEvent, StopEvent
 from wfsim._core._imperative import ImperativeWorkflow, WorkflowContext
 from wfsim._core._retry import RetryPolicy

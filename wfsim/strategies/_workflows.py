@@ -8,7 +8,7 @@ import attrs
 from hypothesis import strategies as st
 from hypothesis.strategies import DrawFn, SearchStrategy
 
-from wfsim._core._engine import StepContext
+from wfsim._core._context import StepContext
 from wfsim._core._retry import Jitter, RetryPolicy
 from wfsim._core._trigger import TRIGGER_RULES
 from wfsim._core._workflow import (
