@@ -185,7 +185,7 @@ def test_gather_rejects_other_values() -> None:
 def test_steps_called_with_compensate_are_undone_when_the_body_fails() -> None:
     undone: list[str] = []
 
-    async def release(ctx: wfsim.StepContext) -> None:
+    async def release(ctx: wfsim.StepContext, *args: Any) -> None:
         undone.append(ctx.step)
 
     @wfsim.workflow
@@ -204,6 +204,60 @@ def test_steps_called_with_compensate_are_undone_when_the_body_fails() -> None:
     assert result.message == (
         "workflow 'purchase' raised RuntimeError: shipping unavailable; "
         "compensated: refund, release"
+    )
+
+
+@pytest.mark.spec("COMP-8")
+def test_a_bodys_compensation_is_called_with_the_steps_arguments_and_sees_its_result() -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    async def charge(ctx: wfsim.StepContext, order: dict[str, Any], *, cents: int) -> str:
+        return f"payment-{order['id']}-{cents}"
+
+    async def refund(ctx: wfsim.StepContext, order: dict[str, Any], *, cents: int) -> None:
+        calls.append((ctx.step, order["id"], cents, ctx.result))
+
+    def reserve(ctx: wfsim.StepContext, order: dict[str, Any]) -> str:
+        return "reserved"
+
+    def release(ctx: wfsim.StepContext, order: dict[str, Any]) -> None:  # a plain function
+        calls.append((ctx.step, order["id"], ctx.result))
+
+    @wfsim.workflow
+    async def checkout(ctx: wfsim.WorkflowContext, order: dict[str, Any]) -> None:
+        await ctx.step(reserve, order, compensate=release)
+        await ctx.step(charge, order, cents=250, compensate=refund)
+        await ctx.step(charge, order, cents=99, name="charge_fee", compensate=refund)
+        raise RuntimeError("out of stock")
+
+    result = wfsim.run(checkout, input={"id": 7})
+    assert result.status == "compensated"
+    assert calls == [
+        ("refund:2", 7, 99, "payment-7-99"),
+        ("refund", 7, 250, "payment-7-250"),
+        ("release", 7, "reserved"),
+    ]
+
+
+@pytest.mark.spec("COMP-8")
+def test_an_explicit_compensation_takes_ctx_alone_and_step_code_has_no_result() -> None:
+    seen: list[Any] = []
+
+    async def undo(ctx: wfsim.StepContext) -> None:
+        seen.append(ctx.result)
+
+    async def peek(ctx: wfsim.StepContext) -> None:
+        print(ctx.result)
+
+    @wfsim.workflow
+    async def flow(ctx: wfsim.WorkflowContext, inp: Any) -> None:
+        await ctx.step(work, "done", 1, compensate=compensation("undo", fn=undo))
+        await ctx.step(peek)
+
+    result = wfsim.run(flow)
+    assert result.status == "compensated" and seen == ["done"]
+    assert result.trace.of_kind("attempt_failed")[0].fields["message"] == (
+        "ctx.result is the undone step's result, for compensations; 'peek' is a step"
     )
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
+import attrs
 import outcome
 
 from wfsim.errors import SignalTimeoutError, WfsimError
@@ -38,7 +39,7 @@ from ._faults import InjectedError
 from ._imperative import ChildCall, ImperativeWorkflow, StepCall, WorkflowContext
 from ._signals import Signal
 from ._time import format_seconds, to_ns
-from ._workflow import Step, _compensation_of
+from ._workflow import Step, _compensation_of, compensation
 
 __all__ = ["Bodies"]
 
@@ -46,6 +47,20 @@ __all__ = ["Bodies"]
 def error_name(exc: BaseException) -> str:
     """The name a failure is reported by: an injected fault's, else the exception's type."""
     return exc.error_name if isinstance(exc, InjectedError) else type(exc).__name__
+
+
+def _with_args(compensate: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """``ctx.step(fn, *args, compensate=undo, **kwargs)``: ``undo`` is called like ``fn``,
+    ``undo(ctx, *args, **kwargs)`` (specs/compensation.md COMP-8). A ``wfsim.compensation``
+    or a name is left as it is: it is called with ``ctx`` alone."""
+    if not callable(compensate) or isinstance(compensate, Step):
+        return compensate
+
+    async def undo(ctx: StepContext) -> Any:
+        value = compensate(ctx, *args, **kwargs)
+        return await value if inspect.isawaitable(value) else value
+
+    return compensation(str(getattr(compensate, "__name__", "")), fn=undo)
 
 
 class Bodies:
@@ -57,6 +72,7 @@ class Bodies:
         self.engine = engine
         self.workflow = workflow
         self._calls: dict[str, int] = {}
+        self._undo_names: dict[str, int] = {}
         self._branches: list[_Attempt] = []
         self._signal_buffer: dict[str, list[Any]] = {}
         self._signal_waiters: dict[str, list[_Attempt]] = {}
@@ -182,13 +198,18 @@ class Bodies:
             value = fallback(ctx, *args, **kwargs)
             return await value if inspect.isawaitable(value) else value
 
+        undo = _compensation_of(name, _with_args(call.compensate, args, kwargs))
+        if undo is not None:  # a second call's compensation of one name is "name:2" (COMP-8)
+            count = self._undo_names[undo.name] = self._undo_names.get(undo.name, 0) + 1
+            if count > 1:
+                undo = attrs.evolve(undo, name=f"{undo.name}:{count}")
         step = Step(
             name=name,
             index=len(self.engine.states),
             fn=run,
             retry=call.retry,
             timeout_ns=None if call.timeout is None else to_ns(call.timeout),
-            compensate=_compensation_of(name, call.compensate),
+            compensate=undo,
             breaker=call.breaker,
             fallback=run_fallback if fallback is not None else None,
             cache_ns=call.name,

@@ -83,6 +83,18 @@ class StepContext(RunView):
     def attempt(self) -> int:
         return int(self._attempt.number)
 
+    @property
+    def result(self) -> Any:
+        """In a compensation: the result of the step it undoes (None if that step never
+        completed, e.g. under ``register="before"``). Step code has no ``result``."""
+        undone = self._attempt.state.for_step
+        if undone is None:
+            raise WfsimError(
+                f"ctx.result is the undone step's result, for compensations; {self.step!r} "
+                "is a step"
+            )
+        return self._engine.states[undone].result
+
     def get(self, key: str, default: Any = _MISSING) -> Any:
         """Read a context key; without ``default`` a missing key raises ContextKeyError."""
         ctx = self._engine.context

@@ -222,7 +222,10 @@ class WorkflowContext(RunView):
         """A call of step function ``fn(step_ctx, *args, **kwargs)``; ``await`` it.
 
         ``retry``, ``timeout``, ``compensate``, ``breaker`` and ``fallback``
-        (called like ``fn`` when the breaker refuses) work as for DAG steps.
+        (called like ``fn`` when the breaker refuses) work as for DAG steps. A
+        function given as ``compensate`` is called like ``fn`` too,
+        ``undo(step_ctx, *args, **kwargs)``, and reads the step's result as
+        ``step_ctx.result``; ``wfsim.compensation(...)`` takes ``step_ctx`` alone.
         ``cache_key(*args, **kwargs)`` names the call's inputs: a later call of
         the same step name with an equal key reuses the result (``cache_hit``).
         """
