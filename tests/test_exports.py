@@ -39,6 +39,7 @@ PUBLIC = {
     "Trace",
     "TraceEvent",
     "UnknownStepError",
+    "WallClockError",
     "WfsimError",
     "Workflow",
     "WorkflowDefinitionError",

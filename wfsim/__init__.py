@@ -47,6 +47,7 @@ from wfsim.errors import (
     SignalTimeoutError,
     StepTimeoutError,
     UnknownStepError,
+    WallClockError,
     WfsimError,
     WorkflowDefinitionError,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "Trace",
     "TraceEvent",
     "UnknownStepError",
+    "WallClockError",
     "WfsimError",
     "Workflow",
     "WorkflowContext",

@@ -22,6 +22,7 @@ __all__ = [
     "SignalTimeoutError",
     "StepTimeoutError",
     "UnknownStepError",
+    "WallClockError",
     "WfsimError",
     "WorkflowDefinitionError",
     "did_you_mean",
@@ -70,6 +71,10 @@ class ContextKeyError(WfsimError, KeyError):
 
 class ExternalWaitError(WfsimError, RuntimeError):
     """Step code waited on virtual time outside wfsim (e.g. a raw ``trio.sleep``)."""
+
+
+class WallClockError(WfsimError, RuntimeError):
+    """wfsim cannot show step code the virtual wall clock (another clock patch is in the way)."""
 
 
 class DeterminismError(WfsimError, RuntimeError):

@@ -446,6 +446,8 @@ class Engine:
             assert att.task is not None
             trio.lowlevel.reschedule(att.task, value)
         await trio.lowlevel.wait_task_rescheduled(_abort_ok)
+        if self._wall is not None:
+            self._wall.handed_back(att.state.step.name, att.number)
         if self._clock is not None and trio.current_time() != before:
             waited = trio.current_time() - before
             raise ExternalWaitError(

@@ -23,7 +23,7 @@ from ._imperative import ImperativeWorkflow
 from ._signals import Signal
 from ._time import DEFAULT_EPOCH, Duration, to_ns, to_seconds
 from ._trace import Trace
-from ._wallclock import WallClock
+from ._wallclock import WallClock, freezegun_held
 from ._workflow import Workflow
 
 __all__ = ["DEFAULT_TIME_LIMIT", "RunResult", "StepResult", "arun", "run"]
@@ -371,18 +371,21 @@ def run(
     (before anything runs) and :class:`~wfsim.ExternalWaitError` when step
     code waits on trio directly.
     """
-    clock = trio.testing.MockClock(autojump_threshold=0)
-    return trio.run(
-        lambda: arun(
-            workflow,
-            input=input,
-            seed=seed,
-            faults=faults,
-            choices=choices,
-            time_limit=time_limit,
-            epoch=epoch,
-            patch_wall_clock=patch_wall_clock,
-            signals=signals,
-        ),
-        clock=clock,
-    )
+    # Under a test's freeze_time, trio's own clock reads must not tick the test's clock.
+    held = freezegun_held(epoch) if patch_wall_clock else contextlib.nullcontext()
+    with held:
+        clock = trio.testing.MockClock(autojump_threshold=0)
+        return trio.run(
+            lambda: arun(
+                workflow,
+                input=input,
+                seed=seed,
+                faults=faults,
+                choices=choices,
+                time_limit=time_limit,
+                epoch=epoch,
+                patch_wall_clock=patch_wall_clock,
+                signals=signals,
+            ),
+            clock=clock,
+        )

@@ -2,52 +2,158 @@
 
 Step code that calls ``time.time()``, ``datetime.now()`` or
 ``datetime.utcnow()`` (as Cloacina's tasks do) sees ``epoch + virtual
-seconds``. This uses time-machine, not freezegun: freezegun scans every loaded
-module when it starts, patches trio's own ``perf_counter`` unless trio is
-ignored, and with ``ignore=['trio']`` hands host time to ``time.time()`` inside
-trio tasks (every trio task has trio frames on its stack). time-machine
-patches at C level and leaves the monotonic clocks trio runs on alone.
-
-The engine moves the patched clock right before it hands control to step
+seconds``. The engine moves the clock right before it hands control to step
 code, so the clock always reads the virtual instant of the code that runs.
 While a run is active the process's local timezone is the epoch's (UTC by
 default), so a naive ``datetime.now()`` reads the same on every host: a trace
 must not depend on where it was recorded.
+
+Two ways to move the clock (TIME-4, TIME-7):
+
+* **time-machine** (the default): it patches at C level and leaves the
+  monotonic clocks trio runs on alone. freezegun was rejected for this: it
+  scans every loaded module when it starts, patches trio's own
+  ``perf_counter`` unless trio is ignored, and with ``ignore=['trio']`` hands
+  host time to ``time.time()`` inside trio tasks.
+* **freezegun's own clock**, when a test has already frozen time with
+  freezegun (time-machine refuses to start then). freezegun keeps a stack of
+  frozen clocks and its patched functions read the top one; a run pushes a
+  frozen clock of its own (no ignore list, so no caller sees host time), moves
+  it, and pops it at the end, leaving the test's clock exactly as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
+import sys
 import time
+from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 import time_machine
 
+from wfsim.errors import WallClockError
+
 from ._time import NS_PER_SECOND
 
-__all__ = ["WallClock"]
+__all__ = ["WallClock", "freezegun_held"]
+
+
+def _active_freezegun() -> ModuleType | None:
+    """freezegun's ``api`` module if a ``freeze_time`` is active now, else None."""
+    api = sys.modules.get("freezegun.api")
+    if api is None or not getattr(api, "freeze_factories", None):
+        # An old freezegun without the stack: time-machine's own check says so.
+        if _dt.datetime.__name__ == "FakeDatetime" and api is not None:
+            raise WallClockError(_too_old(api))
+        return None
+    for name in ("tz_offsets", "ignore_lists", "tick_flags", "FrozenDateTimeFactory"):
+        if not hasattr(api, name):
+            raise WallClockError(_too_old(api))
+    return api
+
+
+def _too_old(api: ModuleType) -> str:
+    version = getattr(sys.modules.get("freezegun"), "__version__", "?")
+    return (
+        f"freezegun {version} is active (freeze_time) and wfsim cannot drive its clock: "
+        "wfsim needs freezegun >= 1.1 (its stack of frozen clocks); upgrade freezegun, "
+        "or end the freeze_time before wfsim.run"
+    )
+
+
+def _depth() -> int:
+    api = sys.modules.get("freezegun.api")
+    return len(getattr(api, "freeze_factories", ())) if api is not None else 0
+
+
+class _FrozenFrame:
+    """One frozen clock pushed on freezegun's stack, popped by identity."""
+
+    def __init__(self, api: ModuleType, at: _dt.datetime, offset: _dt.timedelta) -> None:
+        self.api = api
+        self.factory = api.FrozenDateTimeFactory(at)
+        api.freeze_factories.append(self.factory)
+        api.tz_offsets.append(offset)
+        api.ignore_lists.append(())  # no caller gets host time while a run is active
+        api.tick_flags.append(False)
+
+    def move(self, at: _dt.datetime, offset: _dt.timedelta) -> None:
+        self.factory.time_to_freeze = at
+        index = self._index()
+        if index is not None:
+            self.api.tz_offsets[index] = offset
+
+    def pop(self) -> None:
+        index = self._index()
+        if index is not None:
+            for stack in ("freeze_factories", "tz_offsets", "ignore_lists", "tick_flags"):
+                del getattr(self.api, stack)[index]
+
+    def _index(self) -> int | None:
+        stack = self.api.freeze_factories
+        for index in range(len(stack) - 1, -1, -1):
+            if stack[index] is self.factory:
+                return index
+        return None
+
+
+@contextlib.contextmanager
+def freezegun_held(epoch: _dt.datetime) -> Iterator[None]:
+    """While a test's ``freeze_time`` is active, show trio's own clock reads ``epoch``.
+
+    ``wfsim.run`` wraps its ``trio.run`` in this, so an ``auto_tick_seconds``
+    clock of the test does not tick for the reads trio makes (TIME-7).
+    """
+    api = _active_freezegun()
+    if api is None:
+        yield
+        return
+    frame = _FrozenFrame(api, _naive_utc(epoch), _offset(epoch))
+    try:
+        yield
+    finally:
+        frame.pop()
 
 
 class WallClock:
-    """Patches the host's wall clock to ``epoch + virtual time`` while active."""
+    """Shows ``epoch + virtual time`` as the host's wall clock while active."""
 
     def __init__(self, epoch: _dt.datetime) -> None:
         if epoch.tzinfo is None:
             epoch = epoch.replace(tzinfo=_dt.UTC)
+        self._epoch = epoch
         self._epoch_s = epoch.timestamp()
         self._tz = _tz_name(epoch)
         self._saved_tz: str | None = None
         self._traveller: Any = None
         self._coordinates: Any = None
+        self._frame: _FrozenFrame | None = None
+        self._depth = 0
         self._at: int | None = None
 
     def __enter__(self) -> WallClock:
+        api = _active_freezegun()
         self._saved_tz = os.environ.get("TZ")
         os.environ["TZ"] = self._tz
         time.tzset()
-        self._traveller = time_machine.travel(self._epoch_s, tick=False)
-        self._coordinates = self._traveller.start()
+        if api is not None:
+            self._frame = _FrozenFrame(api, _naive_utc(self._epoch), _offset(self._epoch))
+        else:
+            self._traveller = time_machine.travel(self._epoch_s, tick=False)
+            try:
+                self._coordinates = self._traveller.start()
+            except RuntimeError as exc:  # a clock library time-machine cannot start under
+                self._traveller = None
+                self._restore_tz()
+                raise WallClockError(
+                    f"wfsim cannot show step code the virtual wall clock: {exc} "
+                    "Run with patch_wall_clock=False, or end that clock patch before the run"
+                ) from None
+        self._depth = _depth()
         self._at = 0
         return self
 
@@ -55,6 +161,12 @@ class WallClock:
         if self._traveller is not None:
             self._traveller.stop()
             self._traveller = None
+        if self._frame is not None:
+            self._frame.pop()
+            self._frame = None
+        self._restore_tz()
+
+    def _restore_tz(self) -> None:
         if self._saved_tz is None:
             os.environ.pop("TZ", None)
         else:
@@ -63,9 +175,36 @@ class WallClock:
 
     def sync(self, now_ns: int) -> None:
         """Show ``epoch + now_ns`` to step code (cheap when time has not moved)."""
-        if now_ns != self._at and self._coordinates is not None:
+        if now_ns == self._at:
+            return
+        if self._coordinates is not None:
             self._coordinates.move_to(self._epoch_s + now_ns / NS_PER_SECOND)
-            self._at = now_ns
+        elif self._frame is not None:
+            at = self._epoch + _dt.timedelta(microseconds=now_ns // 1000)
+            self._frame.move(_naive_utc(at), _offset(at))
+        self._at = now_ns
+
+    def handed_back(self, step: str, attempt: int) -> None:
+        """Step code handed control back: a ``freeze_time`` of its own must have ended."""
+        if _depth() > self._depth:
+            raise WallClockError(
+                f"step {step!r} (attempt {attempt}) started freezegun's freeze_time and "
+                "handed control back to wfsim while it was still active; other steps would "
+                "read its frozen clock: end the freeze_time block before the step awaits or "
+                "returns, and set the run's wall clock with run(..., epoch=...) (TIME-7)"
+            )
+
+
+def _naive_utc(at: _dt.datetime) -> _dt.datetime:
+    """``at`` as the naive UTC datetime freezegun's factories hold."""
+    utc = at.astimezone(_dt.UTC) if at.tzinfo is not None else at
+    return _dt.datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond
+    )
+
+
+def _offset(at: _dt.datetime) -> _dt.timedelta:
+    return at.utcoffset() or _dt.timedelta(0)
 
 
 def _tz_name(epoch: _dt.datetime) -> str:
