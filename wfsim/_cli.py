@@ -384,7 +384,7 @@ def _random_faults(args: argparse.Namespace) -> RandomFaults | None:
 def _minimise_failing(summary: object, args: argparse.Namespace) -> list[dict[str, object]]:
     """``simulate --minimise``: the first failing seed of each scenario, minimised (CAMP-33)."""
     from wfsim.campaign import CampaignSummary
-    from wfsim.campaign._minimise import minimise
+    from wfsim.campaign._minimise import default_output, minimise
 
     assert isinstance(summary, CampaignSummary)
     random = _random_faults(args)
@@ -398,6 +398,7 @@ def _minimise_failing(summary: object, args: argparse.Namespace) -> list[dict[st
             record.seed,
             random_faults=random,
             key=record.failure_keys[0],
+            out=default_output(scenario.path, record.seed, args.out or ".wfsim"),
             exploration=_exploration(args),
         )
         done.append(
@@ -667,8 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     minimise.add_argument(
         "-o", "--output", metavar="OUT",
-        help="where to write it (default: NAME-seedN.min.wfsim.yaml next to FILE, so its "
-        "python: imports resolve the same way)",
+        help="where to write it (default: .wfsim/minimised/NAME-seedN.min.wfsim.yaml, "
+        "never next to FILE)",
     )
     minimise.add_argument("--json", action="store_true", help="print one JSON object")
     minimise.set_defaults(func=cmd_minimise)
@@ -720,7 +721,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--minimise", action="store_true",
         help="minimise the first failing seed of each scenario and write it as a scenario "
-        "file next to it (NAME-seedN.min.wfsim.yaml)",
+        "file under the campaign's directory (--out, default .wfsim: "
+        "DIR/minimised/NAME-seedN.min.wfsim.yaml)",
     )
     simulate.add_argument(
         "--dask", metavar="ADDRESS|local",

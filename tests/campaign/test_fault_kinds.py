@@ -168,7 +168,7 @@ def test_a_crash_after_the_effect_is_minimised_to_itself(tmp_path: pathlib.Path)
         and len(plan_faults(scenario.workflow, s, options).faults) >= 3
     ]
     assert seeds
-    m = minimise(path, seeds[0], random_faults=options)
+    m = minimise(path, seeds[0], random_faults=options, out=tmp_path / "m.min.wfsim.yaml")
     assert m.key == "invariants.effects.charge"
     (crash,) = m.faults
     assert (crash.kind, crash.step, crash.at, crash.restart_ns) == ("crash", "charge", "after", 0)
@@ -194,7 +194,7 @@ def test_a_dropped_event_is_minimised_to_the_drop(tmp_path: pathlib.Path) -> Non
         if len(plan_for(scenario, s, options).faults) >= 4
         and not run_seed(scenario, "h", s, options).passed
     )
-    m = minimise(path, seed, random_faults=options)
+    m = minimise(path, seed, random_faults=options, out=tmp_path / "m.min.wfsim.yaml")
     assert m.key == "invariants.status"
     assert 1 <= len(m.faults) < len(m.before)
     assert [f.kind for f in m.faults] == ["drop"]

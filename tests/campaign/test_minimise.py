@@ -73,9 +73,9 @@ def test_the_minimal_plan_keeps_the_failure_and_needs_each_of_its_faults(
     path = write(tmp_path, "chain.wfsim.yaml", CHAIN)
     options = RandomFaults(0.5)
     seed = failing_seed(path, options, least_faults=5)
-    m = minimise(path, seed, random_faults=options)
+    m = minimise(path, seed, random_faults=options, out=tmp_path / "m.min.wfsim.yaml")
     assert m.key == "invariants.status"
-    assert m.path == str(tmp_path / f"chain-seed{seed}.min.wfsim.yaml")
+    assert m.path == str(tmp_path / "m.min.wfsim.yaml")
     assert 1 <= len(m.faults) < len(m.before)
     # Faults that differ only in their attempts were merged: one per step here.
     assert len({f.step for f in m.faults}) == len(m.faults)
@@ -125,7 +125,7 @@ expect:
   status: completed
 """,
     )
-    m = minimise(path, 0)
+    m = minimise(path, 0, out=tmp_path / "m.min.wfsim.yaml")
     doc = yaml.safe_load(pathlib.Path(m.path).read_text())
     # the class's own module (json.decoder), which imports as well as the file's json
     assert doc["faults"] == [
@@ -138,7 +138,7 @@ expect:
 @pytest.mark.spec("CAMP-33")
 def test_a_latency_is_halved_while_the_failure_persists(tmp_path: pathlib.Path) -> None:
     path = write(tmp_path, "slow.wfsim.yaml", SLOW)
-    m = minimise(path, 3)
+    m = minimise(path, 3, out=tmp_path / "slow.min.wfsim.yaml")
     # 3200ms -> 1600ms still times out (1.6s + 0.1s > 1s); 800ms would not.
     (fault,) = m.faults
     assert (fault.kind, fault.extra_ns) == ("latency", 1_600_000_000)
@@ -209,12 +209,14 @@ def test_simulate_minimise_lists_the_files_and_refuses_phases(
     assert done.returncode == 1, done.stderr
     *_, found, run = done.stdout.rstrip("\n").splitlines()
     seed = int(found.split(" seed ")[1].split()[0])
-    assert found == (
-        f"minimised chain.wfsim.yaml seed {seed} (invariants.status): "
-        f"chain-seed{seed}.min.wfsim.yaml"
-    )
-    assert run == f"  wfsim run chain-seed{seed}.min.wfsim.yaml"
-    assert (tmp_path / f"chain-seed{seed}.min.wfsim.yaml").is_file()
+    # Under the campaign's directory, never beside the scenarios (where `wfsim run .`
+    # would take it for one more scenario).
+    written = f"store/minimised/chain-seed{seed}.min.wfsim.yaml"
+    assert found == f"minimised chain.wfsim.yaml seed {seed} (invariants.status): {written}"
+    assert run == f"  wfsim run {written}"
+    assert (tmp_path / written).is_file()
+    assert sorted(p.name for p in tmp_path.glob("*.wfsim.yaml")) == ["chain.wfsim.yaml"]
+    assert wfsim(tmp_path, "run", "-q", written).returncode == 1
     refused = wfsim(
         tmp_path, "simulate", path.name, "--seeds", "5", "--minimise", "--chaos-phase", "5s",
     )
@@ -230,7 +232,12 @@ def test_a_python_scenario_minimised_elsewhere_gets_a_note(tmp_path: pathlib.Pat
     planted = pathlib.Path(__file__).parent / "planted"
     for name in ("planted_bug.py", "checkout.wfsim.yaml"):
         (tmp_path / name).write_text((planted / name).read_text())
-    here = minimise(tmp_path / "checkout.wfsim.yaml", 1084, random_faults=RandomFaults(0.045))
+    here = minimise(
+        tmp_path / "checkout.wfsim.yaml",
+        1084,
+        random_faults=RandomFaults(0.045),
+        out=tmp_path / "checkout-seed1084.min.wfsim.yaml",
+    )
     assert here.note == ""
     away = minimise(
         tmp_path / "checkout.wfsim.yaml",
@@ -268,7 +275,7 @@ def test_a_run_that_raises_is_minimised_to_the_faults_that_make_it_raise(
         if len(plan := plan_faults(workflow, s, options).faults) >= 3
         and any(f.step == "c" for f in plan)
     )
-    m = minimise(path, seed, random_faults=options)
+    m = minimise(path, seed, random_faults=options, out=tmp_path / "m.min.wfsim.yaml")
     assert m.key == "error.RuntimeError"
     assert [(f.step, f.kind) for f in m.faults] == [("c", "error")]
     assert m.digest == ""

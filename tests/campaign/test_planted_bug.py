@@ -60,8 +60,8 @@ def test_a_5000_seed_campaign_finds_the_planted_bug_replays_and_minimises_it(
     (minimised,) = report["minimised"]
     assert minimised["seed"] == 1084
     assert minimised["key"] == "invariants.status"
-    assert minimised["path"] == "checkout-seed1084.min.wfsim.yaml"
-    assert minimised["run"] == "wfsim run checkout-seed1084.min.wfsim.yaml"
+    assert minimised["path"] == "store/minimised/checkout-seed1084.min.wfsim.yaml"
+    assert minimised["run"] == "wfsim run store/minimised/checkout-seed1084.min.wfsim.yaml"
     run = wfsim(tmp_path, *shlex.split(minimised["run"])[1:], "--json")
     assert run.returncode == 1
     result = json.loads(run.stdout)

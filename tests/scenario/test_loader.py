@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pathlib
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -260,6 +261,26 @@ def test_python_module_next_to_the_scenario_file(tmp_path: pathlib.Path) -> None
     sc = load_scenario(path)
     assert sc.workflow.name == "neighbour"
     assert sc.workflow.steps["only"].duration_ns == 2 * S
+
+
+@pytest.mark.spec("SCN-6")
+def test_python_imports_leave_sys_path_as_it_was(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "wfsim_scn_leak.py").write_text(
+        "import wfsim\nclass Boom(Exception):\n    pass\n"
+        "wf = wfsim.Workflow('leak')\nwf.add_step('only', duration=1)\n"
+    )
+    path = tmp_path / "leak.wfsim.yaml"
+    path.write_text(
+        "scenario: t\nworkflow: {python: 'wfsim_scn_leak:wf'}\n"
+        "faults: [{step: only, error: 'wfsim_scn_leak:Boom'}]\n"
+    )
+    before = list(sys.path)
+    sc = load_scenario(path)
+    assert sc.workflow.name == "leak"
+    assert before == sys.path  # neither the file's directory nor the cwd stays behind
+    with pytest.raises(ScenarioError, match="cannot import module 'wfsim_scn_leak_not'"):
+        load_scenario_text("scenario: t\nworkflow: {python: 'wfsim_scn_leak_not:wf'}\n")
+    assert before == sys.path
 
 
 @pytest.mark.spec("SCN-6")

@@ -210,11 +210,14 @@ def _explicit(fault: Fault, fired: list[tuple[str, int]]) -> list[Fault]:
     ]
 
 
-def default_output(path: str, seed: int) -> str:
-    """``DIR/NAME-seedN.min.wfsim.yaml`` next to the scenario file (its python imports work)."""
-    p = pathlib.Path(path)
-    stem = p.name.removesuffix(".wfsim.yaml").removesuffix(".yaml")
-    return str(p.with_name(f"{stem}-seed{seed}.min.wfsim.yaml"))
+def default_output(path: str, seed: int, directory: str | os.PathLike[str] = ".wfsim") -> str:
+    """``DIRECTORY/minimised/NAME-seedN.min.wfsim.yaml``: under the campaign's directory.
+
+    Never beside the scenario file, where ``wfsim run scenarios/`` would pick it up
+    as one more (failing) scenario.
+    """
+    stem = pathlib.Path(path).name.removesuffix(".wfsim.yaml").removesuffix(".yaml")
+    return os.path.join(directory, "minimised", f"{stem}-seed{seed}.min.wfsim.yaml")
 
 
 def minimise(
@@ -245,7 +248,7 @@ def minimise(
     Example::
 
         m = minimise("orders.wfsim.yaml", 412, random_faults=RandomFaults(0.05))
-        print(m.format())   # ... wfsim run orders-seed412.min.wfsim.yaml
+        print(m.format())   # ... wfsim run .wfsim/minimised/orders-seed412.min.wfsim.yaml
     """
     path = os.fspath(path)
     scenario = load_scenario(path)

@@ -14,13 +14,10 @@ from __future__ import annotations
 import builtins
 import copy
 import datetime as _dt
-import importlib
 import inspect
 import itertools
 import math
-import os
 import re
-import sys
 import types
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -46,6 +43,7 @@ from wfsim.errors import (
     did_you_mean,
 )
 
+from ._imports import import_module
 from ._inline_events import build_event_workflow, event_keys_in_dag
 from ._resilience import BreakerSpecs
 from ._schema import DELIVERY_FAULT_KINDS, PROBABILITY_HELP
@@ -206,12 +204,8 @@ class _Builder:
 
     # -- imports ---------------------------------------------------------------------------
     def import_module(self, name: str, path: Path) -> types.ModuleType:
-        for entry in (os.getcwd(), self.base_dir):  # the file's directory ends up first
-            if entry not in sys.path:
-                sys.path.insert(0, entry)
-        importlib.invalidate_caches()
         try:
-            return importlib.import_module(name)
+            return import_module(name, self.base_dir)
         except ModuleNotFoundError as exc:
             self.fail(path, f"cannot import module {name!r}: {exc}")
         except (Exception, SystemExit) as exc:
@@ -991,7 +985,7 @@ def build_scenario(
 ) -> Scenario:
     """Build a :class:`Scenario` from a document that passed the schema.
 
-    ``base_dir`` is the scenario file's directory (put on ``sys.path`` for
-    ``python:`` workflows and ``module:Class`` errors). Raises ScenarioError.
+    ``base_dir`` is the scenario file's directory (searched first, while they are
+    imported, for ``python:`` workflows and ``module:Class`` errors). Raises ScenarioError.
     """
     return _Builder(file, locations, base_dir).build(data)
