@@ -25,6 +25,7 @@ PUBLIC = {
     "CycleError",
     "DeterminismError",
     "DeterminismReport",
+    "AsyncioUnsupportedError",
     "ExternalWaitError",
     "Fault",
     "InjectedError",

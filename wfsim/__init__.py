@@ -38,6 +38,7 @@ from wfsim._core._time import DEFAULT_EPOCH, to_ns, to_seconds
 from wfsim._core._trace import AttemptRecord, Trace, TraceEvent
 from wfsim._core._workflow import ParallelGroup, SagaPolicy, Step, Workflow, compensation, task
 from wfsim.errors import (
+    AsyncioUnsupportedError,
     CircuitOpenError,
     ContextKeyError,
     CycleError,
@@ -69,6 +70,7 @@ __all__ = [
     "Event",
     "EventStep",
     "EventWorkflow",
+    "AsyncioUnsupportedError",
     "ExternalWaitError",
     "Fault",
     "Handle",

@@ -12,6 +12,7 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "AsyncioUnsupportedError",
     "CircuitOpenError",
     "ContextKeyError",
     "CycleError",
@@ -75,6 +76,14 @@ class ExternalWaitError(WfsimError, RuntimeError):
 
 class WallClockError(WfsimError, RuntimeError):
     """wfsim cannot show step code the virtual wall clock (another clock patch is in the way)."""
+
+
+class AsyncioUnsupportedError(WfsimError, RuntimeError):
+    """Step code used a part of asyncio that needs the outside world (sockets,
+    subprocesses, signals, threads), which a simulation on virtual time cannot offer.
+    Never retried: no retry would go differently."""
+
+    non_retryable = True
 
 
 class DeterminismError(WfsimError, RuntimeError):

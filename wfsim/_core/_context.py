@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import random
 from typing import Any
 
 from wfsim.errors import ContextKeyError, WfsimError, did_you_mean
 
+from ._aio import in_asyncio_task
 from ._time import Duration, to_ns, to_seconds, wall_time
 
 __all__ = ["RunView", "StepContext"]
@@ -125,6 +127,9 @@ class StepContext(RunView):
     async def sleep(self, seconds: Duration) -> None:
         """Wait ``seconds`` of virtual time (a number or a string like ``"2h"``)."""
         delay = to_ns(seconds, what="ctx.sleep duration")
+        if in_asyncio_task():  # inside asyncio.gather/create_task: wait on the step's loop
+            await asyncio.sleep(delay / 1e9)
+            return
         await self._engine.park(self._attempt, delay)
 
     def send_event(self, event: Any, step: str | None = None) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import inspect
 import json
 import types
 from collections import Counter
@@ -39,6 +40,7 @@ from wfsim.errors import (
     did_you_mean,
 )
 
+from ._aio import drive, in_asyncio_task, raise_wait_in_asyncio_task
 from ._breaker import BreakerRuntime
 from ._choice import ChoiceSource
 from ._context import StepContext
@@ -462,7 +464,8 @@ class Engine:
         fn = att.state.step.fallback if att.fallback else att.state.step.fn
         assert fn is not None
         try:
-            result = await fn(StepContext(self, att))
+            code = fn(StepContext(self, att))
+            result = await (drive(self, att, code) if inspect.iscoroutine(code) else code)
         except _AttemptCancelled:
             att.outcome = outcome.Value(None)
         except Exception as exc:
@@ -496,6 +499,8 @@ class Engine:
         """Hand control back with no timer; whoever wakes ``att`` sends the value."""
         if att.done:
             raise _AttemptCancelled()
+        if in_asyncio_task():
+            raise_wait_in_asyncio_task(att.state.step.name)
         att.token += 1
         assert self._coordinator is not None
         trio.lowlevel.reschedule(self._coordinator)
@@ -549,6 +554,8 @@ class Engine:
 
     async def hand_back(self) -> None:
         """Called from code under the baton: hand control back until someone wakes it."""
+        if in_asyncio_task():
+            raise_wait_in_asyncio_task("a workflow body")
         assert self._coordinator is not None
         trio.lowlevel.reschedule(self._coordinator)
         await trio.lowlevel.wait_task_rescheduled(_abort_ok)
