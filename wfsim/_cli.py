@@ -21,6 +21,7 @@ from wfsim.errors import ScenarioError, WfsimError
 if TYPE_CHECKING:
     from wfsim.campaign._explore import Exploration
     from wfsim.campaign._random import RandomFaults
+    from wfsim.scenario import Scenario, ScenarioRun
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 SUFFIX = ".wfsim.yaml"
@@ -106,6 +107,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # --trace names a file for one scenario file, a directory for anything more.
     single = len(args.files) == 1 and pathlib.Path(args.files[0]).is_file()
     names = _TraceNames(args.trace) if args.trace and not single else None
+    width = max((len(str(path)) for path in files), default=0)
     for path in files:
         scenario = _load(path, err)
         if not isinstance(scenario, Scenario):
@@ -125,29 +127,59 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             code = max(code, EXIT_FAILED)
         if args.json:
             print(json.dumps(outcome.to_json()), file=out)
-            continue
-        result = outcome.result
-        print(f"scenario: {scenario.title}", file=out)
-        print(f"file: {scenario.path}  seed: {outcome.seed}", file=out)
-        if not args.quiet:
-            print(result.trace.format(), file=out)
-        print(
-            f"status: {result.status}  makespan: {format_seconds(result.makespan_ns)}  "
-            f"digest: {result.digest()}",
-            file=out,
-        )
-        failed_keys = {(f.block, f.key.split(".", 1)[0]) for f in outcome.failures}
-        for block in ("expect", "invariants"):
-            for key in getattr(scenario, block):
-                mark = "FAIL" if (block, key) in failed_keys else "ok  "
-                print(f"  {mark} {block}.{key}", file=out)
-        if outcome.failures:
-            print(outcome.report(), file=out)
-        print(file=out)
+        elif args.verbose:
+            _print_run_verbose(scenario, outcome, out)
+        else:
+            print(_run_line(outcome, width), file=out)
+            if outcome.failures and not args.quiet:
+                # The report without its headline, which the line above already says.
+                _, _, body = outcome.report().partition("\n\n")
+                print(_indent(body), file=out)
     if not args.json and len(files) > 1:
         summary = f"{passed} passed, {failed} failed"
         print(summary + (f", {invalid} invalid" if invalid else ""), file=out)
     return code
+
+
+def _failed_keys(outcome: ScenarioRun) -> list[str]:
+    """``expect.KEY`` / ``invariants.KEY`` of each failed expectation, in file order."""
+    return list(dict.fromkeys(f"{f.block}.{f.key.split('.', 1)[0]}" for f in outcome.failures))
+
+
+def _run_line(outcome: ScenarioRun, width: int) -> str:
+    """``run``'s line for one scenario: verdict, file, seed, status, makespan, what failed."""
+    mark = "ok  " if outcome.passed else "FAIL"
+    line = (
+        f"{mark}  {outcome.scenario.path:<{width}}  seed {outcome.seed}  "
+        f"{outcome.result.status}  makespan {format_seconds(outcome.result.makespan_ns)}"
+    )
+    keys = _failed_keys(outcome)
+    return line + (f"  failed: {', '.join(keys)}" if keys else "")
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" if line else "" for line in text.splitlines())
+
+
+def _print_run_verbose(scenario: Scenario, outcome: ScenarioRun, out: TextIO) -> None:
+    """``run -v``: the title, the timeline, status and digest, every expectation, the report."""
+    result = outcome.result
+    print(f"scenario: {scenario.title}", file=out)
+    print(f"file: {scenario.path}  seed: {outcome.seed}", file=out)
+    print(result.trace.format(), file=out)
+    print(
+        f"status: {result.status}  makespan: {format_seconds(result.makespan_ns)}  "
+        f"digest: {result.digest()}",
+        file=out,
+    )
+    failed_keys = {(f.block, f.key.split(".", 1)[0]) for f in outcome.failures}
+    for block in ("expect", "invariants"):
+        for key in getattr(scenario, block):
+            mark = "FAIL" if (block, key) in failed_keys else "ok  "
+            print(f"  {mark} {block}.{key}", file=out)
+    if outcome.failures:
+        print(outcome.report(), file=out)
+    print(file=out)
 
 
 def _describe_steps(workflow: object) -> str:
@@ -322,11 +354,14 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(json.dumps(data), file=out)
     else:
         # On a terminal the coverage tables are rich tables after the report (CAMP-22).
-        print(summary.format(coverage=not out.isatty()), file=out)
         if out.isatty():
             from wfsim.campaign._coverage import print_coverage_tables
 
+            print(summary.format(coverage=False, end=False), file=out)
             print_coverage_tables(summary.scenarios, out)
+            print(summary.format_end(), file=out)
+        else:
+            print(summary.format(), file=out)
         for m in minimised:
             print(f"minimised {m['file']} seed {m['seed']} ({m['key']}): {m['path']}", file=out)
             print(f"  {m['run']}", file=out)
@@ -614,8 +649,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run", help="run scenarios and check their expectations",
-        description="Run each scenario (files, or directories searched for *.wfsim.yaml), "
-        "print its timeline in virtual time and the result of each expectation.",
+        description="Run each scenario (files, or directories searched for *.wfsim.yaml) "
+        "and print one line for it: ok or FAIL, file, seed, status, makespan and the "
+        "expectations that failed, each failure's report under it; -v adds the timeline "
+        "in virtual time, the digest and the result of each expectation.",
     )
     run.add_argument("files", nargs="+", metavar="FILE", help="scenario files or directories")
     run.add_argument("--seed", type=_seed, help="override the scenario's seed (an integer >= 0)")
@@ -625,7 +662,15 @@ def build_parser() -> argparse.ArgumentParser:
         "directory of <name>-seed<N>.jsonl files",
     )
     run.add_argument("--json", action="store_true", help="print one JSON object per scenario")
-    run.add_argument("-q", "--quiet", action="store_true", help="do not print the timeline")
+    level = run.add_mutually_exclusive_group()
+    level.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="only the one line per scenario, without the failure reports",
+    )
+    level.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="print each scenario's timeline (its trace), digest and every expectation",
+    )
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser(

@@ -53,6 +53,31 @@ def wfsim_many(
     return done
 
 
+@pytest.mark.spec("CAMP-2")
+def test_simulate_over_several_files_ends_with_a_table_per_scenario(
+    tmp_path: pathlib.Path, flaky: pathlib.Path, steady: pathlib.Path
+) -> None:
+    [(code, out, err)] = wfsim_many(
+        tmp_path, ["simulate", ".", "--seeds", "12", "--workers", "1", "--json", "--out", "j"],
+    )
+    data = json.loads(out)
+    [(code, out, err)] = wfsim_many(
+        tmp_path, ["simulate", ".", "--seeds", "12", "--workers", "1", "--out", "t"]
+    )
+    assert (code, err) == (1, ""), out + err
+    flaky_data, steady_data = sorted(data["scenarios"], key=lambda s: s["file"])
+    assert flaky_data["failed"] > 0 and steady_data["failed"] == 0
+    first = flaky_data["failing"][0]["seed"]
+    n = flaky_data["failed"]
+    assert out.splitlines()[-5:-1] == [
+        "scenario           runs  failed  most failed",
+        f"flaky.wfsim.yaml     12  {n:>6}  expect.status ({n}), first seed {first}",
+        "steady.wfsim.yaml    12       0",
+        "",
+    ], out
+    assert out.splitlines()[-1].startswith(f"24 runs: {24 - n} passed, {n} failed in ")
+
+
 @pytest.mark.spec("CAMP-2", "CAMP-3", "CAMP-4", "CAMP-6", "CAMP-9")
 def test_simulate_reports_failing_seeds_whose_replay_lines_reproduce_them(
     tmp_path: pathlib.Path, flaky: pathlib.Path, steady: pathlib.Path

@@ -71,7 +71,7 @@ def test_a_5000_seed_campaign_finds_the_planted_bug_replays_and_minimises_it(
         "invariants.status",
         "invariants.context.shipped",
     ]
-    shown = wfsim(tmp_path, *shlex.split(minimised["run"])[1:], "-q")
+    shown = wfsim(tmp_path, *shlex.split(minimised["run"])[1:], "-v")
     assert "  FAIL invariants.status\n  FAIL invariants.context\n" in shown.stdout
     text = (tmp_path / minimised["path"]).read_text()
     assert "- step: reserve\n  error: ConnectionError\n  attempts: [1]\n" in text

@@ -220,7 +220,7 @@ def scenario_files() -> list[pathlib.Path]:
 # --- CLI-1: verbs and help ---------------------------------------------------------------
 
 VERB_WORDS = {
-    "run": ["FILE", "--seed", "--trace", "--json", "--quiet", "expectation"],
+    "run": ["FILE", "--seed", "--trace", "--json", "--quiet", "--verbose", "expectation"],
     "check": ["FILE", "validate"],
     "replay": ["FILE", "--seed", "--trace", "--timeline", "--json", "digest", "--fault-rate"],
     "graph": ["FILE", "--format", "mermaid", "dot"],
@@ -281,7 +281,9 @@ def test_the_console_script_is_the_same_program_as_python_m_wfsim() -> None:
     )
     by_module = wfsim_cli("run", "-q", BACKOFF)
     assert (version.code, version.out) == (0, f"wfsim {wfsim.__version__}\n"), str(version)
-    assert by_script.code == 0 and "  ok   expect.retry_delays" in by_script.out, str(by_script)
+    assert by_script.code == 0 and by_script.out.startswith(f"ok    {BACKOFF}  seed "), str(
+        by_script
+    )
     assert (by_script.code, by_script.out, by_script.err) == (
         by_module.code,
         by_module.out,
@@ -350,8 +352,8 @@ def test_bad_input_wins_but_the_other_scenarios_still_run(
         f"{empty}: no .wfsim.yaml files in this directory",
         expected_error(REPO / invalid),
     ], str(done)
-    assert "FAIL expect.makespan" in done.out, str(done)
-    assert "scenario: PyWorkflow retry with exponential backoff" in done.out, str(done)
+    assert re.search(rf"^FAIL  {files.wrong} .* failed: expect\.makespan$", done.out, re.M), done
+    assert re.search(rf"^ok    {BACKOFF} ", done.out, re.M), str(done)
     assert done.out.rstrip().splitlines()[-1] == "1 passed, 1 failed, 1 invalid", str(done)
 
 
@@ -379,10 +381,20 @@ def _between(text: str, start: str, end: str) -> list[str]:
 
 
 @pytest.mark.spec("CLI-3")
-def test_run_prints_the_timeline_status_makespan_digest_and_each_expectation(
+def test_run_prints_one_line_per_scenario(files: Files) -> None:
+    done, quiet = wfsim_many(["run", files.nightly], ["run", "-q", files.nightly])
+    assert done.code == 0 and done.err == "", str(done)
+    [line] = done.out.splitlines()
+    match = re.fullmatch(rf"ok    {files.nightly}  seed 7  completed  makespan (\S+)", line)
+    assert match and wfsim.to_ns(match.group(1)) == 19 * 3600 * 10**9, str(done)
+    assert (quiet.code, quiet.out) == (0, done.out), str(quiet)
+
+
+@pytest.mark.spec("CLI-3")
+def test_run_v_prints_the_timeline_status_makespan_digest_and_each_expectation(
     files: Files,
 ) -> None:
-    done, quiet = wfsim_many(["run", files.nightly], ["run", "-q", files.nightly])
+    done = wfsim_cli("run", "-v", files.nightly)
     assert done.code == 0 and done.err == "", str(done)
     here = run_scenario(load_scenario(str(files.nightly)))
     lines = done.out.splitlines()
@@ -404,10 +416,7 @@ def test_run_prints_the_timeline_status_makespan_digest_and_each_expectation(
     keys = ["status", "attempts", "retry_delays", "order", "completed", "makespan", "context"]
     assert verdicts == [f"  ok   expect.{key}" for key in keys], str(done)
     assert "replay:" not in done.out
-    # -q: the same without the timeline
-    assert quiet.code == 0, str(quiet)
-    assert quiet.out.splitlines() == [line for line in lines if not line.startswith("[")]
-    assert len(quiet.out.splitlines()) < len(lines) - 30
+    assert_usage_error(wfsim_cli("run", "-q", "-v", files.nightly), "wfsim run")
 
 
 @pytest.mark.spec("CLI-3")
@@ -415,21 +424,25 @@ def test_a_failing_expectation_reports_expected_actual_and_the_replay_line(
     files: Files,
 ) -> None:
     path = files.wrong
-    done, seeded = wfsim_many(["run", "-q", path], ["run", "-q", path, "--seed", "41"])
+    done, seeded, quiet = wfsim_many(
+        ["run", path], ["run", path, "--seed", "41"], ["run", "-q", path]
+    )
     assert done.code == 1, str(done)
     out = done.out
-    verdicts = "  ok   expect.status\n  FAIL expect.makespan\n  ok   expect.attempts\n"
-    assert verdicts in out, str(done)
+    first = out.splitlines()[0]
+    assert first == f"FAIL  {path}  seed 3  completed  makespan 3s  failed: expect.makespan"
     assert f"{path}:{WRONG_MAKESPAN_LINE}: expect.makespan: " in out, str(done)
     assert re.search(r"^\s+expected: == 5s$", out, re.M), str(done)
     assert re.search(r"^\s+actual:\s+3s$", out, re.M), str(done)
     assert re.search(r"^\s+\[\s+3s\] #\d+ run_finished", out, re.M), done  # trace lines
-    assert f"replay: wfsim replay {path} --seed 3\n" in out, str(done)
+    assert re.search(rf"^\s+replay: wfsim replay {path} --seed 3$", out, re.M), str(done)
     # --seed replaces the scenario's seed everywhere, the replay line included
     assert seeded.code == 1, str(seeded)
-    assert f"file: {path}  seed: 41" in seeded.out, str(seeded)
+    assert f"FAIL  {path}  seed 41  " in seeded.out, str(seeded)
     assert f"replay: wfsim replay {path} --seed 41\n" in seeded.out, str(seeded)
     assert "--seed 3\n" not in seeded.out, str(seeded)
+    # -q: the one line only
+    assert (quiet.code, quiet.out) == (1, first + "\n"), str(quiet)
 
 
 @pytest.mark.spec("CLI-3")
@@ -438,12 +451,11 @@ def test_run_a_directory_runs_every_scenario_in_it() -> None:
     assert len(paths) >= 5
     done = wfsim_cli("run", "-q", "scenarios/")
     assert done.code == 0 and done.err == "", str(done)
-    titles = re.findall(r"^scenario: (.+)$", done.out, re.M)
-    shown = re.findall(r"^file: (\S+)  seed: \d+$", done.out, re.M)
-    assert shown == [rel(path) for path in paths], str(done)
-    assert len(titles) == len(paths)
-    assert "FAIL" not in done.out
-    assert done.out.rstrip().splitlines()[-1] == f"{len(paths)} passed, 0 failed", str(done)
+    *lines, summary = done.out.splitlines()
+    shown = [re.match(r"ok    (\S+) +seed \d+  \w+  makespan \S+$", line) for line in lines]
+    assert all(shown), str(done)
+    assert [m.group(1) for m in shown if m] == [rel(path) for path in paths], str(done)
+    assert summary == f"{len(paths)} passed, 0 failed", str(done)
 
 
 @pytest.mark.spec("CLI-3")
@@ -464,7 +476,7 @@ workflow:
     short: {after: [long], duration: 1250ms}
 """,
     )
-    done = wfsim_cli("run", path)
+    done = wfsim_cli("run", "-v", path)
     makespan_ns = 100_001_750_000_000
     assert done.code == 0, str(done)
     printed = re.search(r"makespan: (\S+)", done.out)
@@ -531,7 +543,7 @@ def sha256_file(path: pathlib.Path) -> str:
 @pytest.mark.spec("CLI-5")
 def test_trace_file_is_the_in_process_trace(files: Files, tmp_path: pathlib.Path) -> None:
     deep = tmp_path / "deep" / "er" / "nightly.jsonl"
-    done = wfsim_cli("run", "-q", files.nightly, "--trace", deep)
+    done = wfsim_cli("run", "-v", files.nightly, "--trace", deep)
     assert done.code == 0 and done.err == "", str(done)
     here = in_process_trace(files.nightly)
     assert deep.read_text(encoding="utf-8") == here.to_jsonl()
@@ -576,9 +588,9 @@ def test_traces_of_several_scenarios_go_to_a_directory(
 def test_replay_prints_the_digest_run_printed(files: Files) -> None:
     path = files.nightly
     run_own, replay_own, run_3, replay_3, replay_3_timeline = wfsim_many(
-        ["run", path],
+        ["run", "-v", path],
         ["replay", path, "--seed", "7"],
-        ["run", "-q", path, "--seed", "3"],
+        ["run", "-v", path, "--seed", "3"],
         ["replay", path, "--seed", "3"],
         ["replay", path, "--seed", "3", "--timeline"],
     )
@@ -598,7 +610,7 @@ def test_replay_prints_the_digest_run_printed(files: Files) -> None:
 
 @pytest.mark.spec("CLI-6")
 def test_replay_reproduces_a_failure_from_its_replay_line(files: Files) -> None:
-    run = wfsim_cli("run", "-q", files.wrong)
+    run = wfsim_cli("run", "-v", files.wrong)
     assert run.code == 1, str(run)
     line = re.search(r"^replay: wfsim (replay .+)$", run.out, re.M)
     assert line, str(run)

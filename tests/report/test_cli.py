@@ -59,17 +59,21 @@ def test_report_of_a_scenario_run_and_of_its_trace(tmp_path: pathlib.Path) -> No
     backoff = run_scenario(load_scenario(str(BACKOFF)))
     backoff.write_trace(tmp_path / "backoff.jsonl")
     digest = backoff.result.digest()
-    first, second, stdout, traced = wfsim_many(
+    first, second, stdout, traced, default = wfsim_many(
         tmp_path,
         ["report", str(SAGA), "--seed", "3", "-o", "a.html"],
         ["report", str(SAGA), "--seed", "3", "--output", "b.html"],
-        ["report", str(BACKOFF)],
+        ["report", str(BACKOFF), "-o", "-"],
         ["report", "backoff.jsonl", "-o", "t.html"],
+        ["report", str(SAGA), "--seed", "3"],
         hash_seeds=("1", "2"),
     )
-    for code, _, err in (first, second, stdout, traced):
+    for code, _, err in (first, second, stdout, traced, default):
         assert code == 0 and err == "", err
-    assert first[1] == second[1] == traced[1] == ""  # -o: nothing on stdout
+    # The page goes to the file and its path to stdout; without -o to ./wfsim-report.html.
+    assert [first[1], second[1], traced[1]] == [f"wrote {n}.html\n" for n in ("a", "b", "t")]
+    assert default[1] == "wrote wfsim-report.html\n"
+    assert (tmp_path / "wfsim-report.html").read_bytes() == (tmp_path / "a.html").read_bytes()
     page = (tmp_path / "a.html").read_bytes()
     assert page == (tmp_path / "b.html").read_bytes()  # another process, another hash seed
     text = page.decode()
@@ -98,7 +102,7 @@ def test_report_of_a_recorded_campaign(tmp_path: pathlib.Path) -> None:
         ["report", "--campaign", "7", "--out", "o"],
         hash_seeds=("3", "4"),  # the same page whatever the order of sets and dicts
     )
-    assert one == two == (0, "", ""), one
+    assert one == (0, "wrote c1.html\n", "") and two == (0, "wrote c2.html\n", ""), one
     page = (tmp_path / "c1.html").read_text()
     assert page == (tmp_path / "c2.html").read_text()
     found = Elements.of(page)

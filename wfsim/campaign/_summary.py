@@ -415,8 +415,11 @@ class CampaignSummary:
             "scenarios": [s.to_json() for s in self.scenarios],
         }
 
-    def format(self, *, failing_shown: int = FAILING_SHOWN, coverage: bool = True) -> str:
-        """The text report of ``wfsim simulate`` (``coverage=False`` leaves the tables out)."""
+    def format(
+        self, *, failing_shown: int = FAILING_SHOWN, coverage: bool = True, end: bool = True
+    ) -> str:
+        """The text report of ``wfsim simulate`` (``coverage=False`` leaves the tables out,
+        ``end=False`` the closing :meth:`format_end`)."""
         last = self.start_seed + self.seeds - 1
         where = (
             "not stored"
@@ -439,6 +442,26 @@ class CampaignSummary:
         ]
         for scenario in self.scenarios:
             lines += [scenario.format(failing_shown=failing_shown, coverage=coverage), ""]
+        if end:
+            lines.append(self.format_end())
+        return "\n".join(lines)
+
+    def format_end(self) -> str:
+        """The report's last lines: with several scenarios a table of each one's runs,
+        failures and most frequent failure, then the totals (and why it stopped early)."""
+        lines = []
+        if len(self.scenarios) > 1:
+            width = max(len("scenario"), *(len(s.path) for s in self.scenarios))
+            digits = max(len("runs"), *(len(str(s.runs)) for s in self.scenarios))
+            lines.append(f"{'scenario':<{width}}  {'runs':>{digits}}  failed  most failed")
+            for s in self.scenarios:
+                top = next(iter(s.failures_by_key.items()), None)
+                most = "" if top is None else f"  {top[0]} ({top[1]})"
+                first = f", first seed {s.failing[0].seed}" if s.failing else ""
+                lines.append(
+                    f"{s.path:<{width}}  {s.runs:>{digits}}  {s.failed:>6}{most}{first}".rstrip()
+                )
+            lines.append("")
         total = (
             f"{self.runs} runs: {self.passed} passed, {self.failed} failed in "
             f"{self.wall_seconds:.2f}s ({self.runs_per_second:.0f} runs/s)"

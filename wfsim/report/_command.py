@@ -18,6 +18,8 @@ __all__ = ["ReportError", "add_parser", "cmd_report"]
 
 TRACE_SUFFIXES = (".jsonl", ".ndjson")
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
+#: Where the page goes without ``-o`` (never the terminal: HTML is not for reading there).
+DEFAULT_OUTPUT = "wfsim-report.html"
 
 
 class ReportError(WfsimError, ValueError):
@@ -160,15 +162,15 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             page = run_html(_trace_view(path))
         else:
             page = run_html(_scenario_view(path, args.seed))
-    if args.output in (None, "-"):
+    if args.output == "-":
         out.write(page)
         return EXIT_OK
+    target = DEFAULT_OUTPUT if args.output is None else args.output
     try:
-        pathlib.Path(args.output).write_text(page, encoding="utf-8")
+        pathlib.Path(target).write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise ReportError(
-            f"cannot write the report to {args.output!r}: {exc.strerror or exc}"
-        ) from None
+        raise ReportError(f"cannot write the report to {target!r}: {exc.strerror or exc}") from None
+    print(f"wrote {target}", file=out)
     return EXIT_OK
 
 
@@ -197,6 +199,7 @@ def add_parser(
         "--out", metavar="DIR", help=f"directory of {store_file} for --campaign (default .wfsim)"
     )
     report.add_argument(
-        "-o", "--output", metavar="HTML", help="the file to write (default: stdout)"
+        "-o", "--output", metavar="HTML",
+        help=f"the file to write (default: ./{DEFAULT_OUTPUT}; '-' for stdout)",
     )
     report.set_defaults(func=cmd_report, store_file=store_file)
