@@ -826,6 +826,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report(sub, _seed, STORE_FILE)
 
+    from wfsim._cli_diff import add_parser as add_diff
+
+    add_diff(sub, _seed, _count)
+
     schema = sub.add_parser(
         "schema", help="print the scenario file JSON Schema",
         description="Print the JSON Schema (draft 2020-12) of *.wfsim.yaml files.",

@@ -20,6 +20,7 @@ from ._faults import Fault
 from ._run import DEFAULT_TIME_LIMIT, run
 from ._time import Duration
 from ._trace import Trace, TraceEvent
+from ._tracediff import TraceDiff, diff_traces
 from ._workflow import Workflow
 
 __all__ = ["DeterminismReport", "check_determinism", "load_target"]
@@ -53,7 +54,11 @@ def load_target(spec: str) -> Workflow:
 
 @attrs.frozen
 class DeterminismReport:
-    """The outcome of :func:`check_determinism`; true when both runs were identical."""
+    """The outcome of :func:`check_determinism`; true when both runs were identical.
+
+    ``diff`` compares the two traces (this process as A, the fresh one as B), as
+    ``wfsim diff`` does; :meth:`explain` prints it.
+    """
 
     ok: bool
     digest: str
@@ -62,6 +67,7 @@ class DeterminismReport:
     event: TraceEvent | None
     other_event: TraceEvent | None
     hash_seed: str
+    diff: TraceDiff | None = attrs.field(default=None, repr=False)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -69,13 +75,15 @@ class DeterminismReport:
     def explain(self) -> str:
         if self.ok:
             return f"deterministic: both runs have digest {self.digest}"
+        head = (
+            f"not deterministic: traces diverge at event #{self.first_divergence} "
+            f"(fresh process, PYTHONHASHSEED={self.hash_seed})"
+        )
+        if self.diff is not None:
+            return f"{head}\n{self.diff.format()}"
         here = self.event.to_json() if self.event else "<trace ended>"
         there = self.other_event.to_json() if self.other_event else "<trace ended>"
-        return (
-            f"not deterministic: traces diverge at event #{self.first_divergence} "
-            f"(fresh process, PYTHONHASHSEED={self.hash_seed})\n"
-            f"  this process:  {here}\n  fresh process: {there}"
-        )
+        return f"{head}\n  this process:  {here}\n  fresh process: {there}"
 
 
 def _payload(target: Workflow | str, kwargs: Mapping[str, Any]) -> str:
@@ -139,6 +147,7 @@ def check_determinism(
         event=mine[index] if index is not None and index < len(mine) else None,
         other_event=theirs[index] if index is not None and index < len(theirs) else None,
         hash_seed=hash_seed,
+        diff=diff_traces(mine, theirs, a_name="this process", b_name="fresh process"),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
@@ -17,7 +18,7 @@ import attrs
 
 from ._time import NS_PER_SECOND, format_seconds, to_seconds
 
-__all__ = ["AttemptRecord", "Trace", "TraceEvent", "EVENT_KINDS"]
+__all__ = ["AttemptRecord", "Trace", "TraceEvent", "EVENT_KINDS", "read_trace_file"]
 
 #: Every kind the engine writes today (later features add to it).
 EVENT_KINDS = frozenset(
@@ -297,3 +298,37 @@ class Trace(Sequence[TraceEvent]):
         if len(self._events) != len(other._events):
             return min(len(self._events), len(other._events))
         return None
+
+
+def read_trace_file(path: str | os.PathLike[str], error: type[Exception] = ValueError) -> Trace:
+    """Read a JSON Lines trace file (as ``wfsim run --trace`` writes it).
+
+    Raises ``error`` with a one-line message naming the file (and the line) for
+    a file that cannot be read, a line that is not an event, or no events.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise error(f"{path}: cannot read the trace file: {reason}") from None
+    events = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            for key in ("seq", "t", "kind"):
+                if key not in data:
+                    raise ValueError(f"the event has no {key!r} field")
+            events.append(TraceEvent.from_dict(data))
+        except (TypeError, ValueError) as exc:
+            raise error(
+                f"{path}:{number}: not a trace event (one JSON object a line, with seq, t and "
+                f"kind, as `wfsim run --trace` writes): {exc}"
+            ) from None
+    if not events:
+        raise error(f"{path}: the trace file holds no events")
+    return Trace(events)

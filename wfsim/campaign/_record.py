@@ -17,6 +17,7 @@ import attrs
 
 from wfsim._core._faults import Fault
 from wfsim._core._trace import ATTEMPT_ENDS, ATTEMPT_STARTS, Trace
+from wfsim._core._tracediff import step_summaries
 from wfsim.checks import check_all
 from wfsim.errors import WfsimError
 from wfsim.scenario import Scenario, ScenarioRun, load_scenario, run_scenario
@@ -44,6 +45,9 @@ class RunRecord:
     are the steps that ended ``step_failed``; ``retry_delays_ns`` the virtual
     time between each failed attempt and the next, as ``expect.retry_delays``
     measures it. ``wall_ms`` is host time spent on the run and its checks.
+    ``outcomes`` holds how each step (and compensation) ended, as ``wfsim diff``
+    names it (:func:`wfsim._core._tracediff.step_summaries`; empty in a store
+    written before it was recorded).
     ``coverage`` is what the run reached (:func:`~._coverage.run_coverage`).
     ``swarm`` lists the fault kinds a swarm campaign turned on for the seed;
     ``random_faults`` counts the ``fault_injected`` events of its random faults.
@@ -60,6 +64,7 @@ class RunRecord:
     failed_attempts: Mapping[str, int] = attrs.field(factory=dict)
     failed_steps: tuple[str, ...] = ()
     retry_delays_ns: tuple[int, ...] = ()
+    outcomes: Mapping[str, str | None] = attrs.field(factory=dict)
     coverage: Mapping[str, Any] = attrs.field(factory=dict)
     swarm: tuple[str, ...] = ()
     random_faults: int = 0
@@ -81,6 +86,7 @@ class RunRecord:
                 "failed_attempts": dict(self.failed_attempts),
                 "failed_steps": list(self.failed_steps),
                 "retry_delays_ns": list(self.retry_delays_ns),
+                "outcomes": dict(self.outcomes),
                 "coverage": self.coverage,
                 "swarm": list(self.swarm),
                 "random_faults": self.random_faults,
@@ -107,6 +113,7 @@ class RunRecord:
             failed_attempts=stats["failed_attempts"],
             failed_steps=tuple(stats["failed_steps"]),
             retry_delays_ns=tuple(stats["retry_delays_ns"]),
+            outcomes=stats.get("outcomes", {}),
             coverage=stats.get("coverage", {}),
             swarm=tuple(stats.get("swarm", ())),
             random_faults=stats.get("random_faults", 0),
@@ -124,7 +131,7 @@ def file_hash(path: str | pathlib.Path) -> str:
 
 
 def _numbers(trace: Trace) -> dict[str, Any]:
-    """Attempts, failed attempts, failed steps and retry delays, in one pass over the trace."""
+    """Attempts, failed attempts, failed steps, retry delays and each step's outcome."""
     attempts: dict[str, int] = {}
     failed: dict[str, int] = {}
     failed_steps: list[str] = []
@@ -150,6 +157,7 @@ def _numbers(trace: Trace) -> dict[str, Any]:
         "failed_attempts": failed,
         "failed_steps": tuple(failed_steps),
         "retry_delays_ns": tuple(delays),
+        "outcomes": {step: summary.outcome for step, summary in step_summaries(trace).items()},
     }
 
 

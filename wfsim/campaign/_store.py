@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from wfsim._core._time import to_seconds
+from wfsim._core._tracediff import StepChange, StepSummary, step_changes
 
 from ._coverage import universe_of_file
 from ._explore import Exploration
@@ -145,6 +146,15 @@ class SeedChange:
             return "failures"
         return "digest"
 
+    @property
+    def steps(self) -> tuple[StepChange, ...]:
+        """The steps whose attempts or outcome changed, as ``wfsim diff`` reports them.
+
+        Outcomes are compared only when both campaigns recorded them.
+        """
+        both = bool(self.before.outcomes) and bool(self.after.outcomes)
+        return step_changes(_summaries(self.before, both), _summaries(self.after, both))
+
     def describe(self) -> str:
         b, a = self.before, self.after
         parts = []
@@ -154,7 +164,9 @@ class SeedChange:
             parts.append(f"status {b.status} -> {a.status}")
         if b.digest != a.digest:
             parts.append(f"digest {b.digest[:12] or '-'} -> {a.digest[:12] or '-'}")
-        return f"{self.path} seed {self.seed}: " + "; ".join(parts)
+        # The steps that changed, one line each under the seed's (as `wfsim diff` words them).
+        steps = "".join(f"\n    {c.describe('before', 'after')}" for c in self.steps)
+        return f"{self.path} seed {self.seed}: " + "; ".join(parts) + steps
 
     def to_json(self) -> dict[str, Any]:
         def side(r: RunRecord) -> dict[str, Any]:
@@ -172,7 +184,19 @@ class SeedChange:
             "change": self.kind,
             "before": side(self.before),
             "after": side(self.after),
+            "steps": [c.to_json() for c in self.steps],
         }
+
+
+def _summaries(record: RunRecord, outcomes: bool) -> dict[str, StepSummary]:
+    """A record's steps as :func:`step_changes` compares them (outcome None if not kept)."""
+    names = dict.fromkeys([*record.outcomes, *record.attempts])
+    return {
+        name: StepSummary(
+            record.attempts.get(name, 0), record.outcomes.get(name) if outcomes else None
+        )
+        for name in names
+    }
 
 
 def _outcome(record: RunRecord) -> str:

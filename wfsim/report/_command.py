@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from wfsim._core._time import format_seconds
-from wfsim._core._trace import Trace
+from wfsim._core._trace import read_trace_file
 from wfsim.errors import WfsimError
 
 from ._html import RunView, campaign_html, run_html
@@ -27,34 +26,7 @@ class ReportError(WfsimError, ValueError):
 
 
 def _trace_view(path: pathlib.Path) -> RunView:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ReportError(f"{path}: cannot read the trace file: {reason}") from None
-    events = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            if not isinstance(data, dict):
-                raise ValueError("expected a JSON object")
-            for key in ("seq", "t", "kind"):
-                if key not in data:
-                    raise ValueError(f"the event has no {key!r} field")
-            events.append(data)
-        except ValueError as exc:
-            raise ReportError(
-                f"{path}:{number}: not a trace event (one JSON object a line, with seq, t and "
-                f"kind, as `wfsim run --trace` writes): {exc}"
-            ) from None
-    if not events:
-        raise ReportError(f"{path}: the trace file holds no events")
-    try:
-        trace = Trace.from_jsonl("\n".join(json.dumps(e) for e in events))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ReportError(f"{path}: not a trace: {exc}") from None
+    trace = read_trace_file(path, ReportError)
     first, last = trace[0], trace[-1]
     facts = [("trace", str(path))]
     if first.kind == "run_started":
