@@ -20,6 +20,8 @@ under ``trio.run``, on the trio ``Clock`` among its arguments (``wfsim_clock``) 
 else a fresh ``MockClock(autojump_threshold=0)``, unless another plugin runs it
 (pytest-trio's ``trio`` marker or ``trio_mode``, anyio, asyncio). pytest-trio too
 takes a ``Clock`` fixture as the run's clock, so ``wfsim_clock`` works there as well.
+pytest-asyncio's ``asyncio_mode = auto`` takes every async test; wfsim claims its
+own back at collection (PLUG-9).
 
 Options: ``--wfsim-seed N``, ``--wfsim-seeds N``, ``--wfsim-trace-dir DIR`` and the
 ini keys ``wfsim_seed``, ``wfsim_trace_dir``.
@@ -507,6 +509,15 @@ class Simulation:
     ) -> RunResult:
         """:func:`wfsim.arun` (inside a trio run) with the test's seed, limit, faults, signals."""
         __tracebackhide__ = True
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            raise WfsimError(
+                "wfsim_sim.arun() runs on trio, but this test runs on another event loop "
+                "(an asyncio marker, or pytest-asyncio's asyncio_mode = auto with one); "
+                "remove the asyncio marker so wfsim runs the test under trio, or call "
+                "wfsim_sim.run() from a plain 'def' test"
+            ) from None
         result = await arun(
             workflow,
             input=input,
@@ -744,14 +755,63 @@ def pytest_runtest_makereport(
 # -- async tests -----------------------------------------------------------------------------
 
 
+def _wants_wfsim(item: pytest.Function) -> bool:
+    return item.get_closest_marker("wfsim") is not None or any(
+        name.startswith("wfsim_") for name in item.fixturenames
+    )
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Generator[None, Any, Any]:
+    """Claim wfsim's async tests back from pytest-asyncio's ``asyncio_mode = auto`` (PLUG-9).
+
+    In auto mode pytest-asyncio turns every ``async def`` test into an item of its
+    own that runs on an asyncio loop. This wrapper runs after it: an async test
+    that uses wfsim (PLUG-7) and carries no asyncio, trio or anyio marker of its
+    own becomes a plain ``pytest.Function`` again, which ``pytest_pyfunc_call``
+    runs under trio. A test marked ``asyncio`` stays pytest-asyncio's.
+    """
+    made = yield
+    if not made or not inspect.iscoroutinefunction(obj):
+        return made
+    explicit = {m.name for m in getattr(obj, "pytestmark", ())} | {
+        m.name for m in collector.iter_markers()
+    }
+    if explicit.intersection(_OTHER_RUNNERS):
+        return made
+    if isinstance(made, list):
+        return [_from_pytest_asyncio(item) for item in made]
+    return _from_pytest_asyncio(made)
+
+
+def _from_pytest_asyncio(item: Any) -> Any:
+    """A plain ``pytest.Function`` for an item pytest-asyncio's auto mode took over."""
+    if not isinstance(item, pytest.Function) or type(item) is pytest.Function:
+        return item
+    if not type(item).__module__.startswith("pytest_asyncio") or not _wants_wfsim(item):
+        return item
+    assert item.parent is not None
+    plain = pytest.Function.from_parent(
+        item.parent,
+        name=item.name,
+        callspec=getattr(item, "callspec", None),
+        callobj=item.obj,
+        fixtureinfo=item._fixtureinfo,
+        keywords={k: v for k, v in item.keywords.items() if k != "asyncio"},
+        originalname=item.originalname,
+    )
+    plain.own_markers = [m for m in item.own_markers if m.name != "asyncio"]
+    return plain
+
+
 def _runs_on_wfsim_trio(item: pytest.Function) -> bool:
     if not inspect.iscoroutinefunction(item.obj):
         return False  # pytest-trio has replaced a trio test's function by now
     if any(item.get_closest_marker(name) is not None for name in _OTHER_RUNNERS):
         return False
-    return item.get_closest_marker("wfsim") is not None or any(
-        name.startswith("wfsim_") for name in item.fixturenames
-    )
+    return _wants_wfsim(item)
 
 
 @pytest.hookimpl(tryfirst=True)

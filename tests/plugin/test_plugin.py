@@ -893,3 +893,55 @@ def test_trio_mode_tests_are_pytest_trios(pytester: pytest.Pytester) -> None:
         """,
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+# -- PLUG-9: coexistence with pytest-asyncio ----------------------------------------------------
+
+
+@pytest.mark.spec("PLUG-9")
+def test_asyncio_auto_mode_leaves_wfsim_tests_to_wfsim(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("pytest_asyncio")
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    python_tests(
+        pytester,
+        """
+        import asyncio
+
+        async def test_wfsim_fixtures(wfsim_sim, wfsim_clock):
+            await trio.sleep(3600)  # virtual: trio runs this test on wfsim_clock
+            result = await wfsim_sim.arun(purchase())
+            assert result.status == "completed"
+            assert wfsim_clock.current_time() == 3600 + result.makespan
+
+        @pytest.mark.wfsim(seed=4)
+        @pytest.mark.parametrize("n", [1, 2])
+        async def test_wfsim_marker(n, wfsim_seed):
+            await trio.sleep(n)
+            assert wfsim_seed == 4
+
+        class TestInAClass:
+            async def test_method(self, wfsim_sim):
+                assert (await wfsim_sim.arun(purchase())).status == "completed"
+
+        async def test_plain_asyncio():  # no wfsim: still pytest-asyncio's
+            await asyncio.sleep(0)
+            assert asyncio.get_running_loop() is not None
+
+        @pytest.mark.asyncio
+        async def test_marked_asyncio(wfsim_sim):  # marked: pytest-asyncio's, and told so
+            await wfsim_sim.arun(purchase())
+        """,
+    )
+    result = pytester.runpytest("-p", "asyncio", "-v")
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*WfsimError: wfsim_sim.arun() runs on trio, but this test runs on another event "
+            "loop (an asyncio marker, or pytest-asyncio's asyncio_mode = auto with one); remove "
+            "the asyncio marker so wfsim runs the test under trio, or call wfsim_sim.run() from "
+            "a plain 'def' test",
+        ]
+    )
+    assert "must be called from async context" not in result.stdout.str()
