@@ -24,6 +24,7 @@ PUBLIC = {
     "ContextKeyError",
     "CycleError",
     "DeterminismError",
+    "NondeterminismError",
     "DeterminismReport",
     "AsyncioUnsupportedError",
     "ExternalWaitError",

@@ -18,6 +18,7 @@ __all__ = [
     "CycleError",
     "DeterminismError",
     "ExternalWaitError",
+    "NondeterminismError",
     "RetryPolicyError",
     "ScenarioError",
     "SignalTimeoutError",
@@ -116,3 +117,18 @@ class SignalTimeoutError(WfsimError, TimeoutError):
 
 class CircuitOpenError(WfsimError, RuntimeError):
     """An attempt was refused because its circuit breaker is open (or half-open and full)."""
+
+
+class NondeterminismError(WfsimError, RuntimeError):
+    """A workflow body, replaying its history, did something else than the history has.
+
+    ``position`` is where (``"body#2"``: the body's 2nd call; ``"body/3#1"``: the 1st
+    call of the branch its 3rd call started), ``recorded`` what the history has there
+    and ``new`` what the code did instead (specs/imperative.md IMP-12).
+    """
+
+    def __init__(self, message: str, *, position: str = "", recorded: str = "", new: str = ""):
+        super().__init__(message)
+        self.position = position
+        self.recorded = recorded
+        self.new = new

@@ -289,16 +289,18 @@ def test_parallel_group_tasks_are_lost_and_re_attempted() -> None:
 
 
 @pytest.mark.spec("FAULT-13")
-def test_crash_faults_on_imperative_and_event_workflows_are_rejected() -> None:
-    @wfsim.workflow
-    async def body(ctx: Any, _: Any) -> None:
-        return None
+def test_crash_faults_on_event_workflows_are_rejected() -> None:
+    wf = wfsim.EventWorkflow("events")
+
+    @wf.step(accepts=wfsim.StartEvent)
+    async def start(ctx: wfsim.StepContext, ev: wfsim.Event) -> wfsim.StopEvent:
+        return wfsim.StopEvent(result=1)
 
     with pytest.raises(wfsim.WfsimError) as info:
-        wfsim.run(body, faults=[Fault.crash("x")])
+        wfsim.run(wf, faults=[Fault.crash("start")])
     assert str(info.value) == (
-        "crash faults need a DAG workflow (wfsim.Workflow); @wfsim.workflow workflow 'body' "
-        "cannot restart from its history yet (specs/faults.md FAULT-13)"
+        "crash faults need a DAG workflow or a @wfsim.workflow body; event workflow "
+        "'events' cannot restart from its history yet (specs/faults.md FAULT-13)"
     )
 
 

@@ -103,3 +103,62 @@ def test_effects_and_repeated_effects_expectations_hold_and_fail_with_a_sentence
 def only_failure(failures: list[Any]) -> Any:
     assert len(failures) == 1, failures
     return failures[0]
+
+
+BODY_DEMOS = sorted((REPO / "scenarios").glob("durable_payment_*.wfsim.yaml"))
+
+
+@pytest.mark.spec("FAULT-15", "IMP-11", "IMP-12")
+@pytest.mark.parametrize("path", BODY_DEMOS, ids=lambda p: p.name)
+def test_the_durable_body_scenarios_pass_and_their_oracles_are_silent(path: pathlib.Path) -> None:
+    scenario = load_scenario(path)
+    for seed in range(3):
+        outcome = run_scenario(scenario, seed=seed)
+        assert outcome.passed, outcome
+        assert check_all(scenario.workflow, scenario.faults, outcome.result.trace) == []
+
+
+@pytest.mark.spec("FAULT-15", "FAULT-14")
+def test_the_unkeyed_charge_fails_the_effect_check_the_keyed_one_passes() -> None:
+    def with_effect_check(name: str) -> Any:
+        text = (REPO / "scenarios" / f"durable_payment_{name}.wfsim.yaml").read_text()
+        text = text.replace("repeated_effects: [charge]", "repeated_effects: []")
+        return run_scenario(load_scenario_text(text))
+
+    assert with_effect_check("keyed").passed
+    unkeyed = with_effect_check("unkeyed")
+    assert not unkeyed.passed
+    assert "charge" in str(unkeyed)
+    assert unkeyed.result.effect_counts["charge"] == 2
+
+
+BODY_TEXT = """\
+scenario: body crash points load and write back
+workflow:
+  python: examples.durable_payment:checkout
+input: {id: 1}
+faults:
+  - {crash: {body: "after:charge", restart_after: 2s}}
+  - {crash: {body: "sleep*"}, occurrences: [2, 3]}
+  - {crash: {body: "*"}, probability: 0.25}
+  - {step: ship, crash: {at: after}}
+"""
+
+
+@pytest.mark.spec("FAULT-15", "SCN-7", "SCN-13")
+def test_body_crash_points_load_and_round_trip() -> None:
+    scenario = load_scenario_text(BODY_TEXT)
+    assert list(scenario.faults) == [
+        Fault.crash(body="after:charge", restart_after="2s"),
+        Fault.crash(body="sleep*", occurrences=[2, 3]),
+        Fault.crash(body="*", probability=0.25),
+        Fault.crash("ship", at="after"),
+    ]
+    text = dump_scenario(
+        scenario.workflow,
+        faults=scenario.faults,
+        input={"id": 1},
+        python="examples.durable_payment:checkout",
+    )
+    again = load_scenario_text(text)
+    assert again.faults == scenario.faults

@@ -47,19 +47,25 @@ class RunView:
         Hypothesis tape) gives the code the same numbers.
         """
         if self._rng is None:
-            self._rng = random.Random(self._engine.choices.choose(1 << 62, "random"))
+            self._rng = random.Random(self._seed())
         return self._rng
 
     def now(self) -> float:
         """Virtual seconds since the run started (like Temporal's ``workflow.now()``)."""
-        return to_seconds(self._engine.now)
+        return to_seconds(self._now_ns())
 
     def now_ns(self) -> int:
-        return int(self._engine.now)
+        return self._now_ns()
 
     def wall_time(self) -> _dt.datetime:
         """The virtual wall-clock time: the run's epoch plus :meth:`now`."""
-        return wall_time(self._engine.epoch, self._engine.now)
+        return wall_time(self._engine.epoch, self._now_ns())
+
+    def _now_ns(self) -> int:
+        return int(self._engine.now)
+
+    def _seed(self) -> int:
+        return int(self._engine.choices.choose(1 << 62, "random"))
 
 
 class StepContext(RunView):

@@ -202,6 +202,12 @@ class Style(Protocol):
     def tasks_gone(self) -> None:
         """trio cancelled every task: forget its tasks."""
 
+    def crashed(self) -> list[_Attempt]:
+        """The engine died: the code in memory it loses (the kernel ends it)."""
+
+    def recovered(self) -> None:
+        """The engine is back: its code starts again (replaying its history)."""
+
 
 class Engine:
     """One run of a DAG workflow. Use :func:`wfsim.run` or :func:`wfsim.arun`."""
@@ -227,7 +233,9 @@ class Engine:
         self.context: dict[str, Any] = dict(input) if isinstance(input, Mapping) else {}
         self.seed = seed
         # Delivery faults (events, signals) act on deliveries, never on attempts.
-        self.faults = tuple(f for f in faults if f.delivery is None)
+        self.faults = tuple(f for f in faults if f.delivery is None and f.at != "body")
+        #: Crashes at a workflow body's points (FAULT-15): the body style decides them.
+        self.body_faults = tuple(f for f in faults if f.at == "body")
         self.delivery_faults = tuple(f for f in faults if f.delivery is not None)
         self._occurrences: Counter[tuple[str, str]] = Counter()
         self._delayed: list[_Timer] = []
@@ -244,7 +252,7 @@ class Engine:
         # Crash faults (specs/faults.md FAULT-10..): the context as of the last recorded
         # completion, which a restart goes back to. Kept only when a crash can happen.
         self._durable: dict[str, Any] | None = (
-            dict(self.context) if any(f.kind == "crash" for f in self.faults) else None
+            dict(self.context) if any(f.kind == "crash" for f in faults) else None
         )
         # The recovery the last crash scheduled: its time and what it resumes (the
         # arguments of _recover), so a crash during a recovery can hand on the rest.
@@ -563,6 +571,16 @@ class Engine:
     def step_ended(self, st: _StepState) -> None:
         """``st`` (a step or a branch) ended: whoever waits for it is told."""
         self._step_ended(st)
+
+    def decide(self, faults: Iterable[Fault], name: str, number: int) -> list[Fault]:
+        """The faults of ``faults`` that hit occurrence ``number`` of ``name`` now
+        (probability draws from the ``faults`` stream, in plan order)."""
+        return [f for f, _ in self._decide_faults(faults, name, number)]
+
+    def crash(self, fault: Fault, point: str) -> None:
+        """The engine dies at a workflow body's ``point`` (FAULT-15), traced first."""
+        self.record("fault_injected", fault=fault.describe())
+        self._crash(None, fault, point)
 
     def delivery(self, what: str, name: str) -> tuple[int, int]:
         """A delivery of ``name`` (a signal) happens: how many times (0: dropped) and
@@ -1324,11 +1342,13 @@ class Engine:
         if self._durable is not None:
             self._durable = dict(self.context)
 
-    def _crash(self, att: _Attempt, fault: Fault) -> None:
+    def _crash(self, att: _Attempt | None, fault: Fault, point: str | None = None) -> None:
         """The engine dies: every attempt in flight is lost, nothing runs until it recovers.
 
         What it recorded survives (completed steps, their results, scheduled retries);
-        the context goes back to its state at the last recorded completion.
+        the context goes back to its state at the last recorded completion. ``att`` is
+        the attempt that crashed, or None for a crash at a workflow body's ``point``,
+        whose code (like every body's and branch's) the style ends too.
         """
         every = (*self.states.values(), *self.task_states.values(), *self.comp_states.values())
         lost = [
@@ -1339,9 +1359,10 @@ class Engine:
         restart_at = self.now + fault.restart_ns
         self.record(
             "crashed",
-            att.state.step.name,
-            att.number,
+            att.state.step.name if att is not None else None,
+            att.number if att is not None else None,
             at=fault.at,
+            **({"point": point} if point is not None else {}),
             lost=[[st.step.name, st.attempts] for st in lost],
             restart_after=to_seconds(fault.restart_ns),
         )
@@ -1351,11 +1372,18 @@ class Engine:
             self._release(st.current)
             st.status = "retrying"  # re-attempted when the engine is back
             st.retry_at_ns = restart_at
+        code = self.style.crashed() if self.style is not None else []
+        for body in code:
+            body.end()
         # Wake-ups of lost attempts must not run their code any further.
         self._switches[:] = [(a, v) for a, v in self._switches if not a.done]
         for st in lost:
             assert st.current is not None
             self._cancel_task(st.current)
+        running = self.current_attempt()
+        for body in code:
+            if body is not running:  # the code that crashed ends itself (Bodies)
+                self._cancel_task(body)
         if self._durable is not None:
             self.context.clear()
             self.context.update(self._durable)
@@ -1408,6 +1436,8 @@ class Engine:
             if st.status == "retrying":
                 st.retry_at_ns = None
                 self._ready.append((self._begin_attempt, (st,)))
+        if self.style is not None:
+            self.style.recovered()
 
     # -- sagas ------------------------------------------------------------------------------
     def _register(self, st: _StepState) -> None:

@@ -38,7 +38,7 @@ import attrs
 
 from ._time import Duration, to_ns, to_seconds
 
-__all__ = ["Fault", "FaultKind", "InjectedError"]
+__all__ = ["BODY_POINTS", "Fault", "FaultKind", "InjectedError", "body_point"]
 
 FaultKind = Literal["error", "latency", "hang", "outage", "crash", "drop", "duplicate", "delay"]
 Delivery = Literal["event", "signal"]
@@ -93,8 +93,9 @@ class Fault:
     error_type: type[BaseException] | None = attrs.field(default=None, eq=False, repr=False)
     message: str = ""
     retryable: bool = True
-    #: ``start``/``end`` for errors; ``before``/``after`` (the effect) for crashes.
-    at: Literal["start", "end", "before", "after"] = "start"
+    #: ``start``/``end`` for errors; ``before``/``after`` (the effect) for crashes, or
+    #: ``body`` for a crash at a workflow body's point (``step`` then holds the point).
+    at: Literal["start", "end", "before", "after", "body"] = "start"
     extra_ns: int = 0
     shape: LatencyShape = "fixed"
     high_ns: int = 0
@@ -244,12 +245,14 @@ class Fault:
     @classmethod
     def crash(
         cls,
-        step: str,
+        step: str | None = None,
         *,
         at: Literal["before", "after"] = "before",
         attempts: Iterable[int] | int | None = None,
         probability: float | None = None,
         restart_after: Duration = 0,
+        body: str | None = None,
+        occurrences: Iterable[int] | int | None = None,
     ) -> Fault:
         """Make the engine die at ``step``'s attempt and restart ``restart_after`` later.
 
@@ -258,12 +261,42 @@ class Fault:
         again after the restart (at-least-once). Every attempt in flight at the crash is
         lost and re-attempted on recovery; completed steps keep their results. Without
         ``attempts`` or ``probability`` the crash hits the first attempt only; with
-        ``probability`` and no ``attempts`` any attempt may crash. DAG workflows only.
+        ``probability`` and no ``attempts`` any attempt may crash. DAG workflows and
+        workflow bodies (whose body then replays its history, FAULT-15..).
+
+        ``body=`` instead of a step crashes a workflow body at one of its points
+        (specs/faults.md FAULT-15): ``"after:charge"`` once the call ``charge`` ended,
+        before the body resumes; ``"sleep"`` / ``"sleep:2"`` as the body starts its
+        first / second ``ctx.sleep``; ``"signal:approval"`` as it starts waiting for
+        that signal; a glob (``"after:*"``, ``"*"``) matches several points.
+        ``occurrences=[3]`` crashes at the 3rd matching point only (the default: the
+        1st), ``probability=p`` at each matching point with that chance.
 
         Example::
 
             wfsim.run(wf, faults=[wfsim.Fault.crash("charge", at="after", restart_after="5s")])
+            wfsim.run(checkout, faults=[wfsim.Fault.crash(body="after:*", occurrences=[2])])
         """
+        if body is not None:
+            if step is not None:
+                raise ValueError("Fault.crash takes a step or body= (a body point), not both")
+            point = body_point(body)
+            if occurrences is None and probability is None:
+                occurrences = (1,)
+            return cls(
+                kind="crash",
+                step=point,
+                attempts=_occurrences(occurrences),
+                probability=probability,
+                at="body",
+                restart_ns=to_ns(restart_after, what="crash restart_after"),
+            )
+        if step is None:
+            raise ValueError("Fault.crash needs a step (or body= for a workflow body's point)")
+        if occurrences is not None:
+            raise ValueError(
+                "Fault.crash(occurrences=...) is for body= points; steps take attempts="
+            )
         if at not in ("before", "after"):
             raise ValueError(f"crash 'at' must be 'before' or 'after' (the effect), not {at!r}")
         if attempts is None and probability is None:
@@ -437,6 +470,10 @@ class Fault:
                 out["at"] = self.at
             else:
                 out.update(start=to_seconds(self.window_ns[0]), end=to_seconds(self.window_ns[1]))
+        elif self.kind == "crash" and self.at == "body":
+            out.update(at="body", point=self.step, restart_after=to_seconds(self.restart_ns))
+            if self.attempts is not None:
+                out["occurrences"] = list(self.attempts)
         elif self.kind == "crash":
             out.update(at=self.at, restart_after=to_seconds(self.restart_ns))
         elif self.delivery is not None:
@@ -479,6 +516,29 @@ class Fault:
             except Exception:  # an exotic constructor: fall back to a named InjectedError
                 pass
         return InjectedError(self.error_name, self.message)
+
+
+#: The kinds of a workflow body's crash points (FAULT-15).
+BODY_POINTS = ("after:", "sleep", "signal:")
+
+
+def body_point(value: Any) -> str:
+    """A crash point of a workflow body: ``after:<call>``, ``sleep[:n]``,
+    ``signal:<name>[:n]`` or a glob matching such points; else a ValueError."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"a body crash point is a non-empty string, not {value!r}")
+    head, _, rest = value.partition(":")
+    if value == "*" or (head in ("after", "signal") and rest) or head in ("sleep", "sleep*"):
+        return value
+    import difflib
+
+    close = difflib.get_close_matches(head, ("after", "sleep", "signal"), n=1, cutoff=0.6)
+    hint = f": did you mean {close[0] + (':' + rest if rest else '')!r}?" if close else ""
+    raise ValueError(
+        f"unknown body crash point {value!r}{hint} (a point is after:<call name>, the call "
+        "ended; sleep or sleep:<n>, the body starts its nth ctx.sleep; signal:<name>, it "
+        "starts waiting for that signal; or a glob like after:*)"
+    )
 
 
 def _occurrences(value: Iterable[int] | int | None) -> tuple[int, ...] | None:

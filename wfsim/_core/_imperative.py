@@ -70,6 +70,12 @@ class BodyRuntime(Protocol):
 
     async def sleep(self, delay_ns: int) -> None: ...
 
+    def now_ns(self) -> int: ...
+
+    def rng_seed(self, prefix: str) -> int: ...
+
+    def patched(self, patch_id: str) -> bool: ...
+
 
 class ImperativeWorkflow(NoStaticSteps):
     """A workflow whose body is an ``async def body(ctx, input)``; see :func:`workflow`."""
@@ -148,6 +154,7 @@ class StepCall:
     breaker: CircuitBreaker | None = None
     fallback: Callable[..., Any] | None = None
     cache_key: Callable[..., Hashable] | None = None
+    idempotent: bool = True
 
     def __await__(self) -> Generator[Any, None, Any]:
         results = yield from self.ctx._bodies.call_steps([self]).__await__()
@@ -200,6 +207,26 @@ class WorkflowContext(RunView):
         self._bodies = bodies
         self._prefix = prefix  # "child/" inside a child workflow: its steps nest under it
 
+    def _now_ns(self) -> int:
+        # Replaying its history, the body sees the time it originally saw (IMP-11).
+        return self._bodies.now_ns()
+
+    def _seed(self) -> int:
+        return self._bodies.rng_seed(self._prefix)
+
+    def patched(self, patch_id: str) -> bool:
+        """Whether the code after a change named ``patch_id`` runs (Temporal's ``patched``).
+
+        False while the body replays a history recorded before the patch (so the old
+        code path keeps the old calls), True otherwise; the answer is recorded, so a
+        body that once took the new path always does (IMP-13).
+        """
+        if not isinstance(patch_id, str) or not patch_id:
+            raise WorkflowDefinitionError(
+                f"ctx.patched() takes a non-empty string id, not {patch_id!r}"
+            )
+        return self._bodies.patched(patch_id)
+
     def get(self, key: str, default: Any = None) -> Any:
         return self._engine.context.get(key, default)
 
@@ -217,6 +244,7 @@ class WorkflowContext(RunView):
         breaker: CircuitBreaker | None = None,
         fallback: Callable[..., Any] | None = None,
         cache_key: Callable[..., Hashable] | None = None,
+        idempotent: bool = True,
         **kwargs: Any,
     ) -> StepCall:
         """A call of step function ``fn(step_ctx, *args, **kwargs)``; ``await`` it.
@@ -226,6 +254,8 @@ class WorkflowContext(RunView):
         function given as ``compensate`` is called like ``fn`` too,
         ``undo(step_ctx, *args, **kwargs)``, and reads the step's result as
         ``step_ctx.result``; ``wfsim.compensation(...)`` takes ``step_ctx`` alone.
+        ``idempotent=False`` says a second run of its effect is a bug (a crash after
+        the effect reruns it): ``RunResult.repeated_effects`` names it (FAULT-14).
         ``cache_key(*args, **kwargs)`` names the call's inputs: a later call of
         the same step name with an equal key reuses the result (``cache_hit``).
         """
@@ -256,6 +286,7 @@ class WorkflowContext(RunView):
             breaker,
             fallback,
             cache_key,
+            bool(idempotent),
         )
 
     def child(

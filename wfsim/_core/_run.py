@@ -175,12 +175,16 @@ def _check_faults(
             if problem is not None:
                 raise WfsimError(problem)
             continue
+        if f.at == "body" and not isinstance(workflow, ImperativeWorkflow):
+            raise WfsimError(
+                f"a crash at a body point ({f.step!r}) needs a @wfsim.workflow body; "
+                f"workflow {workflow.name!r} has none (specs/faults.md FAULT-15)"
+            )
         if not isinstance(workflow, Workflow):
-            if f.kind == "crash":
-                what = "@wfsim.workflow" if isinstance(workflow, ImperativeWorkflow) else "event"
+            if f.kind == "crash" and isinstance(workflow, EventWorkflow):
                 raise WfsimError(
-                    f"crash faults need a DAG workflow (wfsim.Workflow); {what} workflow "
-                    f"{workflow.name!r} cannot restart from its history yet "
+                    f"crash faults need a DAG workflow or a @wfsim.workflow body; event "
+                    f"workflow {workflow.name!r} cannot restart from its history yet "
                     f"(specs/faults.md FAULT-13)"
                 )
             continue  # its steps exist only once the body calls them or events arrive

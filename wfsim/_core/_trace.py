@@ -55,6 +55,9 @@ EVENT_KINDS = frozenset(
         "events_collected",
         "crashed",
         "recovered",
+        "call_replayed",
+        "nondeterminism",
+        "patched",
     }
 )
 

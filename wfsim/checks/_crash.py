@@ -71,7 +71,7 @@ def _crash_shape(run: Run, events: list[TraceEvent], i: int) -> list[Violation]:
             )
         )
     lost = lost_attempts(crash)
-    if (crash.step, crash.attempt) not in lost:
+    if crash.get("point") is None and (crash.step, crash.attempt) not in lost:
         out.append(
             violation(
                 "FAULT-10",

@@ -29,7 +29,8 @@ _ATTEMPT_ENDS = frozenset(
 )
 #: What may follow a step's terminal event: a repeated end (reported on its own) and
 #: the event an invocation returned, emitted once it completed (EVT-2).
-_AFTER_END = STEP_ENDS | {"event_emitted"}
+#: A replay answering a body's call from its history (IMP-11) is no step activity.
+_AFTER_END = STEP_ENDS | {"event_emitted", "call_replayed"}
 
 
 # -- dependencies -------------------------------------------------------------------------------

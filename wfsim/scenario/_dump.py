@@ -176,6 +176,13 @@ def fault_mapping(
         if fault.probability is not None:
             doc["probability"] = fault.probability
         return doc
+    if fault.kind == "crash" and fault.at == "body":  # a body point: no step (FAULT-15)
+        doc = {"crash": {"body": fault.step, "restart_after": _seconds(fault.restart_ns)}}
+        if fault.attempts is not None:
+            doc["occurrences"] = list(fault.attempts)
+        if fault.probability is not None:
+            doc["probability"] = fault.probability
+        return doc
     doc = {"step": fault.step}
     if fault.kind == "error":
         doc["error"] = name_of(fault)

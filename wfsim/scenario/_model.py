@@ -597,20 +597,59 @@ class _Builder:
                 faults.append(self.delivery_fault(spec, path, workflow))
                 continue
             kind = next(k for k in self._FAULT_KEYS if k in spec)  # the schema made it one
+            if kind == "crash" and isinstance(spec["crash"], Mapping) and "body" in spec["crash"]:
+                faults.append(self.body_crash(spec, path, workflow))
+                continue
             self.step_target(spec, kind, path)
             self.fault_keys(spec, kind, path)
             fault = self.fault(spec, kind, path)
-            if kind == "crash" and not isinstance(workflow, Workflow):
+            if kind == "crash" and not isinstance(workflow, (Workflow, ImperativeWorkflow)):
                 self.fail(
                     (*path, "crash"),
-                    "crash faults need a DAG workflow (steps:); a workflow body or an event "
-                    "workflow cannot restart from its history yet (FAULT-13)",
+                    "crash faults need a DAG workflow (steps:) or a workflow body (python:); "
+                    "an event workflow cannot restart from its history yet (FAULT-13)",
                 )
             if isinstance(workflow, Workflow):
                 # An imperative body's steps exist only once it runs: any name may be one.
                 self.fault_target(fault, workflow, (*path, "step"))
             faults.append(fault)
         return tuple(faults)
+
+    def body_crash(self, spec: Mapping[str, Any], path: Path, workflow: AnyWorkflow) -> Fault:
+        """``{crash: {body: POINT, restart_after?}, occurrences?, probability?}`` (FAULT-15)."""
+        crash = spec["crash"]
+        if not isinstance(workflow, ImperativeWorkflow):
+            self.fail(
+                (*path, "crash", "body"),
+                "a crash at a body point needs a workflow body (workflow: {python: ...}); "
+                "this workflow has none: crash a step's attempt with step and crash: {at}",
+            )
+        for key in spec:
+            if key not in ("crash", "occurrences", "probability"):
+                self.fail(
+                    (*path, key),
+                    f"a crash at a body point takes crash: {{body, restart_after?}}, "
+                    f"occurrences and probability, not '{key}' (the point names what it hits)",
+                )
+        if "at" in crash:
+            self.fail(
+                (*path, "crash", "at"),
+                "'at' (before or after an attempt's effect) is for a step's crash; a body "
+                "point says where: after:<call>, sleep, signal:<name>",
+            )
+        probability = spec.get("probability")
+        if probability is not None and not math.isfinite(probability):
+            self.fail((*path, "probability"), f"expected {PROBABILITY_HELP}, got {probability!r}")
+        restart_ns = self.duration(crash.get("restart_after", 0), (*path, "crash", "restart_after"))
+        try:
+            return Fault.crash(
+                body=crash["body"],
+                occurrences=spec.get("occurrences"),
+                probability=probability,
+                restart_after=f"{restart_ns}ns",
+            )
+        except ValueError as exc:
+            self.fail((*path, "crash", "body"), str(exc))
 
     def step_target(self, spec: Mapping[str, Any], kind: str, path: Path) -> None:
         """A fault on attempts names its ``step``; ``event`` and ``signal`` are for deliveries."""
