@@ -138,13 +138,15 @@ def delivery_fault_problem(
             )
         names, known = event_type_names(workflow), "event types"
     else:
-        if not isinstance(workflow, ImperativeWorkflow):
+        if not isinstance(workflow, ImperativeWorkflow) and not getattr(
+            workflow, "receives_signals", False
+        ):
             kind = "a DAG of steps" if isinstance(workflow, Workflow) else "an event workflow"
             return (
                 f"{what}: workflow {workflow.name!r} is {kind} and receives no signals; "
                 "signal faults need a @wfsim.workflow body that waits for them"
             )
-        declared = list(workflow.signals)
+        declared = list(getattr(workflow, "signals", ()))
         names = declared or list(dict.fromkeys(signals))
         known = "declared signals" if declared else "signals sent"
     listed = ", ".join(names) if names else "none"
@@ -241,7 +243,8 @@ def _prepare(
         raise WfsimError(
             f"input must be a mapping (it seeds the DAG's context), not {type(input).__name__}"
         )
-    if signal_list and isinstance(workflow, (Workflow, EventWorkflow)):
+    receives = getattr(workflow, "receives_signals", False)  # wfsim.llama's adapter
+    if signal_list and isinstance(workflow, (Workflow, EventWorkflow)) and not receives:
         raise WfsimError(
             "signals are delivered to a workflow body that waits for them "
             "(ctx.wait_for_signal in a @wfsim.workflow); this DAG workflow has none"

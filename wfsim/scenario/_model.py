@@ -228,6 +228,16 @@ class _Builder:
     # -- the workflow -------------------------------------------------------------------
     def workflow(self, spec: Mapping[str, Any], settings: Mapping[str, Any]) -> AnyWorkflow:
         workflow: AnyWorkflow
+        if "llama_index" in spec:
+            for key in ("name", "steps", "saga", "events", "timeout"):
+                if key in spec:
+                    self.fail(
+                        ("workflow", key),
+                        f"'{key}' is for inline workflows; a LlamaIndex workflow brings its own",
+                    )
+            event_wf = self.llama_workflow(spec["llama_index"], ("workflow", "llama_index"))
+            self.no_limit_for_events(spec, settings)
+            return event_wf
         if "python" in spec:
             for key in ("name", "steps", "saga", "events", "timeout"):
                 if key in spec:
@@ -296,6 +306,22 @@ class _Builder:
                     "no max_concurrency; bound each step's concurrent invocations with "
                     "@wf.step(num_workers=...) instead",
                 )
+
+    def llama_workflow(self, target: str, path: Path) -> EventWorkflow:
+        """``llama_index: "module:Class"``: a LlamaIndex Workflow run by wfsim.llama."""
+        try:
+            from wfsim.llama import adapt
+        except ImportError as exc:
+            self.fail(path, str(exc))
+        module_name, _, attr = target.partition(":")
+        module = self.import_module(module_name, path)
+        obj = self.attribute(
+            module, attr, path, "a LlamaIndex Workflow subclass (workflows.Workflow)"
+        )
+        try:
+            return adapt(obj)
+        except WorkflowDefinitionError as exc:
+            self.fail(path, f"{target!r}: {exc}")
 
     def python_workflow(self, target: str, path: Path) -> AnyWorkflow:
         module_name, _, attr = target.partition(":")
@@ -921,7 +947,7 @@ class _Builder:
     # -- the document ---------------------------------------------------------------------
     def build(self, data: Mapping[str, Any]) -> Scenario:
         self.declared = tuple(data.get("errors", ()))
-        self.python = str(data["workflow"].get("python", ""))
+        self.python = str(data["workflow"].get("python", data["workflow"].get("llama_index", "")))
         settings: Mapping[str, Any] = data.get("settings", {})
         workflow = self.workflow(data["workflow"], settings)
         self.sent_signals = [s["name"] for s in data.get("signals", ())]
@@ -964,7 +990,8 @@ class _Builder:
         self, specs: Sequence[Mapping[str, Any]], workflow: AnyWorkflow
     ) -> tuple[Signal, ...]:
         """``signals: [{name, at?, payload?}]``, for a body that can wait for them."""
-        if specs and not isinstance(workflow, ImperativeWorkflow):
+        receives = getattr(workflow, "receives_signals", False)  # a LlamaIndex workflow
+        if specs and not isinstance(workflow, ImperativeWorkflow) and not receives:
             if isinstance(workflow, EventWorkflow):
                 what = (
                     f"{self.python!r} is an event workflow (a wfsim.EventWorkflow), whose steps "

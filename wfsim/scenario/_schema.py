@@ -234,7 +234,9 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
                 f"a compensation name cannot hold spaces or '<' (order chains use them), "
                 f"got {value!r}"
             )
-        if sub is _def("workflow")["properties"]["python"]:
+        if sub is _def("workflow")["properties"]["python"] or sub is _def("workflow")[
+            "properties"
+        ].get("llama_index"):
             return path, f"expected 'package.module:attr', got {value!r}"
         if sub.get("title") in ("Chain", "Order"):
             return path, f"expected a chain of step names such as 'a < b < c', got {value!r}"
@@ -282,9 +284,16 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
     if kind == "oneOf" and not isinstance(value, Mapping):
         return path, f"expected a mapping, got {describe(value)}"  # its type error comes first
     if kind == "oneOf" and sub is _def("workflow"):
-        if "steps" in value and "python" in value:
-            return path, "give 'steps' (an inline workflow) or 'python' ('module:attr'), not both"
-        return path, "expected 'steps' (an inline workflow) or 'python' ('module:attr')"
+        given = [k for k in ("steps", "python", "llama_index") if k in value]
+        if len(given) > 1:
+            return path, (
+                "give 'steps' (an inline workflow), 'python' ('module:attr') or 'llama_index' "
+                f"('module:Class'), not {' and '.join(repr(k) for k in given)}"
+            )
+        return path, (
+            "expected 'steps' (an inline workflow), 'python' ('module:attr') or 'llama_index' "
+            "('module:Class')"
+        )
     if kind == "oneOf" and sub is _def("fault") and _delivery_fault(value):
         given = _kinds(value)
         if len(given) > 1:
