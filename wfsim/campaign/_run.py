@@ -6,15 +6,23 @@ each of which loads the scenario from its path, and a Dask cluster
 (``dask=ADDRESS`` or ``"local"``, :mod:`._dask`). Batches grow until each takes
 about :data:`BATCH_SECONDS`, so progress, the time budget and the store see
 results often whatever a run costs.
+
+Worker processes never outlive the campaign (CAMP-13): once it stops early they are
+stopped with the batches they hold (whose results would be dropped anyway), and each
+worker ends itself when the campaign's process dies, however it dies.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import ctypes
 import math
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
@@ -40,6 +48,9 @@ BATCH_SECONDS = 0.25
 #: Seeds in a batch before any run of the scenario has been timed.
 FIRST_BATCH = 2
 MAX_BATCH = 1000
+#: Host seconds between a worker's checks that the campaign's process still lives.
+PARENT_POLL = 0.2
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 #: (scenario index, seeds)
 Job = tuple[int, tuple[int, ...]]
@@ -103,9 +114,49 @@ def _in_process(
                 return
 
 
-def _worker_init() -> None:
-    # Ctrl-C is the campaign's to handle: workers finish their batch and are shut down.
+def _worker_init(parent: int) -> None:
+    # Ctrl-C is the campaign's to handle: it stops the workers (CAMP-5).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
+
+
+def die_with_parent(parent: int, *, pdeathsig: bool = True) -> None:
+    """End this process as soon as process ``parent`` (the campaign's) is gone (CAMP-13).
+
+    On Linux the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``,
+    at once). Everywhere, and in case that is not available, a daemon thread checks
+    every :data:`PARENT_POLL` seconds whether this process was re-parented (its
+    ``os.getppid()`` changed) and exits. A pipe whose end closes with the parent would
+    not do: every forked worker inherits the writing end too. ``pdeathsig=False``
+    leaves the kernel out (the tests of the fallback).
+    """
+    if pdeathsig and sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the watch began
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent,), name="wfsim-parent-watch", daemon=True).start()
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL)
+    os._exit(1)
+
+
+def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Stop the pool's workers now, with whatever batches they run (SIGTERM)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
+    if terminate is not None:
+        terminate()
+        return
+    # Before 3.14 the executor has no public way; its own recovery from a broken
+    # pool terminates the same processes.
+    processes: dict[int, multiprocessing.process.BaseProcess]
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with contextlib.suppress(OSError, ValueError):  # already gone, or closed
+            process.terminate()
 
 
 def _in_processes(
@@ -118,8 +169,12 @@ def _in_processes(
     exploration: Exploration | None = None,
 ) -> None:
     pool = cf.ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context(), initializer=_worker_init
+        workers,
+        mp_context=multiprocessing.get_context(),
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
     )
+    finished = False
     try:
         running: set[cf.Future[list[RunRecord]]] = set()
 
@@ -145,7 +200,15 @@ def _in_processes(
                 if not sink(future.result()):
                     return
                 submit()
+        finished = True
+    except cf.BrokenExecutor as exc:  # a worker was killed: the pool cannot go on
+        raise CampaignError(
+            "a worker process ended abruptly (killed, or out of memory); the runs recorded "
+            "so far are kept: --resume goes on from them"
+        ) from exc
     finally:
+        if not finished:  # stopped early, interrupted or failed: batches under way are dropped
+            _stop_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -264,6 +327,7 @@ def run_campaign(
         replay_options += exploration.options
     tallies = [Tally(r.path, r.title, r.scenario_hash, replay_options=replay_options) for r in refs]
     by_hash = {r.scenario_hash: i for i, r in enumerate(refs)}
+    db: CampaignStore | None = None
     try:  # a local cluster already started is closed if the store is unusable
         db = CampaignStore(store) if store is not None else None
         campaign_id = None
@@ -295,6 +359,9 @@ def run_campaign(
     except BaseException:
         if cluster is not None:
             cluster.close()
+        if db is not None:  # a store that failed while resuming is closed, not left to GC
+            with contextlib.suppress(CampaignError):
+                db.close()
         raise
 
     failed = sum(t.runs - t.passed for t in tallies)
@@ -342,8 +409,10 @@ def run_campaign(
         display.close()
         wall = time.monotonic() - begin
         if db is not None and campaign_id is not None:
-            db.finish(campaign_id, wall, stopped)
-            db.close()
+            try:
+                db.finish(campaign_id, wall, stopped)
+            finally:
+                db.close()
     return CampaignSummary(
         campaign_id=campaign_id,
         store=None if store is None else os.fspath(store),

@@ -9,24 +9,30 @@ Tables (``specs/campaign.md``, CAMP-6)::
 
 ``scenarios`` is JSON (``[{"path", "abspath", "title", "hash"}]``), the hash being
 the sha256 of the scenario file; ``failures`` and ``stats`` are JSON too. Runs
-are committed at least every second, so a killed campaign loses at most that.
+are buffered and written in one short transaction at least every second, so a killed
+campaign loses at most that and campaigns sharing the file never wait on each
+other for long (CAMP-10, CAMP-11). Anything SQLite or a damaged row raises
+becomes one :class:`CampaignError` naming the file (CAMP-12).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import functools
 import json
 import os
 import pathlib
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 
 from wfsim._core._time import to_seconds
 from wfsim._core._tracediff import StepChange, StepSummary, step_changes
+from wfsim.errors import WfsimError
 
 from ._coverage import universe_of_file
 from ._explore import Exploration
@@ -39,6 +45,12 @@ __all__ = ["CampaignDiff", "CampaignInfo", "CampaignStore", "ScenarioRef", "Seed
 SCHEMA_VERSION = 1
 #: Seconds between commits while a campaign runs.
 COMMIT_EVERY = 1.0
+#: Seconds a campaign waits for another one writing the same store (CAMP-11).
+BUSY_TIMEOUT = 60.0
+_TABLES = {"campaigns", "runs", "sqlite_sequence"}
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -243,6 +255,19 @@ class CampaignDiff:
         return "\n".join(lines)
 
 
+def _guarded(
+    method: Callable[Concatenate[CampaignStore, _P], _T],
+) -> Callable[Concatenate[CampaignStore, _P], _T]:
+    """A :class:`CampaignStore` method whose SQLite and decoding errors name the file."""
+
+    @functools.wraps(method)
+    def guarded(store: CampaignStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with store._errors():
+            return method(store, *args, **kwargs)
+
+    return guarded
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
@@ -269,32 +294,74 @@ class CampaignStore:
                 f"no campaign store at {self.path}: run `wfsim simulate` first, "
                 "or name the directory it wrote with --out"
             )
-        try:
+        self._pending: list[tuple[Any, ...]] = []
+        self._last_commit = time.monotonic()
+        with self._errors():
             if create:
                 target.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30)
-            self._db.row_factory = sqlite3.Row
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                raise CampaignError(
-                    f"{self.path}: campaign store version {version}, but this wfsim reads "
-                    f"version {SCHEMA_VERSION}; use another --out directory"
-                )
-            if create:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.executescript(_SCHEMA)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                self._db.commit()
-            else:
-                self._db.execute("SELECT 1 FROM campaigns LIMIT 1")
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT)
+            try:
+                self._open(create)
+            except BaseException:
+                self._db.close()
+                raise
+
+    def _open(self, create: bool) -> None:
+        self._db.row_factory = sqlite3.Row
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise CampaignError(
+                f"{self.path}: campaign store version {version}, but this wfsim reads "
+                f"version {SCHEMA_VERSION}; use another --out directory"
+            )
+        # SQLite itself notices a file cut at a page boundary; a cut inside a page
+        # would read as a damaged last row.
+        size = os.path.getsize(self.path)
+        page = self._db.execute("PRAGMA page_size").fetchone()[0]
+        if size % page:
+            raise CampaignError(
+                f"{self.path}: cannot use it as a campaign store: truncated ({size} bytes, "
+                f"not a whole number of {page}-byte pages)"
+            )
+        tables = {
+            row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if tables - _TABLES:
+            foreign = ", ".join(sorted(tables - _TABLES))
+            raise CampaignError(
+                f"{self.path}: not a campaign store (an SQLite file with tables {foreign}); "
+                "use another --out directory"
+            )
+        if create:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        if create and version == 0:  # a new store (a store in use is never written here)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.commit()
+        self._db.execute("SELECT 1 FROM campaigns LIMIT 1")
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn what a damaged or unusable file raises into one line naming it (CAMP-12)."""
+        try:
+            yield
+        except WfsimError:
+            raise
         except (sqlite3.Error, OSError) as exc:
-            raise CampaignError(f"{self.path}: cannot use it as a campaign store: {exc}") from None
-        self._last_commit = time.monotonic()
+            raise CampaignError(f"{self.path}: cannot use it as a campaign store: {exc}") from exc
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:  # a row cut or overwritten
+            raise CampaignError(
+                f"{self.path}: damaged campaign store: a record does not read back "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
 
     def close(self) -> None:
-        self._db.commit()
-        self._db.close()
+        with self._errors():
+            try:
+                self._flush()
+            finally:
+                self._db.close()
 
     def __enter__(self) -> CampaignStore:
         return self
@@ -304,6 +371,7 @@ class CampaignStore:
 
     # -- writing ---------------------------------------------------------------------------
 
+    @_guarded
     def start(
         self,
         scenarios: Sequence[ScenarioRef],
@@ -313,6 +381,7 @@ class CampaignStore:
         version: str,
     ) -> int:
         """Record a new campaign and return its id."""
+        self._flush()
         cursor = self._db.execute(
             "INSERT INTO campaigns (started, scenarios, start_seed, seeds, options, "
             "wfsim_version) VALUES (?, ?, ?, ?, ?, ?)",
@@ -329,33 +398,45 @@ class CampaignStore:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
+    @_guarded
     def add(
         self, campaign: int, records: Iterable[RunRecord], *, reused_from: int | None = None
     ) -> None:
-        """Record runs of ``campaign`` (committed within :data:`COMMIT_EVERY` seconds)."""
-        self._db.executemany(
-            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    campaign,
-                    r.scenario_hash,
-                    r.seed,
-                    r.status,
-                    int(r.passed),
-                    r.failures_json(),
-                    r.digest,
-                    r.makespan_ns,
-                    r.wall_ms,
-                    r.stats_json(),
-                    reused_from,
-                )
-                for r in records
-            ],
-        )
-        if time.monotonic() - self._last_commit >= COMMIT_EVERY:
-            self._db.commit()
-            self._last_commit = time.monotonic()
+        """Record runs of ``campaign`` (committed within :data:`COMMIT_EVERY` seconds).
 
+        The rows wait in memory and go in one short transaction, so a campaign
+        holds the store's write lock for milliseconds, not between commits (CAMP-11).
+        """
+        self._pending += [
+            (
+                campaign,
+                r.scenario_hash,
+                r.seed,
+                r.status,
+                int(r.passed),
+                r.failures_json(),
+                r.digest,
+                r.makespan_ns,
+                r.wall_ms,
+                r.stats_json(),
+                reused_from,
+            )
+            for r in records
+        ]
+        if time.monotonic() - self._last_commit >= COMMIT_EVERY:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            with self._db:  # one transaction: all of these rows or none
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    self._pending,
+                )
+            self._pending = []
+        self._last_commit = time.monotonic()
+
+    @_guarded
     def reuse(
         self,
         campaign: int,
@@ -387,18 +468,21 @@ class CampaignStore:
             self.add(campaign, records, reused_from=origin)
         return [r for records in by_origin.values() for r in records]
 
+    @_guarded
     def finish(self, campaign: int, wall_seconds: float, stopped: str | None) -> None:
+        self._flush()
         self._db.execute(
             "UPDATE campaigns SET finished = ?, wall_seconds = ?, stopped = ? WHERE id = ?",
             (_now(), wall_seconds, stopped, campaign),
         )
         self._db.commit()
-        self._last_commit = time.monotonic()
 
     # -- reading ---------------------------------------------------------------------------
 
+    @_guarded
     def campaigns(self) -> list[CampaignInfo]:
         """Every campaign in the store, oldest first."""
+        self._flush()  # this store's own runs read back at once
         rows = self._db.execute(
             "SELECT c.*, COUNT(r.seed) AS runs, COALESCE(SUM(1 - r.passed), 0) AS failed, "
             "COUNT(r.reused_from) AS reused FROM campaigns c "
@@ -406,6 +490,7 @@ class CampaignStore:
         ).fetchall()
         return [self._info(row) for row in rows]
 
+    @_guarded
     def campaign(self, campaign: int) -> CampaignInfo:
         """One campaign; raises :class:`CampaignError` naming the known ids if it is not there."""
         for info in self.campaigns():
@@ -432,6 +517,7 @@ class CampaignStore:
             reused=row["reused"],
         )
 
+    @_guarded
     def runs(self, campaign: int) -> list[RunRecord]:
         """Every run ``campaign`` recorded, by scenario hash and seed."""
         self.campaign(campaign)
@@ -444,6 +530,7 @@ class CampaignStore:
         row = self._db.execute("SELECT options FROM campaigns WHERE id = ?", (campaign,)).fetchone()
         return json.loads(row["options"]).get("random_faults") if row else None
 
+    @_guarded
     def summary(self, campaign: int) -> CampaignSummary:
         """Rebuild the report of a recorded campaign (``wfsim campaigns show``)."""
         info = self.campaign(campaign)
@@ -477,6 +564,7 @@ class CampaignStore:
             dask=info.options.get("dask"),
         )
 
+    @_guarded
     def diff(self, a: int, b: int) -> CampaignDiff:
         """The seeds whose outcome, status, failures or digest changed from ``a`` to ``b``.
 
