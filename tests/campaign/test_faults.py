@@ -24,14 +24,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psutil
 import pytest
 
 from wfsim._cli import main
 from wfsim.campaign import CampaignError, CampaignStore, run_campaign
 
 from .conftest import write
-
-psutil = pytest.importorskip("psutil")
 
 TIMEOUT = 60.0
 POLL = 0.05
