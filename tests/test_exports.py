@@ -27,6 +27,7 @@ PUBLIC = {
     "NondeterminismError",
     "DeterminismReport",
     "AsyncioUnsupportedError",
+    "EngineError",
     "ExternalWaitError",
     "Fault",
     "InjectedError",

@@ -1,7 +1,8 @@
 """The ``wfsim`` command line: run, check, replay, graph, schema, simulate, report.
 
 Exit codes (design.md 4.6): 0 every expectation held, 1 an expectation failed,
-2 bad input (usage, an unreadable or invalid scenario).
+2 bad input (usage, an unreadable or invalid scenario), 3 an internal error (a bug in
+wfsim). No error shows a Python traceback unless ``--traceback`` or ``-v`` asks (CLI-13).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import sys
+import traceback
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import wfsim
 from wfsim._core._time import format_seconds
@@ -23,11 +26,22 @@ if TYPE_CHECKING:
     from wfsim.campaign._random import RandomFaults
     from wfsim.scenario import Scenario, ScenarioRun
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 SUFFIX = ".wfsim.yaml"
+
+#: A value that starts like a negative number (``-1``, ``-1s``, ``-.5``, ``-1e3``) is a
+#: value, never an option: ``--time-budget -1s`` reaches the duration parser (CLI-13).
+_NEGATIVE_VALUE = re.compile(r"^-\.?[0-9]")
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse reads only plain negative numbers (-1, -0.5) as values; no wfsim
+        # option looks like a number, so anything that starts like one is a value.
+        self._negative_number_matcher = _NEGATIVE_VALUE
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
@@ -576,6 +590,13 @@ def _duration(what: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         from wfsim._core._time import to_ns
 
+        if text.strip().startswith("-"):
+            try:
+                to_ns(text.strip()[1:], what=what)
+            except ValueError:
+                pass  # not a duration with a minus sign: to_ns says what is wrong below
+            else:
+                raise argparse.ArgumentTypeError(f"{what} must be more than 0s, not {text!r}")
         try:
             ns = to_ns(text, what=what)
         except ValueError as exc:
@@ -835,7 +856,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema (draft 2020-12) of *.wfsim.yaml files.",
     )
     schema.set_defaults(func=cmd_schema)
+    _debug_options(parser, top=True)
     return parser
+
+
+def _debug_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``--traceback`` and ``-v`` on ``wfsim`` and on every verb (before or after it).
+
+    A verb that has its own ``-v`` (``run -v``: say more) keeps it; it asks for the
+    traceback too. Before the verb they have their own names, as a verb's defaults
+    would overwrite them.
+    """
+    prefix = "top_" if top else ""
+    default: Any = False if top else argparse.SUPPRESS
+    if "--traceback" not in parser._option_string_actions:
+        parser.add_argument(
+            "--traceback", action="store_true", default=default, dest=f"{prefix}traceback",
+            help="on an error, also print the Python traceback (for reporting a bug)",
+        )
+    if "-v" not in parser._option_string_actions:
+        parser.add_argument(
+            "-v", "--verbose", action="store_true", default=default, dest=f"{prefix}verbose",
+            help="say more on errors: the Python traceback, as --traceback",
+        )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for verb in dict.fromkeys(action.choices.values()):
+                _debug_options(verb)
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
@@ -845,11 +892,36 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     err = err or sys.stderr
     parser = build_parser()
     args = parser.parse_args(argv)
+    show_traceback = any(
+        getattr(args, name, False)
+        for name in ("top_traceback", "top_verbose", "traceback", "verbose")
+    )
     try:
         code: int = args.func(args, out, err)
     except WfsimError as exc:
+        # Bad input found late (a trace that cannot be written, a store that is not
+        # one, a workflow whose code breaks a rule of the engine): one line.
+        if show_traceback:
+            traceback.print_exc(file=err)
         print(f"wfsim: {exc}", file=err)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        if show_traceback:
+            traceback.print_exc(file=err)
+        print("wfsim: interrupted", file=err)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if show_traceback:
+            traceback.print_exc(file=err)
+            hint = ""
+        else:
+            hint = "; rerun with --traceback to see where"
+        print(
+            f"wfsim: internal error: {type(exc).__name__}: {exc} (a bug in wfsim, please "
+            f"report it{hint})",
+            file=err,
+        )
+        return EXIT_INTERNAL
     return code
 
 

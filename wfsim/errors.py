@@ -17,6 +17,7 @@ __all__ = [
     "ContextKeyError",
     "CycleError",
     "DeterminismError",
+    "EngineError",
     "ExternalWaitError",
     "NondeterminismError",
     "RetryPolicyError",
@@ -89,6 +90,21 @@ class AsyncioUnsupportedError(WfsimError, RuntimeError):
 
 class DeterminismError(WfsimError, RuntimeError):
     """A determinism self-check could not run (not: the check found a divergence)."""
+
+
+class EngineError(WfsimError, RuntimeError):
+    """Something unexpected went wrong inside the engine while it handled a step.
+
+    The run cannot go on. ``step`` and ``attempt`` (1-based; None when no
+    attempt had started) say where; ``__cause__`` holds the original exception.
+    Seeing one means a bug in wfsim or a hook of the user's that the engine calls
+    (e.g. a ``cache_key`` function that raised).
+    """
+
+    def __init__(self, message: str, *, step: str | None = None, attempt: int | None = None):
+        super().__init__(message)
+        self.step = step
+        self.attempt = attempt
 
 
 class ScenarioError(WfsimError, ValueError):

@@ -193,3 +193,69 @@ def test_a_call_the_cache_answers_after_it_was_picked_for_a_slot_hands_the_slot_
     assert result.trace.max_concurrency() == 1
     assert_no_violations(quotes, [], result.trace)
     assert wfsim.run(quotes, choices=choices).digest() == result.digest()
+
+
+async def echo_later(ctx: wfsim.StepContext, value: Any) -> Any:
+    calls.append(value)
+    await ctx.sleep(1)
+    return "done"
+
+
+@pytest.mark.spec("CACHE-1")
+def test_mappings_lists_and_sets_are_cache_keys_compared_by_their_canonical_form() -> None:
+    """Issue 13: a dict key ended in ExceptionGroup[TypeError: unhashable type: 'dict']."""
+    calls.clear()
+
+    @wfsim.workflow
+    async def lookups(ctx: wfsim.WorkflowContext, keys: list[Any]) -> list[Any]:
+        return [await ctx.step(echo_later, k, cache_key=lambda k: k) for k in keys]
+
+    keys = [
+        {"b": [1, {"c": 2}], "a": 1},
+        {"a": 1, "b": [1, {"c": 2}]},  # the same mapping in another key order: a hit
+        [1, 2],
+        (1, 2),  # a tuple is not a list, as in Python: a miss
+        {3, 4},
+        frozenset({4, 3}),  # sets compare as sets: a hit
+        [{}],
+        [{}],
+    ]
+    result = wfsim.run(lookups, input=keys)
+    assert result.status == "completed", result.message
+    assert calls == [keys[0], [1, 2], (1, 2), {3, 4}, [{}]]
+    hits = [e.step for e in result.trace.of_kind("cache_hit")]
+    assert hits == ["echo_later:2", "echo_later:6", "echo_later:8"]
+    assert hits and result.trace.of_kind("cache_hit")[0]["key"] == repr(keys[1])
+
+
+class Unhashable:
+    __hash__ = None  # type: ignore[assignment]
+
+
+@pytest.mark.spec("CACHE-1")
+def test_an_error_inside_the_engine_is_an_engine_error_naming_the_step_and_attempt() -> None:
+    def broken_key(value: Any) -> Any:
+        raise LookupError("the key service is down")
+
+    @wfsim.workflow
+    async def flow(ctx: wfsim.WorkflowContext, inp: Any) -> Any:
+        await ctx.step(echo_later, 1, name="first")
+        return await ctx.step(echo_later, 2, name="lookup", cache_key=broken_key)
+
+    with pytest.raises(wfsim.EngineError) as info:
+        wfsim.run(flow)
+    assert str(info.value) == (
+        "step 'lookup' (attempt 1): unexpected LookupError inside the engine: "
+        "the key service is down"
+    )
+    assert (info.value.step, info.value.attempt) == ("lookup", 1)
+    assert isinstance(info.value.__cause__, LookupError)
+
+    @wfsim.workflow
+    async def odd_key(ctx: wfsim.WorkflowContext, inp: Any) -> Any:
+        return await ctx.step(echo_later, 1, cache_key=lambda _: [Unhashable()])
+
+    with pytest.raises(wfsim.EngineError, match=r"^step 'echo_later' \(attempt 1\): unexpected "
+                       r"TypeError inside the engine: a cache key is made of hashable values, "
+                       r"mappings, lists and sets; Unhashable .* is none of them$"):
+        wfsim.run(odd_key)

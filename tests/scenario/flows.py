@@ -121,3 +121,13 @@ def build_rag() -> wfsim.EventWorkflow:
 
 
 rag = build_rag()
+
+
+def _key_service_down(request: object) -> object:
+    raise LookupError("the key service is down")
+
+
+@wfsim.workflow
+async def broken_cache_key(ctx: wfsim.WorkflowContext, request: dict[str, object]) -> object:
+    """A body whose step's cache_key function raises: an EngineError naming the step."""
+    return await ctx.step(process, request, name="lookup", cache_key=_key_service_down)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import pathlib
 import sys
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -1253,6 +1254,26 @@ def test_an_alias_bomb_is_stopped() -> None:
     bomb = "input:\n" + "".join(f"  {line}\n" for line in lines)
     with pytest.raises(ScenarioError, match=r"expands to more than 1,000,000 values"):
         text(bomb)
+
+
+@pytest.mark.spec("SCN-2", "SCN-10")
+def test_an_alias_bomb_is_refused_before_it_is_built() -> None:
+    """Issue 13: the bomb was refused only after 1.2-1.4 s and 246 MB of expanding it."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    bomb = "workflow: {steps: {a: ~}}\ninput:\n" + "".join(f"  {line}\n" for line in lines)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ScenarioError) as info:
+            load_scenario_text(bomb, "bomb.wfsim.yaml")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == (
+        "bomb.wfsim.yaml:8: input.a5: this value expands to more than 1,000,000 values once "
+        "its aliases are expanded; are anchors and aliases nested into a bomb?"
+    )
+    assert peak < 5_000_000  # bytes: the 10**8 values are counted, never built
 
 
 @pytest.mark.spec("SCN-2")

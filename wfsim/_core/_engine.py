@@ -34,6 +34,7 @@ import trio.testing
 
 from wfsim.errors import (
     CircuitOpenError,
+    EngineError,
     ExternalWaitError,
     StepTimeoutError,
     WfsimError,
@@ -146,6 +147,8 @@ class _StepState:
     #: Caching: computes the key of this step's inputs; the key once computed.
     key_fn: Callable[[], Any] | None = None
     key: Any = None
+    #: (the step's cache namespace, the key's canonical form): where its result is cached.
+    cache_id: Any = None
     #: A gather branch that runs a child workflow (trace: child_started/completed/failed).
     child: bool = False
     #: Bodies (or branches) awaiting a spawned branch's handle.
@@ -363,6 +366,10 @@ class Engine:
                 except WfsimError as exc:  # raised here, not wrapped in an ExceptionGroup
                     fatal = exc
                     nursery.cancel_scope.cancel()
+                except Exception as exc:
+                    fatal = _engine_error(exc, ())
+                    fatal.__cause__ = exc
+                    nursery.cancel_scope.cancel()
         if fatal is not None:
             raise fatal
         if scope.cancelled_caught:
@@ -387,7 +394,12 @@ class Engine:
                 # pop(i), not swap-and-pop: choice 0 must mean "the oldest ready work",
                 # so an all-zero tape runs simultaneous work in declaration order.
                 fn, args = ready.pop(choose(len(ready), "schedule") if len(ready) > 1 else 0)
-                fn(*args)
+                try:
+                    fn(*args)
+                except WfsimError:
+                    raise
+                except Exception as exc:  # never a bare TypeError out of trio's nursery
+                    raise _engine_error(exc, args) from exc
                 if self._switches:
                     await self._drain_switches()
                 if self._livelock is not None:
@@ -443,7 +455,12 @@ class Engine:
             await self._switch_to(att, value)
             if att.outcome is not None and att.task is not None:
                 att.task = None
-                self._code_attempt_ended(att)
+                try:
+                    self._code_attempt_ended(att)
+                except WfsimError:
+                    raise
+                except Exception as exc:
+                    raise _engine_error(exc, (att,)) from exc
 
     async def _switch_to(self, att: _Attempt, value: outcome.Outcome[Any] | None) -> None:
         if self._wall is not None:
@@ -745,7 +762,7 @@ class Engine:
             return
         self.record("attempt_succeeded", st.step.name, att.number, **fields)
         if st.key_fn is not None:
-            self._cache[(st.step.cache_ns, st.key)] = result
+            self._cache[st.cache_id] = result
         self._step_completed(st)
 
     def _step_completed(self, st: _StepState, *, cached: bool = False) -> None:
@@ -936,7 +953,8 @@ class Engine:
         """Complete ``st`` from the run's cache if an equal call already succeeded."""
         assert st.key_fn is not None
         st.key = st.key_fn()
-        cache_id = (st.step.cache_ns, st.key)
+        # Keys compare by their canonical form: a dict or a list is a fine key (CACHE-1).
+        st.cache_id = cache_id = (st.step.cache_ns, canonical_key(st.key))
         if cache_id not in self._cache:
             return False
         st.result = self._cache[cache_id]
@@ -1598,6 +1616,66 @@ class Engine:
 
 def _abort_ok(_: Any) -> trio.lowlevel.Abort:
     return trio.lowlevel.Abort.SUCCEEDED
+
+
+class _Tagged(tuple[Any, ...]):
+    """A canonical mapping, list or set: never equal to a plain tuple of the same items."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Tagged and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
+
+
+def canonical_key(value: Any) -> Any:
+    """A hashable form of a cache key, equal for equal keys (CACHE-1).
+
+    Mappings compare as mappings (any key order), lists as lists, sets as sets,
+    tuples as tuples of canonical items; other values as themselves. Raises
+    ``TypeError`` for a value that is none of these and not hashable.
+    """
+    if isinstance(value, Mapping):
+        items = frozenset((canonical_key(k), canonical_key(v)) for k, v in value.items())
+        return _Tagged(("mapping", items))
+    if isinstance(value, list):
+        return _Tagged(("list", tuple(canonical_key(v) for v in value)))
+    if isinstance(value, set | frozenset):
+        return _Tagged(("set", frozenset(canonical_key(v) for v in value)))
+    if isinstance(value, tuple):
+        return tuple(canonical_key(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        raise TypeError(
+            f"a cache key is made of hashable values, mappings, lists and sets; "
+            f"{type(value).__name__} {value!r} is none of them"
+        ) from None
+    return value
+
+
+def _engine_error(exc: Exception, args: Sequence[Any]) -> EngineError:
+    """``exc`` raised by the engine's work on ``args``, as an EngineError naming the step."""
+    step: str | None = None
+    attempt: int | None = None
+    for arg in args:
+        if isinstance(arg, _Attempt):
+            step, attempt = arg.state.step.name, arg.number
+            break
+        if isinstance(arg, _StepState):
+            step, attempt = arg.step.name, max(arg.attempts, 1)
+            break
+    where = f"step {step!r} (attempt {attempt})" if step is not None else "the run"
+    return EngineError(
+        f"{where}: unexpected {type(exc).__name__} inside the engine: {exc}",
+        step=step,
+        attempt=attempt,
+    )
 
 
 def _jsonable(value: Any) -> Any:

@@ -78,8 +78,10 @@ EXPECTATION_KEYS = (
 #: At most this many trace lines go with one failure.
 MAX_TRACE_LINES = 8
 
-#: Trace event fields that hold durations (seconds), compared in ns by ``trace_contains``.
-_DURATION_FIELDS = frozenset({"t", "delay", "timeout"})
+#: Trace event fields that hold durations (seconds), compared in ns by ``trace_contains``;
+#: the loader checks each is a duration (SCN-10).
+TRACE_DURATION_FIELDS = ("t", "delay", "timeout")
+_DURATION_FIELDS = frozenset(TRACE_DURATION_FIELDS)
 
 _COMPARATOR_RE = re.compile(r"^\s*(<=|>=|==|<|>)\s*(.*)$")
 _COMPARATORS: dict[str, tuple[str, Callable[[int, int], bool]]] = {

@@ -43,6 +43,7 @@ from wfsim.errors import (
     did_you_mean,
 )
 
+from ._expect import TRACE_DURATION_FIELDS
 from ._imports import import_module
 from ._inline_events import build_event_workflow, event_keys_in_dag
 from ._resilience import BreakerSpecs
@@ -1028,9 +1029,12 @@ class _Builder:
         """Check what the schema cannot in ``expect`` or ``invariants``: durations, event kinds."""
         for i, pattern in enumerate(expect.get("trace_contains", ())):
             kind = pattern["kind"]
+            path: Path = (root, "trace_contains", i, "kind")
             if kind not in EVENT_KINDS:
-                path: Path = (root, "trace_contains", i, "kind")
                 self.fail(path, _unknown("event kind", kind, sorted(EVENT_KINDS), "the kinds are"))
+            for name in TRACE_DURATION_FIELDS:  # the schema checked the form, this the range
+                if name in pattern:
+                    self.duration(pattern[name], (root, "trace_contains", i, name))
         for step, delays in expect.get("retry_delays", {}).items():
             for i, delay in enumerate(delays):
                 self.duration(delay, (root, "retry_delays", step, i))

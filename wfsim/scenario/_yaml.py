@@ -269,6 +269,67 @@ def _compose(text: str, loader_class: type[yaml.SafeLoader]) -> Node | None:
         loader.dispose()
 
 
+def _expansions(node: Node, sizes: dict[int, int], active: set[int], depth: int) -> int:
+    """How many values ``node`` becomes once every alias is expanded.
+
+    Each node is counted once (``sizes`` remembers it), so an alias bomb costs as
+    many steps as it has nodes, not as many as it expands to. A loop (an alias to a
+    node that contains it) and nesting past :data:`MAX_DEPTH` are left to the
+    converter, which names them.
+    """
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    if isinstance(node, ScalarNode) or id(node) in active or depth > MAX_DEPTH:
+        return 1
+    active.add(id(node))
+    if isinstance(node, MappingNode):
+        children = [value for _, value in node.value]
+    else:
+        children = list(node.value)
+    total = 1
+    for child in children:
+        total += _expansions(child, sizes, active, depth + 1)
+        if total > MAX_VALUES:
+            break
+    active.discard(id(node))
+    sizes[id(node)] = total
+    return total
+
+
+def _refuse_bombs(root: Node, file: str) -> None:
+    """Refuse a document that expands past :data:`MAX_VALUES` before building any of it."""
+    sizes: dict[int, int] = {}
+    if _expansions(root, sizes, set(), 0) <= MAX_VALUES:
+        return
+    # Name the smallest part that is too big on its own: the bomb, not the document.
+    node: Node = root
+    path: Path = ()
+    while True:
+        if isinstance(node, MappingNode):
+            pairs: list[tuple[Node, Path]] = [
+                (value, (*path, str(key.value)))
+                for key, value in node.value
+                if isinstance(key, ScalarNode)
+            ]
+        elif isinstance(node, SequenceNode):
+            pairs = [(item, (*path, i)) for i, item in enumerate(node.value)]
+        else:
+            pairs = []
+        bigger = [(child, sub) for child, sub in pairs if sizes.get(id(child), 0) > MAX_VALUES]
+        if not bigger:
+            break
+        node, path = bigger[0]
+    raise scenario_error(
+        file,
+        _line(node),
+        path,
+        f"{'the document' if not path else 'this value'} expands to more than "
+        f"{MAX_VALUES:,} values once its aliases are expanded; are anchors and aliases "
+        "nested into a bomb?",
+    )
+
+
 def read_yaml(text: str, file: str) -> tuple[Any, Locations]:
     """Parse ``text`` into plain values and the line of each field.
 
@@ -290,6 +351,7 @@ def read_yaml(text: str, file: str) -> tuple[Any, Locations]:
         raise scenario_error(file, None, (), "invalid YAML: nested too deeply") from None
     if node is None:
         return None, Locations({})
+    _refuse_bombs(node, file)
     converter = _Converter(yaml.SafeLoader(""), file)
     converter.lines[()] = _line(node)
     value = converter.value(node, (), 0)
