@@ -167,6 +167,8 @@ def _run_line(outcome: ScenarioRun, width: int) -> str:
         f"{mark}  {outcome.scenario.path:<{width}}  seed {outcome.seed}  "
         f"{outcome.result.status}  makespan {format_seconds(outcome.result.makespan_ns)}"
     )
+    if outcome.expect_skipped:  # SCN-16
+        line += f"  expect pinned to seed {outcome.scenario.seed}"
     keys = _failed_keys(outcome)
     return line + (f"  failed: {', '.join(keys)}" if keys else "")
 
@@ -187,7 +189,11 @@ def _print_run_verbose(scenario: Scenario, outcome: ScenarioRun, out: TextIO) ->
         file=out,
     )
     failed_keys = {(f.block, f.key.split(".", 1)[0]) for f in outcome.failures}
+    if outcome.expect_skipped and scenario.expect:
+        print(f"  skip expect: {outcome.expect_skipped}", file=out)
     for block in ("expect", "invariants"):
+        if block == "expect" and outcome.expect_skipped:
+            continue
         for key in getattr(scenario, block):
             mark = "FAIL" if (block, key) in failed_keys else "ok  "
             print(f"  {mark} {block}.{key}", file=out)
@@ -276,6 +282,8 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 + ("; expect not checked, invariants are" if outcome.extra_fired else ""),
                 file=out,
             )
+        if outcome.expect_skipped:
+            print(f"skip expect: {outcome.expect_skipped}", file=out)
         for rule, message in violations:
             print(f"{rule}: {message}", file=out)
         if outcome.failures:

@@ -1306,6 +1306,7 @@ def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
         "scenario",
         "description",
         "seed",
+        "seed_pinned",
         "workflow",
         "input",
         "errors",

@@ -303,6 +303,7 @@ def run_campaign(
     deadline = None if budget is None else begin + budget
 
     refs: list[ScenarioRef] = []
+    pinned: list[tuple[int, str] | None] = []
     for raw in paths:
         path = os.fspath(raw)
         scenario = load_scenario(path)
@@ -311,6 +312,7 @@ def run_campaign(
         if twin is not None:
             raise CampaignError(f"{path}: same text as {twin.path}; give each scenario file once")
         refs.append(ref)
+        pinned.append((scenario.seed, scenario.seed_pinned) if scenario.seed_pinned else None)
     if not refs:
         raise CampaignError("no scenario files to simulate")
     cluster: DaskBackend | None = None
@@ -325,7 +327,10 @@ def run_campaign(
     replay_options = random.options if random is not None else ""
     if exploration is not None:
         replay_options += exploration.options
-    tallies = [Tally(r.path, r.title, r.scenario_hash, replay_options=replay_options) for r in refs]
+    tallies = [
+        Tally(r.path, r.title, r.scenario_hash, replay_options=replay_options, pinned=p)
+        for r, p in zip(refs, pinned, strict=True)
+    ]
     by_hash = {r.scenario_hash: i for i, r in enumerate(refs)}
     db: CampaignStore | None = None
     try:  # a local cluster already started is closed if the store is unusable

@@ -160,6 +160,8 @@ class ScenarioSummary:
     random_fault_runs: int = 0
     swarm_kinds: Mapping[str, int] = attrs.field(factory=dict)
     swarm_configurations: Mapping[str, tuple[int, int]] = attrs.field(factory=dict)
+    #: ``seed_pinned`` (SCN-16): ``(seed, reason)`` when ``expect`` holds at that seed only.
+    pinned: tuple[int, str] | None = None
 
     def replay_command(self, seed: int) -> str:
         """The line that reruns one seed of this scenario: ``wfsim replay FILE --seed N``."""
@@ -198,6 +200,9 @@ class ScenarioSummary:
             ],
             "coverage": self.coverage.to_json() if self.coverage else None,
             "random_fault_runs": self.random_fault_runs,
+            "seed_pinned": (
+                {"seed": self.pinned[0], "reason": self.pinned[1]} if self.pinned else None
+            ),
             "swarm": {
                 "kinds": dict(self.swarm_kinds),
                 "configurations": {
@@ -242,6 +247,11 @@ class ScenarioSummary:
             lines.append(
                 f"  random faults ({self.replay_options.strip()}): fired in "
                 f"{self.random_fault_runs} of {self.runs} runs"
+            )
+        if self.pinned is not None:
+            lines.append(
+                f"  expect pinned to seed {self.pinned[0]} ({self.pinned[1]}): "
+                "other seeds are judged by invariants and the oracles"
             )
         if self.swarm_kinds:
             lines.append(
@@ -297,6 +307,8 @@ class Tally:
     random_fault_runs: int = 0
     swarm_kinds: Counter[str] = attrs.field(factory=Counter)
     swarm_configurations: dict[str, tuple[int, int]] = attrs.field(factory=dict)
+    #: ``seed_pinned`` (SCN-16): ``(seed, reason)`` of a file whose ``expect`` holds there only.
+    pinned: tuple[int, str] | None = None
     covered: CoverageTally = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -349,6 +361,7 @@ class Tally:
             swarm_configurations=dict(
                 sorted(self.swarm_configurations.items(), key=lambda kv: (-kv[1][0], kv[0]))
             ),
+            pinned=self.pinned,
         )
 
 

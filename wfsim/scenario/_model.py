@@ -95,6 +95,9 @@ class Scenario:
     choices: tuple[int, ...] | None = None
     #: ``invariants:``: what must hold after every run, random faults or not (CAMP-30).
     invariants: Mapping[str, Any] = attrs.field(factory=dict)
+    #: ``seed_pinned:``: why ``expect`` holds only at :attr:`seed` ("" when it holds at
+    #: every seed); runs at other seeds check :attr:`invariants` only (SCN-16).
+    seed_pinned: str = ""
 
     def where(self, path: Sequence[str | int]) -> str:
         """``"FILE:LINE: field"`` for a field path such as ``("expect", "attempts", "ship")``."""
@@ -968,6 +971,12 @@ class _Builder:
         self.expect(expect)
         invariants: Mapping[str, Any] = data.get("invariants", {})
         self.expect(invariants, "invariants")
+        if "seed_pinned" in data and "choices" in settings:
+            self.fail(
+                ("seed_pinned",),
+                "settings.choices already fixes every decision whatever the seed, so expect "
+                "holds at every seed: remove seed_pinned",
+            )
         return Scenario(
             path=self.file,
             title=data["scenario"],
@@ -984,6 +993,7 @@ class _Builder:
             signals=signals,
             choices=tuple(settings["choices"]) if "choices" in settings else None,
             invariants=invariants,
+            seed_pinned=data.get("seed_pinned", "").strip(),
         )
 
     # -- signals --------------------------------------------------------------------------

@@ -29,7 +29,9 @@ class ScenarioRun:
     on top of the file's own (a campaign's random faults); ``extra_fired`` counts
     the ``fault_injected`` events they caused: when it is above 0 the file's
     ``expect`` was not checked, only its ``invariants`` (CAMP-30).
-    ``replay_options`` follow ``--seed N`` in the replay line.
+    ``replay_options`` follow ``--seed N`` in the replay line. ``expect_skipped``
+    says why ``expect`` was not checked when the file is pinned to another seed
+    (or schedule) than this run's (``seed_pinned:``, SCN-16); "" when it was.
     """
 
     scenario: Scenario
@@ -39,10 +41,17 @@ class ScenarioRun:
     extra_faults: tuple[Fault, ...] = ()
     extra_fired: int = 0
     replay_options: str = ""
+    expect_skipped: str = ""
 
     @property
     def passed(self) -> bool:
         return not self.failures
+
+    @property
+    def judged(self) -> bool:
+        """Whether any check judged the run: False when ``expect`` was skipped and no
+        ``invariants`` were left to check (a pytest item is then skipped, SCN-16)."""
+        return not self.expect_skipped or bool(self.scenario.invariants)
 
     def report(self) -> str:
         """The failure report (expected vs actual, trace lines, the replay line)."""
@@ -66,6 +75,7 @@ class ScenarioRun:
             "status": self.result.status,
             "makespan": self.result.makespan,
             "passed": self.passed,
+            **({"expect_skipped": self.expect_skipped} if self.expect_skipped else {}),
             "failures": [
                 {
                     "key": f.key if f.block == "expect" else f"{f.block}.{f.key}",
@@ -106,6 +116,9 @@ def run_scenario(
     Exploration (specs/campaign.md CAMP-40..): ``choices`` replaces the seed's
     choice source (a schedule strategy), ``faults_until_ns`` ends every fault at
     that virtual time (a chaos phase), ``time_limit_ns`` replaces the file's limit.
+    A file with ``seed_pinned`` has its ``expect`` checked only when the run takes
+    its decisions from the file's own seed (that seed, no ``choices``); other runs
+    check ``invariants`` only (SCN-16).
     """
     used = scenario.seed if seed is None else seed
     extra = tuple(extra_faults)
@@ -124,8 +137,15 @@ def run_scenario(
         signals=scenario.signals,
     )
     fired = fired_faults(faults[len(scenario.faults) :], result.trace) if extra else 0
+    skipped = ""
+    if scenario.seed_pinned and (used != scenario.seed or choices is not None):
+        other = f"seed {used}" if used != scenario.seed else "another schedule"
+        skipped = (
+            f"expect is pinned to seed {scenario.seed} ({scenario.seed_pinned}); "
+            f"not checked with {other}"
+        )
     failures: list[ExpectationFailure] = []
-    for block in ("expect", "invariants") if not fired else ("invariants",):
+    for block in ("expect", "invariants") if not (fired or skipped) else ("invariants",):
         checks: Mapping[str, Any] = getattr(scenario, block)
         found = check_expectations(
             checks,
@@ -134,7 +154,9 @@ def run_scenario(
             workflow=scenario.workflow,
         )
         failures += [f if block == "expect" else attrs.evolve(f, block=block) for f in found]
-    return ScenarioRun(scenario, used, result, tuple(failures), extra, fired, replay_options)
+    return ScenarioRun(
+        scenario, used, result, tuple(failures), extra, fired, replay_options, skipped
+    )
 
 
 def _line_in(scenario: Scenario, block: str, path: tuple[str | int, ...]) -> int | None:

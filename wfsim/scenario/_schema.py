@@ -242,6 +242,8 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
             return path, f"expected a chain of step names such as 'a < b < c', got {value!r}"
         if sub is _schema()["properties"]["scenario"]:
             return path, "expected a non-empty title, got only spaces"
+        if sub is _schema()["properties"]["seed_pinned"]:
+            return path, "expected the reason why expect holds only at this seed, got only spaces"
         return path, f"expected {_expected(error)}, got {describe(value)}"
     if kind == "enum" and sub is _def("triggerRule") and isinstance(value, str):
         # Worded as the engine words it (TRIG-4).
