@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import runpy
 import sys
 import time
@@ -239,3 +240,15 @@ def test_pyworkflow_main_runs_as_a_script(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "retry delays (s): [1.0, 2.0, 4.0, 8.0, 16.0]" in out
     assert "woke 2026-01-01T11:00:00" in out
+
+
+@pytest.mark.spec("CAMP-40")
+def test_rare_orderings_main_prints_the_first_starving_seeds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    runpy.run_path(str(ROOT / "examples" / "rare_orderings.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert re.search(r"seeded random +seed 247\n", out), out
+    assert re.search(r"PCT \(--schedule pct --pct-depth 3\) +seed 12\n", out), out
+    assert re.search(r"delay bounding .* +seed 17\n", out), out
+    assert "wfsim replay examples/rare_ordering_starved_consumer.wfsim.yaml --seed 12" in out
