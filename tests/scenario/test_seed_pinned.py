@@ -150,7 +150,11 @@ def test_run_replay_and_simulate_say_expect_is_pinned(tmp_path: pathlib.Path) ->
     path.write_text(_pinned(INVARIANTS))
     other = _other_seed_with_other_attempts(_pinned())
     seed = ["--seed", str(other)]
-    for argv in (["run", "-q", str(path), *seed], ["replay", str(path), *seed]):
+    out = io.StringIO()
+    assert main(["run", str(path), *seed], out=out, err=io.StringIO()) == 0, out.getvalue()
+    assert f"seed {other}  completed" in out.getvalue()
+    assert "expect pinned to seed 6" in out.getvalue()
+    for argv in (["run", "-v", str(path), *seed], ["replay", str(path), *seed]):
         out = io.StringIO()
         assert main(argv, out=out, err=io.StringIO()) == 0, out.getvalue()
         assert "skip expect: expect is pinned to seed 6 (the attempt counts" in out.getvalue()
