@@ -50,6 +50,7 @@ PUBLIC = {
     "backoff_ns",
     "check_determinism",
     "retry_delay",
+    "replay_history",
     "run",
     "to_ns",
     "to_seconds",

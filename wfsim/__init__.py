@@ -22,6 +22,7 @@ from wfsim._core._context import StepContext
 from wfsim._core._determinism import DeterminismReport, check_determinism
 from wfsim._core._events import Event, EventStep, EventWorkflow, StartEvent, StopEvent
 from wfsim._core._faults import Fault, InjectedError
+from wfsim._core._history import replay_history
 from wfsim._core._imperative import (
     ChildCall,
     Handle,
@@ -110,6 +111,7 @@ __all__ = [
     "check_determinism",
     "compensation",
     "retry_delay",
+    "replay_history",
     "run",
     "task",
     "workflow",

@@ -859,6 +859,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_diff(sub, _seed, _count)
 
+    from wfsim._cli_history import add_parser as add_replay_history
+
+    add_replay_history(sub)
+
     schema = sub.add_parser(
         "schema", help="print the scenario file JSON Schema",
         description="Print the JSON Schema (draft 2020-12) of *.wfsim.yaml files.",

@@ -54,6 +54,7 @@ from ._engine import (
 )
 from ._faults import Fault, InjectedError
 from ._imperative import ChildCall, ImperativeWorkflow, StepCall, WorkflowContext
+from ._recorded import Diverged, Entry, HistoryEnd, RecordedHistory
 from ._signals import Signal
 from ._time import format_seconds, to_ns
 from ._workflow import Step, _compensation_of, compensation
@@ -65,6 +66,10 @@ _IMPERATIVE = inspect.getsourcefile(WorkflowContext) or ""
 _repr = reprlib.Repr()
 _repr.maxstring = 40
 _repr.maxother = 40
+
+
+class _HistoryReproduced(_AttemptCancelled):
+    """Ends the code replaying a recorded history that it has reproduced to its end."""
 
 
 def error_name(exc: BaseException) -> str:
@@ -145,7 +150,7 @@ class _Code:
 class Bodies:
     """The run-time side of one ``@wfsim.workflow`` run (a :class:`~wfsim._core._engine.Style`)."""
 
-    def __init__(self, engine: Engine, history: dict[tuple[str, int], Command] | None = None):
+    def __init__(self, engine: Engine, recorded: RecordedHistory | None = None):
         workflow = engine.workflow
         assert isinstance(workflow, ImperativeWorkflow)
         self.engine = engine
@@ -158,19 +163,19 @@ class Bodies:
         self._signal_waiters: dict[str, list[_Attempt]] = {}
         self._signal_timers: list[_Timer] = []
         #: The history: every command by position (kept across crashes).
-        self.history: dict[tuple[str, int], Command] = history if history is not None else {}
-        #: Replaying a recorded trace (replay_history): the patches the history knew.
-        self.replaying_record = history is not None
+        self.history: dict[tuple[str, int], Command] = {}
+        #: replay_history: the recorded run the code must reproduce (IMP-14), else None.
+        self.recorded = recorded
         self._code: dict[_Attempt, _Code] = {}
         self._seeds: dict[str, int] = {}
         self._point_hits = [0] * len(engine.body_faults)
         self._children_ended: set[str] = set()
         self._patches: dict[str, str] = {}
         self._patch_answers: dict[str, bool] = {}
-        #: The recorded run's body ended: code beyond its history is not what it did.
-        self.record_finished = False
         self.finished = False
         self.broken: NondeterminismError | None = None
+        #: replay_history: the code went past the end of a history still going.
+        self.reproduced = False
         body_fn = workflow.fn
 
         async def body(step_ctx: StepContext) -> Any:
@@ -196,6 +201,8 @@ class Bodies:
             isinstance(result, outcome.Error) and isinstance(result.error, NondeterminismError)
         ):
             self._check_all_replayed(att)
+            if att is self.body and self.recorded is not None:
+                self._check_recorded_end(result)
         if att is self.body:
             self._body_ended(att, result)
         else:
@@ -259,7 +266,9 @@ class Bodies:
 
     def _diverged(self, key: tuple[str, int], recorded: str, new: str) -> NondeterminismError:
         position = f"{key[0]}#{key[1]}"
-        where = "the body" if key[0] == "body" else f"the branch {key[0]}"
+        where = {"body": "the body", "history": "the recorded run"}.get(
+            key[0], f"the branch {key[0]}"
+        )
         error = NondeterminismError(
             f"workflow {self.workflow.name!r} is not deterministic: replaying its history, "
             f"command {key[1]} of {where} ({position}) was {recorded}, but now it is {new}; "
@@ -283,6 +292,107 @@ class Bodies:
         nxt = self.history.get((code.path, code.seq + 1))
         if nxt is not None and self.broken is None:
             self._diverged((code.path, code.seq + 1), nxt.what, "the end of the code (fewer calls)")
+
+    def _check_recorded_end(self, result: outcome.Outcome[Any]) -> None:
+        """replay_history: the body ended; the recorded body must have ended the same way."""
+        recorded = self.recorded
+        assert recorded is not None
+        if self.reproduced or self.broken is not None:
+            return
+        left = recorded.left()
+        if left is not None:
+            self._diverged_at(
+                recorded.position(left), left.what, "the end of the body (fewer calls)"
+            )
+            return
+        if not recorded.finished:
+            return
+        raised = isinstance(result, outcome.Error)
+        failed = recorded.status in ("failed", "compensated", "compensation_failed")
+        if raised != failed:
+            end = len(recorded.entries) + 1
+            was = "the body failing" if failed else "the body returning"
+            now = (
+                f"the body raising {error_name(result.error)}"
+                if isinstance(result, outcome.Error)
+                else "the body returning"
+            )
+            self._diverged_at(f"history#{end}", was, now)
+
+    def _diverged_at(self, position: str, recorded: str, new: str) -> NondeterminismError:
+        path, _, number = position.partition("#")
+        return self._diverged((path, int(number)), recorded, new)
+
+    def _take(self, kind: str, name: str, what: str) -> Entry:
+        """replay_history: the recorded call this one must be (or the end of the replay)."""
+        assert self.recorded is not None
+        try:
+            return self.recorded.take(kind, name, what)
+        except HistoryEnd:
+            self.reproduced = True
+            raise _HistoryReproduced() from None
+        except Diverged as exc:
+            raise self._diverged_at(exc.position, exc.recorded, exc.new) from None
+
+    async def _call_recorded(
+        self, body: _Attempt, items: Sequence[StepCall | ChildCall | Awaitable[Any]]
+    ) -> list[Any]:
+        """replay_history: answer each call from the recorded run, in its order."""
+        engine = self.engine
+        code = self._code[body]
+        states: list[_StepState] = []
+        live: list[_StepState] = []
+        waiter = _Waiter(body, 0)
+        waiter.on_done = functools.partial(self._wake_if_alive, body)
+        ends: list[int | None] = []
+        for item in items:
+            if isinstance(item, StepCall):
+                name = self._call_name(item.name)
+                entry = self._take("call", name, _describe(item))
+                st = _StepState(Step(name=name, index=len(engine.states)), 0)
+                fields: dict[str, Any] = {}
+                if entry.error is not None:
+                    st.status, st.error, st.last_exc = "failed", entry.error, entry.exception()
+                    fields["error"] = entry.error
+                else:
+                    st.status, st.result = "completed", entry.output
+                    if entry.output is not None:
+                        fields["output"] = entry.output
+                engine.record("call_replayed", name, **fields)
+                if entry.end_ns is not None and code.clock is not None:
+                    code.clock = max(code.clock, entry.end_ns)
+            elif isinstance(item, ChildCall):
+                name = self._call_name(item.name)
+                entry = self._take("child", name, f"ctx.child({item.workflow.name})")
+                ends.append(entry.end_ns)
+                ctx = WorkflowContext(self, prefix=f"{name}/")
+                child_body = item.workflow.fn(ctx, item.input)
+                code.seq += 1
+                st = self._new_branch(
+                    child_body, self._path_of(body), waiter, name=name, child=True
+                )
+                self._children_ended.add(name)  # not traced: the replay runs no child
+                live.append(st)
+            else:
+                code.seq += 1
+                st = self._new_branch(item, self._path_of(body), waiter)
+                live.append(st)
+            states.append(st)
+        waiter.remaining = len(live)
+        if live:
+            await engine.hand_back()
+        if body.done:
+            raise _AttemptCancelled()
+        if code.clock is not None:  # a child ran at once: it ended when the history says
+            code.clock = max([code.clock, *(t for t in ends if t is not None)])
+        for st in states:
+            if st.status == "failed":
+                raise st.last_exc or WfsimError(f"step {st.step.name!r} failed: {st.error}")
+        return [st.result for st in states]
+
+    def _wake_if_alive(self, body: _Attempt) -> None:
+        if not body.done and body.task is not None:
+            self.engine.wake(body, outcome.Value(None))
 
     def now_ns(self) -> int:
         """The virtual time the running body code sees: its original time while replaying."""
@@ -321,16 +431,20 @@ class Bodies:
                 "guards one change: give the second change its own id"
             )
         known = self._patch_answers.get(patch_id)
-        if known is not None:
+        if self.recorded is not None:
+            if known is None:
+                known = self._patch_answers[patch_id] = self.recorded.patched(patch_id)
             return known
         att = self.body_attempt()
         code = self._code[att]
         key = (code.path, code.seq + 1)
         cmd = self.history.get(key)
         if cmd is not None and cmd.kind == "patch" and cmd.base == patch_id:
-            code.seq += 1  # recorded with the patch: the new code path, as before
+            code.seq += 1  # recorded with the patch (a replay after a crash): as before
             answer = True
-        elif cmd is not None or (self.replaying_record and self.record_finished):
+        elif known is not None:
+            answer = known  # asked again (a loop): the answer of the run
+        elif cmd is not None:
             answer = False  # recorded before the patch: the old code path
         else:
             code.seq += 1
@@ -374,6 +488,8 @@ class Bodies:
         body = self.body_attempt()
         if body.done:
             raise _AttemptCancelled()
+        if self.recorded is not None:
+            return await self._call_recorded(body, items)
         engine = self.engine
         states: list[_StepState] = []
         live: list[_StepState] = []  # what the body waits for (not answered by the history)
@@ -552,6 +668,10 @@ class Bodies:
         """``ctx.sleep``: wait virtual time; replayed, a finished sleep returns at once and
         one in progress at the crash keeps its due time."""
         att = self.body_attempt()
+        if self.recorded is not None:  # a trace has no sleeps: time moves on at once
+            code = self._code[att]
+            code.clock = (code.clock or 0) + delay_ns
+            return
         what = f"ctx.sleep({format_seconds(delay_ns)})"
         cmd, replay = self._command(att, "sleep", "sleep", what, delay_ns)
         engine = self.engine
@@ -578,6 +698,8 @@ class Bodies:
         engine = self.engine
         if self.broken is not None:
             result = outcome.Error(self.broken)
+        elif self.reproduced:
+            result = outcome.Value(None)
         if isinstance(result, outcome.Error):
             exc = result.error
             while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
@@ -649,6 +771,8 @@ class Bodies:
         Replayed, a wait that ended returns (or raises) what it did; one in progress at
         the crash waits again, its timeout keeping its due time."""
         att = self.body_attempt()
+        if self.recorded is not None:
+            return self._signal_recorded(name, timeout_ns)
         what = f"ctx.wait_for_signal({name!r})"
         cmd, replay = self._command(att, "signal", name, what, timeout_ns)
         engine = self.engine
@@ -689,6 +813,29 @@ class Bodies:
         cmd.answered = True
         self._resumed(att, [cmd])
         return cmd.answer()
+
+    def _signal_recorded(self, name: str, timeout_ns: int | None) -> Any:
+        """replay_history: a wait gets the payload the recorded run received next."""
+        assert self.recorded is not None
+        got, payload, at_ns = self.recorded.signal(name)
+        if got:
+            code = self._code[self.body_attempt()]
+            if code.clock is not None:
+                code.clock = max(code.clock, at_ns)
+            return payload
+        if timeout_ns is not None:
+            raise SignalTimeoutError(
+                f"no signal {name!r} arrived within {format_seconds(timeout_ns)}"
+            )
+        if not self.recorded.finished:
+            self.reproduced = True
+            raise _HistoryReproduced()
+        left = self.recorded.left()
+        raise self._diverged_at(
+            f"history#{len(self.recorded.entries) + 1}",
+            left.what if left is not None else "the end of the history",
+            f"ctx.wait_for_signal({name!r}), a signal the recorded run never received",
+        )
 
     def _signal_timeout(self, att: _Attempt, name: str, token: int, timeout_ns: int) -> None:
         waiters = self._signal_waiters.get(name, [])
