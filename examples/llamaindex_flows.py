@@ -1,4 +1,4 @@
-"""LlamaIndex's concurrent workflows (shared/seeds/004, "Concurrent execution of workflows")
+"""LlamaIndex's concurrent workflows (specs/sources.md 6, "Concurrent execution of workflows")
 as wfsim event workflows.
 
 Three flows of that page:

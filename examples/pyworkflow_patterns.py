@@ -1,4 +1,4 @@
-"""PyWorkflow's "Advanced Workflow Patterns" (shared/seeds/000) as wfsim imperative workflows.
+"""PyWorkflow's "Advanced Workflow Patterns" (specs/sources.md 6) as wfsim imperative workflows.
 
 The blog writes each pattern as a ``@workflow()`` that awaits ``@step()``
 functions. Here each is an ``@wfsim.workflow`` body that awaits ``ctx.step``;

@@ -1,4 +1,4 @@
-"""Sequencely's human-in-the-loop approval workflow (shared/seeds/002), as a wfsim workflow.
+"""Sequencely's human-in-the-loop approval workflow (specs/sources.md 6), as a wfsim workflow.
 
     async function approvalWorkflow(ctx, requestData) {
       if (requestData.amount < 1000) return await ctx.executeActivity('processRequest', ...)

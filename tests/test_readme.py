@@ -40,3 +40,28 @@ def test_readme_scenario_loads_and_passes() -> None:
     (block,) = re.findall(r"```yaml\n(.*?)```", text, re.S)
     outcome = run_scenario(load_scenario_text(block, "README.md"))
     assert outcome.passed, outcome.report()
+    # The block is the shipped file it names, so the README's commands on it run as written.
+    assert block.startswith("# scenarios/orders.wfsim.yaml\n")
+    assert (REPO / "scenarios" / "orders.wfsim.yaml").read_text() == block
+
+
+PATH_RE = r"\b((?:specs|scenarios|examples|tests|benchmarks|scripts)/[\w./*-]+)"
+#: Names that stand for any file in the specs' prose.
+PLACEHOLDERS = {"scenarios/x.wfsim.yaml"}
+
+
+def test_the_repo_stands_alone() -> None:
+    """specs/ and the README cite no file outside the repo; every file they name exists."""
+    texts = {p.relative_to(REPO).as_posix(): p.read_text() for p in (REPO / "specs").glob("*.md")}
+    texts["README.md"] = (REPO / "README.md").read_text()
+    for name, text in texts.items():
+        for outside in ("semantics.md", "design.md", "style.md", "shared/"):
+            assert outside not in text, f"{name} cites {outside}, which is not in the repository"
+        base = REPO / name.rpartition("/")[0]
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):  # markdown links
+            assert (base / target).exists(), f"{name} links to {target}, which does not exist"
+        for path in re.findall(PATH_RE, text):
+            path = path.rstrip(".")
+            if "*" in path or path.endswith("/") or path in PLACEHOLDERS:
+                continue
+            assert (REPO / path).exists(), f"{name} names {path}, which does not exist"

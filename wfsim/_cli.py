@@ -1,6 +1,6 @@
 """The ``wfsim`` command line: run, check, replay, graph, schema, simulate, report.
 
-Exit codes (design.md 4.6): 0 every expectation held, 1 an expectation failed,
+Exit codes (specs/cli.md CLI-2): 0 every expectation held, 1 an expectation failed,
 2 bad input (usage, an unreadable or invalid scenario), 3 an internal error (a bug in
 wfsim). No error shows a Python traceback unless ``--traceback`` or ``-v`` asks (CLI-13).
 """

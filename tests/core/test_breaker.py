@@ -99,7 +99,7 @@ def test_rate_breaker_through_every_transition() -> None:
 
 @pytest.mark.spec("BRK-2")
 def test_consecutive_runtime_replays_the_pybreaker_demonstration() -> None:
-    # semantics.md 5.1: fail_max=3, reset_timeout=0.3 s, success_threshold=2, exclude=[Ignored]
+    # specs/sources.md 5: fail_max=3, reset_timeout=0.3 s, success_threshold=2, exclude=[Ignored]
     rt = BreakerRuntime(
         CircuitBreaker.consecutive(
             "demo",

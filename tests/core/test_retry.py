@@ -18,7 +18,7 @@ def delays(policy: RetryPolicy, n: int) -> list[float]:
 
 @pytest.mark.spec("RETRY-2")
 def test_temporal_default_schedule_caps_at_100x_initial() -> None:
-    # semantics.md 1.1: default policy delays [1, 2, 4, ..., 64, 100, 100, 100]
+    # specs/sources.md 1: default policy delays [1, 2, 4, ..., 64, 100, 100, 100]
     assert delays(RetryPolicy(), 10) == [1, 2, 4, 8, 16, 32, 64, 100, 100, 100]
 
 
@@ -135,7 +135,7 @@ def test_pyworkflow_profile_counts_retries() -> None:
 
 @pytest.mark.spec("RETRY-7")
 def test_celery_profile_matches_measured_countdowns() -> None:
-    # semantics.md 1.3: retry_backoff=True, max_retries=8 -> [1, 2, 4, ..., 128], 9 executions
+    # specs/sources.md 1: retry_backoff=True, max_retries=8 -> [1, 2, 4, ..., 128], 9 executions
     policy = RetryPolicy.celery(max_retries=8, retry_backoff=True)
     assert policy.max_attempts == 9
     assert delays(policy, 8) == [1, 2, 4, 8, 16, 32, 64, 128]
@@ -160,7 +160,7 @@ def test_prefect_profile_repeats_the_last_delay() -> None:
 
 @pytest.mark.spec("RETRY-7")
 def test_tenacity_profile_matches_wait_exponential() -> None:
-    # semantics.md 1.2 measured sleeps
+    # specs/sources.md 1 measured sleeps
     assert delays(RetryPolicy.tenacity(multiplier=1, max=60), 8) == [1, 2, 4, 8, 16, 32, 60, 60]
     assert delays(RetryPolicy.tenacity(multiplier=0.5, min=2, max=10), 8) == [
         2, 2, 2, 4, 8, 10, 10, 10,

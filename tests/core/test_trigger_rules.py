@@ -11,7 +11,7 @@ from wfsim import Fault
 from wfsim._core._trigger import TRIGGER_RULES, UpstreamCounts, evaluate
 from wfsim.checks import assert_no_violations
 
-# semantics.md 4.2, the decision table transcribed from Airflow's TriggerRuleDep.
+# specs/sources.md 4, the decision table transcribed from Airflow's TriggerRuleDep.
 # Columns: S,S  S,F  S,K  K,K  F,F  F,UF  S,(running)  F,(running)  K,(running)
 COLUMNS = [
     UpstreamCounts(2, success=2),

@@ -1,4 +1,4 @@
-"""LlamaIndex's concurrent workflows (shared/seeds/004) as event workflows.
+"""LlamaIndex's concurrent workflows (specs/sources.md 6) as event workflows.
 
 Each test runs a flow of ``examples/llamaindex_flows.py`` and checks the promise of
 the page: the first StopEvent ends a ParallelFlow; ``collect_events`` returns

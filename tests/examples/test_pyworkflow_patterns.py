@@ -1,4 +1,4 @@
-"""PyWorkflow's advanced patterns (shared/seeds/000) as imperative workflows.
+"""PyWorkflow's advanced patterns (specs/sources.md 6) as imperative workflows.
 
 Each test runs one workflow of ``examples/pyworkflow_patterns.py`` and checks the
 promise of its blog section: what ran, what did not, in what order, at what

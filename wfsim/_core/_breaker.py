@@ -1,4 +1,4 @@
-"""Circuit breakers shared by the steps that declare them (semantics.md section 5).
+"""Circuit breakers shared by the steps that declare them (specs/sources.md section 5).
 
 Two strategies:
 

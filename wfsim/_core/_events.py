@@ -1,4 +1,4 @@
-"""Event-driven workflows (LlamaIndex workflows' model, semantics.md section 2).
+"""Event-driven workflows (LlamaIndex workflows' model, specs/sources.md section 2).
 
 Steps subscribe to event types; a step returns an event (or None) or emits with
 ``ctx.send_event``; ``StartEvent`` starts the run and the first ``StopEvent``

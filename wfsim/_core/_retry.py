@@ -8,7 +8,7 @@ after failed attempt ``k`` (1-based) is
 The other engines' conventions are offered as constructors
 (:meth:`RetryPolicy.celery`, :meth:`RetryPolicy.prefect`,
 :meth:`RetryPolicy.tenacity`, :meth:`RetryPolicy.pyworkflow`), each matching
-the schedules measured in ``shared/reference/semantics.md`` section 1.
+the schedules measured in ``specs/sources.md`` section 1.
 """
 
 from __future__ import annotations

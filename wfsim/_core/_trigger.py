@@ -1,6 +1,6 @@
 """Trigger rules: when a DAG step runs, given how its direct upstream steps ended.
 
-Airflow's rules (semantics.md 4.2, ``TriggerRuleDep._evaluate_direct_relatives``
+Airflow's rules (specs/sources.md 4, ``TriggerRuleDep._evaluate_direct_relatives``
 with ``flag_upstream_failed``), as one pure function the engine and tests share.
 Upstream states: ``success``; ``failed`` (a failed step, or one skipped because
 its own upstream failed: Airflow's UPSTREAM_FAILED); ``skipped``; anything else

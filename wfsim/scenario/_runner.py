@@ -67,7 +67,7 @@ class ScenarioRun:
         return f"wfsim replay {self.scenario.path} --seed {self.seed}{self.replay_options}"
 
     def to_json(self) -> dict[str, object]:
-        """The ``--json`` object of design.md 4.6."""
+        """The ``--json`` object of specs/cli.md."""
         return {
             "scenario": self.scenario.title,
             "file": self.scenario.path,

@@ -25,7 +25,7 @@ def schedules(*, min_size: int = 0, max_size: int = 200) -> SearchStrategy[Tape]
     :class:`wfsim.Tape` answers from a fixed list, value modulo ``n``, and 0
     past its end. The list is drawn *before* the run: drawing inside trio's run
     loop turns Hypothesis's control flow into ``TrioInternalError``
-    (design.md 4.2). So Hypothesis shrinks the interleaving, the jitter and the
+    (never inside trio's run loop). So Hypothesis shrinks the interleaving, the jitter and the
     fault dice like any other data, towards the empty tape: the engine's
     canonical order (declaration order, no jitter). Values are 32-bit, enough
     for any ``choose(n)`` and for a ``uniform()`` draw's full range; a tape
