@@ -142,7 +142,8 @@ FLOW = collector_flow(
 
 def flow_events() -> list[TraceEvent]:
     """Case 3 of the demonstrations measured on llama-index-workflows (specs/sources.md 2):
-    a1 and a2 buffered-then-dropped, b1 collects [a1, b1] at 2s, b2 buffered, a3 collects [a3, b2] at 4s (a2 was dropped, not kept)."""
+    a1 and a2 buffered-then-dropped, b1 collects [a1, b1] at 2s, b2 buffered, a3 collects
+    [a3, b2] at 4s (a2 was dropped, not kept)."""
     return list(wfsim.run(FLOW).trace)
 
 

@@ -1,5 +1,6 @@
 """collect_events against the demonstrations measured on llama-index-workflows 2.26.1
-(specs/sources.md 2; same inputs, same outputs), plus the arrival-order properties of EVT-4 and EVT-5."""
+(specs/sources.md 2; same inputs, same outputs), plus the arrival-order properties of EVT-4
+and EVT-5."""
 
 from __future__ import annotations
 
