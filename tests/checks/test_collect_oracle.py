@@ -80,7 +80,8 @@ def collector_flow(
         await ctx.sleep(1)
         return StopEvent(result="done")
 
-    @wf.step(accepts=[A, B, C], num_workers=workers, retry=retry)
+    # SubA reaches it (accept_event_subclasses), yet collect_events still matches exactly.
+    @wf.step(accepts=[A, B, C], num_workers=workers, retry=retry, accept_event_subclasses=True)
     async def collect(ctx: wfsim.StepContext, ev: Event) -> None:
         if pause:
             await ctx.sleep(pause * (ev.n % 3))

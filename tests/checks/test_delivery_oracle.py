@@ -144,6 +144,28 @@ def test_a_stop_event_ends_the_run_while_an_invocation_waits_to_retry() -> None:
     assert check_all(wf, delayed, late.trace) == []
 
 
+@pytest.mark.spec("ORACLE-20", "EVT-1", "EVT-2")
+def test_a_sent_stop_event_and_exact_routing_keep_the_oracle_silent() -> None:
+    wf = wfsim.EventWorkflow("sent", timeout=10)
+
+    @wf.step(accepts=wfsim.StartEvent)
+    async def start(ctx: wfsim.StepContext, ev: wfsim.Event) -> None:
+        ctx.send_event(Special(n=1))  # reaches no step: 'exact' accepts Item only
+        ctx.send_event(wfsim.StopEvent(result="sent"))  # ends nothing
+        ctx.send_event(Item(n=2))
+
+    @wf.step(accepts=Item)
+    async def exact(ctx: wfsim.StepContext, ev: wfsim.Event) -> wfsim.StopEvent:
+        await ctx.sleep(1)
+        return wfsim.StopEvent(result=ev.n)
+
+    plan = [Fault.delay(event="StopEvent", by=3, occurrences=1), Fault.duplicate(event="Special")]
+    result = wfsim.run(wf, faults=plan)
+    assert (result.status, result.result, result.makespan) == ("completed", 2, 1)
+    assert [e.step for e in result.trace if e.kind == "event_delivered"] == ["start", "exact"]
+    assert check_all(wf, plan, result.trace) == []
+
+
 # -- loud on tampered traces ----------------------------------------------------------------
 
 

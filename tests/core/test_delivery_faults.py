@@ -20,7 +20,12 @@ class Other(Event):
 
 
 class Special(Item):
-    """A subclass: a step accepting Item receives it, and faults may name it."""
+    """A subclass: a step accepting Item with accept_event_subclasses receives it, and
+    faults may name it."""
+
+
+class Tick(Event):
+    pass
 
 
 def collector(sends: list[Event], expected: list[type[Event]], *, gap: float = 1) -> EventWorkflow:
@@ -33,7 +38,7 @@ def collector(sends: list[Event], expected: list[type[Event]], *, gap: float = 1
             ctx.send_event(event)
             await ctx.sleep(gap)
 
-    @wf.step(accepts=[Item, Other])
+    @wf.step(accepts=[Item, Other], accept_event_subclasses=True)
     async def collect(ctx: wfsim.StepContext, ev: Event) -> StopEvent | None:
         got = ctx.collect_events(ev, expected)
         if got is None:
@@ -61,15 +66,20 @@ def relay() -> EventWorkflow:
 
 
 def stopper(stops: int = 1) -> EventWorkflow:
-    """``start`` sends ``stops`` StopEvents 1s apart, then keeps working for 10s."""
+    """``start`` sends ``stops`` ticks 1s apart, then keeps working for 10s; ``stop``
+    returns a StopEvent for each tick (a sent StopEvent would not end the run, EVT-1)."""
     wf = EventWorkflow("stopper", timeout=100)
 
     @wf.step(accepts=StartEvent)
     async def start(ctx: wfsim.StepContext, ev: Event) -> None:
         for i in range(stops):
-            ctx.send_event(StopEvent(result=f"stop {i + 1}"))
+            ctx.send_event(Tick(n=i + 1))
             await ctx.sleep(1)
         await ctx.sleep(10)
+
+    @wf.step(accepts=Tick)
+    async def stop(ctx: wfsim.StepContext, ev: Event) -> StopEvent:
+        return StopEvent(result=f"stop {ev.n}")
 
     return wf
 

@@ -64,11 +64,11 @@ def test_the_fault_plan_chains_delivery_faults() -> None:
 
 @pytest.mark.spec("FAULT-20", "FAULT-21", "FAULT-23", "PLUG-4")
 def test_fixtures_run_with_delivery_faults_in_a_pytest_session(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(workflows=WORKFLOWS)
+    pytester.makepyfile(user_workflows=WORKFLOWS)
     pytester.makepyfile(
         test_wf=textwrap.dedent(
             """\
-            from workflows import approval, relay
+            from user_workflows import approval, relay
 
 
             def test_a_delayed_event(wfsim_sim, wfsim_faults):
@@ -112,12 +112,12 @@ def test_fixtures_run_with_delivery_faults_in_a_pytest_session(pytester: pytest.
 
 @pytest.mark.spec("FAULT-20", "PLUG-1")
 def test_a_scenario_file_with_a_delivery_fault_is_a_test(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(workflows=WORKFLOWS)
+    pytester.makepyfile(user_workflows=WORKFLOWS)
     (pytester.path / "relay.wfsim.yaml").write_text(
         textwrap.dedent(
             """\
             scenario: the relay's Item arrives 5s late
-            workflow: {python: "workflows:relay"}
+            workflow: {python: "user_workflows:relay"}
             faults:
               - {event: Item, delay: 5s}
             expect:

@@ -159,10 +159,11 @@ def write_scenario(pytester: pytest.Pytester, name: str = "retry", text: str = S
 
 
 def python_tests(pytester: pytest.Pytester, source: str) -> None:
-    """Write ``workflows.py`` and ``test_wf.py`` holding ``source``."""
-    pytester.makepyfile(workflows=WORKFLOWS)
+    """Write ``user_workflows.py`` and ``test_wf.py`` holding ``source``."""
+    pytester.makepyfile(user_workflows=WORKFLOWS)
     pytester.makepyfile(
-        test_wf="import pytest\nimport trio\nimport wfsim\nfrom workflows import purchase, slow\n\n"
+        test_wf="import pytest\nimport trio\nimport wfsim\n"
+        + "from user_workflows import purchase, slow\n\n"
         + textwrap.dedent(source)
     )
 

@@ -882,7 +882,10 @@ class Engine:
                 delay=to_seconds(delay),
                 next_attempt=nxt,
             )
-            self._schedule(self.now + delay, self._begin_attempt, st)
+            if st.event_step is not None:
+                self._invocation_backs_off(st, delay)
+            else:
+                self._schedule(self.now + delay, self._begin_attempt, st)
             return
         if not retryable:
             reason = f"{error} is not retryable"
@@ -980,8 +983,20 @@ class Engine:
             self._switches.append((waiter.body, outcome.Value(None)))
 
     # -- event workflows --------------------------------------------------------------------
-    def emit(self, event: Event, sender: str | None, target: str | None = None) -> None:
-        """Deliver ``event`` to every step accepting it (or to ``target``)."""
+    def emit(
+        self,
+        event: Event,
+        sender: str | None,
+        target: str | None = None,
+        *,
+        returned: bool = False,
+    ) -> None:
+        """Deliver ``event`` to every step accepting it (or to ``target``).
+
+        Only a *returned* StopEvent ends the run; one sent with ``ctx.send_event``
+        is routed like any event (no step may accept StopEvent, so to nobody),
+        as in LlamaIndex (EVT-1), and recorded with ``ends_run: false``.
+        """
         assert self.event_wf is not None
         if self._stopped or self._ev_failed is not None:
             return
@@ -992,6 +1007,9 @@ class Engine:
         fields: dict[str, Any] = {"event": kind}
         if target is not None:
             fields["target"] = target
+        ends = returned and isinstance(event, StopEvent)
+        if isinstance(event, StopEvent) and not ends:
+            fields["ends_run"] = False
         payload = _jsonable(event.fields)
         if payload is not _MISSING and payload:
             fields["fields"] = payload
@@ -999,7 +1017,7 @@ class Engine:
         # Every recorded emission is an occurrence of its type, even one whose send fails.
         self._occurrences["event", kind] += 1
         targets: list[EventStep] = []
-        if isinstance(event, StopEvent):
+        if ends:
             pass  # it ends the run when delivered; no step receives it
         elif target is not None:
             if target not in steps:
@@ -1014,17 +1032,22 @@ class Engine:
             self._delivery_faults("event", kind, number) if self.delivery_faults else (1, 0)
         )
         if delay:
-            timer = self._schedule(self.now + delay, self._deliver_event, event, targets, times)
+            timer = self._schedule(
+                self.now + delay, self._deliver_event, event, targets, times, ends
+            )
             self._delayed.append(timer)
         else:
-            self._deliver_event(event, targets, times)
+            self._deliver_event(event, targets, times, ends)
 
-    def _deliver_event(self, event: Event, targets: list[EventStep], times: int) -> None:
-        """Deliver ``event`` ``times`` times (0: dropped); a StopEvent ends the run once."""
+    def _deliver_event(
+        self, event: Event, targets: list[EventStep], times: int, ends: bool
+    ) -> None:
+        """Deliver ``event`` ``times`` times (0: dropped); a returned StopEvent ends the run."""
         if self._stopped or self._ev_failed is not None:
             return
         for _ in range(times):
-            if isinstance(event, StopEvent):
+            if ends:
+                assert isinstance(event, StopEvent)
                 self._stop(event)
                 return
             for step in targets:
@@ -1108,18 +1131,58 @@ class Engine:
             self.message = f"step {st.step.name!r} failed: {st.error}"
             self._cancel_invocations("the workflow failed")
             return
-        queue = self._ev_queue.get(st.event_step)
-        if queue and not self._stopped and self._ev_failed is None:
-            nxt = queue.pop(0)
-            self._ev_running[st.event_step] += 1
-            self._make_ready(nxt)
+        self._next_invocations(st.event_step)
         if st.status == "completed" and isinstance(st.result, Event):
-            self.emit(st.result, sender=st.step.name)
+            self.emit(st.result, sender=st.step.name, returned=True)
+
+    def _next_invocations(self, step: str) -> None:
+        """Start queued invocations of ``step`` while it has free workers, first in first.
+
+        A retry waiting out its backoff sits in the queue without a worker and is
+        passed over until it is due, as in LlamaIndex (EVT-3).
+        """
+        queue = self._ev_queue.get(step)
+        workers = self.event_wf.event_steps[step].num_workers if self.event_wf else 0
+        while queue and self._ev_running[step] < workers:
+            if self._stopped or self._ev_failed is not None:
+                return
+            due = next(
+                (
+                    i
+                    for i, q in enumerate(queue)
+                    if q.retry_at_ns is None or q.retry_at_ns <= self.now
+                ),
+                None,
+            )
+            if due is None:
+                return
+            nxt = queue.pop(due)
+            self._ev_running[step] += 1
+            if nxt.retry_at_ns is None:
+                self._make_ready(nxt)
+            else:
+                self._ready.append((self._begin_attempt, (nxt,)))
+
+    def _invocation_backs_off(self, st: _StepState, delay: int) -> None:
+        """A failed invocation waits for its retry without a worker, first in its queue."""
+        assert st.event_step is not None
+        self._ev_running[st.event_step] -= 1
+        self._ev_queue.setdefault(st.event_step, []).insert(0, st)
+        self._schedule(self.now + delay, self._retry_due, st)
+        self._next_invocations(st.event_step)
+
+    def _retry_due(self, st: _StepState) -> None:
+        if st.status == "retrying" and st.event_step is not None:
+            self._next_invocations(st.event_step)
 
     def _stop(self, event: StopEvent) -> None:
-        """The first StopEvent ends the run: pending and running invocations are cancelled."""
+        """The first StopEvent ends the run: pending and running invocations are cancelled.
+
+        Its ``result`` is the run's result; a StopEvent subclass is itself the
+        result, as LlamaIndex's ``run()`` returns it (EVT-1).
+        """
         self._stopped = True
-        self.result = event.get("result")
+        self.result = event.get("result") if type(event) is StopEvent else event
         self._cancel_invocations("a StopEvent ended the run")
 
     def _cancel_invocations(self, reason: str) -> None:
@@ -1146,7 +1209,7 @@ class Engine:
             self._slot_wait.remove(st)
         if st.status == "retrying":  # its next attempt will not come: nor may its timer wait
             for timer in self._timers:
-                if timer[2] == self._begin_attempt and timer[3] == (st,):
+                if timer[2] in (self._begin_attempt, self._retry_due) and timer[3] == (st,):
                     timer[2] = None
         st.status = "cancelled"
         self.record("step_cancelled", st.step.name, reason=reason)

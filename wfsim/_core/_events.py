@@ -10,6 +10,9 @@ a campaign over seeds explores every arrival order. See ``specs/events.md``.
 
 from __future__ import annotations
 
+import inspect
+import types
+import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +76,10 @@ class StartEvent(Event):
 
 
 class StopEvent(Event):
-    """The first one a step returns (or sends) ends the run; ``result`` is the run's result."""
+    """The first one a step returns ends the run; ``result`` is the run's result.
+
+    A subclass's instance is itself the run's result, as in LlamaIndex (EVT-1).
+    """
 
     def __init__(self, result: Any = None, **fields: Any) -> None:
         super().__init__(result=result, **fields)
@@ -92,9 +98,62 @@ class EventStep:
     num_workers: int = 4
     retry: RetryPolicy | None = None
     timeout_ns: int | None = None
+    #: LlamaIndex's option: route subclasses of the accepted types too (EVT-2).
+    accept_event_subclasses: bool = False
+    #: Event types named by the return annotation (EVT-8 checks someone accepts them).
+    returns: tuple[type[Event], ...] = ()
 
     def accepts_event(self, event: Event) -> bool:
-        return isinstance(event, self.accepts)
+        return self.accepts_type(type(event))
+
+    def accepts_type(self, kind: type[Event]) -> bool:
+        """LlamaIndex's matching: the exact type, or a subclass with ``accept_event_subclasses``."""
+        if self.accept_event_subclasses:
+            return issubclass(kind, self.accepts)
+        return kind in self.accepts
+
+
+def _event_types(annotation: Any) -> tuple[Any, ...]:
+    """The members of ``annotation`` (``A``, ``A | B``, ``Union[A, B]``), None left out."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return tuple(a for a in typing.get_args(annotation) if a is not type(None))
+    return () if annotation is None or annotation is type(None) else (annotation,)
+
+
+def _hints(fn: Any, step_name: str) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except Exception as exc:  # NameError for a type defined inside a function, and kin
+        raise WorkflowDefinitionError(
+            f"step {step_name!r}: cannot read its annotations ({exc}); give accepts= "
+            "explicitly, or define the event types at module level"
+        ) from None
+
+
+def _inferred_accepts(fn: Any, step_name: str) -> tuple[Any, ...]:
+    """``accepts`` read from the event parameter's annotation, as LlamaIndex does (EVT-8)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    if len(params) < 2 or params[1].annotation is inspect.Parameter.empty:
+        raise WorkflowDefinitionError(
+            f"step {step_name!r} has no accepts= and its event parameter has no annotation: "
+            "write `async def step(ctx, ev: MyEvent)` (a union for several types) or "
+            "`@wf.step(accepts=MyEvent)`"
+        )
+    return _event_types(_hints(fn, step_name).get(params[1].name))
+
+
+def _returned_events(fn: Any) -> tuple[type[Event], ...]:
+    """Event types in the return annotation (unions, Optional); () when there is none."""
+    try:
+        annotation = typing.get_type_hints(fn).get("return")
+    except Exception:
+        return ()  # unreadable: not checked, like a step without an annotation
+    return tuple(
+        t for t in _event_types(annotation) if isinstance(t, type) and issubclass(t, Event)
+    )
 
 
 class EventWorkflow(NoStaticSteps):
@@ -113,11 +172,13 @@ class EventWorkflow(NoStaticSteps):
         async def answer(ctx, ev):
             return wfsim.StopEvent(result=f"{ev.docs} docs")
 
-    ``timeout`` (virtual, like LlamaIndex's ``Workflow(timeout=45)``; None for
-    none) ends the run ``timed_out`` naming the active steps.
+    ``timeout`` (virtual seconds; 45 by default, as LlamaIndex's ``Workflow``;
+    None for none) ends the run ``timed_out`` naming the active steps (EVT-6).
+    A step's ``accepts`` defaults to the annotation of its event parameter
+    (``async def answer(ctx, ev: Query | Retry)``).
     """
 
-    def __init__(self, name: str, *, timeout: Duration | None = None) -> None:
+    def __init__(self, name: str, *, timeout: Duration | None = 45) -> None:
         if not isinstance(name, str) or not name:
             raise WorkflowDefinitionError(f"a workflow needs a non-empty name, not {name!r}")
         self.name = name
@@ -131,13 +192,20 @@ class EventWorkflow(NoStaticSteps):
         self,
         fn: EventStepFn | None = None,
         *,
-        accepts: type[Event] | Iterable[type[Event]] = StartEvent,
+        accepts: type[Event] | Iterable[type[Event]] | None = None,
         name: str | None = None,
         num_workers: int = 4,
         retry: RetryPolicy | None = None,
         timeout: Duration | None = None,
+        accept_event_subclasses: bool = False,
     ) -> Any:
-        """Register ``async def step(ctx, ev)`` for the event type(s) in ``accepts``."""
+        """Register ``async def step(ctx, ev)`` for the event type(s) in ``accepts``.
+
+        Without ``accepts`` the event parameter's annotation says (a union for
+        several types); with neither it is a :class:`~wfsim.WorkflowDefinitionError`.
+        An event goes to steps accepting its exact type; ``accept_event_subclasses``
+        (LlamaIndex's name and default) lets subclasses in too (EVT-2).
+        """
 
         def register(func: EventStepFn) -> EventStep:
             step_name = name or str(getattr(func, "__name__", ""))
@@ -147,7 +215,10 @@ class EventWorkflow(NoStaticSteps):
                 raise WorkflowDefinitionError(
                     f"event workflow {self.name!r} already has a step named {step_name!r}"
                 )
-            types = (accepts,) if isinstance(accepts, type) else tuple(accepts)
+            if accepts is None:
+                types = _inferred_accepts(func, step_name)
+            else:
+                types = (accepts,) if isinstance(accepts, type) else tuple(accepts)
             for t in types:
                 if not (isinstance(t, type) and issubclass(t, Event)):
                     raise WorkflowDefinitionError(
@@ -155,12 +226,26 @@ class EventWorkflow(NoStaticSteps):
                     )
             if not types:
                 raise WorkflowDefinitionError(f"step {step_name!r} accepts no event type")
+            if any(issubclass(t, StopEvent) for t in types):
+                raise WorkflowDefinitionError(
+                    f"step {step_name!r} cannot accept StopEvent: it ends the run (LlamaIndex "
+                    "rejects it too); accept another event type"
+                )
             if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
                 raise WorkflowDefinitionError(
                     f"step {step_name!r}: num_workers must be an integer > 0, not {num_workers!r}"
                 )
             timeout_ns = None if timeout is None else to_ns(timeout, what="step timeout")
-            step = EventStep(step_name, func, types, num_workers, retry, timeout_ns)
+            step = EventStep(
+                step_name,
+                func,
+                types,
+                num_workers,
+                retry,
+                timeout_ns,
+                bool(accept_event_subclasses),
+                _returned_events(func),
+            )
             self._steps[step_name] = step
             return step
 
@@ -173,13 +258,24 @@ class EventWorkflow(NoStaticSteps):
     def validate(self) -> tuple[str, ...]:
         if not self._steps:
             raise WorkflowDefinitionError(f"event workflow {self.name!r} has no steps")
-        if not any(
-            StartEvent in s.accepts or any(issubclass(StartEvent, t) for t in s.accepts)
-            for s in self._steps.values()
-        ):
+        steps = self._steps.values()
+        if not any(s.accepts_type(StartEvent) for s in steps):
             raise WorkflowDefinitionError(
                 f"event workflow {self.name!r}: no step accepts wfsim.StartEvent, so nothing "
                 "would ever run"
+            )
+        # LlamaIndex's WorkflowValidationError, for the types return annotations name.
+        unused = {
+            t.__name__: s.name
+            for s in steps
+            for t in s.returns
+            if not issubclass(t, StopEvent) and not any(c.accepts_type(t) for c in steps)
+        }
+        if unused:
+            listed = ", ".join(f"{t} (returned by {s!r})" for t, s in unused.items())
+            raise WorkflowDefinitionError(
+                f"event workflow {self.name!r}: events produced but never consumed: {listed}; "
+                "no step accepts them (accept_event_subclasses=True lets a step take subclasses)"
             )
         return ()
 

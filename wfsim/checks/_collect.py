@@ -37,7 +37,8 @@ def check_collections(
     (a buffer starts empty after a collection, and a surplus or unexpected event is
     dropped, never kept for the next one), and none is collected twice.
     EVT-3: no more invocations of a step are running (from ``step_ready`` to their
-    end) than its ``num_workers``, and they start in the order they were delivered.
+    end, less the backoffs before their retries) than its ``num_workers``, and they
+    start in the order they were delivered.
     """
     return collections(Run.of(workflow, faults, trace))
 
@@ -241,7 +242,11 @@ def _collection(
 
 
 def _workers(run: Run, owner: dict[str, str], delivered: dict[str, TraceEvent]) -> list[Violation]:
-    """EVT-3: at most ``num_workers`` running invocations per step, started in delivery order."""
+    """EVT-3: at most ``num_workers`` running invocations per step, started in delivery order.
+
+    An invocation holds a worker from ``step_ready`` to its end, except while it
+    waits for a retry (``retry_scheduled`` to its next ``attempt_started``).
+    """
     workflow = run.workflow
     assert isinstance(workflow, EventWorkflow)
     limits = {name: s.num_workers for name, s in workflow.event_steps.items()}
@@ -254,10 +259,12 @@ def _workers(run: Run, owner: dict[str, str], delivered: dict[str, TraceEvent]) 
         if not isinstance(name, str) or name not in owner:
             continue
         step = owner[name]
-        if e.kind == "step_ready":
+        retry = e.kind == "attempt_started" and (e.attempt or 1) > 1
+        if e.kind == "step_ready" or retry:
             now = running.setdefault(step, set())
             now.add(name)
-            ready_order.setdefault(step, []).append(name)
+            if not retry:
+                ready_order.setdefault(step, []).append(name)
             limit = limits.get(step)
             if limit is not None and len(now) > limit and step not in reported:
                 reported.add(step)
@@ -269,7 +276,8 @@ def _workers(run: Run, owner: dict[str, str], delivered: dict[str, TraceEvent]) 
                         e,
                     )
                 )
-        elif e.kind in STEP_ENDS:
+        elif e.kind in STEP_ENDS or e.kind == "retry_scheduled":
+            # A retry waits out its backoff without a worker (LlamaIndex's queue).
             running.get(step, set()).discard(name)
     for step, order in ready_order.items():
         by_delivery = sorted(order, key=lambda n: delivered[n].seq)

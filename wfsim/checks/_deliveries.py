@@ -161,8 +161,14 @@ def _receivers(workflow: EventWorkflow, name: str, target: Any) -> int | None:
     if name == "StopEvent":
         return 0
     steps = workflow.event_steps
+    # Exact type, or subclasses too for a step with accept_event_subclasses (EVT-2).
     accepting = [
-        s for s, step in steps.items() if any(name in _type_names(t) for t in step.accepts)
+        s
+        for s, step in steps.items()
+        if any(
+            name in (_type_names(t) if step.accept_event_subclasses else {t.__name__})
+            for t in step.accepts
+        )
     ]
     if target is None:
         return len(accepting)
@@ -304,7 +310,7 @@ def _late(
     due: Counter[tuple[int, str]] = Counter()
     owner: dict[tuple[int, str], TraceEvent] = {}
     for when, name, expected, e in pending:
-        if name == "StopEvent":
+        if name == "StopEvent" and e.get("ends_run") is not False:  # a sent one does not end it
             if end_ns is not None and end_ns > when:
                 out.append(
                     violation(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from wfsim._core._events import EventWorkflow
 from wfsim._core._faults import Fault
 from wfsim._core._retry import RetryPolicy, backoff_ns
 from wfsim._core._time import format_seconds, to_seconds
@@ -31,9 +32,9 @@ def check_retries(
     :func:`wfsim.backoff_ns`; RETRY-3: with jitter it lies within the jitter's bounds
     (:func:`jitter_bounds_ns`). RETRY-8: the retry is scheduled at the failure and the
     next attempt starts exactly ``delay`` later (not earlier, under a concurrency
-    limit). RETRY-5: an attempt times out exactly ``timeout`` after it started and
-    never runs past that. COMP-3: a ``compensation_failed`` says ``final`` exactly
-    when no retry follows.
+    limit or an event step's ``num_workers``). RETRY-5: an attempt times out exactly
+    ``timeout`` after it started and never runs past that. COMP-3: a
+    ``compensation_failed`` says ``final`` exactly when no retry follows.
     """
     return retries(Run.of(workflow, faults, trace))
 
@@ -358,7 +359,8 @@ def _delay(
                 retry,
             )
         )
-    bounded = run.workflow.max_concurrency is not None
+    # A slot, or for an event step a worker (EVT-3), may keep a due retry waiting.
+    bounded = run.workflow.max_concurrency is not None or isinstance(run.workflow, EventWorkflow)
     if nxt is not None and nxt.number == n + 1:
         gap = nxt.start.t_ns - end.t_ns
         late = to_seconds(gap) < delay or (not bounded and to_seconds(gap) != delay)
@@ -380,9 +382,10 @@ def _delay(
     elif nxt is None and run.finished is not None:
         due = end.t_ns + wait_ns
         excused = run.status == "timed_out" and (bounded or due > run.finished.t_ns)
-        # a StopEvent or a failed invocation cancels an event run's pending retries (EVT-1)
+        # a StopEvent or a failed invocation cancels an event run's pending retries (EVT-1),
+        # also one that was due but still waited for a worker of its step (EVT-3)
         excused = excused or any(
-            x.kind == "step_cancelled" and x.t_ns <= due
+            x.kind == "step_cancelled" and (x.t_ns <= due or bounded)
             for x in run.terminal.get(attempt.name, ())
         )
         if not excused:

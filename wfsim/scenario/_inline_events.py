@@ -179,7 +179,7 @@ class _EventBuilder:
         )
         wf = EventWorkflow(
             self.spec.get("name", default_name(self.b.file)),
-            timeout=None if timeout is None else f"{timeout}ns",
+            timeout=45 if timeout is None else f"{timeout}ns",  # LlamaIndex's default (EVT-6)
         )
         # Every step's accepted types first: emit's 'to' is checked against them.
         for name, raw in self.steps.items():
@@ -281,6 +281,12 @@ class _EventBuilder:
         else:
             type_path = (*path, "event")
         name = self.type_name(raw["event"], type_path)
+        if may_target and name == "StopEvent":
+            self.fail(
+                type_path,
+                "a sent StopEvent does not end the run (EVT-1, as LlamaIndex's send_event); "
+                "write 'returns: StopEvent' instead",
+            )
         declared = self.fields[name]
         fields: dict[str, Any] = dict(declared or {})
         for key, value in (raw.get("fields") or {}).items():
