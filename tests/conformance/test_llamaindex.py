@@ -267,3 +267,17 @@ def test_an_event_no_step_accepts_is_rejected_by_both() -> None:
 def test_the_default_timeout_is_llamaindexs() -> None:
     assert inspect.signature(Workflow.__init__).parameters["timeout"].default == 45
     assert wfsim.EventWorkflow("bare").timeout_ns == 45 * 10**9
+
+
+# -- the adapter (wfsim.llama) runs the same classes with the same outcome -------------------
+
+
+@pytest.mark.spec("LLAMA-1", "EVT-1", "EVT-2")
+def test_the_adapter_routes_and_stops_like_the_real_engine() -> None:
+    from wfsim.llama import adapt
+
+    assert wfsim.run(adapt(RealRouting)).result == "sub_step got Sub"
+    assert wfsim.run(adapt(RealBaseSubclasses)).result == "base_step got Sub"
+    assert wfsim.run(adapt(RealBaseOnly(timeout=1))).status == "timed_out"
+    assert wfsim.run(adapt(RealSendsStop(timeout=1))).status == "timed_out"
+    assert type(wfsim.run(adapt(RealMyStop)).result).__name__ == "MyStop"

@@ -151,8 +151,11 @@ def _returned_events(fn: Any) -> tuple[type[Event], ...]:
         annotation = typing.get_type_hints(fn).get("return")
     except Exception:
         return ()  # unreadable: not checked, like a step without an annotation
+    # ``Event`` itself says "some event": nothing to check.
     return tuple(
-        t for t in _event_types(annotation) if isinstance(t, type) and issubclass(t, Event)
+        t
+        for t in _event_types(annotation)
+        if isinstance(t, type) and issubclass(t, Event) and t is not Event
     )
 
 

@@ -154,7 +154,6 @@ _UNSUPPORTED_CONFIG: tuple[tuple[str, Callable[[Any], bool]], ...] = (
     ("fan-out list[E] returns", lambda c: bool(c.is_fan_out)),
     ("collection fan-in (a list[E] parameter)", lambda c: c.collection_param is not None),
     ("@catch_error handlers", lambda c: getattr(c, "role", "step") != "step"),
-    ("accept_event_subclasses=True", lambda c: bool(c.accept_event_subclasses)),
 )
 
 
@@ -253,6 +252,7 @@ class LlamaWorkflow(EventWorkflow):
             name=step_name,
             num_workers=config.num_workers,
             retry=retry,
+            accept_event_subclasses=bool(config.accept_event_subclasses),
         )
 
     def _run_of(self, ctx: StepContext) -> _Run:
