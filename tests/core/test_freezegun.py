@@ -257,3 +257,11 @@ async def test_an_async_wfsim_test_under_freezer(
     freezer.move_to(FROZEN)
     check(await wfsim_sim.arun(clock_workflow(), seed=3), plain)
     assert dt.datetime.now() == FROZEN
+
+
+@pytest.mark.spec("TIME-7")
+@freeze_time(FROZEN, auto_tick_seconds=2)
+async def test_a_decorated_async_wfsim_test(wfsim_sim: Any, plain: wfsim.RunResult) -> None:
+    before = time.time()
+    check(await wfsim_sim.arun(clock_workflow(), seed=3), plain)
+    assert time.time() - before == 2
