@@ -9,6 +9,7 @@ engine, the trace, faults and oracles only see wfsim's. See specs/llama.md.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
 import inspect
 import weakref
@@ -160,8 +161,9 @@ _UNSUPPORTED_CONFIG: tuple[tuple[str, Callable[[Any], bool]], ...] = (
 class LlamaWorkflow(EventWorkflow):
     """A LlamaIndex ``Workflow`` class (or instance) as a wfsim event workflow.
 
-    Made by :func:`adapt`. A class is instantiated afresh for every run (so state a
-    run leaves on ``self`` never reaches the next seed); an instance is used as is.
+    Made by :func:`adapt`. A class is instantiated once and each run gets a shallow
+    copy (so attributes a run sets on ``self`` never reach the next seed); an
+    instance is used as is.
     Signals (``wfsim.Signal``, a scenario's ``signals:``) named like an event class
     feed ``ctx.wait_for_event`` or, if no step waits, are sent as that event.
     """
@@ -180,7 +182,7 @@ class LlamaWorkflow(EventWorkflow):
             )
         self.llama_class = cls
         try:
-            sample = self._instance or cls()
+            self._sample = sample = self._instance or cls()
         except Exception as exc:
             raise WorkflowDefinitionError(
                 f"{cls.__name__}() raised {type(exc).__name__}: {exc}; adapt an instance instead"
@@ -259,7 +261,10 @@ class LlamaWorkflow(EventWorkflow):
         engine = ctx._engine
         run = self._runs.get(engine)
         if run is None:
-            instance = self._instance or self.llama_class()
+            # A shallow copy of one instance is a fresh instance at a fraction of the cost
+            # of Workflow.__init__ (which inspects the class): what a run sets on self
+            # stays in its copy.
+            instance = self._instance or copy.copy(self._sample)
             run = self._runs[engine] = _Run(self, engine, instance)
         return run
 
