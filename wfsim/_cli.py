@@ -863,6 +863,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_replay_history(sub)
 
+    from wfsim._cli_conformance import add_parser as add_conformance
+
+    add_conformance(sub)
+
     schema = sub.add_parser(
         "schema", help="print the scenario file JSON Schema",
         description="Print the JSON Schema (draft 2020-12) of *.wfsim.yaml files.",

@@ -136,10 +136,6 @@ def test_retry_conditions_and_exponential_waits_map() -> None:
                 raise ConnectionError("down")
             return StopEvent(result=ctx.retry_info().elapsed_seconds)
 
-        @step(retry_policy=retry_policy(retry=retry_if_exception_type(ConnectionError)))
-        async def never(self, ev: Ping) -> None:
-            raise ValueError("not retryable")
-
     result = wfsim.run(adapt(Wf))
     assert (result.status, result.result, result.makespan) == ("completed", 13.0, 13)
 
@@ -158,13 +154,14 @@ def test_retry_conditions_and_exponential_waits_map() -> None:
 def test_context_store_send_event_to_a_step_and_collect_with_buffer_ids() -> None:
     class Wf(Workflow):
         @step
-        async def start(self, ctx: Context, ev: StartEvent) -> None:
+        async def start(self, ctx: Context, ev: StartEvent) -> Ping | None:
             await ctx.store.set("user.name", ev.name)
             async with ctx.store.edit_state() as state:
                 state["count"] = 1
             for i in range(2):
                 ctx.send_event(Ping(n=i), step="a")
                 ctx.send_event(Ping(n=10 + i), step="b")
+            return None
 
         @step
         async def a(self, ctx: Context, ev: Ping) -> Pong:
@@ -225,6 +222,22 @@ def test_an_unsupported_context_method_fails_the_attempt_naming_it() -> None:
 def test_bad_definitions_are_one_line_errors() -> None:
     with pytest.raises(wfsim.WorkflowDefinitionError, match="is not a LlamaIndex Workflow"):
         adapt(object)
+
+    class Unproduced(Workflow):
+        @step
+        async def start(self, ev: StartEvent) -> StopEvent:
+            return StopEvent()
+
+        @step
+        async def orphan(self, ev: Ping) -> StopEvent:
+            return StopEvent()
+
+    with pytest.raises(wfsim.WorkflowDefinitionError) as info:
+        adapt(Unproduced)  # the real runtime's own validation, as its run() makes it
+    assert str(info.value) == (
+        "Unproduced is not a valid LlamaIndex workflow: The following events are consumed "
+        "but never produced: Ping"
+    )
 
     class WithResource(Workflow):
         @step

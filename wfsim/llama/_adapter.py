@@ -194,6 +194,14 @@ class LlamaWorkflow(EventWorkflow):
         free = getattr(cls, "_step_functions", {})
         for step_name, fn in cls._get_steps_from_class().items():
             self._add(step_name, fn, bound=step_name not in free)
+        validate = getattr(sample, "_validate", None)
+        if validate is not None:  # the real runtime's own checks, as its run() makes them
+            try:
+                validate()
+            except Exception as exc:
+                raise WorkflowDefinitionError(
+                    f"{cls.__name__} is not a valid LlamaIndex workflow: {exc}"
+                ) from None
         self.validate()
 
     def _add(self, step_name: str, fn: Any, *, bound: bool) -> None:
