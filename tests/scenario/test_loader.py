@@ -285,6 +285,46 @@ def test_python_imports_leave_sys_path_as_it_was(tmp_path: pathlib.Path) -> None
 
 
 @pytest.mark.spec("SCN-6")
+@pytest.mark.parametrize(
+    ("config", "package_dir"),
+    [
+        ("pyproject.toml", ""),
+        ("setup.cfg", ""),
+        ("tox.ini", ""),
+        ("pyproject.toml", "src"),  # [tool.pytest.ini_options] pythonpath = ["src"]
+        ("pytest.ini", "src"),
+        ("setup.cfg", "src"),
+    ],
+)
+def test_python_references_resolve_from_the_scenarios_rootdir(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, config: str, package_dir: str
+) -> None:
+    project = tmp_path / "project"
+    package = f"wfsim_scn_root_{config.replace('.', '_')}_{package_dir or 'top'}"
+    code = project / package_dir / package
+    code.mkdir(parents=True)
+    (code / "__init__.py").write_text("")
+    (code / "flows.py").write_text(
+        "import wfsim\nwf = wfsim.Workflow('rooted')\nwf.add_step('a')\n"
+    )
+    section = {
+        "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["src"]\n',
+        "pytest.ini": "[pytest]\npythonpath = src\n",
+        "setup.cfg": "[tool:pytest]\npythonpath = src\n",
+        "tox.ini": "[pytest]\npythonpath = src\n",
+    }[config]
+    (project / config).write_text(section if package_dir else "")
+    scenarios = project / "scenarios" / "deep"
+    scenarios.mkdir(parents=True)
+    path = scenarios / "x.wfsim.yaml"
+    path.write_text(f"scenario: t\nworkflow: {{python: '{package}.flows:wf'}}\n")
+    monkeypatch.chdir(tmp_path)  # another directory, as `wfsim run project/scenarios/...`
+    before = list(sys.path)
+    assert load_scenario(path).workflow.name == "rooted"
+    assert before == sys.path
+
+
+@pytest.mark.spec("SCN-6")
 def test_python_imperative_workflow() -> None:
     sc = load_valid("10_imperative_signals")
     assert isinstance(sc.workflow, wfsim.ImperativeWorkflow)
