@@ -202,9 +202,16 @@ def _print_run_verbose(scenario: Scenario, outcome: ScenarioRun, out: TextIO) ->
     print(file=out)
 
 
+def _counted(n: int, word: str) -> str:
+    """``1 fault``, ``2 faults``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _describe_steps(workflow: object) -> str:
     if isinstance(workflow, wfsim.Workflow):
-        return f"{len(workflow.steps)} steps"
+        return _counted(len(workflow.steps), "step")
+    if isinstance(workflow, wfsim.EventWorkflow):
+        return "an event workflow (its steps run as events arrive)"
     return "a workflow body (its steps appear as it runs)"
 
 
@@ -221,8 +228,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             code = EXIT_BAD_INPUT
             continue
         print(
-            f"ok: {scenario.path}: {_describe_steps(scenario.workflow)}, {len(scenario.faults)} "
-            f"faults, {len(scenario.expect)} expectations",
+            f"ok: {scenario.path}: {_describe_steps(scenario.workflow)}, "
+            f"{_counted(len(scenario.faults), 'fault')}, "
+            f"{_counted(len(scenario.expect), 'expectation')}",
             file=out,
         )
     return code

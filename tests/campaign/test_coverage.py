@@ -227,3 +227,23 @@ def test_a_tally_of_a_missing_file_has_an_empty_universe() -> None:
         "steps never failed": ["charge_payment", "reserve_inventory"]
     }
     assert run_scenario(scenario, seed=0).result.status == "compensated"
+
+
+@pytest.mark.spec("CAMP-22", "FAULT-11")
+def test_a_crash_rerun_deeper_than_the_policy_is_marked_and_explained() -> None:
+    """A lost attempt runs again whatever max_attempts says: ``2/1*`` and a note, not ``2/1``."""
+    crash = ROOT / "scenarios" / "crash_recovery_saga.wfsim.yaml"
+    summary = run_campaign([crash], seeds=2)
+    coverage = summary.scenarios[0].coverage
+    assert coverage is not None
+    rows = {row[0]: row for row in coverage.step_rows()}
+    deepest = 1 + [h for h, _ in coverage.COLUMNS].index("deepest")
+    assert rows["charge_payment"][deepest] == "2/1*"
+    assert rows["notify"][deepest] == "1/1"
+    text = summary.format()
+    assert "  * deeper than max_attempts: an attempt lost in a crash runs again" in text
+    terminal = io.StringIO()
+    print_coverage_tables(summary.scenarios, terminal)
+    assert "* deeper than max_attempts" in terminal.getvalue()
+    plain = run_campaign([SAGA], seeds=2).format()
+    assert "deeper than max_attempts" not in plain

@@ -239,6 +239,10 @@ def test_exhaustive_runs_every_interleaving_and_fault_placement(tmp_path: pathli
     # others) and end in either order: 12 runs each; one on join: 36 runs.
     assert (one.placements, one.runs, one.outcomes) == (5, 36 + 3 * 12 + 36, 5)
     assert one.statuses == {"completed": 36, "failed": 72}
+    # The runs a placed fault failed hold every check: the two counts are not confused.
+    text = one.format()
+    assert "  run statuses: completed 36, failed 72\n" in text
+    assert text.endswith("  runs that broke a check (expect, invariants, oracles): 0")
     again = explore_exhaustive(path, max_faults=1)
     assert again.to_json() | {"wall_seconds": 0} == one.to_json() | {"wall_seconds": 0}
 

@@ -646,17 +646,19 @@ def test_check_validates_without_running(files: Files) -> None:
     assert given.code == 0 and given.err == "", str(given)
     assert given.out.splitlines() == [
         f"ok: {files.wrong}: 2 steps, 0 faults, 3 expectations",
-        f"ok: {files.nightly}: 5 steps, 1 faults, 7 expectations",
+        f"ok: {files.nightly}: 5 steps, 1 fault, 7 expectations",
     ], str(given)
     assert directory.code == 0 and directory.err == "", str(directory)
     lines = directory.out.splitlines()
     assert len(lines) == len(scenario_files()), str(directory)
     for path, line in zip(scenario_files(), lines, strict=True):
         assert re.fullmatch(
-            rf"ok: {re.escape(rel(path))}: (\d+ steps|a workflow body \(its steps appear as "
-            r"it runs\)), \d+ faults, \d+ expectations",
+            rf"ok: {re.escape(rel(path))}: (\d+ steps?|a workflow body \(its steps appear as "
+            r"it runs\)|an event workflow \(its steps run as events arrive\)), "
+            r"(1 fault|\d+ faults), (1 expectation|\d+ expectations)",
             line,
         ), str(directory)
+        assert not re.search(r"(?<!\d)1 (steps|faults|expectations)\b", line), line
 
 
 @pytest.mark.spec("CLI-7")
@@ -669,7 +671,7 @@ def test_check_reports_every_invalid_file_at_once() -> None:
     )
     assert done.code == 2, str(done)
     assert done.err == "".join(expected_error(c) + "\n" for c in cases), str(done)
-    assert done.out == f"ok: {BACKOFF}: 1 steps, 1 faults, 5 expectations\n", str(done)
+    assert done.out == f"ok: {BACKOFF}: 1 step, 1 fault, 5 expectations\n", str(done)
     assert (directory.code, directory.out, directory.err) == (2, "", done.err), str(directory)
 
 
@@ -833,3 +835,31 @@ def test_virtual_hours_take_no_wall_time(files: Files) -> None:
     )
     assert wall < 10.0
     assert in_process < 10.0
+
+
+@pytest.mark.spec("CLI-8")
+def test_graph_draws_a_parallel_groups_tasks() -> None:
+    from wfsim.report import to_dot, to_mermaid
+
+    workflow = load_scenario(SCENARIOS / "ruvon_parallel_order.wfsim.yaml").workflow
+    mermaid = to_mermaid(workflow).splitlines()
+    group = "s1_parallel_validation"
+    label = "parallel_validation | parallel, 3 tasks, merge shallow | timeout 5m"
+    assert f'    {group}["{label}"]' in mermaid
+    assert f'    subgraph {group}_tasks["parallel_validation: tasks run concurrently"]' in mermaid
+    for i, (task, seconds) in enumerate(
+        [("check_inventory", "1s"), ("verify_payment", "1.5s"), ("fraud_check", "2s")]
+    ):
+        assert f'        {group}_tasks_{i}["parallel_validation/{task} | {seconds}"]' in mermaid
+    assert f"    {group} -.- {group}_tasks" in mermaid
+    assert f"    s0_validate_order --> {group}" in mermaid
+    dot = to_dot(workflow)
+    assert '    subgraph "cluster_parallel_validation" {' in dot
+    assert (
+        '        "parallel_validation/fraud_check" [label="parallel_validation/fraud_check | 2s"];'
+        in dot
+    )
+    assert (
+        '    "parallel_validation" -> "parallel_validation/verify_payment" '
+        "[style=dotted, arrowhead=none];" in dot
+    )

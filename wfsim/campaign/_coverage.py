@@ -298,13 +298,29 @@ class Coverage:
             for _, attr in self.COLUMNS:
                 if attr == "deepest":
                     limit = "inf" if s.max_attempts == 0 else s.max_attempts
+                    mark = "*" if self._beyond_policy(s) else ""
                     cells.append(
-                        f"{s.deepest}/{limit}" if s.max_attempts is not None else str(s.deepest)
+                        f"{s.deepest}/{limit}{mark}"
+                        if s.max_attempts is not None
+                        else str(s.deepest)
                     )
                 else:
                     cells.append(str(getattr(s, attr)))
             rows.append(cells)
         return rows
+
+    @staticmethod
+    def _beyond_policy(s: Any) -> bool:
+        return bool(s.max_attempts) and s.deepest > s.max_attempts
+
+    def depth_note(self) -> str:
+        """Why a ``deepest`` cell can pass its policy's limit (``2/1*``), or "" when none does."""
+        if not any(self._beyond_policy(s) for s in self.steps):
+            return ""
+        return (
+            "* deeper than max_attempts: an attempt lost in a crash runs again whatever the "
+            "retry policy allows (FAULT-11)"
+        )
 
     def format(self, *, indent: str = "  ") -> str:
         """The plain-text coverage table and what was never exercised."""
@@ -317,6 +333,8 @@ class Coverage:
             numbers = zip(row[1:], widths[1:], strict=True)
             cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in numbers]
             lines.append(f"{indent}  " + "  ".join(cells).rstrip())
+        if self.depth_note():
+            lines.append(f"{indent}  {self.depth_note()}")
         if self.fault_points:
             lines.append(f"{indent}  fault points (fault, step#attempt: runs):")
             shown = list(self.fault_points.items())[:ROWS_SHOWN]
@@ -560,6 +578,8 @@ def print_coverage_tables(scenarios: Iterable[Any], out: Any) -> None:
             cells = [row[0]] + [row[i] for i in keep]
             table.add_row(*cells, style="dim" if row[1] == "0" else None)
         console.print(table)
+        if coverage.depth_note():
+            console.print(coverage.depth_note())
         never = coverage.never_by_kind()
         if never:
             missing = Table(

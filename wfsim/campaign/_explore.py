@@ -407,8 +407,11 @@ class ExhaustiveReport:
             f"  runs: {self.runs} of an estimated {self.estimated} ({done})",
             f"  fault placements: {self.placements}",
             f"  distinct outcomes: {self.outcomes}  distinct trace digests: {self.digests}",
-            "  statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())),
-            f"  failed: {self.failed}",
+            "  run statuses: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())),
+            # Not the "failed" status above: a run whose placed fault failed it may hold
+            # every check (expect is judged only where no placed fault fired, CAMP-30).
+            f"  runs that broke a check (expect, invariants, oracles): {self.failed}",
         ]
         for run in self.failing[:limit]:
             faults = ", ".join(f"{s}#{a}" for s, a in run.faults) or "none"

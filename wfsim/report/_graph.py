@@ -1,6 +1,6 @@
 """Draw a workflow as Mermaid or Graphviz DOT text.
 
-A DAG is drawn as its steps and dependencies. An event workflow is drawn as its
+A DAG is drawn as its steps and dependencies, a parallel group with its tasks. An event workflow is drawn as its
 steps and event types: an arrow from each event type to the steps that accept it,
 and, where the step says what it sends (inline scenario steps: ``emit`` dashed,
 ``returns`` solid), from the step to those event types; a step whose code decides
@@ -40,6 +40,25 @@ def _mermaid_id(name: str, index: int) -> str:
     return f"s{index}_{_SAFE_ID.sub('_', name)}"
 
 
+def _group_label(step: Step) -> str:
+    assert step.group is not None
+    group = step.group
+    parts = [step.name, f"parallel, {len(group.tasks)} tasks, merge {group.merge}"]
+    if group.timeout_ns is not None:
+        parts.append(f"timeout {format_seconds(group.timeout_ns)}")
+    return " | ".join(parts)
+
+
+def _task_labels(step: Step) -> list[tuple[str, str]]:
+    """``(trace name, label)`` of each task of a parallel group step, as ``group/task``."""
+    assert step.group is not None
+    out = []
+    for task in step.group.tasks:
+        name = f"{step.name}/{task.name}"
+        out.append((name, " | ".join([name, *_label(task).split(" | ")[1:]])))
+    return out
+
+
 def to_mermaid(workflow: Workflow | EventWorkflow) -> str:
     """A Mermaid ``flowchart LR``: one node per step, one arrow per dependency."""
     if isinstance(workflow, EventWorkflow):
@@ -49,8 +68,19 @@ def to_mermaid(workflow: Workflow | EventWorkflow) -> str:
     ids = {name: _mermaid_id(name, step.index) for name, step in steps.items()}
     lines = [f"%% workflow {' '.join(workflow.name.split())}", "flowchart LR"]
     for name, step in steps.items():
-        label = _label(step).replace('"', "#quot;")
+        label = (_group_label(step) if step.group else _label(step)).replace('"', "#quot;")
         lines.append(f'    {ids[name]}["{label}"]')
+    for name, step in steps.items():
+        if step.group is None:
+            continue
+        # A parallel group's tasks, drawn in a box linked to the group (SCN-12).
+        box = f"{ids[name]}_tasks"
+        lines.append(f'    subgraph {box}["{name}: tasks run concurrently"]')
+        for i, (task, label) in enumerate(_task_labels(step)):
+            text = label.replace('"', "#quot;")
+            lines.append(f'        {box}_{i}["{text}"]')
+        lines.append("    end")
+        lines.append(f"    {ids[name]} -.- {box}")
     for name, step in steps.items():
         for dep in step.after:
             lines.append(f"    {ids[dep]} --> {ids[name]}")
@@ -69,7 +99,22 @@ def to_dot(workflow: Workflow | EventWorkflow) -> str:
         '    node [shape=box, style=rounded, fontname="Helvetica"];',
     ]
     for name, step in steps.items():
-        lines.append(f"    {json.dumps(name)} [label={json.dumps(_label(step))}];")
+        label = _group_label(step) if step.group else _label(step)
+        lines.append(f"    {json.dumps(name)} [label={json.dumps(label)}];")
+    for name, step in steps.items():
+        if step.group is None:
+            continue
+        # A parallel group's tasks, in a dashed cluster linked to the group (SCN-12).
+        lines.append(f"    subgraph {json.dumps('cluster_' + name)} {{")
+        lines.append(f"        label={json.dumps(name + ': tasks run concurrently')};")
+        lines.append("        style=dashed;")
+        for task, label in _task_labels(step):
+            lines.append(f"        {json.dumps(task)} [label={json.dumps(label)}];")
+        lines.append("    }")
+        for task, _ in _task_labels(step):
+            lines.append(
+                f"    {json.dumps(name)} -> {json.dumps(task)} [style=dotted, arrowhead=none];"
+            )
     for name, step in steps.items():
         for dep in step.after:
             lines.append(f"    {json.dumps(dep)} -> {json.dumps(name)};")

@@ -208,6 +208,8 @@ def _coverage_section(coverage: Coverage, ident: str) -> str:
         + "</p>",
         _table(headers, coverage.step_rows(), cls="coverage"),
     ]
+    if coverage.depth_note():
+        parts.append(f"<p>{esc(coverage.depth_note())}</p>")
     never = coverage.never_by_kind()
     parts.append("<h3>Never exercised</h3>")
     if never:
