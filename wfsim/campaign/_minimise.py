@@ -303,7 +303,8 @@ def minimise(
     tape = None if exploration is None or final is None else final.result.choices
     note = _write(path, target, seed, faults, key, options, len(before), tape)
     if progress is not None:
-        progress(f"minimised {path} seed {seed} to {len(faults)} fault{'' if len(faults) == 1 else 's'}")
+        plural = "" if len(faults) == 1 else "s"
+        progress(f"minimised {path} seed {seed} to {len(faults)} fault{plural}")
     return Minimised(
         os.fspath(target),
         seed,
