@@ -1,8 +1,8 @@
 """Draw a workflow as Mermaid or Graphviz DOT text.
 
 A DAG is drawn as its steps and dependencies (a parallel group with its tasks). An
-event workflow is drawn as its steps and event types: an arrow from each event type to the steps that accept it,
-and, where the step says what it sends (inline scenario steps: ``emit`` dashed,
+event workflow is drawn as its steps and event types: an arrow from each event type to
+the steps that accept it, and, where the step says what it sends (inline scenario steps: ``emit`` dashed,
 ``returns`` solid), from the step to those event types; a step whose code decides
 at run time is marked ``code``.
 """
@@ -76,7 +76,7 @@ def to_mermaid(workflow: Workflow | EventWorkflow) -> str:
         # A parallel group's tasks, drawn in a box linked to the group (SCN-12).
         box = f"{ids[name]}_tasks"
         lines.append(f'    subgraph {box}["{name}: tasks run concurrently"]')
-        for i, (task, label) in enumerate(_task_labels(step)):
+        for i, (_, label) in enumerate(_task_labels(step)):
             text = label.replace('"', "#quot;")
             lines.append(f'        {box}_{i}["{text}"]')
         lines.append("    end")
