@@ -2,9 +2,9 @@
 
 A DAG is drawn as its steps and dependencies (a parallel group with its tasks). An
 event workflow is drawn as its steps and event types: an arrow from each event type to
-the steps that accept it, and, where the step says what it sends (inline scenario steps: ``emit`` dashed,
-``returns`` solid), from the step to those event types; a step whose code decides
-at run time is marked ``code``.
+the steps that accept it, and, where the step says what it sends (inline scenario
+steps: ``emit`` dashed, ``returns`` solid), from the step to those event types; a step
+whose code decides at run time is marked ``code``.
 """
 
 from __future__ import annotations
