@@ -152,7 +152,10 @@ def test_simulate_dask_local_reports_what_in_process_reports(
     monkeypatch.chdir(tmp_path)  # the same relative path in the replay lines
     here = run_campaign([flaky.name], seeds=40, workers=1, store=tmp_path / "here.sqlite")
     code, out, err = local
-    assert (code, err) == (1, ""), err  # some seeds fail; Dask's logs stay quiet
+    # Some seeds fail; Dask's logs stay quiet. A loaded machine may take longer than
+    # the progress interval, so a progress line (CAMP-9) may be there.
+    noise = [line for line in err.splitlines() if not line.startswith("wfsim simulate: ")]
+    assert (code, noise) == (1, []), err
     data, expected = json.loads(out), here.to_json()
     assert (data["workers"], data["dask"], data["failed"]) == (2, "local", here.failed)
     for key in ("campaign", "store", "workers", "dask", "wall_seconds", "runs_per_second"):

@@ -282,7 +282,8 @@ def run_campaign(
         assert summary.ok, summary.format()
 
     Raises :class:`~wfsim.errors.ScenarioError` for a file that does not load
-    and :class:`CampaignError` for bad options or an unusable store.
+    and :class:`CampaignError` for bad options, an unusable store (CAMP-12) or a worker
+    process that died (CAMP-13).
     """
     begin = time.monotonic()
     _check("seeds", seeds, 1)

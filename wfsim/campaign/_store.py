@@ -282,8 +282,9 @@ class CampaignStore:
             print(info.id, info.runs, info.failed)
         print(store.diff(1, 2).format())
 
-    Raises :class:`CampaignError` for a missing (with ``create=False``) or
-    unreadable file, or a store written by an incompatible wfsim.
+    Raises :class:`CampaignError` for a missing (with ``create=False``),
+    unreadable, truncated or damaged file, an SQLite file of something else, a store
+    written by an incompatible wfsim, and any SQLite error later (CAMP-12).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
