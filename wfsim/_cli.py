@@ -217,6 +217,7 @@ def _describe_steps(workflow: object) -> str:
 
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from wfsim.scenario import Scenario
+    from wfsim.scenario._names import name_problems
 
     files, problems = _files(args.files)
     for problem in problems:
@@ -225,6 +226,12 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for path in files:
         scenario = _load(path, err)
         if not isinstance(scenario, Scenario):
+            code = EXIT_BAD_INPUT
+            continue
+        unknown = name_problems(scenario)  # names in expect/invariants the workflow lacks
+        for name_error in unknown:
+            print(str(name_error), file=err)
+        if unknown:
             code = EXIT_BAD_INPUT
             continue
         print(

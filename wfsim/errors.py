@@ -33,8 +33,15 @@ __all__ = [
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """Return ``": did you mean 'x'?"`` for the closest candidate, or ``""``."""
-    matches = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    """Return ``": did you mean 'x'?"`` for the closest candidate, or ``""``.
+
+    A bare task name finds its parallel group's ``group/task`` (``a`` ->
+    ``checks/a``) when no other name is close.
+    """
+    names = sorted(candidates)
+    matches = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if not matches and name:
+        matches = [n for n in names if n.endswith("/" + name)][:1]
     return f": did you mean {matches[0]!r}?" if matches else ""
 
 

@@ -661,6 +661,66 @@ def test_check_validates_without_running(files: Files) -> None:
         assert not re.search(r"(?<!\d)1 (steps|faults|expectations)\b", line), line
 
 
+TYPOS = """\
+scenario: names the workflow does not have
+workflow:
+  name: pay
+  steps:
+    charge_card:
+      duration: 1s
+      breaker: {name: payments, strategy: consecutive, failure_threshold: 3, recovery_timeout: 5s}
+      compensate: {name: refund_card, duration: 1s}
+    checks:
+      after: charge_card
+      parallel:
+        tasks:
+          fraud: {duration: 1s}
+    ship: {after: checks}
+expect:
+  attempts: {charge_crd: 2}
+  order: [charge_card < shipp]
+  completed: [fraud]
+  compensations: [refund_crd]
+  breaker_states: {paymnts: [open]}
+invariants:
+  trace_contains:
+    - {kind: attempt_failed, step: chrge_card}
+"""
+
+
+@pytest.mark.spec("CLI-7")
+def test_check_finds_names_the_workflow_does_not_have(tmp_path: pathlib.Path) -> None:
+    typos = write(tmp_path, "typos.wfsim.yaml", TYPOS)
+    inline = (SCENARIOS / "llamaindex_inline_parallel_flow.wfsim.yaml").read_text()
+    events = write(
+        tmp_path,
+        "events.wfsim.yaml",
+        inline.replace("completed: [start, step_two:2]", "completed: [start, step_to:2]").replace(
+            "step: step_two:2, event: StopEvent", "step: step_two:2, event: StopEvnt"
+        ),
+    )
+    done = wfsim_cli("check", typos, events)
+    assert (done.code, done.out) == (2, ""), str(done)
+    has = "workflow 'pay' has no"
+    assert done.err.splitlines() == [
+        f"{typos}:16: expect.attempts.charge_crd: {has} step or compensation 'charge_crd': "
+        "did you mean 'charge_card'?",
+        f"{typos}:17: expect.order[0]: {has} step or compensation 'shipp': did you mean 'ship'?",
+        f"{typos}:18: expect.completed[0]: {has} step or compensation 'fraud': "
+        "did you mean 'checks/fraud'?",
+        f"{typos}:19: expect.compensations[0]: {has} compensation 'refund_crd': "
+        "did you mean 'refund_card'?",
+        f"{typos}:20: expect.breaker_states.paymnts: {has} circuit breaker 'paymnts': "
+        "did you mean 'payments'?",
+        f"{typos}:23: invariants.trace_contains[0].step: {has} step or compensation "
+        "'chrge_card': did you mean 'charge_card'?",
+        f"{events}:29: expect.completed[1]: workflow 'parallel_flow' has no step 'step_to:2': "
+        "did you mean 'step_two:2'?",
+        f"{events}:32: expect.trace_contains[0].event: no step of 'parallel_flow' accepts "
+        "event type 'StopEvnt': did you mean 'StopEvent'?",
+    ], str(done)
+
+
 @pytest.mark.spec("CLI-7")
 def test_check_reports_every_invalid_file_at_once() -> None:
     cases = sorted(INVALID.glob("*.wfsim.yaml"))

@@ -61,6 +61,25 @@ def test_durations_format_for_people() -> None:
     ]
 
 
+@pytest.mark.spec("TIME-2")
+def test_one_formatter_writes_compound_durations_that_read_back() -> None:
+    cases = {
+        601 * S: "10m1s",  # never 601s next to a 10m
+        6000 * S: "1h40m",
+        14401 * S: "4h1s",
+        100_001_750_000_000: "27h46m41.75s",
+        60 * S + S // 4: "1m0.25s",
+        72 * 3600 * S: "72h",
+    }
+    assert {ns: format_seconds(ns) for ns in cases} == cases
+    for ns, text in cases.items():
+        assert to_ns(text) == ns
+    assert to_ns("1d2h") == 26 * 3600 * S
+    for bad in ("1h1h", "1m1h", "1.5h30m", "h", "1s1m"):
+        with pytest.raises(ValueError, match="is not a duration"):
+            to_ns(bad)
+
+
 @pytest.mark.spec("TIME-1")
 def test_virtual_time_does_not_drift() -> None:
     wf = wfsim.Workflow("chain")

@@ -18,7 +18,8 @@ def test_delivery_faults_are_marked_on_a_delivery_faults_row() -> None:
     plan = [wfsim.Fault.duplicate(event="Item"), wfsim.Fault.delay(event="StopEvent", by=2)]
     svg = ET.fromstring(timeline_svg(wfsim.run(relay(), faults=plan).trace))
     rows = [row.get("data-step") for row in svg.findall(f"{SVG}g")]
-    assert rows == ["first", "deliveries", "finish", "finish:2"]
+    # the delayed StopEvent leaves 2s in which nothing runs: a wait
+    assert rows == ["first", "deliveries", "finish", "finish:2", "waits"]
     marks = svg.findall(f".//{SVG}line[@class='mark delivery']")
     tips = [m.find(f"{SVG}title").text for m in marks]  # type: ignore[union-attr]
     # both copies of Item reach `finish`, whose two StopEvents are each delayed

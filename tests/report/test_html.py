@@ -15,8 +15,9 @@ import pytest
 import wfsim
 from wfsim.campaign import CampaignStore, run_campaign
 from wfsim.report import RunView, campaign_html, graph_svg, run_html, timeline_svg
+from wfsim.report._command import _campaign_page
 from wfsim.report._html import makespan_bins
-from wfsim.report._svg import ticks
+from wfsim.report._svg import time_ticks
 
 from .conftest import HOSTILE, Elements, probe_page, write_probe
 
@@ -40,11 +41,13 @@ def test_the_timeline_has_a_row_per_step_a_bar_per_attempt_and_marks_retries_and
     bars = svg.findall(f".//{SVG}rect")
     attempts = [b for b in bars if "attempt" in (b.get("class") or "")]
     assert [(b.get("data-step"), b.get("data-attempt"), b.get("class")) for b in attempts] == [
-        (HOSTILE, "1", "bar attempt failed"),
-        (HOSTILE, "2", "bar attempt failed"),
+        # Injected errors fail these attempts at once: zero-length, drawn 6px wide, outlined.
+        (HOSTILE, "1", "bar attempt failed instant"),
+        (HOSTILE, "2", "bar attempt failed instant"),
         (HOSTILE, "3", "bar attempt succeeded"),
         ('b&"q"', "1", "bar attempt succeeded"),
     ]
+    assert [float(b.get("width", 0)) for b in attempts[:2]] == [6.0, 6.0]
     backoffs = [b for b in bars if b.get("class") == "backoff"]
     assert len(backoffs) == 2  # the 1s and 2s waits before attempts 2 and 3
     tips = [b.find(f"{SVG}title").text for b in backoffs]  # type: ignore[union-attr]
@@ -164,8 +167,26 @@ def test_makespan_bins_and_ticks() -> None:
     assert makespan_bins([2_000_000_000, 1_000_000_000, 2_000_000_000]) == [("1s", 1), ("2s", 2)]
     many = makespan_bins(list(range(0, 100_000_000_000, 1_000_000_000)))
     assert len(many) == 20 and sum(n for _, n in many) == 100
-    assert ticks(10) == [0, 2, 4, 6, 8, 10] and ticks(0) == [0]
-    assert ticks(7, most=8) == list(range(8))
+
+
+@pytest.mark.spec("CLI-11")
+def test_time_axes_tick_in_one_unit_on_steps_that_read_well() -> None:
+    s, h = 10**9, 3600 * 10**9
+
+    def labels(end_ns: int) -> list[str]:
+        return [label for _, label in time_ticks(end_ns)]
+
+    # A 4-hour run: not "0s, 2000s, 4000s, 100m, 8000s ..." but hours.
+    assert labels(4 * h + 2 * s) == ["0", "1h", "2h", "3h", "4h"]
+    assert labels(100 * 60 * s) == ["0", "15m", "30m", "45m", "60m", "75m", "90m"]
+    assert labels(3 * s) == ["0", "1s", "2s", "3s"]
+    assert labels(1_500_000_000) == ["0", *(f"{n}ms" for n in range(200, 1500, 200))]
+    assert labels(72 * h) == ["0", "1d", "2d", "3d"]
+    assert labels(0) == ["0"]
+    for end in (7, 999, 12 * s, 5 * h + 1, 40 * 24 * h):
+        found = time_ticks(end)
+        assert 2 <= len(found) <= 9 and found[-1][0] <= end
+        assert len({re.sub(r"[0-9]", "", label) for _, label in found[1:]}) == 1  # one unit
 
 
 @pytest.mark.spec("CLI-11")
@@ -175,10 +196,14 @@ def test_crashes_and_cancellations_end_the_bars_they_cut_short() -> None:
     repo = pathlib.Path(__file__).resolve().parents[2] / "scenarios"
     crash = run_scenario(load_scenario(str(repo / "crash_recovery_saga.wfsim.yaml")), seed=0)
     svg = ET.fromstring(timeline_svg(crash.result.trace))
-    lost = svg.findall(f".//{SVG}rect[@class='bar attempt lost']")
-    assert [(b.get("data-step"), b.get("data-attempt")) for b in lost] == [
-        ("charge_payment", "1"),
-        ("ship_order", "1"),
+    lost = [
+        b
+        for b in svg.findall(f".//{SVG}rect")
+        if (b.get("class") or "").startswith("bar attempt lost")
+    ]
+    assert [(b.get("data-step"), b.get("data-attempt"), b.get("class")) for b in lost] == [
+        ("charge_payment", "1", "bar attempt lost"),
+        ("ship_order", "1", "bar attempt lost instant"),  # the crash came as it started
     ]
     engine = svg.find(f"{SVG}g[@data-step='engine']")
     assert engine is not None
@@ -215,3 +240,52 @@ def test_an_event_workflow_is_drawn_as_event_types_and_steps() -> None:
     loop = [_Node(k, k, k) for k in ("a", "b", "c")]
     ring = [_Edge("a", "b"), _Edge("b", "c"), _Edge("c", "a", dashed=True)]
     assert _layers(loop, ring) == [["a"], ["b"], ["c"]]
+
+
+@pytest.mark.spec("CLI-11")
+def test_waits_are_drawn_and_lost_attempts_do_not_look_like_compensations() -> None:
+    from wfsim.report._html import _CSS
+    from wfsim.scenario import load_scenario, run_scenario
+
+    repo = pathlib.Path(__file__).resolve().parents[2] / "scenarios"
+    human = run_scenario(load_scenario(str(repo / "sequencely_approval_human.wfsim.yaml")))
+    svg = ET.fromstring(timeline_svg(human.result.trace))
+    row = svg.find(f"{SVG}g[@data-step='waits']")
+    assert row is not None
+    [wait] = row.findall(f"{SVG}rect[@class='wait']")
+    tip = wait.find(f"{SVG}title").text  # type: ignore[union-attr]
+    assert tip == "waiting for signal approval | 500ms - 4h | waited 3h59m59.5s"
+    assert float(wait.get("width", 0)) > 700  # nearly all of the 4-hour run
+    ticks = [t.text for t in svg.findall(f"{SVG}text[@class='tick']")]
+    assert ticks == ["0", "1h", "2h", "3h", "4h"]
+
+    def fill(selector: str) -> str:
+        return re.search(re.escape(selector) + r"\{fill:(#[0-9a-f]{6})", _CSS).group(1)  # type: ignore[union-attr]
+
+    def rgb(colour: str) -> tuple[int, ...]:
+        return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+
+    lost, comp = rgb(fill(".bar.lost")), rgb(fill(".bar.compensation.succeeded"))
+    assert sum(abs(a - b) for a, b in zip(lost, comp, strict=True)) > 200
+
+
+@pytest.mark.spec("CAMP-23")
+def test_the_campaign_page_lists_the_first_failing_seeds_per_rule(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "slow.wfsim.yaml"
+    path.write_text(
+        "scenario: always too slow\nworkflow:\n  steps:\n    a: {duration: 2s}\n"
+        "expect:\n  makespan: 1s\n"
+    )
+    store = tmp_path / "out" / "campaigns.sqlite"
+    run_campaign([path], seeds=12, store=store, workers=1)
+    page = _campaign_page(store, 1)
+    found = Elements.of(page)
+    assert found.count("table", "failing") == 1
+    table = page.split('<table class="failing">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(\d+)</td>", table)
+    assert rows == [("expect.makespan", "12", "0")] + [("", "", str(n)) for n in range(1, 5)]
+    assert (
+        "The first 5 seeds of each; all 12 failing seeds are in the campaign store: "
+        "<code>wfsim campaigns show 1 --json</code>"
+    ) in page
+    assert "table.failing td:last-child" in page and "white-space:nowrap" in page

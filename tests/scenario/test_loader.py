@@ -956,8 +956,8 @@ GROUP = (
         ),
         (
             "{step: stock, error: KeyError}",
-            "<string>:6: faults[0].step: unknown step, task or compensation 'stock'; the steps, "
-            "tasks and compensations are: pay, checks, checks/stock, checks/price, refund",
+            "<string>:6: faults[0].step: unknown step, task or compensation 'stock': "
+            "did you mean 'checks/stock'?",
         ),
         (
             "{step: 'other/*', hang: true}",
@@ -1393,3 +1393,17 @@ def test_every_example_validates_and_loads(path: pathlib.Path) -> None:
 @pytest.mark.spec("SCN-1")
 def test_there_are_examples() -> None:
     assert len(VALID) >= 6
+
+
+@pytest.mark.spec("SCN-10")
+def test_a_bare_task_name_suggests_its_group_task() -> None:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario_text(
+            "scenario: t\nworkflow:\n  steps:\n    checks:\n      parallel:\n"
+            "        tasks:\n          fraud: {duration: 1s}\n"
+            "faults: [{step: fraud, error: KeyError}]\n"
+        )
+    assert str(info.value) == (
+        "<string>:8: faults[0].step: unknown step or task 'fraud': "
+        "did you mean 'checks/fraud'?"
+    )

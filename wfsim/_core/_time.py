@@ -29,6 +29,11 @@ _UNITS: dict[str, int] = {
     "d": 86400 * NS_PER_SECOND,
 }
 _DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ns|us|ms|s|m|h|d)?\s*$")
+#: Whole days, hours and minutes, then (decimal) seconds, largest first, as
+#: :func:`format_seconds` writes them: ``1h40m``, ``10m1s``, ``4h0.5s``, ``1d2h``.
+_COMPOUND_RE = re.compile(
+    r"^\s*(?=[0-9.]+[a-z]+[0-9])(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]*\.?[0-9]+)s)?\s*$"
+)
 
 
 def to_ns(value: Duration, *, what: str = "duration", allow_negative: bool = False) -> int:
@@ -52,6 +57,18 @@ def to_ns(value: Duration, *, what: str = "duration", allow_negative: bool = Fal
         ns = int((Decimal(repr(value)) * NS_PER_SECOND).to_integral_value())
     elif isinstance(value, str):
         match = _DURATION_RE.match(value)
+        compound = None if match is not None else _COMPOUND_RE.match(value)
+        if compound is not None:
+            days, hours, minutes, seconds = compound.groups()
+            ns = int(
+                (
+                    Decimal(days or 0) * _UNITS["d"]
+                    + Decimal(hours or 0) * _UNITS["h"]
+                    + Decimal(minutes or 0) * _UNITS["m"]
+                    + Decimal(seconds or 0) * NS_PER_SECOND
+                ).to_integral_value()
+            )
+            return ns
         if match is None:
             raise ValueError(
                 f"{what} {value!r} is not a duration: expected seconds or a number with a unit "
@@ -84,19 +101,26 @@ def exact_seconds(ns: int) -> str:
 
 
 def format_seconds(ns: int) -> str:
-    """A short, exact human form: ``1.5s``, ``2h``, ``250ms``, ``100001.75s``.
+    """Every duration wfsim shows people: exact, in the largest units that fit.
 
-    Never rounded: a time printed here reads back to the same nanoseconds
-    with :func:`to_ns`.
+    ``0s``, ``250ms``, ``1.5s``, ``2m``, ``10m1s``, ``1h40m``, ``4h0.5s``,
+    ``27h46m41.75s``: hours, minutes and (decimal) seconds, largest first and
+    zero parts left out, below a second in milliseconds. Never rounded: the text
+    reads back to the same nanoseconds with :func:`to_ns`. For display only:
+    trace values stay numbers of seconds.
     """
+    if ns < 0:
+        return "-" + format_seconds(-ns)
     if ns == 0:
         return "0s"
-    for unit, size in (("h", _UNITS["h"]), ("m", _UNITS["m"]), ("s", NS_PER_SECOND)):
-        if ns % size == 0:
-            return f"{ns // size}{unit}"
-    if abs(ns) >= NS_PER_SECOND:
-        return f"{exact_seconds(ns)}s"
-    return f"{exact_seconds(ns * 1000)}ms"
+    if ns < NS_PER_SECOND:
+        return f"{exact_seconds(ns * 1000)}ms"
+    hours, rest = divmod(ns, _UNITS["h"])
+    minutes, rest = divmod(rest, _UNITS["m"])
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    if rest:
+        parts.append(f"{exact_seconds(rest)}s")
+    return "".join(parts)
 
 
 def wall_time(epoch: _dt.datetime, ns: int) -> _dt.datetime:

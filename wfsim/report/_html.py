@@ -32,6 +32,8 @@ __all__ = ["RunView", "campaign_html", "histogram_svg", "run_html"]
 
 #: Bins of the makespan histogram when makespans take more distinct values than this.
 MAKESPAN_BINS = 20
+#: Failing seeds the campaign page lists per expectation or rule (the store has all).
+FAILING_PER_KEY = 5
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;
@@ -53,11 +55,13 @@ svg text{font:11px system-ui,sans-serif;fill:#1d2330}svg .label{text-anchor:end}
 svg .tick{text-anchor:middle;fill:#5b6475}svg .grid{stroke:#eef0f4}
 .gantt .row:hover{outline:1px solid #c9d1e0}.gantt .row.selected .label{font-weight:bold}
 .bar.succeeded{fill:#3b82c4}.bar.failed{fill:#d9534f}.bar.timed_out{fill:#e58e26}
-.bar.open,.bar.cancelled{fill:#9aa3b2}.bar.lost{fill:#6b2c91}.bar.compensation.succeeded{fill:#8e6cc9}
+.bar.open,.bar.cancelled{fill:#9aa3b2}.bar.lost{fill:#2d2d2d}.bar.compensation.succeeded{fill:#8e6cc9}
 .bar.compensation.failed{fill:#7a1f1f}.backoff{fill:none;stroke:#d9534f;stroke-dasharray:3 2}
+.bar.instant{stroke:#1d2330;stroke-width:1.5}.wait{fill:#e3f1e6;stroke:#157f3b;stroke-dasharray:4 2}
+table.failing td:last-child,p.more code,dl.facts dd{white-space:nowrap}
 .fault{fill:#b42318}.end{fill:#9aa3b2}.mark{stroke-width:2}.mark.breaker{stroke:#a15c07}
 .mark.breaker.open{stroke:#b42318}.mark.signal{stroke:#157f3b}.mark.cache{stroke:#3b82c4}
-.mark.fallback{stroke:#a15c07}.mark.crashed{stroke:#6b2c91}.mark.recovered{stroke:#157f3b}
+.mark.fallback{stroke:#a15c07}.mark.crashed{stroke:#2d2d2d}.mark.recovered{stroke:#157f3b}
 .mark.delivery{stroke:#b42318}
 .graph .node rect{fill:#eaf2fb;stroke:#3b82c4}.graph .node.unreached rect{fill:#f7f7f7;
 stroke:#b0b6c2;stroke-dasharray:4 3}.graph .node.compensated rect{stroke-width:2}
@@ -97,7 +101,11 @@ _LEGEND = (
     '<span><i style="border:1px dashed #d9534f;height:2px"></i>retry backoff</span>'
     '<span><i style="background:#b42318;width:8px"></i>fault injected</span>'
     '<span><i style="background:#9aa3b2;width:8px"></i>skipped / cancelled / never ended</span>'
-    '<span><i style="background:#6b2c91;width:8px"></i>lost in a crash</span>'
+    '<span><i style="background:#2d2d2d;width:8px"></i>lost in a crash</span>'
+    '<span><i style="background:#e3f1e6;border:1px dashed #157f3b"></i>'
+    "waiting (signal, sleep)</span>"
+    '<span><i style="background:#d9534f;outline:1.5px solid #1d2330;width:6px"></i>failed at once'
+    "</span>"
     "</p>"
 )
 
@@ -306,6 +314,7 @@ def _scenario_sections(
     records: Sequence[RunRecord],
     workflow: object,
     example: RunView | None,
+    campaign_id: int | None = None,
 ) -> str:
     prefix = f"s{index}-"
     facts = [
@@ -339,17 +348,7 @@ def _scenario_sections(
         parts.append(f"<h3>{esc(title)}</h3>{histogram_svg(metric, rows, fail=fail)}")
     if scenario.failing:
         parts.append("<h3>Failing seeds</h3>")
-        parts.append(
-            _table(
-                ["seed", "status", "failures", "replay"],
-                [
-                    (r.seed, r.status, ", ".join(r.failure_keys), scenario.replay_command(r.seed))
-                    for r in scenario.failing
-                ],
-                cls="failing",
-                numeric=False,
-            )
-        )
+        parts.append(_failing_table(scenario, campaign_id))
     out = [_section(f"{prefix}summary", scenario.title, *parts)]
     if scenario.coverage is not None:
         out.append(_coverage_section(scenario.coverage, f"{prefix}coverage"))
@@ -371,6 +370,31 @@ def _scenario_sections(
             )
         )
     return f'<div class="scenario" data-file="{esc(scenario.path)}">{"".join(out)}</div>'
+
+
+def _failing_table(scenario: ScenarioSummary, campaign_id: int | None) -> str:
+    """Per expectation or rule (most frequent first): its count of failed runs and its
+    first :data:`FAILING_PER_KEY` seeds with their replay lines; every seed is in the store."""
+    rows = []
+    for key, count in scenario.failures_by_key.items():
+        runs = [r for r in scenario.failing if key in r.failure_keys]
+        for i, r in enumerate(runs[:FAILING_PER_KEY]):
+            first = i == 0
+            rows.append(
+                (key if first else "", count if first else "", r.seed, r.status,
+                 scenario.replay_command(r.seed))
+            )
+    table = _table(
+        ["failed", "runs", "seed", "status", "replay"], rows, cls="failing", numeric=False
+    )
+    if all(n <= FAILING_PER_KEY for n in scenario.failures_by_key.values()):
+        return table
+    show = f"wfsim campaigns show {campaign_id} --json" if campaign_id is not None else ""
+    where = f": <code>{esc(show)}</code>" if show else ""
+    return (
+        f'{table}<p class="more">The first {FAILING_PER_KEY} seeds of each; all '
+        f"{len(scenario.failing)} failing seeds are in the campaign store{where}</p>"
+    )
 
 
 def campaign_html(
@@ -415,6 +439,7 @@ def campaign_html(
                 by_hash.get(scenario.scenario_hash, []),
                 workflows.get(scenario.scenario_hash),
                 examples.get(scenario.scenario_hash),
+                summary.campaign_id,
             )
         )
     subtitle = f"{summary.runs} runs, {summary.failed} failed"

@@ -4,8 +4,9 @@ One row per step (and per compensation, marked with its step), in the order
 rows first appear; one bar per attempt, coloured by its outcome; the backoff gap
 between a failed attempt and the next is a dashed bar; injected faults are red
 triangles, skipped or cancelled steps grey diamonds, breaker transitions and
-signals vertical marks on their own rows. Every mark has a ``<title>`` tooltip
-with its virtual times, so a browser shows them on hover.
+signals vertical marks on their own rows, and stretches where nothing ran (a
+signal wait, a sleep, a timer) a "waiting" bar on a row of their own. Every
+mark has a ``<title>`` tooltip with its virtual times, so a browser shows them on hover.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import attrs
 from wfsim._core._time import format_seconds
 from wfsim._core._trace import ATTEMPT_ENDS, ATTEMPT_STARTS, Trace, TraceEvent
 
-from ._svg import esc, num, ticks
+from ._svg import esc, num, time_ticks
 
 __all__ = ["timeline_svg"]
 
@@ -74,8 +75,21 @@ def timeline_svg(trace: Trace) -> str:
 
     open_attempts: dict[tuple[str, int], TraceEvent] = {}
     last_failure: dict[str, TraceEvent] = {}
+    # What keeps the run busy; when nothing does, it waits (a signal, a sleep, a timer).
+    retrying: set[str] = set()
+    crashed = finished = False
+    previous_ns = 0
     for e in events:
         step = e.step
+        if not (open_attempts or retrying or crashed or finished) and e.t_ns > previous_ns:
+            row("waits", "waiting", "wait").marks.append(_wait(previous_ns, e, x))
+        previous_ns = e.t_ns
+        if e.kind == "retry_scheduled" and step is not None:
+            retrying.add(step)
+        elif e.kind in ATTEMPT_STARTS and step is not None:
+            retrying.discard(step)
+        crashed = (crashed or e.kind == "crashed") and e.kind != "recovered"
+        finished = finished or e.kind == "run_finished"
         if e.kind == "breaker_state":
             name = str(e.get("breaker"))
             r = row(f"breaker:{name}", f"breaker {name}", "breaker")
@@ -158,6 +172,12 @@ def _bar(
     x0, x1 = x(start.t_ns), x(end_ns)
     width = max(x1 - x0, 2.0)
     who = "compensation" if compensation else "attempt"
+    classes = f"bar {who} {outcome}"
+    if start.t_ns == end_ns and outcome != "succeeded":
+        # An attempt that failed at once (an injected error) takes no time: draw it
+        # as a wide outlined tick, or it would be a hairline nobody sees.
+        x0, width = max(x0 - 3, LABEL_WIDTH), 6.0
+        classes += " instant"
     detail = ""
     if end is not None and outcome != "succeeded":
         detail = str(end.get("error") or ("timeout " + str(end.get("timeout", ""))))
@@ -166,11 +186,29 @@ def _bar(
     span = f"{format_seconds(start.t_ns)} - " + (
         format_seconds(end_ns) if outcome != "open" else "never ended"
     )
-    classes = f"bar {who} {outcome}"
     return (
         f'<rect class="{classes}" data-step="{esc(step)}" data-attempt="{start.attempt}" '
         f'x="{num(x0)}" width="{num(width)}" height="{BAR}" rx="2">'
         + _tooltip(f"{step} {who} {start.attempt}: {outcome}", span, detail)
+        + "</rect>"
+    )
+
+
+def _wait(since_ns: int, until: TraceEvent, x: _Scale) -> str:
+    """A stretch in which no attempt ran and no retry was due: the run waited."""
+    x0, x1 = x(since_ns), x(until.t_ns)
+    if until.kind == "signal_received":
+        why = f"waiting for signal {until.get('signal')}"
+    else:
+        why = f"waiting (a sleep, a timer or a delayed delivery) until {until.kind}"
+    return (
+        f'<rect class="wait" x="{num(x0)}" width="{num(x1 - x0)}" y="{num(BAR / 2 - 4)}" '
+        'height="8">'
+        + _tooltip(
+            why,
+            f"{format_seconds(since_ns)} - {format_seconds(until.t_ns)}",
+            f"waited {format_seconds(until.t_ns - since_ns)}",
+        )
         + "</rect>"
     )
 
@@ -236,16 +274,11 @@ def _breaker_mark(e: TraceEvent, x: _Scale) -> str:
 
 
 def _axis(end_ns: int, height: int, x: _Scale) -> Iterable[str]:
-    # Ticks in whole milliseconds (or finer for sub-millisecond runs).
-    unit = 1_000_000 if end_ns >= 10_000_000 else 1
-    for value in ticks(max(end_ns // unit, 1)):
-        t_ns = value * unit
-        if t_ns > end_ns and end_ns > 0:
-            break
+    for t_ns, label in time_ticks(end_ns):  # one unit per axis: 0, 1h, 2h, ...
         tx = num(x(t_ns))
         yield (
             f'<line class="grid" x1="{tx}" x2="{tx}" y1="{TOP - 4}" y2="{height}"/>'
-            f'<text class="tick" x="{tx}" y="{TOP - 8}">{esc(format_seconds(t_ns))}</text>'
+            f'<text class="tick" x="{tx}" y="{TOP - 8}">{esc(label)}</text>'
         )
 
 

@@ -257,8 +257,43 @@ def _yaml_error(exc: yaml.YAMLError, text: str, file: str) -> ScenarioError:
             reason = f"{exc.context}, {exc.problem}"
         elif exc.context and exc.problem and exc.context_mark is not None:
             reason += f" ({exc.context} at line {exc.context_mark.line + 1})"
-        return scenario_error(file, at, (), f"invalid YAML: {reason}")
+        at, hint = _yaml_hint(exc, text, at)
+        return scenario_error(file, at, (), f"invalid YAML: {reason}{hint}")
     return scenario_error(file, None, (), f"invalid YAML: {exc}")
+
+
+def _yaml_hint(exc: yaml.MarkedYAMLError, text: str, at: int | None) -> tuple[int | None, str]:
+    """The line to blame and a hint in words for the usual YAML slips (tabs, indentation,
+    an unclosed bracket), which PyYAML reports in parser terms, often a line late."""
+    problem, context = exc.problem or "", exc.context or ""
+    lines = text.splitlines()
+    if "'\\t'" in problem or "tab" in problem:
+        return at, "; YAML indents with spaces only: replace the tab with spaces"
+    opened = exc.context_mark
+    if context.startswith("while parsing a flow") and opened is not None:
+        # An unclosed [ or { shows only where the next key begins: blame its line.
+        bracket = "[" if "sequence" in context else "{"
+        closing = "]" if bracket == "[" else "}"
+        line = opened.line + 1
+        return line, f"; is the {bracket!r} on line {line} missing its {closing!r}?"
+    if "<block end>" in problem or "mapping values are not allowed" in problem:
+        if at is None or not 0 < at <= len(lines):
+            return at, ""
+        here = lines[at - 1]
+        column = len(here) - len(here.lstrip(" "))
+        filled = [ln for ln in lines[: at - 1] if ln.strip() and not ln.lstrip().startswith("#")]
+        above = filled[-1] if filled else ""
+        before = len(above) - len(above.lstrip(" "))
+        if "mapping values" in problem:
+            return at, (
+                "; a value holding ': ' needs quotes, or the line is indented under a "
+                "value that is not a mapping"
+            )
+        return at, (
+            f"; check the indentation: line {at} starts at column {column + 1}, the line "
+            f"above at column {before + 1}; keys of one mapping start in the same column"
+        )
+    return at, ""
 
 
 def _compose(text: str, loader_class: type[yaml.SafeLoader]) -> Node | None:
