@@ -75,7 +75,8 @@ _KINDS = {
 
 DURATION_HELP = (
     "a duration: seconds (a number >= 0) or a number with a unit "
-    "(ns, us, ms, s, m, h, d) such as '250ms', '1.5s', '2m', '1h'"
+    "(ns, us, ms, s, m, h, d) such as '250ms', '1.5s', '2m', '1h', or whole d, h, m "
+    "then seconds, largest first, such as '1h30m'"
 )
 LATENCY_HELP = "a duration such as 500ms, {uniform: [low, high]} or {exponential: mean}"
 PROBABILITY_HELP = "a probability from 0 (never) to 1 (always)"
