@@ -336,8 +336,10 @@ async def resilient_api(ctx: wfsim.WorkflowContext, inp: dict[str, Any]) -> list
     """Poll a quote once a second through ``QUOTES_BREAKER``, with ``cached_quote`` as fallback.
 
     While the breaker is closed a failed call raises into the body, which
-    records it (the caller sees the outage); once open, calls are refused and
-    answered by the fallback without touching the service.
+    records it (the caller sees the outage); the call that opens it raises
+    ``CircuitOpenError`` instead, as pybreaker's does (``throw_new_error_on_trip``);
+    once open, calls are refused and answered by the fallback without touching
+    the service.
     """
     symbol = inp.get("symbol", "ACME")
     quotes: list[dict[str, Any]] = []
@@ -349,6 +351,8 @@ async def resilient_api(ctx: wfsim.WorkflowContext, inp: dict[str, Any]) -> list
             )
         except wfsim.InjectedError as exc:
             quote = {"tick": tick, "source": "error", "error": exc.error_name}
+        except wfsim.CircuitOpenError:
+            quote = {"tick": tick, "source": "error", "error": "CircuitOpenError"}
         quotes.append(quote)
     return quotes
 

@@ -44,6 +44,7 @@ def breakers(draw: DrawFn) -> CircuitBreaker:
             recovery_timeout=draw(st.sampled_from([1, 2.5, 5])),
             success_threshold=draw(st.integers(1, 2)),
             exclude=draw(st.sampled_from([(), ("Ignored",)])),
+            throw_new_error_on_trip=draw(st.booleans()),
         )
     return CircuitBreaker.rate(
         "api",
@@ -220,6 +221,35 @@ def test_opening_a_failure_early_breaks_brk_2() -> None:
             "BRK-2",
             "breaker 'api' (consecutive) when step 'call' attempt 3 ended (attempt_failed) at "
             "t=2s shows no change, but its settings give open",
+        ),
+    ]
+
+
+@pytest.mark.spec("BRK-2", "ORACLE-4", "ORACLE-8")
+def test_a_trip_that_keeps_its_own_error_breaks_brk_2() -> None:
+    events = polled_events()
+    i = find(events, "attempt_failed", step="call", attempt=3)
+    assert events[i].fields == {
+        "error": "CircuitOpenError",
+        "message": "failures threshold reached, circuit breaker 'api' opened",
+        "retryable": True,
+        "cause": "ServiceUnavailable",
+    }
+    j = find(events, "attempt_failed", step="call", attempt=2)
+    events[i] = attrs.evolve(events[i], fields=dict(events[j].fields))
+    events[j] = attrs.evolve(events[j], fields={**events[j].fields, "cause": "ServiceUnavailable"})
+    assert found(check_breakers(POLLED, OUTAGE, rebuild(events))) == [
+        (
+            "BRK-2",
+            "step 'call' attempt 2 fails at t=1s with a cause (ServiceUnavailable), but its "
+            "failure did not trip breaker 'api' with throw_new_error_on_trip; only a trip "
+            "replaces the error",
+        ),
+        (
+            "BRK-2",
+            "step 'call' attempt 3 opened breaker 'api' at t=2s and fails with ServiceUnavailable, "
+            "but with throw_new_error_on_trip the caller sees CircuitOpenError (failures "
+            "threshold reached, circuit breaker 'api' opened), its own error as cause",
         ),
     ]
 

@@ -9,6 +9,7 @@ import pytest
 import wfsim
 from wfsim import CircuitBreaker, Fault
 from wfsim._core._breaker import BreakerRuntime
+from wfsim.checks import check_all
 
 S = 1_000_000_000
 
@@ -28,8 +29,8 @@ def poller(breaker: CircuitBreaker, calls: int, fallback: Any = None) -> wfsim.I
                 outcomes.append(
                     await ctx.step(call_api, i, name="call", breaker=breaker, fallback=fallback)
                 )
-            except wfsim.CircuitOpenError:
-                outcomes.append("refused")
+            except wfsim.CircuitOpenError as exc:  # refused, or the call that tripped it
+                outcomes.append("tripped" if str(exc).endswith("opened") else "refused")
             except wfsim.InjectedError as exc:  # the outage's error
                 outcomes.append(exc.error_name)
             await ctx.sleep(1)
@@ -60,17 +61,40 @@ def test_consecutive_breaker_through_every_transition() -> None:
         (22.4, "half_open", "closed"),
     ]
     out = result.result
-    assert out[:9] == ["ServiceUnavailable"] * 3 + ["refused"] * 4 + [7, 8]
-    assert out[12:17] == ["refused"] * 4 + ["ServiceUnavailable"]
-    refused = [
+    # pybreaker's throw_new_error_on_trip (default True): the tripping call and the
+    # failed trial raise CircuitOpenError, their own error kept as cause.
+    assert out[:9] == ["ServiceUnavailable"] * 2 + ["tripped"] + ["refused"] * 4 + [7, 8]
+    assert out[12:17] == ["refused"] * 4 + ["tripped"]
+    breaker_errors = [
         e for e in result.trace.of_kind("attempt_failed") if e["error"] == "CircuitOpenError"
     ]
-    assert refused[0].fields == {
+    assert breaker_errors[0].fields == {
+        "error": "CircuitOpenError",
+        "message": "failures threshold reached, circuit breaker 'api' opened",
+        "retryable": True,
+        "cause": "ServiceUnavailable",
+    }
+    assert breaker_errors[0].t == 2.0
+    assert breaker_errors[1].fields == {
         "error": "CircuitOpenError",
         "message": "circuit breaker 'api' is open; call refused",
         "retryable": True,
     }
-    assert refused[0].t == 3.0
+    assert breaker_errors[1].t == 3.0
+    trial = [e for e in breaker_errors if e.t == 16.2]
+    assert trial[0]["message"] == "trial call failed, circuit breaker 'api' opened"
+    # throw_new_error_on_trip=False: the caller sees the step's own error there.
+    own = CircuitBreaker.consecutive(
+        "api",
+        failure_threshold=3,
+        recovery_timeout=5,
+        success_threshold=2,
+        throw_new_error_on_trip=False,
+    )
+    kept = wfsim.run(poller(own, 25), faults=faults)
+    assert kept.result[:9] == ["ServiceUnavailable"] * 3 + ["refused"] * 4 + [7, 8]
+    assert kept.result[12:17] == ["refused"] * 4 + ["ServiceUnavailable"]
+    assert transitions(kept) == transitions(result)
 
 
 @pytest.mark.spec("BRK-1", "BRK-3", "BRK-4", "FAULT-9")
@@ -188,7 +212,7 @@ def test_fallback_runs_instead_of_a_refused_call() -> None:
         return f"cached-{i}"
 
     result = wfsim.run(poller(breaker, 3, fallback=cached), faults=[Fault.error("call")])
-    assert result.result == ["InjectedError", "cached-1", "cached-2"]
+    assert result.result == ["tripped", "cached-1", "cached-2"]  # failure_threshold=1 trips
     used = result.trace.of_kind("fallback_used")
     assert [(e.step, e.t, e.fields) for e in used] == [
         ("call:2", 1.0, {"breaker": "api", "state": "open"}),
@@ -245,3 +269,43 @@ def test_breaker_runs_are_deterministic() -> None:
     b = wfsim.run(poller(breaker, 30), faults=faults, seed=9)
     assert a.digest() == b.digest()
     assert transitions(a)
+
+
+@pytest.mark.spec("BRK-3")
+def test_an_ignored_error_in_half_open_gives_its_permit_back() -> None:
+    """resilience4j's handleThrowable releases an ignored call's permission: window 2, 2
+    permits; fail, fail, wait, ignored, ok, ok closes it (it used to stay half-open)."""
+    breaker = CircuitBreaker.rate(
+        "r4j",
+        window=2,
+        minimum_calls=2,
+        failure_rate=0.5,
+        recovery_timeout=5,
+        half_open_permits=2,
+        exclude=["Ignored"],
+    )
+    wf = wfsim.Workflow("half_open")
+    previous: str | None = None
+    for name, duration in [("c1", 1), ("c2", 1), ("pause", 5), ("c3", 1), ("c4", 1), ("c5", 1)]:
+        wf.add_step(
+            name,
+            duration=duration,
+            after=[previous] if previous else [],
+            trigger_rule="all_done",
+            breaker=None if name == "pause" else breaker,
+        )
+        previous = name
+    faults = [
+        Fault.error("c1", at="end"),
+        Fault.error("c2", at="end"),
+        Fault.error("c3", error="Ignored", at="end"),
+    ]
+    result = wfsim.run(wf, faults=faults)
+    assert transitions(result) == [
+        (2.0, "closed", "open"),
+        (7.0, "open", "half_open"),
+        (10.0, "half_open", "closed"),  # c4 and c5 used the two permits; c3 gave its back
+    ]
+    statuses = [result.steps[s].status for s in ("c3", "c4", "c5")]
+    assert statuses == ["failed", "completed", "completed"]
+    assert check_all(wf, faults, result.trace) == []

@@ -36,7 +36,8 @@ workflow:
     a:
       duration: 1s
       breaker: {name: payments, strategy: consecutive, failure_threshold: 2,
-                success_threshold: 3, recovery_timeout: 30s, exclude: [Declined, KeyError]}
+                success_threshold: 3, recovery_timeout: 30s, exclude: [Declined, KeyError],
+                throw_new_error_on_trip: false}
     b: {after: a, breaker: payments, fallback: {output: {b: late}, duration: 2s}}
     c:
       breaker: {strategy: rate, window: 4, minimum_calls: 2, failure_rate: 0.25,
@@ -52,7 +53,7 @@ def steps(text: str) -> Mapping[str, wfsim.Step]:
     return workflow.steps
 
 
-@pytest.mark.spec("SCN-15", "BRK-1", "BRK-5", "CACHE-2")
+@pytest.mark.spec("SCN-15", "BRK-1", "BRK-2", "BRK-5", "CACHE-2")
 def test_the_file_forms_build_what_the_python_api_builds() -> None:
     s = steps(SHARED)
     assert s["a"].breaker == wfsim.CircuitBreaker.consecutive(
@@ -61,6 +62,7 @@ def test_the_file_forms_build_what_the_python_api_builds() -> None:
         success_threshold=3,
         recovery_timeout=30,
         exclude=["Declined", KeyError],
+        throw_new_error_on_trip=False,
     )
     assert s["b"].breaker is s["a"].breaker  # shared by name
     assert s["b"].fallback == StaticFallback({"b": "late"}, 2_000_000_000)
@@ -204,6 +206,7 @@ def guarded_workflows(draw: st.DrawFn) -> tuple[wfsim.Workflow, list[wfsim.Fault
             success_threshold=draw(st.integers(1, 2)),
             recovery_timeout=draw(recovery),
             exclude=draw(st.sampled_from([(), ("KeyError",)])),
+            throw_new_error_on_trip=draw(st.booleans()),
         ),
         wfsim.CircuitBreaker.rate(
             "b2",
@@ -212,6 +215,7 @@ def guarded_workflows(draw: st.DrawFn) -> tuple[wfsim.Workflow, list[wfsim.Fault
             failure_rate=draw(st.sampled_from([0.25, 0.5, 1.0])),
             recovery_timeout=draw(recovery),
             half_open_permits=draw(st.integers(1, 3)),
+            exclude=draw(st.sampled_from([(), ("KeyError",)])),
         ),
     ]
     retry = wfsim.RetryPolicy(max_attempts=4, initial_interval=1, backoff_coefficient=1)

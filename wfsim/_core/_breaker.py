@@ -6,13 +6,16 @@ Two strategies:
   an excluded error resets the count); at ``failure_threshold`` it opens.
   OPEN refuses calls until ``recovery_timeout`` has passed since it opened; the
   next call then moves it to HALF_OPEN (lazily, on a call). In HALF_OPEN a
-  failure reopens it and ``success_threshold`` successes close it.
+  failure reopens it and ``success_threshold`` successes close it. The call
+  whose failure opens it fails with ``CircuitOpenError`` (pybreaker's
+  ``throw_new_error_on_trip=True``), or with its own error when that is False.
 * ``rate`` (resilience4j, count-based window): CLOSED records the last
   ``window`` outcomes and, once ``min(minimum_calls, window)`` are recorded,
   opens when the failure rate is ``>= failure_rate``. OPEN refuses calls for
   ``recovery_timeout``; then the next call moves it to HALF_OPEN, which admits
   ``half_open_permits`` calls, refuses the rest, and after that many outcomes
-  reopens (rate ``>=`` threshold) or closes. Excluded errors count as neither.
+  reopens (rate ``>=`` threshold) or closes. Excluded errors count as neither,
+  and in HALF_OPEN give their permit back (resilience4j's ``releasePermission``).
 
 Every transition is a ``breaker_state`` trace event at its virtual time.
 """
@@ -65,6 +68,9 @@ class CircuitBreaker:
     failure_rate: float = 0.5
     half_open_permits: int = 10
     exclude: tuple[str, ...] = ()
+    #: consecutive: the call that opens the breaker fails with CircuitOpenError
+    #: (pybreaker's option and default); False: with its own error.
+    throw_new_error_on_trip: bool = True
 
     @classmethod
     def consecutive(
@@ -75,9 +81,17 @@ class CircuitBreaker:
         recovery_timeout: Duration = 60,
         success_threshold: int = 1,
         exclude: Iterable[str | type[BaseException]] = (),
+        throw_new_error_on_trip: bool = True,
     ) -> CircuitBreaker:
-        """pybreaker's model (``fail_max``, ``reset_timeout``, ``success_threshold``)."""
+        """pybreaker's model (``fail_max``, ``reset_timeout``, ``success_threshold``,
+        ``throw_new_error_on_trip``: the call whose failure opens the breaker, in CLOSED
+        or as a HALF_OPEN trial, fails with ``CircuitOpenError`` unless it is False)."""
         _positive("failure_threshold", failure_threshold)
+        if not isinstance(throw_new_error_on_trip, bool):
+            raise WorkflowDefinitionError(
+                "circuit breaker throw_new_error_on_trip must be True or False, not "
+                f"{throw_new_error_on_trip!r}"
+            )
         _positive("success_threshold", success_threshold)
         return cls(
             name=_name(name),
@@ -86,6 +100,7 @@ class CircuitBreaker:
             failure_threshold=failure_threshold,
             success_threshold=success_threshold,
             exclude=_names(exclude),
+            throw_new_error_on_trip=throw_new_error_on_trip,
         )
 
     @classmethod
@@ -171,8 +186,10 @@ class BreakerRuntime:
                     if self.successes >= cfg.success_threshold:
                         self._go("closed", moves, now_ns)
             return moves
-        if failed is None:
-            return moves  # resilience4j: ignored errors count as neither
+        if failed is None:  # resilience4j: ignored errors count as neither...
+            if self.state == "half_open":
+                self.permits += 1  # ...and give their permit back (releasePermission)
+            return moves
         if self.state == "closed":
             self.outcomes.append(failed)
             while len(self.outcomes) > cfg.window:

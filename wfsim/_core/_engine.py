@@ -802,7 +802,12 @@ class Engine:
 
     def _attempt_failed(self, att: _Attempt, error: str, message: str, retryable: bool) -> None:
         self._restore_buffers(att)
-        self._breaker_outcome(att, error)
+        cause: dict[str, str] = {}
+        tripped = self._breaker_outcome(att, error)
+        if tripped is not None:  # pybreaker's throw_new_error_on_trip (BRK-2)
+            cause = {"cause": error}
+            error, message, retryable = "CircuitOpenError", tripped, True
+            att.state.last_exc = CircuitOpenError(message)
         att.end()
         self._release(att)
         st = att.state
@@ -819,6 +824,7 @@ class Engine:
                 message=message,
                 retryable=retryable,
                 final=not self._will_retry(st, retryable),
+                **cause,
             )
         else:
             self.record(
@@ -828,6 +834,7 @@ class Engine:
                 error=error,
                 message=message,
                 retryable=retryable,
+                **cause,
             )
         self._cancel_task(att)
         self._after_failure(st, error, retryable)
@@ -1390,10 +1397,15 @@ class Engine:
         self._attempt_failed(att, "CircuitOpenError", message, True)
         return False
 
-    def _breaker_outcome(self, att: _Attempt, error: str | None) -> None:
-        """Tell the breaker how an admitted attempt ended (once)."""
+    def _breaker_outcome(self, att: _Attempt, error: str | None) -> str | None:
+        """Tell the breaker how an admitted attempt ended (once).
+
+        Returns the message of the CircuitOpenError the attempt fails with instead
+        of ``error`` when its failure opened a consecutive breaker that throws a new
+        error on a trip (pybreaker's messages), else None.
+        """
         if not att.admitted or att.done:
-            return
+            return None
         att.admitted = False
         step = att.state.step
         rt = self._breaker(step)
@@ -1401,6 +1413,13 @@ class Engine:
         previous = rt.state
         moves = rt.record(None if excluded else error is not None, self.now)
         self._record_moves(rt, previous, moves)
+        cfg = rt.config
+        if "open" not in moves or cfg.strategy != "consecutive" or error in (None, "timeout"):
+            return None
+        if not cfg.throw_new_error_on_trip:
+            return None
+        why = "trial call failed" if previous == "half_open" else "failures threshold reached"
+        return f"{why}, circuit breaker {cfg.name!r} opened"
 
     def _run_failed(self) -> bool:
         """A body that raised; or, like Airflow's DAG run, a leaf step that failed or

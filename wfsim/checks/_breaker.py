@@ -117,8 +117,10 @@ class _Model:
                 if self.successes >= cfg.success_threshold:
                     return [self.go("closed", now_ns)]
             return []
-        if failed is None:
-            return []  # resilience4j: an ignored error is neither
+        if failed is None:  # resilience4j: an ignored error is neither, and gives back
+            if self.state == "half_open":  # its half-open permit (releasePermission)
+                self.permits += 1
+            return []
         if self.state == "closed":
             self.window.append(failed)
             if len(self.window) > cfg.window:
@@ -271,16 +273,55 @@ def breakers(run: Run) -> list[Violation]:
             if (key[0], key[1]) not in admitted:
                 continue
             admitted.discard((key[0], key[1]))
-            error = e.get("error")
+            error = e.get("cause", e.get("error"))  # a trip keeps the step's error as cause
             if kind in ("attempt_succeeded", "compensation_completed"):
                 failed: bool | None = False
             elif kind == "attempt_timed_out":
                 failed = "timeout" not in config.exclude
             else:
                 failed = None if error in config.exclude else True
+            previous = model(config).state
             moves = model(config).outcome(failed, e.t_ns)
             out.extend(_compare(config, moves, recorded(i, -1, config.name), e, "outcome"))
+            if kind in ("attempt_failed", "compensation_failed"):
+                out.extend(_trip_error(config, previous, moves, e))
     return out
+
+
+def _trip_error(
+    config: CircuitBreaker, previous: str, moves: list[str], e: TraceEvent
+) -> list[Violation]:
+    """BRK-2: with throw_new_error_on_trip, the failure that opens a consecutive breaker is
+    a CircuitOpenError (its own error kept as ``cause``); any other failure keeps its error."""
+    trips = (
+        config.strategy == "consecutive"
+        and config.throw_new_error_on_trip
+        and "open" in moves
+        and e.get("error") != "timeout"
+    )
+    why = "trial call failed" if previous == "half_open" else "failures threshold reached"
+    expected = f"{why}, circuit breaker {config.name!r} opened"
+    if trips and (e.get("error"), e.get("message")) != ("CircuitOpenError", expected):
+        return [
+            violation(
+                "BRK-2",
+                f"step {e.step!r} attempt {e.attempt} opened breaker {config.name!r} at {at(e)} "
+                f"and fails with {e.get('error')}, but with throw_new_error_on_trip the caller "
+                f"sees CircuitOpenError ({expected}), its own error as cause",
+                e,
+            )
+        ]
+    if not trips and e.get("cause") is not None:
+        return [
+            violation(
+                "BRK-2",
+                f"step {e.step!r} attempt {e.attempt} fails at {at(e)} with a cause "
+                f"({e.get('cause')}), but its failure did not trip breaker {config.name!r} "
+                "with throw_new_error_on_trip; only a trip replaces the error",
+                e,
+            )
+        ]
+    return []
 
 
 def _next_fallback(events: list[TraceEvent], i: int) -> TraceEvent | None:

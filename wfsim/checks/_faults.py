@@ -74,6 +74,7 @@ def _refused(run: Run) -> set[tuple[str, int, int]]:
             failed_fast = (
                 a.end is not None
                 and a.end.get("error") == "CircuitOpenError"
+                and a.end.get("cause") is None  # not a trip (BRK-2)
                 and a.end.t_ns == a.start.t_ns
                 and not a.faults
             )
@@ -296,7 +297,8 @@ def _failed_at_start(
                 end,
             )
         ]
-    if failing and end.get("error") != fault.error_name:
+    # A breaker trip replaces the error with CircuitOpenError and keeps it as cause (BRK-2).
+    if failing and end.get("cause", end.get("error")) != fault.error_name:
         return [
             violation(
                 rule,
@@ -379,7 +381,7 @@ def _end_errors(
                     end,
                 )
             )
-        elif end.get("error") != f.error_name:
+        elif end.get("cause", end.get("error")) != f.error_name:
             out.append(
                 violation(
                     "FAULT-2",

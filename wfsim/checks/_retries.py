@@ -215,7 +215,7 @@ def _after(
                 ),
                 None,
             )
-            if stop is not None:
+            if stop is not None and end.get("cause") is None:  # a trip's error is retryable
                 why = f"its injected fault ({error}) says retryable=False"
         if why is not None:
             out.append(

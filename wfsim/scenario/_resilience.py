@@ -38,7 +38,7 @@ __all__ = ["BreakerSpecs", "ContextKey", "StaticFallback", "breaker_doc"]
 #: The fields each strategy takes besides name, strategy, recovery_timeout and exclude
 #: (CircuitBreaker.consecutive's and CircuitBreaker.rate's keyword arguments).
 STRATEGY_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "consecutive": ("failure_threshold", "success_threshold"),
+    "consecutive": ("failure_threshold", "success_threshold", "throw_new_error_on_trip"),
     "rate": ("window", "minimum_calls", "failure_rate", "half_open_permits"),
 }
 _COMMON = ("name", "strategy", "recovery_timeout", "exclude")
