@@ -305,3 +305,31 @@ def test_a_scenario_names_a_llama_index_class(tmp_path: Path) -> None:
     with pytest.raises(wfsim.errors.ScenarioError) as info:
         load_scenario(bad)
     assert "has no attribute 'Flaky': did you mean 'FlakyFlow'?" in str(info.value)
+
+
+@pytest.mark.spec("LLAMA-6")
+def test_the_fixture_runs_it_and_the_oracles_judge_its_trace(wfsim_sim: Any) -> None:
+    from wfsim.checks import check_all
+
+    concurrent = adapt(ConcurrentFlow)
+    result = wfsim_sim.run(concurrent, seed=3)
+    assert result.status == "completed"
+    assert check_all(concurrent, [], result.trace) == []
+    flaky, faults = adapt(FlakyFlow), [Fault.error("call_api", attempts=[3])]
+    failed = wfsim_sim.run(flaky, faults=faults)
+    assert failed.status == "failed"
+    assert check_all(flaky, faults, failed.trace) == []
+
+
+@pytest.mark.spec("LLAMA-6")
+def test_a_campaign_over_a_llama_index_scenario(tmp_path: Path) -> None:
+    from wfsim._cli import main
+
+    code = main(
+        [
+            "simulate",
+            str(ROOT / "scenarios" / "llama_real_concurrent_flow.wfsim.yaml"),
+            "--seeds", "12", "--workers", "1", "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
