@@ -305,3 +305,16 @@ def test_group_names_and_faults_on_groups_are_checked() -> None:
     trace = wfsim.run(ok).trace
     assert trace.happened_before("a", "g")
     assert trace.start_order() == ["a", "g", "g/t"]
+
+
+@pytest.mark.spec("PAR-3")
+def test_merges_follow_ruvons_documentation_not_its_code() -> None:
+    """specs/parallel.md PAR-3: Ruvon's code dict.updates tasks' results (DEEP ignored
+    between tasks), has no RAISE_ERROR branch and applies PREFER_EXISTING only against
+    the existing state; wfsim does what the documentation says."""
+    outputs = [("a", {"k": {"x": 1}}), ("b", {"k": {"y": 2}})]
+    assert merge_outputs(outputs, "deep") == {"k": {"x": 1, "y": 2}}  # code: {"k": {"y": 2}}
+    with pytest.raises(MergeConflictError):  # code: as prefer_new
+        merge_outputs([("a", {"k": 1}), ("b", {"k": 2})], "shallow", "raise")
+    kept = merge_outputs([("a", {"k": 1}), ("b", {"k": 2})], "shallow", "prefer_existing")
+    assert kept == {"k": 1}  # code: 2 between tasks

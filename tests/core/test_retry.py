@@ -193,3 +193,16 @@ def test_min_interval_is_a_floor_after_the_jitter() -> None:
     policy = RetryPolicy(initial_interval=10, max_interval=60, min_interval=4, jitter="full")
     assert retry_delay(policy, 1, draw=0.0) == 4 * S
     assert retry_delay(policy, 1, draw=0.5) == 5 * S
+
+
+@pytest.mark.spec("RETRY-7", "RETRY-3")
+def test_celery_jitter_differs_as_the_spec_says() -> None:
+    """Celery: retry_jitter defaults to True, whole seconds in [0, v]; wfsim's celery
+    profile defaults to no jitter and draws nanoseconds in [0, v)."""
+    assert RetryPolicy.celery(retry_backoff=True).jitter == "none"
+    jittered = RetryPolicy.celery(retry_backoff=True, retry_backoff_max=600, retry_jitter=True)
+    v = 2**5 * 10**9  # Celery's countdown after 5 retries, before the jitter
+    assert wfsim.retry_delay(jittered, 6, draw=0.0) == 0
+    top = wfsim.retry_delay(jittered, 6, draw=0.999999999)
+    assert v - 10**9 < top < v  # never v itself, and not a whole number of seconds
+    assert top % 10**9 != 0

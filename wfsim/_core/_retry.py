@@ -186,9 +186,9 @@ class RetryPolicy:
         With ``retry_backoff`` the countdown is ``min(max, factor * 2**retries)``
         with ``factor = int(max(1, retry_backoff))``; without it every retry
         waits ``default_retry_delay``. ``retry_jitter`` maps to full jitter
-        (Celery draws whole seconds; wfsim draws nanoseconds in the same range).
+        (Celery draws whole seconds in ``[0, v]``; wfsim nanoseconds in ``[0, v)``).
         Celery's own default is ``retry_jitter=True``; wfsim defaults to False so
-        that a schedule is exact unless asked otherwise.
+        that a schedule is exact unless asked otherwise (specs/retry.md RETRY-7).
         """
         attempts = max_retries + 1
         jitter: Jitter = "full" if retry_jitter else "none"
