@@ -106,6 +106,24 @@ def test_a_human_in_the_loop_step_is_answered_by_a_scheduled_signal() -> None:
     assert wfsim.run(adapt(ApprovalFlow), signals=[answer]).status == "timed_out"
 
 
+@pytest.mark.spec("LLAMA-5")
+def test_a_returned_input_required_event_is_answered_by_a_signal_sent_as_an_event() -> None:
+    from workflows.events import HumanResponseEvent, InputRequiredEvent
+
+    class Hitl(Workflow):
+        @step
+        async def ask(self, ev: StartEvent) -> InputRequiredEvent:
+            return InputRequiredEvent(prefix="ok? ")
+
+        @step
+        async def answer(self, ev: HumanResponseEvent) -> StopEvent:
+            return StopEvent(result=ev.response)
+
+    signal = Signal("HumanResponseEvent", at="10s", payload={"response": "fine"})
+    result = wfsim.run(adapt(Hitl), signals=[signal])
+    assert (result.status, result.result, result.makespan) == ("completed", "fine", 10)
+
+
 # -- faults --------------------------------------------------------------------------------
 @pytest.mark.spec("LLAMA-6")
 def test_faults_target_steps_by_method_name_and_events_by_class_name() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import outcome
 from workflows import Workflow
 from workflows.events import Event as LEvent
+from workflows.events import InputRequiredEvent
 from workflows.events import StartEvent as LStart
 from workflows.events import StopEvent as LStop
 from workflows.retry_policy import (
@@ -248,6 +249,9 @@ class LlamaWorkflow(EventWorkflow):
                         exc.non_retryable = True  # type: ignore[attr-defined]
                 raise
             if out is None:
+                return None
+            if isinstance(out, InputRequiredEvent):  # LlamaIndex streams it, routes it nowhere
+                run.streamed.append(out)
                 return None
             if not isinstance(out, LEvent):
                 raise TypeError(
