@@ -936,17 +936,18 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
             traceback.print_exc(file=err)
         print(f"wfsim: {exc}", file=err)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt) or (
+            isinstance(exc, BaseExceptionGroup) and exc.split(KeyboardInterrupt)[1] is None
+        )
+        if not (interrupted or isinstance(exc, Exception | BaseExceptionGroup)):
+            raise  # SystemExit and friends: not ours to report
         if show_traceback:
             traceback.print_exc(file=err)
-        print("wfsim: interrupted", file=err)
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        if show_traceback:
-            traceback.print_exc(file=err)
-            hint = ""
-        else:
-            hint = "; rerun with --traceback to see where"
+        if interrupted:
+            print("wfsim: interrupted", file=err)
+            return EXIT_INTERRUPTED
+        hint = "" if show_traceback else "; rerun with --traceback to see where"
         print(
             f"wfsim: internal error: {type(exc).__name__}: {exc} (a bug in wfsim, please "
             f"report it{hint})",

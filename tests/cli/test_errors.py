@@ -125,3 +125,14 @@ def test_an_internal_error_exits_3_with_one_line(monkeypatch: pytest.MonkeyPatch
     assert err.startswith("Traceback (most recent call last):")
     assert err.endswith("wfsim: internal error: RuntimeError: boom (a bug in wfsim, please "
                         "report it)\n")
+
+
+@pytest.mark.spec("CLI-13")
+def test_ctrl_c_is_one_line_even_from_inside_a_trio_nursery(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def interrupted(*args: object) -> int:
+        raise BaseExceptionGroup("from a nursery", [KeyboardInterrupt()])
+
+    monkeypatch.setattr(_cli, "cmd_check", interrupted)
+    assert wfsim("check", "scenarios/") == (130, "", "wfsim: interrupted\n")
