@@ -1297,6 +1297,19 @@ def test_an_alias_bomb_is_stopped() -> None:
 
 
 @pytest.mark.spec("SCN-2", "SCN-10")
+def test_nesting_deep_enough_to_overflow_the_c_stack_is_refused_before_composing() -> None:
+    """Found while fuzzing issue 13: libyaml's composer segfaulted at ~30,000 levels."""
+    head = "scenario: x\nworkflow: {steps: {a: ~}}\ninput: "
+    for opening, closing in (("[", "]"), ("{a: ", "}")):
+        with pytest.raises(ScenarioError) as info:
+            load_scenario_text(head + opening * 100_000 + closing * 100_000 + "\n", "deep.yaml")
+        assert str(info.value) == "deep.yaml:3: nested more than 100 levels deep"
+    block = "".join(" " * i + "-\n" for i in range(300))
+    with pytest.raises(ScenarioError, match=r"^deep.yaml:104: nested more than 100 levels deep$"):
+        load_scenario_text(head.removesuffix(" ") + "\n" + block, "deep.yaml")
+
+
+@pytest.mark.spec("SCN-2", "SCN-10")
 def test_an_alias_bomb_is_refused_before_it_is_built() -> None:
     """Issue 13: the bomb was refused only after 1.2-1.4 s and 246 MB of expanding it."""
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]

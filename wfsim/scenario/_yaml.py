@@ -296,6 +296,33 @@ def _yaml_hint(exc: yaml.MarkedYAMLError, text: str, at: int | None) -> tuple[in
     return at, ""
 
 
+def _too_deep(text: str, loader_class: type[yaml.SafeLoader]) -> int | None:
+    """The line where mappings and lists first nest past :data:`MAX_DEPTH` + 1, or None.
+
+    Read from the parser's event stream, which is iterative: composing such a
+    document recurses once per level, and libyaml's composer then overflows the C
+    stack (a segmentation fault at about 30,000 levels) before Python can object.
+    Malformed YAML is left to the composer, which words the error.
+    """
+    loader = loader_class(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()  # type: ignore[no-untyped-call]
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH + 1:
+                    mark = event.start_mark
+                    return int(mark.line) + 1 if mark is not None else None
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
+
+
 def _compose(text: str, loader_class: type[yaml.SafeLoader]) -> Node | None:
     loader = loader_class(text)
     try:
@@ -373,6 +400,9 @@ def read_yaml(text: str, file: str) -> tuple[Any, Locations]:
     key that is not a string, or a tag other than plain data.
     """
     loader_class: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    deep = _too_deep(text, loader_class)
+    if deep is not None:
+        raise scenario_error(file, deep, (), f"nested more than {MAX_DEPTH} levels deep")
     try:
         try:
             node = _compose(text, loader_class)
