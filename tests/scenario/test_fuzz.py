@@ -562,6 +562,10 @@ NASTY = st.sampled_from(
 )
 
 
+#: Stands in for nesting too deep to build as data: replaced by brackets in the text.
+DEEP = "__wfsim_fuzz_deep__"
+
+
 def _nested(value: Any, depth: int) -> Any:
     for i in range(depth):
         value = [value] if i % 2 else {"k": value}
@@ -588,7 +592,7 @@ def mutated_hard(draw: st.DrawFn) -> str:
         key = path[-1]
         action = draw(
             st.sampled_from(
-                ["drop", "rename", "nasty", "retype", "nest", "alias", "bomb", "swap"]
+                ["drop", "rename", "nasty", "retype", "nest", "deep", "alias", "bomb", "swap"]
             )
         )
         if action == "drop":
@@ -601,6 +605,8 @@ def mutated_hard(draw: st.DrawFn) -> str:
             parent[key] = draw(json_values)
         elif action == "nest":
             parent[key] = _nested(parent[key], draw(st.integers(1, 120)))
+        elif action == "deep":  # nesting written as text: past what a recursive composer takes
+            parent[key] = DEEP
         elif action == "alias":  # another part of the same document, by reference
             other = _parent(data, draw(st.sampled_from(all_paths)))
             if other is not None and other is not parent:
@@ -615,6 +621,9 @@ def mutated_hard(draw: st.DrawFn) -> str:
         text = _dump(data)
     except (yaml.YAMLError, RecursionError):  # an alias made a loop safe_dump cannot write
         text = _dump(original)
+    if DEEP in text:
+        depth = draw(st.sampled_from([101, 102, 1_000, 40_000]))
+        text = text.replace(DEEP, "[" * depth + "]" * depth)
     if draw(st.booleans()):  # repeat one key's line in its mapping
         lines = text.splitlines(keepends=True)
         keyed = [i for i, line in enumerate(lines) if re.match(r"\s*[\w-]+:", line)]
