@@ -186,7 +186,9 @@ class WallClock:
 
     def handed_back(self, step: str, attempt: int) -> None:
         """Step code handed control back: a ``freeze_time`` of its own must have ended."""
-        if _depth() > self._depth:
+        # Inline and cheap: this runs at every hand-back (freezegun may be imported meanwhile).
+        api = sys.modules.get("freezegun.api")
+        if api is not None and len(getattr(api, "freeze_factories", ())) > self._depth:
             raise WallClockError(
                 f"step {step!r} (attempt {attempt}) started freezegun's freeze_time and "
                 "handed control back to wfsim while it was still active; other steps would "
