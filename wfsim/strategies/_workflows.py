@@ -385,11 +385,17 @@ def _work(draw: DrawFn, options: _Options) -> _Work:
     duration = 0
     output = None
     parts = draw(_STEP_PARTS)
-    if options.code_steps and draw(_BOOL):
-        fn = SleepingStep(tuple(1_000_000 * s for s in draw(_SLEEPS)))
+    # Code or not is drawn first and both branches' values after it, always: turning a
+    # code step into a plain one then leaves every later choice where it was, so the
+    # shrinker can make that move (STRAT-5) instead of stopping at a local minimum.
+    code = options.code_steps and draw(_BOOL)
+    sleeps = draw(_SLEEPS) if options.code_steps else ()
+    plain_duration = draw(durations_ms())
+    plain_output = draw(_OUTPUTS) if parts & 1 else None
+    if code:
+        fn = SleepingStep(tuple(1_000_000 * s for s in sleeps))
     else:
-        duration = draw(durations_ms())
-        output = draw(_OUTPUTS) if parts & 1 else None
+        duration, output = plain_duration, plain_output
     retry = draw(options.retries) if parts & 2 and options.retries is not None else None
     timeout = ms(draw(_TIMEOUTS)) if parts & 4 and options.timeouts else None
     return _Work(fn, ms(duration), output, retry, timeout)
