@@ -6,6 +6,8 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import wfsim
 from wfsim import Fault, RetryPolicy, Trace
@@ -68,6 +70,41 @@ def test_digest_is_sha256_of_the_jsonl_and_round_trips(result: wfsim.RunResult) 
     assert hash(again) == hash(result.trace)
     assert repr(again).startswith(f"<Trace {len(again)} events digest={result.digest()[:12]}")
     assert again.first_divergence(result.trace) is None
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+_EVENTS = st.builds(
+    wfsim.TraceEvent,
+    seq=st.integers(0, 10**6),
+    t_ns=st.integers(0, 10**15),
+    kind=st.sampled_from(sorted(wfsim._core._trace.EVENT_KINDS)),
+    step=st.none() | st.text(max_size=8),
+    attempt=st.none() | st.integers(1, 9),
+    fields=st.dictionaries(
+        st.text(max_size=8).filter(lambda k: k not in {"seq", "t", "kind", "step", "attempt"}),
+        _JSON_VALUES,
+        max_size=4,
+    ),
+)
+
+
+@pytest.mark.spec("TRACE-3")
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_EVENTS, max_size=12))
+def test_digest_is_sha256_of_the_canonical_jsonl_for_any_trace(events: list) -> None:
+    """The fast digest (one reused encoder, one hash) equals the plain definition."""
+    canonical = "".join(
+        json.dumps(e.to_dict(), separators=(",", ":"), ensure_ascii=False) + "\n"
+        for e in events
+    )
+    trace = Trace(events)
+    assert trace.to_jsonl() == canonical
+    assert "".join(e.to_json() + "\n" for e in events) == canonical
+    assert trace.digest() == hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @pytest.mark.spec("TRACE-3")

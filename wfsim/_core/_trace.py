@@ -75,6 +75,10 @@ ATTEMPT_ENDS = {
 }
 STEP_ENDS = frozenset({"step_completed", "step_failed", "step_skipped", "step_cancelled"})
 
+#: The canonical encoder of an event's line: what ``json.dumps(d, separators=(",", ":"),
+#: ensure_ascii=False)`` gives, without building an encoder for every call.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
 
 @attrs.frozen(slots=True, unsafe_hash=False)
 class TraceEvent:
@@ -109,7 +113,7 @@ class TraceEvent:
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        return _ENCODE(self.to_dict())
 
     def describe(self) -> str:
         """One human line: ``[  1.5s] #3 attempt_failed analyze#2 error=ConnectionError``."""
@@ -191,15 +195,13 @@ class Trace(Sequence[TraceEvent]):
     # -- export -----------------------------------------------------------------------------
     def to_jsonl(self) -> str:
         """The canonical JSON Lines text (each line ends with a newline)."""
-        return "".join(e.to_json() + "\n" for e in self._events)
+        if not self._events:
+            return ""
+        return "\n".join([_ENCODE(e.to_dict()) for e in self._events]) + "\n"
 
     def digest(self) -> str:
         """sha256 hex digest of :meth:`to_jsonl`; equal digests mean identical runs."""
-        h = hashlib.sha256()
-        for e in self._events:
-            h.update(e.to_json().encode())
-            h.update(b"\n")
-        return h.hexdigest()
+        return hashlib.sha256(self.to_jsonl().encode()).hexdigest()
 
     @classmethod
     def from_jsonl(cls, text: str) -> Trace:
