@@ -79,11 +79,12 @@ def test_each_style_takes_the_kinds_its_engine_accepts() -> None:
     )
     signals = delivery_targets(body.workflow, body.signals)
     assert [(t.delivery, t.name, t.occurrences) for t in signals] == [("signal", "approval", 1)]
-    assert kinds_for(body.workflow, signals) == (*plain, "drop", "duplicate", "delay")
+    # A body crashes and replays its history (FAULT-15): crash is its kind too.
+    assert kinds_for(body.workflow, signals) == (*plain, "crash", "drop", "duplicate", "delay")
     # A body the scenario sends no signal: nothing to deliver, no delivery faults.
     auto = load_scenario("scenarios/sequencely_approval_auto.wfsim.yaml")
     assert delivery_targets(auto.workflow, auto.signals) == ()
-    assert kinds_for(auto.workflow) == plain
+    assert kinds_for(auto.workflow) == (*plain, "crash")
 
 
 @pytest.mark.spec("CAMP-31", "CAMP-32")
@@ -117,10 +118,13 @@ def test_delivery_faults_written_into_the_file_reproduce_the_run(
     options = RandomFaults(0.6, swarm=True)
     fired: collections.Counter[str] = collections.Counter()
     names = {t.name for t in delivery_targets(scenario.workflow, scenario.signals)}
+    crashed = False
     for seed in range(40):
         plan = plan_for(scenario, seed, options)
         assert plan == plan_for(scenario, seed, options)
-        assert "crash" not in plan.kinds  # FAULT-13: the engine refuses them here
+        # FAULT-13: the event engine refuses crashes; a body takes them (FAULT-15).
+        assert "crash" not in plan.kinds or delivery == "signal"
+        crashed |= any(f.kind == "crash" for f in plan.faults)
         record = run_seed(scenario, "h", seed, options)
         assert record.passed or not any("-" in k for k in record.failure_keys), record.failures
         text = _with_faults(path, seed, [fault_mapping(f) for f in plan.faults])
@@ -134,6 +138,7 @@ def test_delivery_faults_written_into_the_file_reproduce_the_run(
                 assert len(f.occurrences or ()) == 1 and f.probability is None
                 fired[f.kind] += bool(_fired(f, outcome.result.trace))
     assert set(fired) == DELIVERY and all(fired.values()), fired
+    assert crashed == (delivery == "signal")  # a body's crashes round-trip through its file
 
 
 @pytest.mark.spec("CAMP-31")

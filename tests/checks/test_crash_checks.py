@@ -225,3 +225,35 @@ def test_every_oracle_is_silent_on_random_crashing_runs(
     recovered = result.trace.of_kind("recovered")
     assert len(recovered) in (len(crashed), len(crashed) - 1)
     assert sum(1 for e in crashed if e["at"] == "after") <= sum(result.effect_counts.values())
+
+
+async def _pay(ctx: wfsim.StepContext, n: int) -> int:
+    await ctx.sleep(1)
+    return n * 10
+
+
+@wfsim.workflow
+async def _payer(ctx: wfsim.WorkflowContext, _: Any) -> int:
+    a = await ctx.step(_pay, 1)
+    b = await ctx.step(_pay, 2)
+    await ctx.sleep(1)
+    return int(a + b)
+
+
+@pytest.mark.spec("FAULT-17", "FAULT-10", "FAULT-12")
+def test_a_replay_that_returns_another_outcome_breaks_fault_17() -> None:
+    faults = [Fault.crash(body="sleep"), Fault.crash("_pay:2", at="after")]
+    result = wfsim.run(_payer, faults=faults)
+    assert result.status == "completed" and result.result == 30
+    events = list(result.trace)
+    assert check_all(_payer, faults, events) == []
+    assert check_crashes(_payer, faults, events) == []
+    i = find(events, "call_replayed", "_pay")
+    tampered = [*events]
+    tampered[i] = attrs.evolve(events[i], fields={"output": 20})
+    rules = [v.rule for v in check_all(_payer, faults, rebuild(tampered))]
+    assert rules == ["FAULT-17"]
+    early = [*events]
+    j = find(events, "step_completed", "_pay")
+    early.insert(j, events[i])  # replayed before its outcome was recorded
+    assert "FAULT-17" in {v.rule for v in check_all(_payer, faults, rebuild(early))}

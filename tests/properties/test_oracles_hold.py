@@ -63,11 +63,12 @@ def test_every_oracle_holds_on_random_runs(
 
 
 #: Imperative bodies (steps, gathers, sleeps, signal waits, caught failures, sagas),
-#: with faults on their calls and signals at random times.
+#: with faults on their calls, crashes of their engine (at a call or a point of the
+#: body's code, which then replays its history: FAULT-15) and signals at random times.
 IMPERATIVE_CASES = wst.workflows_with_faults(
     wst.imperative_workflows(max_calls=8, compensations=True, signals=("go", "stop")),
     max_faults=3,
-    kinds=wst.FAULT_KINDS,
+    kinds=(*wst.FAULT_KINDS, "crash"),
 )
 #: Event workflows (fan-out, collect_events fan-in, workers), with faults on invocations.
 EVENT_CASES = wst.workflows_with_faults(wst.event_workflows(), max_faults=3, kinds=wst.FAULT_KINDS)

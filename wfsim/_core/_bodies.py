@@ -39,6 +39,7 @@ import outcome
 
 from wfsim.errors import NondeterminismError, SignalTimeoutError, WfsimError
 
+from . import _engine
 from ._context import StepContext
 from ._engine import (
     _BODY,
@@ -176,6 +177,7 @@ class Bodies:
         self.broken: NondeterminismError | None = None
         #: replay_history: the code went past the end of a history still going.
         self.reproduced = False
+        self._last_replayed: Any = None
         body_fn = workflow.fn
 
         async def body(step_ctx: StepContext) -> Any:
@@ -494,6 +496,7 @@ class Bodies:
         states: list[_StepState] = []
         live: list[_StepState] = []  # what the body waits for (not answered by the history)
         cmds: list[Command] = []
+        answers: dict[int, Any] = {}  # replayed calls: what the history answers
         waiter = _Waiter(body, 0)
         waiter.on_done = functools.partial(self._resume, body, live)
         for item in items:
@@ -510,7 +513,7 @@ class Bodies:
                     cmd.state.waiter = waiter
                     live.append(cmd.state)
                 else:
-                    self._replayed(cmd)
+                    answers[len(states)] = self._replayed(cmd)
                 st = cmd.state
             elif isinstance(item, ChildCall):
                 what = f"ctx.child({item.workflow.name})"
@@ -534,19 +537,25 @@ class Bodies:
         for st in states:
             if st.status == "failed":
                 raise st.last_exc or WfsimError(f"step {st.step.name!r} failed: {st.error}")
-        return [st.result for st in states]
+        return [answers.get(k, st.result) for k, st in enumerate(states)]
 
-    def _replayed(self, cmd: Command) -> None:
+    def _replayed(self, cmd: Command) -> Any:
+        """A call answered from the history: traced ``call_replayed``; its recorded result."""
         st = cmd.state
         assert st is not None
         fields: dict[str, Any] = {}
+        result = st.result
+        if _engine._PLANTED_BUG == "replay_previous_result" and self._last_replayed is not None:
+            result = self._last_replayed  # TEST ONLY: the bug the property suite must find
         if st.status == "failed":
             fields["error"] = st.error
         else:
-            output = _jsonable(st.result)
+            self._last_replayed = st.result
+            output = _jsonable(result)
             if output is not _MISSING:
                 fields["output"] = output
         self.engine.record("call_replayed", st.step.name, **fields)
+        return result
 
     def _resume(self, body: _Attempt, states: list[_StepState]) -> None:
         """Every call of one await ended: the body resumes, unless a crash point hits."""

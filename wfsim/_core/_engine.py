@@ -59,7 +59,9 @@ from ._workflow import Step, Workflow
 #: TEST ONLY, never set it in real use: ``"attempt_off_by_one"`` plants a bug in
 #: attempt counting (a failed attempt is retried once more than ``max_attempts``
 #: allows), so the property suite can show that it finds and shrinks a real engine
-#: bug (tests/properties/test_planted_bug.py). ``None``: the engine as specified.
+#: bug (tests/properties/test_planted_bug.py); ``"replay_previous_result"`` makes a
+#: body's replay answer a call with the previous replayed call's result
+#: (tests/properties/test_planted_replay_bug.py). ``None``: the engine as specified.
 _PLANTED_BUG: str | None = None
 
 if TYPE_CHECKING:

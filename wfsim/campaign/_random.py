@@ -249,12 +249,13 @@ def delivery_targets(
 def kinds_for(workflow: object, deliveries: Sequence[DeliveryTarget] = ()) -> tuple[str, ...]:
     """The :data:`FAULT_KINDS` random faults use on ``workflow``, in that order.
 
-    Every style takes ``error``, ``latency``, ``hang`` and ``outage``; a DAG also
-    ``crash`` (FAULT-13); a workflow with ``deliveries`` (events, signals) also
-    ``drop``, ``duplicate`` and ``delay``.
+    Every style takes ``error``, ``latency``, ``hang`` and ``outage``; a DAG and a
+    workflow body also ``crash`` (FAULT-13; a body replays its history, FAULT-15); a
+    workflow with ``deliveries`` (events, signals) also ``drop``, ``duplicate`` and
+    ``delay``.
     """
     kinds = ["error", "latency", "hang", "outage"]
-    if isinstance(workflow, Workflow):
+    if isinstance(workflow, Workflow | ImperativeWorkflow):
         kinds.append("crash")
     if deliveries:
         kinds += DELIVERY_KINDS
@@ -311,7 +312,7 @@ def plan_faults(
     :data:`UNLIMITED_ATTEMPTS`) gets at most one fault: an ``error``
     (:data:`RANDOM_ERROR` at the attempt's start, retryable), a ``latency`` of
     1ms..1s, a ``hang`` (only for steps with a timeout, which ends it) or a
-    ``crash`` (DAGs only: before or after the effect, restarting after 0..5s).
+    ``crash`` (DAGs and bodies: before or after the effect, restarting after 0..5s).
     With ``outage`` on, one step gets an outage window. Each delivery ``k`` of
     an event type or signal (``deliveries``, default :func:`delivery_targets`)
     gets at most one of ``drop``, ``duplicate`` (1 or 2 copies) and ``delay``

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from wfsim._core._faults import Fault
+from wfsim._core._imperative import ImperativeWorkflow
 from wfsim._core._trace import TraceEvent
 from wfsim._core._workflow import Workflow
 
@@ -21,9 +22,9 @@ _WHILE_DOWN = frozenset({"step_cancelled", "run_finished"})
 
 
 def check_crashes(
-    workflow: Workflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
+    workflow: Workflow | ImperativeWorkflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]
 ) -> list[Violation]:
-    """FAULT-10, FAULT-11 and FAULT-12: crash recovery kept the run's history.
+    """FAULT-10, FAULT-11, FAULT-12 and FAULT-17: crash recovery kept the run's history.
 
     FAULT-10: each ``crashed`` follows the ``fault_injected`` of a crash fault on the
     same attempt and lists that attempt as lost; nothing happens until ``recovered``,
@@ -31,7 +32,8 @@ def check_crashes(
     FAULT-11: every attempt lost in a crash is re-attempted after the recovery (a new
     attempt of that step or compensation starts), so an effect whose completion was not
     recorded runs again. FAULT-12: no step or compensation whose completion was recorded
-    before a crash starts an attempt after it.
+    before a crash starts an attempt after it. FAULT-17: a workflow body's replay
+    answers each call with exactly its recorded outcome (``call_replayed``).
     """
     return crashes(Run.of(workflow, faults, trace))
 
@@ -44,6 +46,58 @@ def crashes(run: Run) -> list[Violation]:
             continue
         out.extend(_crash_shape(run, events, i))
         out.extend(_history_kept(events, i))
+    out.extend(_replays_recorded(events))
+    return out
+
+
+def _replays_recorded(events: list[TraceEvent]) -> list[Violation]:
+    """FAULT-17: a body's replay answers a call with exactly the outcome recorded for it."""
+    out: list[Violation] = []
+    ended: dict[str, TraceEvent] = {}  # each call's recorded end: step_completed/step_failed
+    output: dict[str, TraceEvent] = {}  # its last attempt_succeeded
+    for e in events:
+        name = e.step
+        if not isinstance(name, str):
+            continue
+        if e.kind in ("step_completed", "step_failed", "child_completed", "child_failed"):
+            ended.setdefault(name, e)
+        elif e.kind == "attempt_succeeded":
+            output[name] = e
+        elif e.kind == "call_replayed":
+            end = ended.get(name)
+            label = f"the replay of {name!r} at {at(e)}"
+            if end is None:
+                out.append(
+                    violation(
+                        "FAULT-17",
+                        f"{label} answered a call whose outcome was never recorded; a replay "
+                        "answers only calls that ended before it",
+                        e,
+                    )
+                )
+                continue
+            if end.kind in ("step_failed", "child_failed"):
+                want: dict[str, object] = {"error": end.get("error")}
+            else:
+                done = output.get(name)
+                want = {"output": done.get("output")} if done is not None else {}
+                if want.get("output") is None:
+                    want = {}
+            got = {k: e.fields[k] for k in ("output", "error") if k in e.fields}
+            if end.kind == "child_completed":
+                continue  # a child's result is its body's, not traced as an output
+            if got != want:
+                out.append(
+                    violation(
+                        "FAULT-17",
+                        f"{label} gave {got or 'nothing'}, but the run recorded {want or 'no '}"
+                        f"{'' if want else 'output'} for it at {at(end)}; a replay returns "
+                        "exactly the recorded outcome",
+                        output.get(name),
+                        end,
+                        e,
+                    )
+                )
     return out
 
 

@@ -37,8 +37,9 @@ W = TypeVar("W", bound=AnyWorkflow)
 
 #: Every kind of fault the strategies draw for every style (``kinds=`` picks among them).
 FAULT_KINDS = ("error", "latency", "hang", "outage")
-#: What ``kinds=`` also takes: ``"crash"``, for DAG workflows only (FAULT-13), so a plan
-#: for another style leaves it out. Not in :data:`FAULT_KINDS`: it is opt-in.
+#: What ``kinds=`` also takes: ``"crash"``, for DAG workflows and drawn workflow bodies
+#: (FAULT-13: a body crashes at a call's attempt or at a point of its code, FAULT-15), so
+#: a plan for an event workflow leaves it out. Not in :data:`FAULT_KINDS`: it is opt-in.
 _KINDS = (*FAULT_KINDS, "crash")
 _PATTERNS = ("*", "s*", "undo_*", "*/t*")
 _PROBABILITIES = (0.5, 1.0, 0.0, 0.25, 0.75)
@@ -51,7 +52,8 @@ class _Targets:
     names: tuple[str, ...]
     limits: Mapping[str, int | None]  # None: unlimited attempts
     timed: tuple[str, ...]  # targets with a per-attempt timeout (hang faults need one)
-    dag: bool = False  # only a DAG's engine can crash and restart (FAULT-13)
+    dag: bool = False  # a DAG's or a body's engine can crash and restart (FAULT-13)
+    body: bool = False  # a drawn body: crashes also hit points of its code (FAULT-15)
 
     @classmethod
     def of(cls, workflow: AnyWorkflow) -> _Targets:
@@ -74,7 +76,8 @@ class _Targets:
             names=tuple(steps),
             limits={name: _limit(retry) for name, (retry, _) in steps.items()},
             timed=tuple(name for name, (_, timeout) in steps.items() if timeout is not None),
-            dag=isinstance(workflow, Workflow),
+            dag=isinstance(workflow, Workflow | ImperativeWorkflow),
+            body=isinstance(workflow, ImperativeWorkflow),
         )
 
     def matched(self, target: str) -> list[str]:
@@ -301,6 +304,15 @@ def _faults(draw: DrawFn, space: _Space) -> Fault:
             end=ms(start + draw(durations_ms(positive=True))),
             error=draw(_ERRORS),
             retryable=draw(_RETRYABLE),
+        )
+    if kind == "crash" and targets.body and draw(st.booleans()):
+        # A point of the body's code: after a call ended, a sleep or a wait starting.
+        calls = [n for n in targets.names if not n.startswith("undo")]
+        points = [f"after:{n}" for n in calls] + ["after:*", "sleep", "signal:*", "*"]
+        return Fault.crash(
+            body=draw(st.sampled_from(points)),
+            occurrences=draw(st.lists(st.integers(1, 4), min_size=1, max_size=2, unique=True)),
+            restart_after=ms(draw(durations_ms())),
         )
     step = draw(space.names)
     if kind == "crash":  # listed attempts only: a crash at every one would never end
