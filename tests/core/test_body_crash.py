@@ -379,3 +379,22 @@ def test_crash_runs_are_deterministic_and_probability_crashes_are_seeded() -> No
         assert first.result[:4] == ["paid 0", "paid 1", "paid 2", "paid 3"]
         crash_counts.add(len(first.trace.of_kind("crashed")))
     assert len(crash_counts) > 1  # the seed decides which points crash
+
+
+@pytest.mark.spec("FAULT-16", "FAULT-11")
+def test_a_crash_right_after_an_attempt_timed_out_still_ends_its_code() -> None:
+    async def slow(ctx: wfsim.StepContext) -> None:
+        await ctx.sleep(5)
+
+    @wfsim.workflow
+    async def flow(ctx: wfsim.WorkflowContext, _: Any) -> None:
+        await ctx.gather(ctx.step(charge, 1), ctx.step(slow, timeout=1))
+
+    # The gather's last call times out at 1s and the crash point fires in that instant:
+    # the timed-out attempt's cancellation must still reach its code (found by the suite).
+    result = wfsim.run(flow, faults=[Fault.crash(body="after:charge")])
+    assert result.status == "failed"
+    assert result.message == (
+        "workflow 'flow' raised StepTimeoutError: step 'slow' timed out on attempt 1"
+    )
+    assert result.makespan == 1.0

@@ -1477,8 +1477,9 @@ class Engine:
         code = self.style.crashed() if self.style is not None else []
         for body in code:
             body.end()
-        # Wake-ups of lost attempts must not run their code any further.
-        self._switches[:] = [(a, v) for a, v in self._switches if not a.done]
+        # Wake-ups of lost attempts must not run their code any further; a cancellation
+        # already on its way (an attempt that timed out just before) still ends its code.
+        self._switches[:] = [(a, v) for a, v in self._switches if not a.done or _cancels(v)]
         for st in lost:
             assert st.current is not None
             self._cancel_task(st.current)
@@ -1696,6 +1697,11 @@ class Engine:
         """Every step, then every parallel group task (``group/task``)."""
         yield from self.states.values()
         yield from self.task_states.values()
+
+
+def _cancels(value: outcome.Outcome[Any] | None) -> bool:
+    """Whether a switch throws _AttemptCancelled into the code (ends it)."""
+    return isinstance(value, outcome.Error) and isinstance(value.error, _AttemptCancelled)
 
 
 def _abort_ok(_: Any) -> trio.lowlevel.Abort:
