@@ -639,7 +639,7 @@ _budget = _duration("time budget")
 
 def _exploration_options(parser: argparse.ArgumentParser) -> None:
     """The exploration flags of ``simulate`` and ``replay`` (CAMP-40..42)."""
-    from wfsim.campaign._explore import SCHEDULES
+    from wfsim._core._schedules import SCHEDULES
 
     parser.add_argument(
         "--schedule", choices=SCHEDULES, default="random",

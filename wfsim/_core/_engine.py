@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import outcome
 import trio
-import trio.testing
 
 from wfsim.errors import (
     CircuitOpenError,
@@ -53,6 +52,7 @@ from ._signals import Signal
 from ._time import format_seconds, to_seconds
 from ._trace import TraceEvent
 from ._trigger import UpstreamCounts, Verdict, evaluate
+from ._trio_clock import MockClock
 from ._wallclock import WallClock
 from ._workflow import Step, Workflow
 
@@ -321,7 +321,7 @@ class Engine:
         self._attempt_of_task: dict[trio.lowlevel.Task, _Attempt] = {}
         self._coordinator: trio.lowlevel.Task | None = None
         self._nursery: trio.Nursery | None = None
-        self._clock: trio.testing.MockClock | None = None
+        self._clock: MockClock | None = None
         # Workflow bodies (_bodies.py): their code runs under the baton; steps appear as called.
         self.style: Style | None = style(self) if style is not None else None
 
@@ -345,7 +345,7 @@ class Engine:
     # -- the loop ---------------------------------------------------------------------------
     async def run(self) -> None:
         clock = trio.lowlevel.current_clock()
-        self._clock = clock if isinstance(clock, trio.testing.MockClock) else None
+        self._clock = clock if isinstance(clock, MockClock) else None
         self._coordinator = trio.lowlevel.current_task()
         self.record("run_started", workflow=self.workflow.name, seed=self.seed)
         for st in self.states.values():

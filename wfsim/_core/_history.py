@@ -13,7 +13,6 @@ import os
 from typing import Any
 
 import trio
-import trio.testing
 
 from wfsim.errors import WfsimError, did_you_mean
 
@@ -23,6 +22,7 @@ from ._recorded import RecordedHistory
 from ._run import DEFAULT_TIME_LIMIT, RunResult, _prepare, _result
 from ._time import DEFAULT_EPOCH
 from ._trace import Trace, TraceEvent, read_trace_file
+from ._trio_clock import MockClock
 from ._wallclock import WallClock
 
 __all__ = ["load_history", "replay_history"]
@@ -94,7 +94,7 @@ def replay_history(
         with wall:
             await engine.run()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    trio.run(main, clock=MockClock(autojump_threshold=0))
     style = engine.style
     assert isinstance(style, Bodies)
     if style.broken is not None:

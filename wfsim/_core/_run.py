@@ -10,7 +10,6 @@ from typing import Any
 
 import attrs
 import trio
-import trio.testing
 
 from wfsim.errors import UnknownStepError, WfsimError, did_you_mean
 
@@ -23,6 +22,7 @@ from ._imperative import ImperativeWorkflow
 from ._signals import Signal
 from ._time import DEFAULT_EPOCH, Duration, to_ns, to_seconds
 from ._trace import Trace
+from ._trio_clock import MockClock
 from ._wallclock import WallClock, freezegun_held
 from ._workflow import Workflow
 
@@ -381,7 +381,7 @@ def run(
     # Under a test's freeze_time, trio's own clock reads must not tick the test's clock.
     held = freezegun_held(epoch) if patch_wall_clock else contextlib.nullcontext()
     with held:
-        clock = trio.testing.MockClock(autojump_threshold=0)
+        clock = MockClock(autojump_threshold=0)
         return trio.run(
             lambda: arun(
                 workflow,

@@ -35,11 +35,15 @@ from ._choice import SeededChoices
 
 __all__ = [
     "DEFAULT_HORIZON",
+    "SCHEDULES",
     "CountingChoices",
     "DelayBoundedChoices",
     "PCTChoices",
     "work_label",
 ]
+
+#: The schedule strategies a campaign can explore with (``--schedule``).
+SCHEDULES = ("random", "pct", "delay-bounded")
 
 #: Schedule decisions over which change points and delays are spread when the
 #: caller does not know how many a run makes.

@@ -33,8 +33,6 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-import time_machine
-
 from wfsim.errors import WallClockError
 
 from ._time import NS_PER_SECOND
@@ -143,6 +141,10 @@ class WallClock:
         if api is not None:
             self._frame = _FrozenFrame(api, _naive_utc(self._epoch), _offset(self._epoch))
         else:
+            # Imported here, not at the top: time_machine imports pytest (~60 ms of
+            # start-up for every wfsim command); after the first run it is a dict lookup.
+            import time_machine
+
             self._traveller = time_machine.travel(self._epoch_s, tick=False)
             try:
                 self._coordinates = self._traveller.start()

@@ -26,7 +26,12 @@ import attrs
 
 from wfsim._core._choice import ChoiceSource, SeededChoices
 from wfsim._core._faults import Fault
-from wfsim._core._schedules import CountingChoices, DelayBoundedChoices, PCTChoices
+from wfsim._core._schedules import (
+    SCHEDULES,
+    CountingChoices,
+    DelayBoundedChoices,
+    PCTChoices,
+)
 from wfsim._core._time import Duration, format_seconds, to_ns
 from wfsim._core._trace import ATTEMPT_STARTS
 from wfsim.checks import check_all
@@ -46,7 +51,6 @@ __all__ = [
     "explore_run",
 ]
 
-SCHEDULES = ("random", "pct", "delay-bounded")
 #: The failure key of a run that did not finish within the liveness bound.
 LIVENESS_RULE = "CAMP-42"
 #: The error an exhaustive search injects at the start of the attempts it picks.
