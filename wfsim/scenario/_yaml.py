@@ -316,6 +316,14 @@ def _too_deep(text: str, loader_class: type[yaml.SafeLoader]) -> int | None:
                     return int(mark.line) + 1 if mark is not None else None
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        # Newer libyaml builds have a nesting limit of their own (1,000 levels, checked
+        # by the scanner, which runs ahead of the events counted here): past it is past
+        # ours too, and it is the same error in the same words.
+        mark = exc.problem_mark
+        if "nesting depth" in str(exc.problem) and mark is not None:
+            return int(mark.line) + 1
+        return None
     except yaml.YAMLError:
         return None
     finally:
