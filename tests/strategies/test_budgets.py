@@ -153,11 +153,17 @@ def test_budgets_shrink_and_are_checked() -> None:
     survivable = wst.workflows_with_faults(
         wst.workflows(retries=wst.retry_policies(min_attempts=2)), budget="survivable"
     )
-    # An error, not any fault: a zero latency on every attempt is as small a plan, and which
-    # of the two the shrinker reaches first depends on its path (it moved with an import).
+    # An error, not any fault: a zero latency on every attempt is as small a plan. Where the
+    # shrinker ends depends on its path, and Hypothesis mixes constants from every loaded
+    # module into generation, so the path moves with the test session's imports: in a full
+    # run it may keep steps before the one the error names (a fault names its step, so
+    # deleting an earlier step would retarget it; STRAT-6's open problem). What the budget
+    # promises holds wherever it ends: one error, on attempt 1, of a step that retries once.
     wf, faults = find(survivable, lambda c: any(f.kind == "error" for f in c[1]), settings=FIND)
-    assert len(wf) == 1 and faults == [wfsim.Fault.error("s0", attempts=[1])]
-    assert wf["s0"].retry == wfsim.RetryPolicy(max_attempts=2, initial_interval=0)
+    errors = [f for f in faults if f.kind == "error"]
+    assert errors == [wfsim.Fault.error(errors[0].step, attempts=[1])]
+    assert wf[errors[0].step].retry == wfsim.RetryPolicy(max_attempts=2, initial_interval=0)
+    assert wfsim.run(wf, faults=faults).status == "completed"
     exceeded = wst.workflows_with_faults(budget="exceeded")
     wf, faults = find(exceeded, lambda c: True, settings=FIND)
     assert len(wf) == 1 and faults == [wfsim.Fault.error("s0")]
