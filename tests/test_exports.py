@@ -52,6 +52,7 @@ PUBLIC = {
     "retry_delay",
     "replay_history",
     "run",
+    "run_many",
     "to_ns",
     "to_seconds",
     "SagaPolicy",

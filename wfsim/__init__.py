@@ -33,7 +33,7 @@ from wfsim._core._imperative import (
 )
 from wfsim._core._parallel import MergeConflictError
 from wfsim._core._retry import RetryPolicy, backoff_ns, retry_delay
-from wfsim._core._run import DEFAULT_TIME_LIMIT, RunResult, StepResult, arun, run
+from wfsim._core._run import DEFAULT_TIME_LIMIT, RunResult, StepResult, arun, run, run_many
 from wfsim._core._signals import Signal
 from wfsim._core._time import DEFAULT_EPOCH, to_ns, to_seconds
 from wfsim._core._trace import AttemptRecord, Trace, TraceEvent
@@ -113,6 +113,7 @@ __all__ = [
     "retry_delay",
     "replay_history",
     "run",
+    "run_many",
     "task",
     "workflow",
     "to_ns",
