@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -109,6 +110,14 @@ class Fault:
     #: Virtual time (ns) from which the fault no longer applies (a campaign's chaos
     #: phase, specs/campaign.md CAMP-41); None: for the whole run.
     until_ns: int | None = None
+    #: ``step`` compiled once when it is a glob (None: an exact name); matching is per attempt.
+    _glob: re.Pattern[str] | None = attrs.field(init=False, eq=False, repr=False)
+
+    @_glob.default
+    def _compile_glob(self) -> re.Pattern[str] | None:
+        if any(c in _GLOB_CHARS for c in self.step):
+            return re.compile(fnmatch.translate(self.step))
+        return None
 
     @classmethod
     def error(
@@ -431,11 +440,12 @@ class Fault:
     # -- matching ---------------------------------------------------------------------------
     @property
     def is_pattern(self) -> bool:
-        return any(c in _GLOB_CHARS for c in self.step)
+        return self._glob is not None
 
     def matches(self, name: str) -> bool:
         """Whether this fault targets the step (or compensation) called ``name``."""
-        return fnmatch.fnmatchcase(name, self.step) if self.is_pattern else name == self.step
+        glob = self._glob
+        return name == self.step if glob is None else glob.match(name) is not None
 
     def applies_to(self, step: str, attempt: int, now_ns: int = 0) -> bool:
         """Whether it targets this attempt (before any probability draw)."""
