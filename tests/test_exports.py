@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import pathlib
+import subprocess
+import sys
+
+import pytest
 
 import wfsim
 
@@ -108,3 +113,47 @@ def test_core_imports_nothing_above_it() -> None:
                 assert node.module == "wfsim.errors" or node.module.startswith("wfsim._core"), (
                     f"{path.name} imports {node.module}"
                 )
+
+
+def _type_checking_homes(path: pathlib.Path) -> dict[str, str]:
+    """``name -> module`` of the imports under ``if TYPE_CHECKING:`` in ``path``."""
+    homes: dict[str, str] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for sub in node.body:
+                assert isinstance(sub, ast.ImportFrom) and sub.module
+                homes.update({alias.name: sub.module for alias in sub.names})
+    return homes
+
+
+def test_lazy_names_resolve_where_type_checkers_look() -> None:
+    """``wfsim`` and ``wfsim.report`` import names on first use (PEP 562): the table they
+    import from agrees with the imports type checkers and IDEs read."""
+    import wfsim.report
+
+    for package in (wfsim, wfsim.report):
+        assert package.__file__ is not None
+        homes = _type_checking_homes(pathlib.Path(package.__file__))
+        assert homes == package._HOME
+        assert set(homes) == set(package.__all__)
+        for name in package.__all__:
+            assert getattr(package, name) is getattr(importlib.import_module(homes[name]), name)
+            assert name in dir(package)
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        wfsim.nothing_here  # noqa: B018
+
+
+def test_import_wfsim_and_help_leave_the_engine_unimported() -> None:
+    """``import wfsim`` and ``wfsim --help`` start fast (issue 16): no trio, no asyncio, no
+    engine until a name is used."""
+    code = (
+        "import sys, contextlib, io\n"
+        "import wfsim\n"
+        "from wfsim._cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        "print(sorted(m for m in ('trio', 'asyncio', 'wfsim._core._engine', 'wfsim.campaign',"
+        " 'wfsim.report._html', 'pytest') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

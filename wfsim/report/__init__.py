@@ -5,10 +5,16 @@ self-contained pages of ``wfsim report`` (specs/cli.md, CLI-11; specs/campaign.m
 CAMP-23); ``timeline_svg(trace)`` and ``graph_svg(workflow)`` are their pictures.
 """
 
-from wfsim.report._graph import to_dot, to_mermaid
-from wfsim.report._html import RunView, campaign_html, run_html
-from wfsim.report._layout import graph_svg
-from wfsim.report._timeline import timeline_svg
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wfsim.report._graph import to_dot, to_mermaid
+    from wfsim.report._html import RunView, campaign_html, run_html
+    from wfsim.report._layout import graph_svg
+    from wfsim.report._timeline import timeline_svg
 
 __all__ = [
     "RunView",
@@ -19,3 +25,28 @@ __all__ = [
     "to_dot",
     "to_mermaid",
 ]
+
+#: Where each name lives, imported on first use (PEP 562): ``wfsim --help`` builds the
+#: ``report`` verb's parser (:mod:`._command`) without the page makers.
+_HOME = {
+    "RunView": "wfsim.report._html",
+    "campaign_html": "wfsim.report._html",
+    "graph_svg": "wfsim.report._layout",
+    "run_html": "wfsim.report._html",
+    "timeline_svg": "wfsim.report._timeline",
+    "to_dot": "wfsim.report._graph",
+    "to_mermaid": "wfsim.report._graph",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'wfsim.report' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

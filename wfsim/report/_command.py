@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import pathlib
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from wfsim._core._time import format_seconds
-from wfsim._core._trace import read_trace_file
 from wfsim.errors import WfsimError
 
-from ._html import RunView, campaign_html, run_html
+if TYPE_CHECKING:  # imported where a page is made: `wfsim --help` builds this parser only
+    from ._html import RunView
 
 __all__ = ["ReportError", "add_parser", "cmd_report"]
 
@@ -26,6 +26,10 @@ class ReportError(WfsimError, ValueError):
 
 
 def _trace_view(path: pathlib.Path) -> RunView:
+    from wfsim._core._trace import read_trace_file
+
+    from ._html import RunView
+
     trace = read_trace_file(path, ReportError)
     first, last = trace[0], trace[-1]
     facts = [("trace", str(path))]
@@ -39,6 +43,8 @@ def _trace_view(path: pathlib.Path) -> RunView:
 
 def _scenario_view(path: pathlib.Path, seed: int | None) -> RunView:
     from wfsim.scenario import load_scenario, run_scenario
+
+    from ._html import RunView
 
     scenario = load_scenario(str(path))
     outcome = run_scenario(scenario, seed=seed)
@@ -64,6 +70,8 @@ def _scenario_view(path: pathlib.Path, seed: int | None) -> RunView:
 def _campaign_page(store_path: pathlib.Path, campaign: int) -> str:
     from wfsim.campaign import CampaignStore
     from wfsim.scenario import load_scenario, run_scenario
+
+    from ._html import RunView, campaign_html
 
     with CampaignStore(store_path, create=False) as store:
         info = store.campaign(campaign)
@@ -111,6 +119,8 @@ def _unchanged(path: str, scenario_hash: str) -> bool:
 
 def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Write the HTML page; exit 0 when written, 2 for bad input (raised as WfsimError)."""
+    from ._html import run_html
+
     if args.campaign is not None:
         if args.file is not None:
             print("wfsim report: give a FILE or --campaign ID, not both", file=err)
