@@ -12,7 +12,6 @@ pytest.importorskip("workflows")
 
 from wfsim._cli import main
 from wfsim.llama._conformance import (
-    Case,
     agreement,
     generate,
     observe_real,
@@ -25,18 +24,11 @@ CASES = int(os.environ.get("WFSIM_CONFORMANCE_CASES", "200"))
 BUDGET = float(os.environ.get("WFSIM_CONFORMANCE_BUDGET", "150"))
 
 
-def _known_difference(case: Case) -> bool:
-    """LLAMA-9's one known difference: the real engine frees a worker while its retry
-    waits, wfsim keeps it (EVT-3), so queued invocations start later on wfsim; when a
-    second StopEvent ends the run meanwhile, the two runtimes have run different steps."""
-    return case.retry_while_queued
-
-
 @pytest.mark.slow
 @pytest.mark.spec("LLAMA-9")
 def test_random_llama_index_classes_agree_with_the_real_runtime() -> None:
     started = time.monotonic()
-    agree, known, unexplained, ran = 0, 0, [], 0
+    agree, differing, ran = 0, [], 0
     for seed in range(CASES):
         if time.monotonic() - started > BUDGET:
             break
@@ -44,7 +36,7 @@ def test_random_llama_index_classes_agree_with_the_real_runtime() -> None:
         real = observe_real(case)
         differences, _ = agreement(case, real, seeds=8)
         for slower in (0.1, 0.3):
-            if not differences or _known_difference(case):
+            if not differences:
                 break
             # Real time drifts from virtual time by the runtime's own overhead, and
             # 0.5 virtual s is 10 ms at the default scale: a busy machine can reorder
@@ -54,13 +46,11 @@ def test_random_llama_index_classes_agree_with_the_real_runtime() -> None:
         ran += 1
         if not differences:
             agree += 1
-        elif _known_difference(case):
-            known += 1
         else:
-            unexplained.append((seed, differences, case.source))
-    print(f"conformance: {agree} of {ran} agree, {known} known differences (LLAMA-9)")
+            differing.append((seed, differences, case.source))
+    print(f"conformance: {agree} of {ran} agree (LLAMA-9)")
     assert ran >= min(CASES, 40)
-    assert not unexplained, unexplained[:3]
+    assert not differing, differing[:3]
 
 
 @pytest.mark.spec("LLAMA-9", "CLI-15")

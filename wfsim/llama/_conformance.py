@@ -60,9 +60,6 @@ class Case:
     cls: type
     input: Mapping[str, Any] = attrs.Factory(dict)
     source: str = ""
-    #: Generated: some step retries while more of its events than its num_workers are
-    #: queued (the real engine frees the worker during the backoff, wfsim does not: EVT-3).
-    retry_while_queued: bool = False
 
 
 def _describe(events: Sequence[Any]) -> tuple[str, ...]:
@@ -300,7 +297,6 @@ def generate(seed: int) -> Case:
     expected: list[str] = []
     finish = 0
     workers = [rng.randint(1, 4) for _ in range(kinds)]
-    retry_while_queued = False
     for k in range(kinds):
         events = rng.randint(1, 3)
         fails = 0
@@ -320,7 +316,6 @@ def generate(seed: int) -> Case:
             sends.append(f"ctx.send_event(Work{k}(tag='w{k}.{i}', delay={delay}, fail={fail}))")
             expected.append(f"Done{k}")
             finish = max(finish, delay + fail * 2)
-        retry_while_queued = retry_while_queued or (fails > 0 and events > workers[k])
     rng.shuffle(expected)
     buffer = rng.choice([None, "'fan_in'"])
     watchdog = rng.random() < 0.4
@@ -373,7 +368,6 @@ def generate(seed: int) -> Case:
     return Case(
         cls=module.Generated,
         source=textwrap.dedent(source),
-        retry_while_queued=retry_while_queued,
     )
 
 
