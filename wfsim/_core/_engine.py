@@ -22,6 +22,7 @@ import functools
 import heapq
 import inspect
 import json
+import math
 import types
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -1768,10 +1769,18 @@ def _engine_error(exc: Exception, args: Sequence[Any]) -> EngineError:
     )
 
 
+#: Exact types json writes as themselves and reads back equal (floats: finite ones).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
     """``value`` as plain JSON data if it is small and JSON-able, else ``_MISSING``."""
     if value is None:
         return _MISSING
+    if not isinstance(value, (dict, list, tuple, str, int, float)):
+        return _MISSING  # what json.dumps refuses (without raising and catching)
+    if type(value) is dict and _flat_and_short(value):
+        return dict(value)  # what the round trip below gives, without making the text
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
@@ -1779,3 +1788,28 @@ def _jsonable(value: Any) -> Any:
     if len(text) > _MAX_OUTPUT_CHARS:
         return _MISSING
     return json.loads(text)
+
+
+def _flat_and_short(value: dict[Any, Any]) -> bool:
+    """Whether the round trip through JSON text gives ``value`` back as is: string keys,
+    scalar values of exact types (finite floats), and surely under the size limit
+    (a string's JSON is at most 6 characters a character plus its quotes)."""
+    size = 2
+    for key, item in value.items():
+        kind = type(item)
+        if type(key) is not str or kind not in _SCALARS:
+            return False
+        if kind is str:
+            size += 6 * len(item) + 2
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+            size += 25
+        elif kind is int and not -(10**20) < item < 10**20:
+            return False
+        else:
+            size += 21
+        size += 6 * len(key) + 4
+        if size > _MAX_OUTPUT_CHARS:
+            return False
+    return True

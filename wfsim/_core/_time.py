@@ -56,29 +56,13 @@ def to_ns(value: Duration, *, what: str = "duration", allow_negative: bool = Fal
             raise ValueError(f"{what} must be finite, not {value!r}")
         ns = int((Decimal(repr(value)) * NS_PER_SECOND).to_integral_value())
     elif isinstance(value, str):
-        match = _DURATION_RE.match(value)
-        compound = None if match is not None else _COMPOUND_RE.match(value)
-        if compound is not None:
-            days, hours, minutes, seconds = compound.groups()
-            ns = int(
-                (
-                    Decimal(days or 0) * _UNITS["d"]
-                    + Decimal(hours or 0) * _UNITS["h"]
-                    + Decimal(minutes or 0) * _UNITS["m"]
-                    + Decimal(seconds or 0) * NS_PER_SECOND
-                ).to_integral_value()
-            )
-            return ns
-        if match is None:
-            raise ValueError(
-                f"{what} {value!r} is not a duration: expected seconds or a number with a unit "
-                f"(ns, us, ms, s, m, h, d), e.g. '250ms', '1.5s', '2m', '1h'"
-            )
-        try:
-            number = Decimal(match.group(1))
-        except InvalidOperation:  # pragma: no cover - the regex admits only decimals
-            raise ValueError(f"{what} {value!r} is not a number") from None
-        ns = int((number * _UNITS[match.group(2) or "s"]).to_integral_value())
+        known = _PARSED.get(value)
+        if known is not None:
+            return known
+        ns = _parse(value, what)
+        if len(_PARSED) < 4096:  # the same few strings again and again (time limits)
+            _PARSED[value] = ns
+        return ns
     else:
         raise ValueError(
             f"{what} must be a number of seconds or a string like '250ms', "
@@ -87,6 +71,37 @@ def to_ns(value: Duration, *, what: str = "duration", allow_negative: bool = Fal
     if ns < 0 and not allow_negative:
         raise ValueError(f"{what} must not be negative, got {value!r}")
     return ns
+
+
+#: Durations already read from strings (never negative: the grammar has no sign).
+_PARSED: dict[str, int] = {}
+
+
+def _parse(value: str, what: str) -> int:
+    """A duration string (TIME-2) in nanoseconds."""
+    match = _DURATION_RE.match(value)
+    compound = None if match is not None else _COMPOUND_RE.match(value)
+    if compound is not None:
+        days, hours, minutes, seconds = compound.groups()
+        ns = int(
+            (
+                Decimal(days or 0) * _UNITS["d"]
+                + Decimal(hours or 0) * _UNITS["h"]
+                + Decimal(minutes or 0) * _UNITS["m"]
+                + Decimal(seconds or 0) * NS_PER_SECOND
+            ).to_integral_value()
+        )
+        return ns
+    if match is None:
+        raise ValueError(
+            f"{what} {value!r} is not a duration: expected seconds or a number with a unit "
+            f"(ns, us, ms, s, m, h, d), e.g. '250ms', '1.5s', '2m', '1h'"
+        )
+    try:
+        number = Decimal(match.group(1))
+    except InvalidOperation:  # pragma: no cover - the regex admits only decimals
+        raise ValueError(f"{what} {value!r} is not a number") from None
+    return int((number * _UNITS[match.group(2) or "s"]).to_integral_value())
 
 
 def to_seconds(ns: int) -> float:

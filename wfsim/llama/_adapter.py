@@ -65,17 +65,20 @@ def twin(cls: type) -> type[Event]:
 
 def wrap(ev: Any) -> Event:
     """The wfsim twin of the LlamaIndex event ``ev`` (which it carries)."""
-    if not isinstance(ev, LEvent):
-        raise TypeError(f"expected a LlamaIndex event (workflows.events.Event), not {ev!r}")
-    cls = twin(type(ev))
+    cls = _TWINS.get(type(ev))
+    if cls is None:
+        if not isinstance(ev, LEvent):
+            raise TypeError(f"expected a LlamaIndex event (workflows.events.Event), not {ev!r}")
+        cls = twin(type(ev))
     try:
-        fields = dict(ev.model_dump())
+        fields = ev.model_dump()
     except Exception:
         fields = {}
     if isinstance(ev, LStop):
         fields["result"] = ev.result if type(ev) is LStop else ev
     out = cls.__new__(cls)
-    Event.__init__(out, **fields)
+    # What Event.__init__ does, without copying the fresh dict model_dump made.
+    out.__dict__["_fields"] = fields
     out.__dict__["llama_event"] = ev
     return out
 
