@@ -449,7 +449,12 @@ class Fault:
 
     def applies_to(self, step: str, attempt: int, now_ns: int = 0) -> bool:
         """Whether it targets this attempt (before any probability draw)."""
-        if not self.matches(step) or (self.until_ns is not None and now_ns >= self.until_ns):
+        return self.matches(step) and self.targets(attempt, now_ns)
+
+    def targets(self, attempt: int, now_ns: int = 0) -> bool:
+        """Whether it targets attempt (or occurrence) ``attempt`` starting at ``now_ns`` of a
+        step it :meth:`matches` (before any probability draw)."""
+        if self.until_ns is not None and now_ns >= self.until_ns:
             return False
         if self.kind == "outage":
             return self.window_ns[0] <= now_ns < self.window_ns[1]

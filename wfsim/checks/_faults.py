@@ -48,9 +48,10 @@ def fault_effects(run: Run) -> list[Violation]:
         definition = run.definition(name)
         if definition is None and run.dag:
             continue  # a call or invocation (definition None) has code; its duration is unknown
+        matching = [f for f in run.faults if f.matches(name)]
         for attempt in attempts:
             if (name, attempt.number, attempt.start.seq) not in refused:
-                out.extend(_attempt(run, attempt, definition))
+                out.extend(_attempt(run, attempt, definition, matching))
     for e in run.orphans:
         if e.kind == "fault_injected":
             out.append(
@@ -142,13 +143,16 @@ def _starts_failing(fault: Fault) -> bool:
     return fault.kind == "outage" or (fault.kind == "error" and fault.at == "start")
 
 
-def _attempt(run: Run, attempt: Attempt, definition: Step | None) -> list[Violation]:
+def _attempt(
+    run: Run, attempt: Attempt, definition: Step | None, matching: list[Fault]
+) -> list[Violation]:
+    """The fault rules for one attempt; ``matching`` are the faults naming its step."""
     out: list[Violation] = []
-    label, start, end = attempt.label, attempt.start, attempt.end
-    targeting = [f for f in run.faults if f.applies_to(attempt.name, attempt.number, start.t_ns)]
+    start, end = attempt.start, attempt.end
+    targeting = [f for f in matching if f.targets(attempt.number, start.t_ns)]
     possible = [f for f in targeting if f.probability != 0]
     recorded: list[tuple[TraceEvent, Fault]] = []
-    assigned = _assign(attempt.faults, possible)
+    assigned = _assign(attempt.faults, possible) if attempt.faults else {}
     for i, fe in enumerate(attempt.faults):
         fault = assigned.get(i) or next(
             (f for f in possible if _matches(f, _fault_of(fe))), None
@@ -168,8 +172,8 @@ def _attempt(run: Run, attempt: Attempt, definition: Step | None) -> list[Violat
         out.append(
             violation(
                 "FAULT-4",
-                f"{label} started at {at(start)} and the {kind} {names} applies to it, but no "
-                "fault_injected records it",
+                f"{attempt.label} started at {at(start)} and the {kind} {names} applies to it, "
+                "but no fault_injected records it",
                 start,
                 end,
             )
@@ -185,7 +189,7 @@ def _attempt(run: Run, attempt: Attempt, definition: Step | None) -> list[Violat
             out.append(
                 violation(
                     "FAULT-4",
-                    f"{label} started at {at(start)} and the {what} applies to it, but no "
+                    f"{attempt.label} started at {at(start)} and the {what} applies to it, but no "
                     "fault_injected records it",
                     start,
                     end,
@@ -198,8 +202,8 @@ def _attempt(run: Run, attempt: Attempt, definition: Step | None) -> list[Violat
             out.append(
                 violation(
                     rule,
-                    f"the {f.kind} fault of {label} is recorded at {at(fe)}, but it takes hold "
-                    f"when the attempt starts, at {at(start)}",
+                    f"the {f.kind} fault of {attempt.label} is recorded at {at(fe)}, but it takes "
+                    f"hold when the attempt starts, at {at(start)}",
                     start,
                     fe,
                 )
@@ -344,7 +348,7 @@ def _end_errors(
     end: TraceEvent,
 ) -> list[Violation]:
     out: list[Violation] = []
-    label, start, outcome = attempt.label, attempt.start, attempt.outcome
+    start, outcome = attempt.start, attempt.outcome
     end_errors = [f for f in possible if f.kind == "error" and f.at == "end"]
     certain = [f for f in end_errors if _certain(f)]
     codeless = definition is not None and definition.fn is None
@@ -353,8 +357,8 @@ def _end_errors(
         out.append(
             violation(
                 "FAULT-2",
-                f"{label} is hit by the end fault {certain[0].error_name}, so it fails when its "
-                f"work is done, but it ended {end.kind} at {at(end)}",
+                f"{attempt.label} is hit by the end fault {certain[0].error_name}, so it fails "
+                f"when its work is done, but it ended {end.kind} at {at(end)}",
                 start,
                 end,
             )
@@ -363,8 +367,8 @@ def _end_errors(
         out.append(
             violation(
                 "FAULT-4",
-                f"{label} failed at {at(end)} from the end fault {certain[0].error_name}, but no "
-                "fault_injected records it before the failure",
+                f"{attempt.label} failed at {at(end)} from the end fault "
+                f"{certain[0].error_name}, but no fault_injected records it before the failure",
                 start,
                 end,
             )
@@ -374,9 +378,9 @@ def _end_errors(
             out.append(
                 violation(
                     "FAULT-2",
-                    f"the end fault of {label} is recorded at {at(fe)}, but the attempt ended "
-                    f"{end.kind} at {at(end)}; an end fault fails its attempt when the work is "
-                    "done",
+                    f"the end fault of {attempt.label} is recorded at {at(fe)}, but the attempt "
+                    f"ended {end.kind} at {at(end)}; an end fault fails its attempt when the work "
+                    "is done",
                     fe,
                     end,
                 )
@@ -385,8 +389,8 @@ def _end_errors(
             out.append(
                 violation(
                     "FAULT-2",
-                    f"{label} failed at {at(end)} with {end.get('error')}, but the end fault "
-                    f"injected at {at(fe)} is {f.error_name}",
+                    f"{attempt.label} failed at {at(end)} with {end.get('error')}, but the end "
+                    f"fault injected at {at(fe)} is {f.error_name}",
                     fe,
                     end,
                 )
@@ -395,7 +399,7 @@ def _end_errors(
         out.append(
             violation(
                 "FAULT-4",
-                f"{label} is code-less and no fault of the plan was recorded on it, yet it "
+                f"{attempt.label} is code-less and no fault of the plan was recorded on it, yet it "
                 f"failed at {at(end)} with {end.get('error')}",
                 start,
                 end,
