@@ -169,15 +169,13 @@ def _refusal(e: TraceEvent, attempt: Attempt | None) -> tuple[str, str] | None:
 
 
 def breakers(run: Run) -> list[Violation]:
-    events = list(run.trace)
-    for e in events:
-        kind = e.kind
-        if kind == "breaker_state" or kind == "fallback_used":
-            break
-        if kind == "attempt_failed" and e.fields.get("error") == "CircuitOpenError":
-            break
-    else:
+    if not (
+        run.of_kind("breaker_state")
+        or run.of_kind("fallback_used")
+        or any(e.get("error") == "CircuitOpenError" for e in run.of_kind("attempt_failed"))
+    ):
         return []  # the common case: no breaker in this run
+    events = list(run.trace)
     out: list[Violation] = []
     configs = _configs(run)
     by_name = {c.name: c for c in configs.values()}

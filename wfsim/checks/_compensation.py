@@ -41,7 +41,7 @@ def compensations(run: Run) -> list[Violation]:
     # a body may raise without any step failing; its run's status is checked by COMP-5.
     # A DAG run compensates when it failed (TRIG-3): a failure a trigger rule or a
     # group's partial success absorbed does not fail it.
-    any_failed = any(e.kind == "step_failed" for e in run.trace)
+    any_failed = bool(run.of_kind("step_failed"))
     leaves = [n for n, deps in run.workflow.dependents().items() if not deps]
     unended = any(not run.terminal.get(n) for n in leaves)  # ORD-6's to report
     if run.dag and not failed_leaves(run) and not (any_failed and unended):

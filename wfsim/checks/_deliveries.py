@@ -45,10 +45,10 @@ def check_deliveries(
 
 def deliveries(run: Run) -> list[Violation]:
     plan = [f for f in run.faults if f.delivery is not None]
-    events = list(run.trace)
-    if not plan and not any(_delivery_record(e) for e in events):
+    if not plan and not any(_delivery_record(e) for e in run.of_kind("fault_injected")):
         return []
     end_ns = run.finished.t_ns if run.finished is not None else None
+    events = list(run.trace)
     workflow = run.workflow
     out: list[Violation] = []
     count: Counter[str] = Counter()

@@ -69,7 +69,7 @@ def fault_effects(run: Run) -> list[Violation]:
 def _refused(run: Run) -> set[tuple[str, int, int]]:
     """Attempts a circuit breaker refused: they fail fast or run a fallback, no fault runs."""
     out: set[tuple[str, int, int]] = set()
-    fallbacks = {(e.step, e.attempt) for e in run.trace if e.kind == "fallback_used"}
+    fallbacks = {(e.step, e.attempt) for e in run.of_kind("fallback_used")}
     for name, attempts in run.attempts.items():
         for a in attempts:
             failed_fast = (

@@ -199,6 +199,8 @@ class Run:
     by_name: dict[str, list[TraceEvent]]
     #: ``end``, ``fault_injected`` and ``retry_scheduled`` events no attempt could take.
     orphans: list[TraceEvent]
+    #: Every event of each kind, in trace order (read through :meth:`of_kind`).
+    by_kind: dict[str, list[TraceEvent]]
     finished: TraceEvent | None
     #: Whether the workflow is a DAG (a ``wfsim.Workflow``) with declared steps.
     dag: bool = True
@@ -222,11 +224,17 @@ class Run:
         terminal: dict[str, list[TraceEvent]] = {}
         orphans: list[TraceEvent] = []
         by_name: dict[str, list[TraceEvent]] = {}
+        by_kind: dict[str, list[TraceEvent]] = {}
         open_: dict[tuple[str, int], Attempt] = {}
         seen_steps: set[str] = set()
         seen_comps: set[str] = set()
         for e in trace:
             name, number = e.step, e.attempt
+            of_kind = by_kind.get(e.kind)
+            if of_kind is None:
+                by_kind[e.kind] = [e]
+            else:
+                of_kind.append(e)
             if name is not None:
                 by_name.setdefault(name, []).append(e)
                 if not dag and isinstance(name, str):
@@ -293,11 +301,16 @@ class Run:
             terminal=terminal,
             by_name=by_name,
             orphans=orphans,
+            by_kind=by_kind,
             finished=finished,
             dag=dag,
             step_names=step_names,
             compensation_names=comp_names,
         )
+
+    def of_kind(self, kind: str) -> list[TraceEvent]:
+        """The events of ``kind``, in trace order (an empty list if none)."""
+        return self.by_kind.get(kind, [])
 
     def definition(self, name: str) -> Step | None:
         """The step or compensation called ``name`` (None if the workflow has neither)."""

@@ -83,8 +83,8 @@ def dependencies(run: Run) -> list[Violation]:
 
 def _first_of_kind(run: Run, kind: str) -> dict[str, TraceEvent]:
     first: dict[str, TraceEvent] = {}
-    for e in run.trace:
-        if e.kind == kind and e.step is not None and e.step not in first:
+    for e in run.of_kind(kind):
+        if e.step is not None and e.step not in first:
             first[e.step] = e
     return first
 
@@ -382,10 +382,8 @@ def _body_status(run: Run, finished: TraceEvent) -> list[Violation]:
     event workflow fails it (EVT-7).
     """
     actual = finished.get("status")
-    comp_starts = [e for e in run.trace if e.kind == "compensation_started" and e.attempt == 1]
-    comp_fails = [
-        e for e in run.trace if e.kind == "compensation_failed" and e.get("final") is True
-    ]
+    comp_starts = [e for e in run.of_kind("compensation_started") if e.attempt == 1]
+    comp_fails = [e for e in run.of_kind("compensation_failed") if e.get("final") is True]
     expected: str | None = None
     evidence: list[TraceEvent] = []
     if comp_fails:
@@ -530,11 +528,9 @@ def _status(run: Run, finished: TraceEvent) -> list[Violation]:
     leaves = [n for n, deps in run.workflow.dependents().items() if not deps]
     if failed and all(_leaf_ok(run.terminal.get(n, [])) for n in leaves):
         failed = []
-    comp_starts = [e for e in run.trace if e.kind == "compensation_started" and e.attempt == 1]
-    comp_fails = [
-        e for e in run.trace if e.kind == "compensation_failed" and e.get("final") is True
-    ]
-    comp_skips = [e for e in run.trace if e.kind == "compensation_skipped"]
+    comp_starts = [e for e in run.of_kind("compensation_started") if e.attempt == 1]
+    comp_fails = [e for e in run.of_kind("compensation_failed") if e.get("final") is True]
+    comp_skips = run.of_kind("compensation_skipped")
     evidence: list[TraceEvent]
     if cancelled:
         expected = "timed_out"

@@ -161,7 +161,7 @@ def _counts(
 def _lost(run: Run) -> Counter[str]:
     """How many attempts of each name a crash lost (the ``lost`` lists of ``crashed``)."""
     count: Counter[str] = Counter()
-    for e in run.trace.of_kind("crashed"):
+    for e in run.of_kind("crashed"):
         lost = e.get("lost")
         if isinstance(lost, list):
             count.update(i[0] for i in lost if isinstance(i, list) and i and isinstance(i[0], str))
