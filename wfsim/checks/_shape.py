@@ -106,7 +106,7 @@ def shape(run: Run) -> list[Violation]:
     out.extend(_ends(run, events))
     strangers = _strangers(run)
     for e in events:
-        out.extend(_event(run, e, strangers))
+        _event(run, e, strangers, out)
     return out
 
 
@@ -141,8 +141,8 @@ def _ends(run: Run, events: list[TraceEvent]) -> list[Violation]:
             )
         )
     for kind, keep in (("run_started", first), ("run_finished", last)):
-        for e in events:
-            if e.kind == kind and e is not keep:
+        for e in run.of_kind(kind):
+            if e is not keep:
                 place = "first" if kind == "run_started" else "last"
                 out.append(
                     violation(
@@ -166,10 +166,11 @@ def _ends(run: Run, events: list[TraceEvent]) -> list[Violation]:
     return out
 
 
-def _event(run: Run, e: TraceEvent, strangers: frozenset[str]) -> list[Violation]:
-    out: list[Violation] = []
+def _event(run: Run, e: TraceEvent, strangers: frozenset[str], out: list[Violation]) -> None:
+    """TRACE-2 for one event: its kind's fields, and the step and attempt it names."""
     kind = e.kind
-    missing = [f for f in _FIELDS.get(kind, ()) if f not in e.fields]
+    needed = _FIELDS.get(kind)
+    missing = [f for f in needed if f not in e.fields] if needed else None
     if missing:
         out.append(
             violation(
@@ -179,9 +180,9 @@ def _event(run: Run, e: TraceEvent, strangers: frozenset[str]) -> list[Violation
             )
         )
     if kind not in _STEP_KINDS and kind not in _ATTEMPT_KINDS and kind not in _COMPENSATION_KINDS:
-        return out
+        return
     if kind == "fault_injected" and e.step is None and e.attempt is None:
-        return out  # a delivery fault (an event's or a signal's, FAULT-20..25) has no step
+        return  # a delivery fault (an event's or a signal's, FAULT-20..25) has no step
     name = e.step
     is_step = name in run.step_names  # a group's task too: group/task
     is_comp = name in run.compensation_names
@@ -195,7 +196,7 @@ def _event(run: Run, e: TraceEvent, strangers: frozenset[str]) -> list[Violation
                 e,
             )
         )
-        return out
+        return
     if kind in _COMPENSATION_KINDS:
         known = is_comp
     elif kind in ("fault_injected", "retry_scheduled", "step_cancelled"):
@@ -212,7 +213,7 @@ def _event(run: Run, e: TraceEvent, strangers: frozenset[str]) -> list[Violation
                 e,
             )
         )
-        return out
+        return
     number = e.attempt
     if kind in _ATTEMPT_KINDS:
         if isinstance(number, bool) or not isinstance(number, int) or number < 1:
@@ -242,7 +243,6 @@ def _event(run: Run, e: TraceEvent, strangers: frozenset[str]) -> list[Violation
                 e,
             )
         )
-    return out
 
 
 def _strangers(run: Run) -> frozenset[str]:
