@@ -28,6 +28,7 @@ __all__ = [
     "TraceDiff",
     "diff_traces",
     "step_changes",
+    "step_outcomes",
     "step_summaries",
 ]
 
@@ -93,17 +94,28 @@ class StepChange:
 def step_summaries(trace: Trace) -> dict[str, StepSummary]:
     """Each step's (and compensation's) attempts and last outcome, in order of appearance."""
     attempts: dict[str, int] = {}
+    for event in trace:
+        if event.step is not None and event.kind in ATTEMPT_STARTS:
+            attempts[event.step] = attempts.get(event.step, 0) + 1
+    return {
+        step: StepSummary(attempts.get(step, 0), outcome)
+        for step, outcome in step_outcomes(trace).items()
+    }
+
+
+def step_outcomes(trace: Trace) -> dict[str, str | None]:
+    """Each step's (and compensation's) last outcome (None: it never ended), in order of
+    appearance: the ``outcome`` of :func:`step_summaries`, without the attempts."""
     outcomes: dict[str, str | None] = {}
     for event in trace:
-        if event.step is None:
-            continue
-        outcomes.setdefault(event.step, None)
-        attempts.setdefault(event.step, 0)
-        if event.kind in ATTEMPT_STARTS:
-            attempts[event.step] += 1
-        elif event.kind in _OUTCOMES:
-            outcomes[event.step] = _OUTCOMES[event.kind]
-    return {step: StepSummary(attempts[step], outcomes[step]) for step in attempts}
+        step = event.step
+        if step is not None:
+            outcome = _OUTCOMES.get(event.kind)
+            if outcome is not None:
+                outcomes[step] = outcome
+            elif step not in outcomes:
+                outcomes[step] = None
+    return outcomes
 
 
 def step_changes(

@@ -17,7 +17,7 @@ import attrs
 
 from wfsim._core._faults import Fault
 from wfsim._core._trace import ATTEMPT_ENDS, ATTEMPT_STARTS, Trace
-from wfsim._core._tracediff import step_summaries
+from wfsim._core._tracediff import step_outcomes
 from wfsim.checks import check_all
 from wfsim.errors import WfsimError
 from wfsim.scenario import Scenario, ScenarioRun, load_scenario, run_scenario
@@ -46,7 +46,7 @@ class RunRecord:
     time between each failed attempt and the next, as ``expect.retry_delays``
     measures it. ``wall_ms`` is host time spent on the run and its checks.
     ``outcomes`` holds how each step (and compensation) ended, as ``wfsim diff``
-    names it (:func:`wfsim._core._tracediff.step_summaries`; empty in a store
+    names it (:func:`wfsim._core._tracediff.step_outcomes`; empty in a store
     written before it was recorded).
     ``coverage`` is what the run reached (:func:`~._coverage.run_coverage`).
     ``swarm`` lists the fault kinds a swarm campaign turned on for the seed;
@@ -157,7 +157,7 @@ def _numbers(trace: Trace) -> dict[str, Any]:
         "failed_attempts": failed,
         "failed_steps": tuple(failed_steps),
         "retry_delays_ns": tuple(delays),
-        "outcomes": {step: summary.outcome for step, summary in step_summaries(trace).items()},
+        "outcomes": step_outcomes(trace),
     }
 
 
