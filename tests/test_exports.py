@@ -22,6 +22,7 @@ PUBLIC = {
     "EventWorkflow",
     "StartEvent",
     "StopEvent",
+    "StreamedEvent",
     "DEFAULT_EPOCH",
     "DEFAULT_TIME_LIMIT",
     "AttemptRecord",

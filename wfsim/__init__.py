@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from wfsim._core._choice import ChoiceSource, SeededChoices, Tape
     from wfsim._core._context import StepContext
     from wfsim._core._determinism import DeterminismReport, check_determinism
-    from wfsim._core._events import Event, EventStep, EventWorkflow, StartEvent, StopEvent
+    from wfsim._core._events import (
+        Event,
+        EventStep,
+        EventWorkflow,
+        StartEvent,
+        StopEvent,
+        StreamedEvent,
+    )
     from wfsim._core._faults import Fault, InjectedError
     from wfsim._core._history import replay_history
     from wfsim._core._imperative import (
@@ -106,6 +113,7 @@ __all__ = [
     "StepTimeoutError",
     "StartEvent",
     "StopEvent",
+    "StreamedEvent",
     "Tape",
     "Trace",
     "TraceEvent",
@@ -143,6 +151,7 @@ _HOME: dict[str, str] = {
     "EventWorkflow": "wfsim._core._events",
     "StartEvent": "wfsim._core._events",
     "StopEvent": "wfsim._core._events",
+    "StreamedEvent": "wfsim._core._events",
     "Fault": "wfsim._core._faults",
     "InjectedError": "wfsim._core._faults",
     "replay_history": "wfsim._core._history",

@@ -274,3 +274,61 @@ def test_event_workflow_validation() -> None:
         wf.step(accepts=int, name="other")(orphan.fn)  # type: ignore[arg-type]
     with pytest.raises(AttributeError, match="A has no field .cuont.: did you mean .count."):
         _ = A(count=1).cuont
+
+
+@pytest.mark.spec("EVT-9", "DET-1")
+def test_streamed_events_are_kept_in_order_and_reach_no_step() -> None:
+    wf = EventWorkflow("streaming")
+
+    @wf.step(accepts=StartEvent, retry=RetryPolicy(max_attempts=2, initial_interval=1))
+    async def work(ctx: wfsim.StepContext, ev: Event) -> StopEvent:
+        ctx.write_event_to_stream(A(attempt=ctx.attempt))
+        await ctx.sleep(2)
+        if ctx.attempt == 1:
+            raise ConnectionError("flaky")
+        ctx.write_event_to_stream(B(done=True))
+        return StopEvent(result="ok")
+
+    @wf.step(accepts=A)
+    async def never(ctx: wfsim.StepContext, ev: Event) -> None:
+        raise AssertionError("a streamed event reaches no step")
+
+    result = wfsim.run(wf)
+    assert (result.status, result.makespan) == ("completed", 5)
+    # An attempt that failed later still streamed what it streamed (a watcher saw it).
+    assert [(s.t, s.step, s.attempt, s.event) for s in result.stream] == [
+        (0, "work", 1, A(attempt=1)),
+        (3, "work", 2, A(attempt=2)),
+        (5, "work", 2, B(done=True)),
+    ]
+    streamed = result.trace.of_kind("event_streamed")
+    assert [(e.t, e.step, e.attempt, e.fields) for e in streamed] == [
+        (0, "work", 1, {"event": "A", "fields": {"attempt": 1}}),
+        (3, "work", 2, {"event": "A", "fields": {"attempt": 2}}),
+        (5, "work", 2, {"event": "B", "fields": {"done": True}}),
+    ]
+    assert not result.trace.of_kind("event_delivered")[1:]  # StartEvent's delivery only
+    assert wfsim.run(wf).trace.digest() == result.trace.digest()
+
+
+@pytest.mark.spec("EVT-9")
+def test_streaming_outside_an_event_workflow_or_a_non_event_is_an_error() -> None:
+    wf = EventWorkflow("bad_stream")
+
+    @wf.step(accepts=StartEvent)
+    async def work(ctx: wfsim.StepContext, ev: Event) -> StopEvent:
+        ctx.write_event_to_stream({"done": 1})  # type: ignore[arg-type]
+        return StopEvent()
+
+    result = wfsim.run(wf)
+    assert result.status == "failed"
+    message = result.trace.of_kind("attempt_failed")[0].fields["message"]
+    assert message == "write_event_to_stream() takes a wfsim.Event, not dict"
+    dag = wfsim.Workflow("dag")
+
+    @dag.step
+    async def only(ctx: wfsim.StepContext) -> None:
+        ctx.write_event_to_stream(A())
+
+    failed = wfsim.run(dag).trace.of_kind("attempt_failed")[0].fields["message"]
+    assert failed == "ctx.write_event_to_stream() is for steps of an event workflow"

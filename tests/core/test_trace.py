@@ -164,3 +164,31 @@ def test_long_fields_are_shortened_in_the_timeline() -> None:
     assert event.describe().endswith('...')
     assert event.get("missing", 3) == 3
     assert event.to_dict()["output"] == {"k": "x" * 100}
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=400))
+
+
+@pytest.mark.spec("TRACE-2")
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.one_of(st.text(max_size=30), st.integers()), _SCALARS, max_size=8)
+    | _SCALARS
+    | st.lists(_SCALARS, max_size=4)
+)
+def test_outputs_and_fields_are_what_their_json_round_trip_gives(value: object) -> None:
+    """The trace keeps an output or event fields as JSON would read them back (and only
+    when they are JSON-able and short); the shortcut for flat dicts gives the same."""
+    from wfsim._core._engine import _MAX_OUTPUT_CHARS, _MISSING, _jsonable
+
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        expected = _MISSING if value is None or len(text) > _MAX_OUTPUT_CHARS else json.loads(text)
+    except (TypeError, ValueError):
+        expected = _MISSING
+    got = _jsonable(value)
+    if expected is _MISSING:
+        assert got is _MISSING
+    else:
+        assert json.dumps(got) == json.dumps(expected)
+        assert type(got) is type(expected)

@@ -124,6 +124,63 @@ def test_a_returned_input_required_event_is_answered_by_a_signal_sent_as_an_even
     assert (result.status, result.result, result.makespan) == ("completed", "fine", 10)
 
 
+class Progress(Event):
+    done: int
+
+
+@pytest.mark.spec("LLAMA-2", "EVT-9")
+def test_streamed_events_are_kept_in_order_with_their_virtual_time() -> None:
+    from workflows.events import HumanResponseEvent, InputRequiredEvent
+
+    class Streaming(Workflow):
+        @step
+        async def work(self, ctx: Context, ev: StartEvent) -> StopEvent:
+            for done in (1, 2):
+                await asyncio.sleep(5)
+                ctx.write_event_to_stream(Progress(done=done))
+            answer = await ctx.wait_for_event(
+                HumanResponseEvent, waiter_event=InputRequiredEvent(prefix="go on? ")
+            )
+            return StopEvent(result=answer.response)
+
+    signal = Signal("HumanResponseEvent", at="30s", payload={"response": "yes"})
+    result = wfsim.run(adapt(Streaming), signals=[signal])
+    assert (result.status, result.result) == ("completed", "yes")
+    # What `async for ev in handler.stream_events()` sees, with when and who wrote it.
+    assert [type(s.event) for s in result.stream] == [Progress, Progress, InputRequiredEvent]
+    assert [(s.t, s.step, s.attempt) for s in result.stream] == [
+        (5, "work", 1),
+        (10, "work", 1),
+        (10, "work", 1),
+    ]
+    assert [s.event.done for s in result.stream[:2]] == [1, 2]
+    streamed = [e for e in result.trace if e.kind == "event_streamed"]
+    assert [(e.t, e.fields) for e in streamed] == [
+        (5, {"event": "Progress", "fields": {"done": 1}}),
+        (10, {"event": "Progress", "fields": {"done": 2}}),
+        # Its fields as LlamaIndex's model_dump() gives them (undeclared ones in _data).
+        (10, {"event": "InputRequiredEvent", "fields": {"_data": {"prefix": "go on? "}}}),
+    ]
+    again = wfsim.run(adapt(Streaming), signals=[signal])
+    assert again.trace.digest() == result.trace.digest()
+
+
+@pytest.mark.spec("LLAMA-2")
+def test_streaming_something_that_is_no_event_fails_the_attempt() -> None:
+    class Bad(Workflow):
+        @step
+        async def work(self, ctx: Context, ev: StartEvent) -> StopEvent:
+            ctx.write_event_to_stream({"done": 1})
+            return StopEvent(result="never")
+
+    result = wfsim.run(adapt(Bad))
+    assert result.status == "failed"
+    error = result.trace.of_kind("attempt_failed")[0].fields
+    assert (error["error"], error["retryable"]) == ("TypeError", True)
+    assert error["message"].startswith("write_event_to_stream() takes a LlamaIndex event")
+    assert result.stream == ()
+
+
 # -- faults --------------------------------------------------------------------------------
 @pytest.mark.spec("LLAMA-6")
 def test_faults_target_steps_by_method_name_and_events_by_class_name() -> None:

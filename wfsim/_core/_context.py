@@ -10,6 +10,7 @@ from typing import Any
 from wfsim.errors import ContextKeyError, WfsimError, did_you_mean
 
 from ._aio import in_asyncio_task
+from ._events import Event
 from ._time import Duration, to_ns, to_seconds, wall_time
 
 __all__ = ["RunView", "StepContext"]
@@ -147,6 +148,18 @@ class StepContext(RunView):
         if self._engine.event_wf is None:
             raise WfsimError("ctx.send_event() is for steps of an event workflow")
         self._engine.emit(event, sender=self.step, target=step)
+
+    def write_event_to_stream(self, event: Event) -> None:
+        """Event workflows: write ``event`` to the run's stream, for whoever watches the run
+        (LlamaIndex's ``handler.stream_events()``); no step receives it. wfsim keeps the
+        stream in ``RunResult.stream`` and the trace (``event_streamed``, EVT-9)."""
+        if self._engine.event_wf is None:
+            raise WfsimError("ctx.write_event_to_stream() is for steps of an event workflow")
+        if not isinstance(event, Event):
+            raise WfsimError(
+                f"write_event_to_stream() takes a wfsim.Event, not {type(event).__name__}"
+            )
+        self._engine.stream(self._attempt, event, type(event).__name__, event.fields)
 
     def collect_events(
         self, event: Any, expected: list[Any], buffer_id: str | None = None

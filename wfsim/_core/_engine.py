@@ -45,7 +45,7 @@ from ._aio import drive, in_asyncio_task, raise_wait_in_asyncio_task
 from ._breaker import BreakerRuntime
 from ._choice import ChoiceSource
 from ._context import StepContext
-from ._events import Event, EventStep, EventWorkflow, StartEvent, StopEvent
+from ._events import Event, EventStep, EventWorkflow, StartEvent, StopEvent, StreamedEvent
 from ._faults import Fault, InjectedError
 from ._parallel import MergeConflictError, deep_merge_into, merge_outputs
 from ._retry import retry_delay
@@ -303,6 +303,8 @@ class Engine:
         self._limit = workflow.max_concurrency
         self._switches: list[tuple[_Attempt, outcome.Outcome[Any] | None]] = []
         self.result: Any = None
+        #: What step code wrote to the run's stream, in order (EVT-9).
+        self.streamed: list[StreamedEvent] = []
         self._calls: dict[str, int] = {}
         self.signals = tuple(signals)
         self._breakers: dict[str, BreakerRuntime] = {}
@@ -1048,6 +1050,15 @@ class Engine:
             self._delayed.append(timer)
         else:
             self._deliver_event(event, targets, times, ends)
+
+    def stream(self, att: _Attempt, event: Any, name: str, fields: Mapping[str, Any]) -> None:
+        """``att``'s code wrote ``event`` (of type ``name``, with ``fields``) to the run's
+        stream: traced as ``event_streamed`` and kept for ``RunResult.stream`` (EVT-9)."""
+        step = att.state.step.name
+        payload = _jsonable(dict(fields))
+        extra = {"fields": payload} if payload is not _MISSING and payload else {}
+        self.record("event_streamed", step, att.number, event=name, **extra)
+        self.streamed.append(StreamedEvent(self.now, step, att.number, event))
 
     def _deliver_event(
         self, event: Event, targets: list[EventStep], times: int, ends: bool

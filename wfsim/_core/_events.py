@@ -27,7 +27,7 @@ from ._workflow import NoStaticSteps, SagaPolicy
 if TYPE_CHECKING:
     from ._context import StepContext
 
-__all__ = ["Event", "EventStep", "EventWorkflow", "StartEvent", "StopEvent"]
+__all__ = ["Event", "EventStep", "EventWorkflow", "StartEvent", "StopEvent", "StreamedEvent"]
 
 
 class Event:
@@ -83,6 +83,23 @@ class StopEvent(Event):
 
     def __init__(self, result: Any = None, **fields: Any) -> None:
         super().__init__(result=result, **fields)
+
+
+@attrs.frozen
+class StreamedEvent:
+    """An event step code wrote to the run's stream (``ctx.write_event_to_stream``, EVT-9):
+    what ``handler.stream_events()`` yields in LlamaIndex, with the virtual time and the
+    step invocation and attempt that wrote it."""
+
+    t_ns: int
+    step: str
+    attempt: int
+    event: Any = attrs.field(eq=False)
+
+    @property
+    def t(self) -> float:
+        """Virtual seconds since the run started."""
+        return self.t_ns / 1e9
 
 
 EventStepFn = Callable[["StepContext", Event], Awaitable[Any]]

@@ -16,7 +16,7 @@ from wfsim.errors import UnknownStepError, WfsimError, did_you_mean
 from ._bodies import Bodies
 from ._choice import ChoiceSource, SeededChoices, Tape
 from ._engine import Engine
-from ._events import EventWorkflow
+from ._events import EventWorkflow, StreamedEvent
 from ._faults import Fault
 from ._imperative import ImperativeWorkflow
 from ._signals import Signal
@@ -62,7 +62,8 @@ class RunResult:
     it stopped the saga). ``effect_counts`` says how many times each step's (and
     compensation's) work was done, its effect included (an end error or a crash after
     the effect makes it run again); ``repeated_effects`` names the steps declared
-    ``idempotent=False`` whose effect ran more than once.
+    ``idempotent=False`` whose effect ran more than once. ``stream`` holds what an
+    event workflow's steps wrote with ``ctx.write_event_to_stream``, in order (EVT-9).
     """
 
     workflow: str
@@ -78,6 +79,7 @@ class RunResult:
     result: Any = None
     effect_counts: Mapping[str, int] = attrs.field(factory=dict)
     repeated_effects: tuple[str, ...] = ()
+    stream: tuple[StreamedEvent, ...] = ()
 
     @property
     def makespan(self) -> float:
@@ -315,6 +317,7 @@ def _result(engine: Engine) -> RunResult:
         result=engine.result,
         effect_counts=dict(engine.effect_counts),
         repeated_effects=engine.repeated_effects(),
+        stream=tuple(engine.streamed),
     )
 
 

@@ -53,6 +53,7 @@ EVENT_KINDS = frozenset(
         "event_emitted",
         "event_delivered",
         "events_collected",
+        "event_streamed",
         "crashed",
         "recovered",
         "call_replayed",

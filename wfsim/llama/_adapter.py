@@ -254,7 +254,7 @@ class LlamaWorkflow(EventWorkflow):
             if out is None:
                 return None
             if isinstance(out, InputRequiredEvent):  # LlamaIndex streams it, routes it nowhere
-                run.streamed.append(out)
+                _stream(ctx, out)
                 return None
             if not isinstance(out, LEvent):
                 raise TypeError(
@@ -306,7 +306,6 @@ class _Run:
         self.last_error: dict[str, tuple[Exception, _dt.datetime]] = {}
         self.buffer: dict[str, list[Any]] = {}
         self.waiters: dict[str, list[list[Any]]] = {}
-        self.streamed: list[Any] = []
         for signal in engine.signals:
             timer = engine.schedule(max(engine.now, signal.at_ns), self._deliver, signal)
             engine._delayed.append(timer)  # dropped when a StopEvent ends the run
@@ -401,6 +400,20 @@ def _plain(value: Any) -> Any:
     return value.model_dump() if isinstance(value, LEvent) else value
 
 
+def _stream(ctx: StepContext, ev: Any) -> None:
+    """The real event ``ev`` goes to the run's stream (``RunResult.stream``, EVT-9)."""
+    if not isinstance(ev, LEvent):
+        raise TypeError(
+            f"write_event_to_stream() takes a LlamaIndex event (workflows.events.Event), "
+            f"not {type(ev).__name__}"
+        )
+    try:
+        fields = ev.model_dump()
+    except Exception:
+        fields = {}
+    ctx._engine.stream(ctx._attempt, ev, type(ev).__name__, fields)
+
+
 # -- the context --------------------------------------------------------------------------
 class _Store:
     """``ctx.store``: get/set/edit_state over the run's shared context (RunResult.context)."""
@@ -489,7 +502,7 @@ class LlamaContext:
 
     def write_event_to_stream(self, ev: Any) -> None:
         if ev is not None:
-            self._run.streamed.append(ev)
+            _stream(self._ctx, ev)
 
     async def wait_for_event(
         self,
