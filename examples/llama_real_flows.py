@@ -20,7 +20,7 @@ default 1 s), so with equal delays the three finish at one instant and the
 seed picks their order (EVT-5), and the ConcurrentFlows return what they
 collected rather than ``"Done"``, so a test can check the order.
 
-Run: ``python examples/llama_real_flows.py``
+Run: ``python -m examples.llama_real_flows`` (from the repository root)
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pydantic
 from workflows import Context, Workflow, step
 from workflows.events import (
     Event,
@@ -37,6 +38,10 @@ from workflows.events import (
     StopEvent,
 )
 from workflows.retry_policy import retry_policy, stop_after_attempt, wait_fixed
+
+import wfsim
+from examples import llamaindex_flows as native
+from examples.llamaindex_flows import QUERIES
 
 __all__ = [
     "ApprovalFlow",
@@ -54,72 +59,52 @@ __all__ = [
     "StepTwoEvent",
 ]
 
-QUERIES = ("Query 1", "Query 2", "Query 3")
+
+def _llama_event(twin: type[wfsim.Event], **fields: Any) -> Any:
+    """The LlamaIndex event class standing for ``twin`` (examples/llamaindex_flows.py's
+    wfsim event of the same name), with typed ``fields`` (``name=(type, default)``)."""
+    return pydantic.create_model(twin.__name__, __base__=Event, __module__=__name__, **fields)
 
 
-class StepTwoEvent(Event):
-    query: str
-    delay: float = 1.0
+# The events of examples/llamaindex_flows.py, as LlamaIndex (pydantic) events.
+StepTwoEvent = _llama_event(native.StepTwoEvent, query=(str, ...), delay=(float, 1.0))
+StepThreeEvent = _llama_event(native.StepThreeEvent, result=(str, ...))
+StepAEvent = _llama_event(native.StepAEvent, query=(str, ...))
+StepBEvent = _llama_event(native.StepBEvent, query=(str, ...))
+StepCEvent = _llama_event(native.StepCEvent, query=(str, ...))
+StepACompleteEvent = _llama_event(native.StepACompleteEvent, result=(str, ...))
+StepBCompleteEvent = _llama_event(native.StepBCompleteEvent, result=(str, ...))
+StepCCompleteEvent = _llama_event(native.StepCCompleteEvent, result=(str, ...))
 
 
-class StepThreeEvent(Event):
-    result: str
+class _ThreeQueries(Workflow):
+    """What ParallelFlow and ConcurrentFlow share: ``start`` sends one StepTwoEvent a
+    query (its ``delay`` from the input's ``delays``, default 1 s), and a query takes
+    its delay."""
 
-
-class StepAEvent(Event):
-    query: str
-
-
-class StepBEvent(Event):
-    query: str
-
-
-class StepCEvent(Event):
-    query: str
-
-
-class StepACompleteEvent(Event):
-    result: str
-
-
-class StepBCompleteEvent(Event):
-    result: str
-
-
-class StepCCompleteEvent(Event):
-    result: str
-
-
-def _delays(ev: StartEvent) -> dict[str, float]:
-    return dict(ev.get("delays") or {})
-
-
-class ParallelFlow(Workflow):
     @step
     async def start(self, ctx: Context, ev: StartEvent) -> StepTwoEvent | None:
-        delays = _delays(ev)
+        delays = dict(ev.get("delays") or {})
         for query in QUERIES:
             ctx.send_event(StepTwoEvent(query=query, delay=delays.get(query, 1.0)))
         return None
 
+    @staticmethod
+    async def run_query(ev: Any) -> str:
+        await asyncio.sleep(ev.delay)
+        return str(ev.query)
+
+
+class ParallelFlow(_ThreeQueries):
     @step(num_workers=4)
     async def step_two(self, ctx: Context, ev: StepTwoEvent) -> StopEvent:
-        await asyncio.sleep(ev.delay)
-        return StopEvent(result=ev.query)
+        return StopEvent(result=await self.run_query(ev))
 
 
-class ConcurrentFlow(Workflow):
-    @step
-    async def start(self, ctx: Context, ev: StartEvent) -> StepTwoEvent | None:
-        delays = _delays(ev)
-        for query in QUERIES:
-            ctx.send_event(StepTwoEvent(query=query, delay=delays.get(query, 1.0)))
-        return None
-
+class ConcurrentFlow(_ThreeQueries):
     @step(num_workers=4)
     async def step_two(self, ctx: Context, ev: StepTwoEvent) -> StepThreeEvent:
-        await asyncio.sleep(ev.delay)
-        return StepThreeEvent(result=ev.query)
+        return StepThreeEvent(result=await self.run_query(ev))
 
     @step
     async def step_three(self, ctx: Context, ev: StepThreeEvent) -> StopEvent | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import inspect
 import pathlib
 import sys
@@ -37,8 +36,8 @@ def add_parser(sub: Any) -> None:
         "runtime (asyncio, real time scaled by --scale) and on wfsim, and compare what the "
         "real engine makes deterministic: the outcome and StopEvent result, each "
         "collect_events return (as multisets where the real order is not fixed) and how "
-        "often each step ran. TARGET is module:Class, a .py file (every Workflow subclass "
-        "it defines) or a scenario file with workflow.llama_index (its input is used). "
+        "often each step ran. TARGET is module:Class, a .py file (every public Workflow "
+        "subclass it defines) or a scenario file with workflow.llama_index (its input is used). "
         "Exit 0 when all agree, 1 on a disagreement, 2 for bad input. Needs the llama extra.",
     )
     parser.add_argument("targets", nargs="+", metavar="TARGET")
@@ -52,6 +51,20 @@ def add_parser(sub: Any) -> None:
         "does, since where the real order is not fixed each seed picks one",
     )
     parser.set_defaults(func=cmd_conformance)
+
+
+def _import_file(path: pathlib.Path) -> Any:
+    """Import the Python file ``path`` as pytest does: as a module of the package it is
+    in (``examples/flows.py`` in a package ``examples`` is ``examples.flows``), searched
+    from that package's folder and the rootdir (SCN-6), so it can import its siblings."""
+    from wfsim.scenario._imports import import_module
+
+    file = path.resolve()
+    parts, folder = [file.stem], file.parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return import_module(".".join(parts), str(folder))
 
 
 def _cases(target: str) -> list[Any]:
@@ -71,18 +84,15 @@ def _cases(target: str) -> list[Any]:
     if target.endswith(".py"):
         if not path.is_file():
             raise WfsimError(f"{target}: no such file")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = module
-        spec.loader.exec_module(module)
+        module = _import_file(path)
         found = [
             obj
-            for obj in vars(module).values()
+            for name, obj in vars(module).items()
             if inspect.isclass(obj)
             and issubclass(obj, Workflow)
             and obj is not Workflow
             and obj.__module__ == module.__name__
+            and not name.startswith("_")  # a private base class of the file's flows
         ]
         if not found:
             raise WfsimError(f"{target}: defines no LlamaIndex Workflow subclass")

@@ -84,3 +84,30 @@ def test_the_cli_exits_1_on_a_disagreement(
     assert "DIFFER Clocky" in out
     assert "result: real True, wfsim False" in out
     assert out.rstrip().endswith("0 of 1 agree")
+
+
+@pytest.mark.spec("CLI-15")
+def test_a_file_in_a_package_imports_its_siblings_from_anywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "project" / "myflows"
+    package.mkdir(parents=True)
+    (tmp_path / "project" / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (package / "__init__.py").write_text("")
+    (package / "shared.py").write_text("ANSWER = 42\n")
+    (package / "flows.py").write_text(
+        "from workflows import Workflow, step\n"
+        "from workflows.events import StartEvent, StopEvent\n"
+        "from myflows.shared import ANSWER\n"
+        "class _Base(Workflow):\n"  # a private base class is not a flow to compare
+        "    pass\n"
+        "class Answer(_Base):\n"
+        "    @step\n"
+        "    async def start(self, ev: StartEvent) -> StopEvent:\n"
+        "        return StopEvent(result=ANSWER)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["conformance", str(package / "flows.py"), "--seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "agree  Answer: completed, result 42" in out
+    assert out.rstrip().endswith("1 of 1 agree")
