@@ -151,8 +151,16 @@ def _attempt(
     start, end = attempt.start, attempt.end
     targeting = [f for f in matching if f.targets(attempt.number, start.t_ns)]
     possible = [f for f in targeting if f.probability != 0]
+    if not attempt.faults and not any(_certain(f) for f in possible):
+        # Nothing recorded and nothing had to apply (most attempts of a campaign): only
+        # the attempt's time and end are left to judge, as the steps below would.
+        if end is not None:
+            if attempt.outcome != "timed_out" and definition is not None:
+                out.extend(_work_time(attempt, definition, 0, end))
+            out.extend(_end_errors(attempt, definition, possible, [], end))
+        return out
     recorded: list[tuple[TraceEvent, Fault]] = []
-    assigned = _assign(attempt.faults, possible) if attempt.faults else {}
+    assigned = _assign(attempt.faults, possible)
     for i, fe in enumerate(attempt.faults):
         fault = assigned.get(i) or next(
             (f for f in possible if _matches(f, _fault_of(fe))), None
