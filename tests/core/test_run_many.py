@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import time
 
 import pytest
@@ -46,11 +47,13 @@ def test_run_many_returns_what_run_returns_for_each_seed(faults: list[wfsim.Faul
 @pytest.mark.spec("DET-10")
 def test_every_run_of_a_batch_starts_at_the_epoch_and_the_host_clock_comes_back() -> None:
     wf = _racing_workflow()
+    thresholds = gc.get_threshold()
     epoch = dt.datetime(2030, 5, 17, 12, 0, tzinfo=dt.UTC)
     results = wfsim.run_many(wf, [3, 3, 5], epoch=epoch)
     assert [r.context["right_at"] for r in results] == [epoch.timestamp()] * 3
     assert {r.context["left_at"] for r in results} == {"2030-05-17T12:00:00"}
     assert time.time() > dt.datetime(2026, 6, 1, tzinfo=dt.UTC).timestamp()  # host time again
+    assert gc.get_threshold() == thresholds  # young collections were rarer during the batch
 
 
 @pytest.mark.spec("DET-10")

@@ -443,6 +443,7 @@ def run_many(
     The runs happen one after another inside one trio run, and the wall clock step
     code reads is patched once for all of them (each run still starts at ``epoch``):
     what a single :func:`run` pays to start (trio, the clock patch) is paid once.
+    Young garbage collections happen more rarely while the batch runs.
     """
     fault_list, signal_list = list(faults), list(signals)
     seed_list = list(seeds)
@@ -458,5 +459,13 @@ def run_many(
             ]
 
     held = freezegun_held(epoch) if patch_wall_clock else contextlib.nullcontext()
-    with held:
-        return trio.run(runs, clock=MockClock(autojump_threshold=0))
+    # The results pile up as the batch goes on, and every young collection's survivors
+    # are re-scanned by the middle generation's: collect the young one 7 times more
+    # rarely (5,000 allocations instead of CPython's 700; 0 means automatic GC is off).
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0] and max(thresholds[0], 5000), *thresholds[1:])
+    try:
+        with held:
+            return trio.run(runs, clock=MockClock(autojump_threshold=0))
+    finally:
+        gc.set_threshold(*thresholds)
