@@ -89,10 +89,6 @@ NOT_RUN = {
     "bash .ci/run": "is CI, which runs this suite",
     "python scripts/fill_spec_links.py": "rewrites the specs (tests/test_specs.py checks them)",
     "--dask tcp://scheduler:8786": "needs a running Dask scheduler",
-    # Found while writing this test (2026-12-05): a --dask local campaign over many
-    # scenario files never finishes (a*, c* and d* files, 3 seeds: still running after a
-    # minute; each file alone, or two, finishes in seconds). Left to the campaign's owner.
-    "--dask local": "hangs over scenarios/ (see above)",
 }
 
 #: Campaign sizes scaled down to keep the suite fast; nothing else is changed.

@@ -126,6 +126,62 @@ def test_max_failures_and_the_time_budget_stop_a_dask_campaign(
     assert budget.wall_seconds < 10  # batches under way are cancelled, not awaited
 
 
+@pytest.mark.spec("CAMP-4", "TIME-4")
+def test_step_code_on_a_dask_worker_leaves_the_workers_event_loop_on_host_time(
+    cluster: str,
+) -> None:
+    """Regression: the worker's event loop read the run's virtual wall clock and stalled.
+
+    Tornado times the worker's messages to the scheduler with ``time.time()``; when a
+    task's run showed it 2026-01-01 the loop waited the months to the host's date, the
+    scheduler never heard that batches had finished, and ``--dask local`` over
+    ``scenarios/`` hung.
+    """
+    distributed = pytest.importorskip("distributed")
+
+    def read_clocks() -> tuple[float, float, float]:  # runs on a worker: pickled by value
+        import threading
+        import time
+
+        import wfsim
+
+        worker = distributed.get_worker()
+        seen: list[float] = []
+        read = threading.Event()
+        wf = wfsim.Workflow("clocks")
+
+        @wf.step
+        async def look(ctx: wfsim.StepContext) -> None:
+            await ctx.sleep("1h")
+            worker.loop.add_callback(lambda: (seen.append(time.time()), read.set()))
+            assert read.wait(TIMEOUT)
+            seen.append(time.time())
+
+        assert wfsim.run(wf).status == "completed"
+        return seen[0], seen[1], time.time()
+
+    with distributed.Client(cluster, set_as_default=False) as client:
+        loop, step, host = client.submit(read_clocks, pure=False).result(timeout=TIMEOUT)
+    assert step == 1767229200.0  # 2026-01-01T01:00:00Z: the run's virtual clock
+    assert abs(loop - host) < TIMEOUT  # the worker's event loop: the host's
+
+
+@pytest.mark.slow
+@pytest.mark.spec("CAMP-4", "TIME-4")
+def test_every_shipped_scenario_runs_on_dask_as_in_process(
+    cluster: str, tmp_path: pathlib.Path
+) -> None:
+    """The README's ``wfsim simulate scenarios/ --dask local``: it hung before (above)."""
+    files = sorted((pathlib.Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
+    here = run_campaign(files, seeds=3, workers=1, store=tmp_path / "a.sqlite")
+    dask = run_campaign(
+        files, seeds=3, dask=cluster, store=tmp_path / "b.sqlite", time_budget=TIMEOUT
+    )
+    assert (dask.stopped, dask.runs) == (None, 3 * len(files))  # not the time budget
+    assert stored_runs(tmp_path / "b.sqlite", 1) == stored_runs(tmp_path / "a.sqlite", 1)
+    assert without_wall_clock(dask) == without_wall_clock(here)
+
+
 @pytest.mark.spec("CAMP-4")
 def test_a_dask_worker_refuses_a_file_that_changed(cluster: str, flaky: pathlib.Path) -> None:
     backend = connect(cluster, workers=1, timeout=10)

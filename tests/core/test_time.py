@@ -296,3 +296,100 @@ def test_zero_delay_retries_without_limit_end_the_run_instead_of_hanging() -> No
         "delay and unlimited attempts?); 'b' (waiting for 'a')"
     )
     assert result.steps["a"].attempts == 10_000
+
+
+def _clock_reading_workflow(
+    seen: dict[str, object], key: str, during: object = None
+) -> wfsim.Workflow:
+    """One step that sleeps a virtual hour, calls ``during()`` and reads the wall clock."""
+    wf = wfsim.Workflow("clock")
+
+    @wf.step
+    async def look(ctx: wfsim.StepContext) -> None:
+        await ctx.sleep("1h")
+        if callable(during):
+            during()
+        seen[key] = (time.time(), dt.datetime.now(dt.UTC))
+
+    return wf
+
+
+@pytest.mark.spec("TIME-4")
+def test_other_threads_keep_host_time_while_a_run_shows_virtual_time() -> None:
+    """Regression: a Dask worker's event loop read the run's virtual clock and stalled."""
+    import threading
+
+    seen: dict[str, object] = {}
+
+    def other_thread_reads() -> None:
+        reader = threading.Thread(target=lambda: seen.update(other=time.time()))
+        reader.start()
+        reader.join()
+
+    wfsim.run(_clock_reading_workflow(seen, "step", other_thread_reads))
+    later = dt.datetime(2026, 1, 1, 1, tzinfo=dt.UTC)
+    assert seen["step"] == (later.timestamp(), later)
+    assert abs(seen["other"] - time.time()) < 60  # type: ignore[operator]
+
+
+@pytest.mark.spec("TIME-4")
+def test_runs_in_threads_at_once_each_read_their_own_clock() -> None:
+    import threading
+
+    # Run a reaches its step code; run b starts and reaches its own; a reads while b waits.
+    a_inside, b_inside, a_read = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def a_reads_while_b_runs() -> None:
+        a_inside.set()
+        assert b_inside.wait(30)
+        seen["a while b runs"] = time.time()
+        a_read.set()
+
+    def b_waits_for_a() -> None:
+        b_inside.set()
+        assert a_read.wait(30)
+
+    epoch_b = dt.datetime(2031, 6, 1, tzinfo=dt.UTC)
+    a = threading.Thread(
+        target=wfsim.run, args=(_clock_reading_workflow(seen, "a", a_reads_while_b_runs),)
+    )
+    b = threading.Thread(
+        target=wfsim.run, args=(_clock_reading_workflow(seen, "b", b_waits_for_a),),
+        kwargs={"epoch": epoch_b},
+    )
+    a.start()
+    assert a_inside.wait(30)
+    b.start()
+    for thread in (a, b):
+        thread.join(60)
+    for key, epoch in (("a", dt.datetime(2026, 1, 1, tzinfo=dt.UTC)), ("b", epoch_b)):
+        later = epoch + dt.timedelta(hours=1)
+        assert seen[key] == (later.timestamp(), later)
+    assert seen["a while b runs"] == seen["a"][0]  # type: ignore[index]
+    assert abs(time.time() - dt.datetime.now().timestamp()) < 60  # host clock afterwards
+
+
+@pytest.mark.spec("TIME-4")
+def test_runs_at_once_in_two_timezones_are_refused() -> None:
+    import threading
+    from zoneinfo import ZoneInfo
+
+    inside, release = threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def hold() -> None:
+        inside.set()
+        release.wait(30)
+
+    first = threading.Thread(target=wfsim.run, args=(_clock_reading_workflow(seen, "utc", hold),))
+    first.start()
+    try:
+        assert inside.wait(30)
+        tokyo = dt.datetime(2026, 1, 1, tzinfo=ZoneInfo("Asia/Tokyo"))
+        with pytest.raises(wfsim.WallClockError, match="timezone 'Asia/Tokyo' cannot start"):
+            wfsim.run(_clock_reading_workflow(seen, "tokyo"), epoch=tokyo)
+    finally:
+        release.set()
+        first.join(60)
+    assert "utc" in seen and "tokyo" not in seen

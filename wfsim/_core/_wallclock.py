@@ -20,6 +20,16 @@ Two ways to move the clock (TIME-4, TIME-7):
   frozen clocks and its patched functions read the top one; a run pushes a
   frozen clock of its own (no ignore list, so no caller sees host time), moves
   it, and pops it at the end, leaving the test's clock exactly as it was.
+
+With time-machine the virtual clock belongs to the thread that runs the
+simulation (TIME-4): time-machine's patch is process-wide, so wfsim keeps one
+traveller of its own started while any run is active, and it answers each
+thread with that thread's run's instant, or, in a thread that runs no
+simulation, with the time below it (the host's, or a test's own travel). A Dask
+worker's event loop, which times its messages to the scheduler with
+``time.time()`` while a task runs a simulation in another thread, thus keeps
+host time (it stalled for the months between host time and the virtual epoch);
+and runs in several threads at once each read their own clock.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import contextlib
 import datetime as _dt
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from types import ModuleType
@@ -117,6 +128,103 @@ def freezegun_held(epoch: _dt.datetime) -> Iterator[None]:
         frame.pop()
 
 
+class _SharedTraveller:
+    """One time-machine traveller for every run of the process, read per thread.
+
+    time-machine keeps one stack of travellers for the whole process and its
+    patched functions read the top one, from whatever thread calls them. The
+    traveller started here answers from a thread-local instant: the thread's
+    run's ``epoch + now`` in ns, set by :meth:`WallClock.sync`; a thread without
+    one gets what it would get without wfsim (the traveller below, else host time).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.local = threading.local()
+        self.users = 0
+        self.travel: Any = None
+        self.traveller: Any = None
+        self.tz: str | None = None
+        self.saved_tz: str | None = None
+
+    def enter(self, tz: str, start_ns: int) -> int | None:
+        """Show ``start_ns`` to this thread; returns the thread's previous instant."""
+        with self.lock:
+            if self.users == 0:
+                import time_machine  # imported here: it imports pytest (~60 ms of start-up)
+
+                travel = time_machine.travel(0.0, tick=False)
+                try:
+                    traveller: Any = travel.start()
+                except RuntimeError as exc:  # a clock library time-machine cannot start under
+                    raise WallClockError(
+                        f"wfsim cannot show step code the virtual wall clock: {exc} "
+                        "Run with patch_wall_clock=False, or end that clock patch before the run"
+                    ) from None
+                # time-machine 3 calls time_ns() for every function it patches; 2 calls
+                # time() or time_ns(): the traveller's own methods, shadowed per instance.
+                traveller.time_ns = self.time_ns
+                if hasattr(type(traveller), "time"):
+                    traveller.time = self.time
+                self.travel, self.traveller = travel, traveller
+                self.saved_tz = os.environ.get("TZ")
+                self.tz = tz
+                os.environ["TZ"] = tz
+                time.tzset()
+            elif tz != self.tz:
+                raise WallClockError(
+                    f"a run with its epoch in timezone {tz!r} cannot start while another "
+                    f"thread of this process runs one in {self.tz!r}: the local timezone is "
+                    "one for the whole process; give runs that share a process epochs in "
+                    "the same timezone"
+                )
+            self.users += 1
+        previous: int | None = getattr(self.local, "ns", None)
+        self.local.ns = start_ns
+        return previous
+
+    def exit(self, previous: int | None) -> None:
+        self.local.ns = previous
+        with self.lock:
+            self.users -= 1
+            if self.users:
+                return
+            travel, self.travel, self.traveller = self.travel, None, None
+            travel.stop()
+            if self.saved_tz is None:
+                os.environ.pop("TZ", None)
+            else:
+                os.environ["TZ"] = self.saved_tz
+            time.tzset()
+
+    def time_ns(self) -> int:
+        ns: int | None = getattr(self.local, "ns", None)
+        if ns is not None:
+            return ns
+        import time_machine
+
+        stack: list[Any] = getattr(time_machine, "traveller_stack", None) or getattr(
+            time_machine, "coordinates_stack", []
+        )
+        below = _index(stack, self.traveller)
+        if below > 0:  # a traveller started before the first run (a test's own travel)
+            return int(stack[below - 1].time_ns())
+        return int(sys.modules["_time_machine"].original_time_ns())
+
+    def time(self) -> float:
+        return self.time_ns() / NS_PER_SECOND
+
+
+def _index(stack: list[Any], item: Any) -> int:
+    for index in range(len(stack) - 1, -1, -1):
+        if stack[index] is item:
+            return index
+    return 0
+
+
+_SHARED = _SharedTraveller()
+
+
 class WallClock:
     """Shows ``epoch + virtual time`` as the host's wall clock while active."""
 
@@ -124,49 +232,38 @@ class WallClock:
         if epoch.tzinfo is None:
             epoch = epoch.replace(tzinfo=_dt.UTC)
         self._epoch = epoch
-        self._epoch_s = epoch.timestamp()
+        self._epoch_ns = _to_ns(epoch)
         self._tz = _tz_name(epoch)
         self._saved_tz: str | None = None
-        self._traveller: Any = None
-        self._coordinates: Any = None
+        self._shared = False
+        self._previous: int | None = None
         self._frame: _FrozenFrame | None = None
         self._depth = 0
         self._at: int | None = None
 
     def __enter__(self) -> WallClock:
         api = _active_freezegun()
-        self._saved_tz = os.environ.get("TZ")
-        os.environ["TZ"] = self._tz
-        time.tzset()
         if api is not None:
+            # freezegun's clock is the process's: every thread reads it, as freezegun does.
+            self._saved_tz = os.environ.get("TZ")
+            os.environ["TZ"] = self._tz
+            time.tzset()
             self._frame = _FrozenFrame(api, _naive_utc(self._epoch), _offset(self._epoch))
         else:
-            # Imported here, not at the top: time_machine imports pytest (~60 ms of
-            # start-up for every wfsim command); after the first run it is a dict lookup.
-            import time_machine
-
-            self._traveller = time_machine.travel(self._epoch_s, tick=False)
-            try:
-                self._coordinates = self._traveller.start()
-            except RuntimeError as exc:  # a clock library time-machine cannot start under
-                self._traveller = None
-                self._restore_tz()
-                raise WallClockError(
-                    f"wfsim cannot show step code the virtual wall clock: {exc} "
-                    "Run with patch_wall_clock=False, or end that clock patch before the run"
-                ) from None
+            self._previous = _SHARED.enter(self._tz, self._epoch_ns)
+            self._shared = True
         self._depth = _depth()
         self._at = 0
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._traveller is not None:
-            self._traveller.stop()
-            self._traveller = None
+        if self._shared:
+            self._shared = False
+            _SHARED.exit(self._previous)
         if self._frame is not None:
             self._frame.pop()
             self._frame = None
-        self._restore_tz()
+            self._restore_tz()
 
     def _restore_tz(self) -> None:
         if self._saved_tz is None:
@@ -179,8 +276,8 @@ class WallClock:
         """Show ``epoch + now_ns`` to step code (cheap when time has not moved)."""
         if now_ns == self._at:
             return
-        if self._coordinates is not None:
-            self._coordinates.move_to(self._epoch_s + now_ns / NS_PER_SECOND)
+        if self._shared:
+            _SHARED.local.ns = self._epoch_ns + now_ns
         elif self._frame is not None:
             at = self._epoch + _dt.timedelta(microseconds=now_ns // 1000)
             self._frame.move(_naive_utc(at), _offset(at))
@@ -197,6 +294,12 @@ class WallClock:
                 "read its frozen clock: end the freeze_time block before the step awaits or "
                 "returns, and set the run's wall clock with run(..., epoch=...) (TIME-7)"
             )
+
+
+def _to_ns(at: _dt.datetime) -> int:
+    """``at`` (aware) in integer ns since the Unix epoch, exactly."""
+    delta = at - _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1000
 
 
 def _naive_utc(at: _dt.datetime) -> _dt.datetime:
