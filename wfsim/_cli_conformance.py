@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import pathlib
-import sys
 from typing import Any, TextIO
 
 from wfsim.errors import WfsimError
@@ -29,6 +29,8 @@ def _scale(text: str) -> float:
 
 def add_parser(sub: Any) -> None:
     """Register the ``conformance`` verb on the ``wfsim`` parser."""
+    from wfsim._cli import _positive  # the count type every wfsim verb uses
+
     parser = sub.add_parser(
         "conformance",
         help="run LlamaIndex workflow classes on the real runtime and on wfsim and compare",
@@ -46,7 +48,7 @@ def add_parser(sub: Any) -> None:
         help="real seconds per virtual second on the real runtime (default 0.02)",
     )
     parser.add_argument(
-        "--seeds", type=int, default=16, metavar="N",
+        "--seeds", type=_positive, default=16, metavar="N",
         help="wfsim seeds to try (default 16): the real run agrees if some seed's run "
         "does, since where the real order is not fixed each seed picks one",
     )
@@ -101,15 +103,12 @@ def _cases(target: str) -> list[Any]:
         raise WfsimError(
             f"{target!r}: expected module:Class, a .py file or a .wfsim.yaml scenario file"
         )
-    from wfsim.llama._conformance import load_target
+    from wfsim.scenario._imports import import_attribute
 
-    sys.path.insert(0, str(pathlib.Path.cwd()))
-    try:
-        cls = load_target(target)
-    except (ImportError, AttributeError) as exc:
+    try:  # found from the current directory as replay-history's --workflow is (SCN-6)
+        cls = import_attribute(target, os.getcwd())
+    except (ValueError, ImportError, AttributeError) as exc:
         raise WfsimError(f"{target!r}: {type(exc).__name__}: {exc}") from None
-    finally:
-        sys.path.remove(str(pathlib.Path.cwd()))
     return [Case(cls if isinstance(cls, type) else type(cls))]
 
 

@@ -39,16 +39,19 @@ def add_parser(sub: Any) -> None:
 
 def _workflow(target: str) -> Any:
     from wfsim._core._imperative import ImperativeWorkflow
-    from wfsim.scenario._imports import import_module
+    from wfsim.scenario._imports import import_attribute
 
-    module, sep, attr = target.partition(":")
-    if not sep or not module or not attr:
-        raise WfsimError(f"--workflow {target!r}: expected MODULE:ATTR, e.g. examples.order:flow")
     try:
-        found = import_module(module, os.getcwd())
+        value = import_attribute(target, os.getcwd())
+    except ValueError:
+        raise WfsimError(
+            f"--workflow {target!r}: expected MODULE:ATTR, e.g. examples.order:flow"
+        ) from None
     except ImportError as exc:
+        module = target.partition(":")[0]
         raise WfsimError(f"--workflow {target!r}: cannot import {module!r}: {exc}") from None
-    value = getattr(found, attr, None)
+    except AttributeError:
+        value = None
     if not isinstance(value, ImperativeWorkflow):
         what = "nothing" if value is None else type(value).__name__
         raise WfsimError(

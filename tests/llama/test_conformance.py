@@ -111,3 +111,38 @@ def test_a_file_in_a_package_imports_its_siblings_from_anywhere(
     out = capsys.readouterr().out
     assert "agree  Answer: completed, result 42" in out
     assert out.rstrip().endswith("1 of 1 agree")
+
+
+@pytest.mark.spec("CLI-15")
+@pytest.mark.parametrize(("seeds", "shown"), [("0", "0"), ("-3", "-3"), ("two", "'two'")])
+def test_seeds_is_a_positive_count_like_every_other_count_flag(
+    seeds: str, shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["conformance", "examples.llama_real_flows:ConcurrentFlow", "--seeds", seeds])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --seeds: expected an integer >= 1, not {shown}\n" in err
+
+
+@pytest.mark.spec("CLI-15", "SCN-6")
+def test_a_module_class_target_is_found_from_the_cwd_and_leaves_sys_path_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    (tmp_path / "tiny_flow_i15.py").write_text(
+        "from workflows import Workflow, step\n"
+        "from workflows.events import StartEvent, StopEvent\n"
+        "class Tiny(Workflow):\n"
+        "    @step\n"
+        "    async def start(self, ev: StartEvent) -> StopEvent:\n"
+        "        return StopEvent(result=1)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    before = list(sys.path)
+    assert main(["conformance", "tiny_flow_i15:Tiny", "--seeds", "1"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("1 of 1 agree")
+    assert main(["conformance", "tiny_flow_i15:Nope"]) == 2
+    assert "'tiny_flow_i15:Nope': AttributeError" in capsys.readouterr().err
+    assert sys.path == before

@@ -23,7 +23,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
-from workflows import Workflow
 from workflows.context.context import Context
 from workflows.errors import WorkflowTimeoutError
 
@@ -369,14 +368,3 @@ def generate(seed: int) -> Case:
         cls=module.Generated,
         source=textwrap.dedent(source),
     )
-
-
-def load_target(target: str) -> Workflow | type:
-    """``module:Class`` -> the class."""
-    import importlib
-
-    module_name, _, attr = target.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj  # type: ignore[no-any-return]

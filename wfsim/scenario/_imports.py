@@ -21,7 +21,7 @@ import tomllib
 import types
 from pathlib import Path
 
-__all__ = ["import_module", "search_path"]
+__all__ = ["import_attribute", "import_module", "search_path"]
 
 _ROOT_FILES = ("pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg")
 
@@ -87,3 +87,18 @@ def import_module(name: str, base_dir: str) -> types.ModuleType:
         for entry in added:
             with contextlib.suppress(ValueError):  # the imported code took it off itself
                 sys.path.remove(entry)
+
+
+def import_attribute(target: str, base_dir: str) -> object:
+    """``MODULE:ATTR`` (ATTR may be dotted) imported as :func:`import_module` does.
+
+    Raises ``ValueError`` when ``target`` is not of that form, ``ImportError`` when
+    the module cannot be imported and ``AttributeError`` when it lacks ``ATTR``.
+    """
+    module, sep, attr = target.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"{target!r}: expected MODULE:ATTR")
+    found: object = import_module(module, base_dir)
+    for part in attr.split("."):
+        found = getattr(found, part)
+    return found
