@@ -8,13 +8,17 @@ wfsim). No error shows a Python traceback unless ``--traceback`` or ``-v`` asks 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
 import re
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 import wfsim
@@ -340,6 +344,34 @@ def _store_path(out: str | None) -> pathlib.Path:
     return pathlib.Path(out or ".wfsim") / STORE_FILE
 
 
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``kill``, a CI job's timeout, a service stop) stops a campaign as Ctrl-C does.
+
+    Without it the process died where it stood and its store kept the campaign
+    unfinished; now the campaign ends ``interrupted`` with its runs recorded
+    (CAMP-5). The signal goes to whatever handles Ctrl-C at that moment (trio's
+    handler inside a run, Python's otherwise), or raises KeyboardInterrupt when
+    Ctrl-C is ignored (a background job).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum: int, frame: types.FrameType | None) -> None:
+        ctrl_c = signal.getsignal(signal.SIGINT)
+        if callable(ctrl_c):
+            ctrl_c(signal.SIGINT, frame)  # raises KeyboardInterrupt, now or (trio) soon
+            return
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from wfsim.campaign import run_campaign
     from wfsim.scenario import Scenario
@@ -366,23 +398,24 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             file=err,
         )
         return EXIT_BAD_INPUT
-    summary = run_campaign(
-        [str(path) for path in files],
-        seeds=args.seeds,
-        start_seed=args.start_seed,
-        workers=args.workers,
-        time_budget=args.time_budget,
-        max_failures=args.max_failures,
-        store=_store_path(args.out),
-        resume=args.resume,
-        progress=err,
-        dask=args.dask,
-        dask_timeout=args.dask_timeout,
-        fault_rate=args.fault_rate,
-        swarm=args.swarm,
-        exploration=_exploration(args),
-        fault_kinds=args.fault_kinds,
-    )
+    with _sigterm_as_ctrl_c():
+        summary = run_campaign(
+            [str(path) for path in files],
+            seeds=args.seeds,
+            start_seed=args.start_seed,
+            workers=args.workers,
+            time_budget=args.time_budget,
+            max_failures=args.max_failures,
+            store=_store_path(args.out),
+            resume=args.resume,
+            progress=err,
+            dask=args.dask,
+            dask_timeout=args.dask_timeout,
+            fault_rate=args.fault_rate,
+            swarm=args.swarm,
+            exploration=_exploration(args),
+            fault_kinds=args.fault_kinds,
+        )
     minimised = _minimise_failing(summary, args) if args.minimise else []
     if args.json:
         data = summary.to_json()

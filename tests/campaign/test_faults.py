@@ -270,6 +270,38 @@ def test_workers_end_at_the_time_budget_on_ctrl_c_and_when_one_of_them_is_killed
     assert stops == {"budget": "time_budget", "ctrl-c": "interrupted", "worker-killed": "error"}
 
 
+@pytest.mark.spec("CAMP-5", "CAMP-6")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_stops_a_campaign_as_ctrl_c_does(tmp_path: pathlib.Path, workers: str) -> None:
+    """``kill PID`` (a CI timeout, a service stop) ends the campaign interrupted, not unfinished."""
+    write(tmp_path, "slow_in_host_time.py", SLOW_MODULE)
+    slow = write(tmp_path, "slow.wfsim.yaml", SLOW)
+    out = tmp_path / "store"
+    proc = simulate(tmp_path, slow.name, "--seeds", "10", "--workers", workers, "--json",
+                    "--out", str(out))
+    try:
+        if workers == "1":  # the run is under way once the campaign is recorded
+            wait_for("the campaign to start", lambda: bool(
+                (out / "campaigns.sqlite").is_file()
+                and rows(out / "campaigns.sqlite", "SELECT id FROM campaigns")
+            ))
+            time.sleep(0.5)
+        else:
+            wait_for("the workers to start", lambda: bool(workers_of(proc)))
+        proc.send_signal(signal.SIGTERM)  # to the campaign's process alone, as kill does
+        stdout, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            kill(proc)
+    summary = json.loads(stdout)
+    assert (proc.returncode, summary["stopped"], summary["runs"]) == (0, "interrupted", 0), err
+    assert summary["wall_seconds"] < 60  # the minute-long run was not waited for
+    wait_for("the workers to end", functools.partial(no_process_of, out))
+    with contextlib.closing(sqlite3.connect(out / "campaigns.sqlite")) as db:
+        stopped, finished = db.execute("SELECT stopped, finished FROM campaigns").fetchone()
+    assert stopped == "interrupted" and finished is not None  # not "unfinished"
+
+
 WATCHED = """\
 import multiprocessing, os, sys, time
 from wfsim.campaign._run import die_with_parent

@@ -115,8 +115,10 @@ def _in_process(
 
 
 def _worker_init(parent: int) -> None:
-    # Ctrl-C is the campaign's to handle: it stops the workers (CAMP-5).
+    # Ctrl-C is the campaign's to handle: it stops the workers (CAMP-5) with SIGTERM,
+    # which must end them: a forked worker would inherit the CLI's SIGTERM handler.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent(parent)
 
 
@@ -222,6 +224,14 @@ def _check(name: str, value: int | None, least: int) -> None:
         raise CampaignError(f"{name} must be an integer, not {value!r}")
     if value is not None and value < least:
         raise CampaignError(f"{name} must be at least {least}, not {value}")
+
+
+def _is_ctrl_c(exc: BaseException) -> bool:
+    """Ctrl-C (or SIGTERM in ``wfsim simulate``): raised as it is, or, when it hit step
+    code of an in-process run, inside trio's exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(KeyboardInterrupt)[1] is None
+    return isinstance(exc, KeyboardInterrupt)
 
 
 def run_campaign(
@@ -404,11 +414,11 @@ def run_campaign(
                 _in_processes(
                     refs, iter(batches), sink, workers, deadline, random, exploration
                 )
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not _is_ctrl_c(exc):
+            stopped = "error"
+            raise
         stopped = "interrupted"
-    except BaseException:
-        stopped = "error"
-        raise
     finally:
         if cluster is not None:
             cluster.close()
