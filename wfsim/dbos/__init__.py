@@ -23,7 +23,7 @@ from typing import Any
 
 import wfsim
 
-__all__ = ["CRASH_POINTS", "dbos_effects", "order", "wfsim_effects"]
+__all__ = ["CRASH_POINTS", "dbos_effects", "order", "sqlite_problem", "wfsim_effects"]
 
 STEPS = ("reserve", "charge", "ship")
 
@@ -66,6 +66,27 @@ async def order(ctx: wfsim.WorkflowContext, item: dict[str, Any]) -> list[str]:
     ]
 
 
+def sqlite_problem() -> str | None:
+    """Why DBOS cannot start on this interpreter's SQLite, or None when it can.
+
+    DBOS 3.4 gives its SQLite tables' timestamp columns the default
+    ``(unixepoch('subsec') * 1000)`` whenever Python is 3.12 or newer, but SQLite
+    knows the ``subsec`` modifier only from 3.42.0: on an older SQLite (a Python
+    built against Debian 12's 3.40.1) the default is NULL and DBOS's first insert
+    fails (NOT NULL constraint failed: application_versions.version_timestamp).
+    """
+    import sqlite3
+
+    if sys.version_info >= (3, 12) and sqlite3.sqlite_version_info < (3, 42):
+        return (
+            f"DBOS cannot start here: on Python 3.12+ it gives SQLite timestamp columns "
+            f"the default unixepoch('subsec'), which needs SQLite >= 3.42, and this Python's "
+            f"SQLite is {sqlite3.sqlite_version} (NOT NULL constraint failed: "
+            "application_versions.version_timestamp); use a Python built with a newer SQLite"
+        )
+    return None
+
+
 def wfsim_effects(point: str) -> tuple[dict[str, int], Any]:
     """How often each step's effect ran under wfsim with ``point``'s crash, and the result."""
     fault = CRASH_POINTS[point]
@@ -80,10 +101,15 @@ def dbos_effects(point: str, timeout: float = 120) -> tuple[dict[str, int], Any]
     Runs the DBOS program once (it dies at ``point`` unless ``none``), then again to
     let DBOS recover the workflow and return its result. Needs ``dbos`` installed.
     """
+    problem = sqlite_problem()
+    if problem is not None:
+        raise RuntimeError(problem)
     with tempfile.TemporaryDirectory(prefix="wfsim-dbos-") as tmp:
         db, log = os.path.join(tmp, "dbos.sqlite"), os.path.join(tmp, "effects.log")
         first = _program(db, log, point, "start", timeout)
         if point == "none":
+            if first.returncode != 0:
+                raise RuntimeError(f"the DBOS program failed: {first.stderr}")
             result = json.loads(first.stdout.splitlines()[-1])
         else:
             if first.returncode != 17:  # it must have died at the crash point
