@@ -346,10 +346,7 @@ class Engine:
         return timer
 
     # -- the loop ---------------------------------------------------------------------------
-    async def run(self) -> None:
-        clock = trio.lowlevel.current_clock()
-        self._clock = clock if isinstance(clock, MockClock) else None
-        self._coordinator = trio.lowlevel.current_task()
+    def _start(self) -> None:
         self.record("run_started", workflow=self.workflow.name, seed=self.seed)
         for st in self.states.values():
             if st.remaining_deps == 0:
@@ -359,6 +356,30 @@ class Engine:
         if self.event_wf is not None:
             fields = dict(self.input) if isinstance(self.input, Mapping) else {"input": self.input}
             self.emit(StartEvent(**fields), sender=None)
+
+    def run_alone(self) -> None:
+        """Run a DAG none of whose steps has code, without trio.
+
+        Nothing in such a run ever waits on trio (no step code to hand control to),
+        so the loop alone runs it: the same decisions, the same trace, without the
+        cost of starting trio (``wfsim.run`` of a code-less workflow).
+        """
+        self._start()
+        try:
+            self._work()
+        except WfsimError:
+            raise
+        except Exception as exc:
+            raise _engine_error(exc, ()) from exc
+        assert not self._switches, "a run without trio has no step code to hand control to"
+        self._finish()
+
+    async def run(self) -> None:
+        """Run the workflow inside trio: step code runs in trio tasks, under the baton."""
+        clock = trio.lowlevel.current_clock()
+        self._clock = clock if isinstance(clock, MockClock) else None
+        self._coordinator = trio.lowlevel.current_task()
+        self._start()
         guard = (self.time_limit_ns + 1_000_000) / 1e9
         fatal: WfsimError | None = None
         with trio.CancelScope() as scope:
@@ -367,7 +388,10 @@ class Engine:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 try:
-                    await self._loop()
+                    over = False
+                    while not over:
+                        over = self._work()
+                        await self._drain_switches()
                 except WfsimError as exc:  # raised here, not wrapped in an ExceptionGroup
                     fatal = exc
                     nursery.cancel_scope.cancel()
@@ -390,12 +414,18 @@ class Engine:
             self._time_out(outside=True)
         self._finish()
 
-    async def _loop(self) -> None:
+    def _work(self) -> bool:
+        """Do the engine's work until step code must run or the run is over.
+
+        Returns False when switches to step code are pending (the caller drains
+        them and calls again), True when the run is over (cancellations of the
+        code still running may be pending).
+        """
         ready = self._ready
         timers = self._timers
         choose = self.choices.choose
         while True:
-            while ready:
+            while ready and self._livelock is None:
                 # pop(i), not swap-and-pop: choice 0 must mean "the oldest ready work",
                 # so an all-zero tape runs simultaneous work in declaration order.
                 fn, args = ready.pop(choose(len(ready), "schedule") if len(ready) > 1 else 0)
@@ -406,11 +436,10 @@ class Engine:
                 except Exception as exc:  # never a bare TypeError out of trio's nursery
                     raise _engine_error(exc, args) from exc
                 if self._switches:
-                    await self._drain_switches()
-                if self._livelock is not None:
-                    self._time_out(outside=False)
-                    await self._drain_switches()
-                    return
+                    return False
+            if self._livelock is not None:
+                self._time_out(outside=False)
+                return True
             while timers and timers[0][2] is None:
                 heapq.heappop(timers)
             if not timers and self._start_compensation():
@@ -419,14 +448,12 @@ class Engine:
                 if self._unfinished():
                     self._advance(max(self.now, self.time_limit_ns))
                     self._time_out(outside=False)
-                    await self._drain_switches()
-                return
+                return True
             at = timers[0][0]
             if at > self.time_limit_ns:
                 self._advance(self.time_limit_ns)
                 self._time_out(outside=False)
-                await self._drain_switches()
-                return
+                return True
             self._advance(at)
             while timers and timers[0][0] == at:
                 timer = heapq.heappop(timers)
@@ -552,6 +579,8 @@ class Engine:
 
     def current_attempt(self) -> _Attempt | None:
         """The attempt (or body) whose trio task is running now, if any."""
+        if self._coordinator is None:  # a run without trio (run_alone): no code runs
+            return None
         return self._attempt_of_task.get(trio.lowlevel.current_task())
 
     def add_step(self, st: _StepState) -> None:
@@ -1224,7 +1253,7 @@ class Engine:
         if att is not None and not att.done:
             att.end()
             self._release(att)
-            if att is not self._attempt_of_task.get(trio.lowlevel.current_task()):
+            if att is not self.current_attempt():
                 self._cancel_task(att)
         if st in self._slot_wait:
             self._slot_wait.remove(st)

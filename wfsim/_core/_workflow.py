@@ -597,6 +597,13 @@ class Workflow:
         """Every compensation by name (declaration order of their steps)."""
         return {s.compensate.name: s.compensate for s in self._steps.values() if s.compensate}
 
+    @property
+    def runs_code(self) -> bool:
+        """Whether any step, task, compensation or fallback has code to run (a run of a
+        workflow without any needs no trio)."""
+        every = (*self._steps.values(), *self.tasks.values(), *self.compensations.values())
+        return any(s.fn is not None or s.fallback is not None for s in every)
+
     def dependents(self) -> Mapping[str, tuple[str, ...]]:
         """For each step, the steps that list it in ``after=`` (declaration order).
 
