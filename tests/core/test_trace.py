@@ -103,6 +103,12 @@ def test_digest_is_sha256_of_the_canonical_jsonl_for_any_trace(events: list) -> 
     )
     trace = Trace(events)
     assert trace.to_jsonl() == canonical
+    # The engine's rows (each event made only when read) hash the same.
+    rows = Trace.of_rows([(e.seq, e.t_ns, e.kind, e.step, e.attempt, e.fields) for e in events])
+    assert rows.to_jsonl() == canonical
+    assert len(rows) == len(events)
+    assert list(rows) == events
+    assert rows.to_jsonl() == canonical  # once the events are made too
     assert "".join(e.to_json() + "\n" for e in events) == canonical
     assert trace.digest() == hashlib.sha256(canonical.encode()).hexdigest()
 

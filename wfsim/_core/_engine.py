@@ -51,7 +51,7 @@ from ._parallel import MergeConflictError, deep_merge_into, merge_outputs
 from ._retry import retry_delay
 from ._signals import Signal
 from ._time import format_seconds, to_seconds
-from ._trace import TraceEvent
+from ._trace import Row
 from ._trigger import UpstreamCounts, Verdict, evaluate
 from ._trio_clock import MockClock
 from ._wallclock import WallClock
@@ -249,7 +249,7 @@ class Engine:
         self.time_limit_ns = time_limit_ns
         self.epoch = epoch
         self.now = 0
-        self.events: list[TraceEvent] = []
+        self.events: list[Row] = []
         self.status: str | None = None
         self.message = ""
         self._wall = wall_clock
@@ -337,7 +337,7 @@ class Engine:
     def record(
         self, kind: str, step: str | None = None, attempt: int | None = None, **fields: Any
     ) -> None:
-        self.events.append(TraceEvent(len(self.events), self.now, kind, step, attempt, fields))
+        self.events.append((len(self.events), self.now, kind, step, attempt, fields))
 
     def _schedule(self, at_ns: int, fn: Callable[..., None], *args: Any) -> _Timer:
         self._tseq += 1

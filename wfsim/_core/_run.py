@@ -294,22 +294,6 @@ def _postpone_full_gc() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection during a run whose code is all the engine's own.
-
-    The engine makes next to no reference cycles (an attempt and its timers, undone
-    when it ends), so collections there only re-scan the live run; they run again after.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _result(engine: Engine) -> RunResult:
     steps = {
         st.step.name: StepResult(st.step.name, st.status, st.attempts, st.result, st.error)
@@ -322,7 +306,7 @@ def _result(engine: Engine) -> RunResult:
         status=engine.status,
         makespan_ns=engine.now,
         context=engine.context,
-        trace=Trace(engine.events),
+        trace=Trace.of_rows(engine.events),
         steps=steps,
         message=engine.message,
         choices=engine.choices.recorded,
@@ -417,7 +401,7 @@ def run(
     """
     if isinstance(workflow, Workflow) and not workflow.runs_code:
         # No step code: nothing waits on trio, so no trio.run (and no wall clock to patch).
-        with _gc_paused():
+        with _postpone_full_gc():
             engine = _prepare(
                 workflow, input, seed, faults, choices, time_limit, epoch, None, signals
             )
