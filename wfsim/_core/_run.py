@@ -367,6 +367,28 @@ async def _arun(
         return _result(engine)
 
 
+def _alone(workflow: AnyWorkflow) -> bool:
+    """Whether a run of ``workflow`` needs no trio: a DAG with no step code never waits."""
+    return isinstance(workflow, Workflow) and not workflow.runs_code
+
+
+def _run_alone(
+    workflow: AnyWorkflow,
+    input: Mapping[str, Any] | None,
+    seed: int | None,
+    faults: Iterable[Fault],
+    choices: ChoiceSource | Iterable[int] | None,
+    time_limit: Duration,
+    epoch: _dt.datetime,
+    signals: Iterable[Signal],
+) -> RunResult:
+    """One run without trio (:meth:`Engine.run_alone`): no step code, no wall clock."""
+    with _postpone_full_gc():
+        engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, None, signals)
+        engine.run_alone()
+        return _result(engine)
+
+
 def run(
     workflow: AnyWorkflow,
     *,
@@ -399,14 +421,8 @@ def run(
     (before anything runs) and :class:`~wfsim.ExternalWaitError` when step
     code waits on trio directly. Many seeds: :func:`run_many` is cheaper.
     """
-    if isinstance(workflow, Workflow) and not workflow.runs_code:
-        # No step code: nothing waits on trio, so no trio.run (and no wall clock to patch).
-        with _postpone_full_gc():
-            engine = _prepare(
-                workflow, input, seed, faults, choices, time_limit, epoch, None, signals
-            )
-            engine.run_alone()
-            return _result(engine)
+    if _alone(workflow):
+        return _run_alone(workflow, input, seed, faults, choices, time_limit, epoch, signals)
     # Under a test's freeze_time, trio's own clock reads must not tick the test's clock.
     held = freezegun_held(epoch) if patch_wall_clock else contextlib.nullcontext()
     with held:
@@ -449,7 +465,9 @@ def run_many(
     The runs happen one after another inside one trio run, and the wall clock step
     code reads is patched once for all of them (each run still starts at ``epoch``):
     what a single :func:`run` pays to start (trio, the clock patch) is paid once.
-    Young garbage collections happen more rarely while the batch runs.
+    Young garbage collections happen more rarely while the batch runs. A DAG with no
+    step code needs neither trio nor the clock: its runs happen without trio, as
+    :func:`run` does.
     """
     fault_list, signal_list = list(faults), list(signals)
     seed_list = list(seeds)
@@ -471,6 +489,11 @@ def run_many(
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0] and max(thresholds[0], 5000), *thresholds[1:])
     try:
+        if _alone(workflow):
+            return [
+                _run_alone(workflow, input, seed, fault_list, None, time_limit, epoch, signal_list)
+                for seed in seed_list
+            ]
         with held:
             return trio.run(runs, clock=MockClock(autojump_threshold=0))
     finally:
