@@ -679,34 +679,10 @@ class Engine:
                 self._register(st)
         if step.breaker is not None and not self._breaker_admits(att):
             return
-        # Decide every fault first (draws in plan order), then apply: an attempt that
-        # fails at its start does no work, so its latency or hang never happens.
-        applied = self._decide_faults(
-            self._faults_by_step.get(step.name, ()), step.name, att.number
-        )
-        failing = next((f for f, _ in applied if f.fails and f.at == "start"), None)
-        if failing is not None:
-            self.record("fault_injected", step.name, att.number, fault=failing.describe())
-            st.last_exc = failing.make_exception()
-            self._attempt_failed(att, failing.error_name, failing.message, failing.retryable)
-            return
-        crash = next((f for f, _ in applied if f.kind == "crash" and f.at == "before"), None)
-        if crash is not None:  # the engine dies before the attempt does any work
-            self.record("fault_injected", step.name, att.number, fault=crash.describe())
-            self._crash(att, crash)
-            return
-        extra = 0
-        for fault, added in applied:
-            if fault.kind == "latency":
-                self.record("fault_injected", step.name, att.number, fault=fault.describe(added))
-                extra += added
-            elif fault.kind == "hang":
-                self.record("fault_injected", step.name, att.number, fault=fault.describe())
-                att.hung = True
-            elif fault.kind == "crash":  # after the effect: when the attempt's work is done
-                att.crash_fault = att.crash_fault or fault
-            else:  # an error at the end: recorded when the attempt's work is done
-                att.end_fault = att.end_fault or fault
+        faults = self._faults_by_step.get(step.name)
+        extra = self._start_faults(att, faults) if faults else 0
+        if extra is None:
+            return  # failed at its start, or the engine crashed
         if step.timeout_ns is not None:
             deadline = self.now + step.timeout_ns
             att.timers.append(self._schedule(deadline, self._attempt_timeout, att))
@@ -720,6 +696,40 @@ class Engine:
             att.timers.append(self._schedule(self.now + extra, self._spawn, att))
         else:
             self._spawn(att)
+
+    def _start_faults(self, att: _Attempt, faults: Sequence[Fault]) -> int | None:
+        """Apply the faults hitting ``att`` as it starts: the latency it adds, or None when
+        it failed at its start or the engine crashed (the attempt does no work then).
+
+        Every fault is decided first (draws in plan order), then applied: an attempt
+        that fails at its start does no work, so its latency or hang never happens.
+        """
+        st, name, number = att.state, att.state.step.name, att.number
+        applied = self._decide_faults(faults, name, number)
+        failing = next((f for f, _ in applied if f.fails and f.at == "start"), None)
+        if failing is not None:
+            self.record("fault_injected", name, number, fault=failing.describe())
+            st.last_exc = failing.make_exception()
+            self._attempt_failed(att, failing.error_name, failing.message, failing.retryable)
+            return None
+        crash = next((f for f, _ in applied if f.kind == "crash" and f.at == "before"), None)
+        if crash is not None:  # the engine dies before the attempt does any work
+            self.record("fault_injected", name, number, fault=crash.describe())
+            self._crash(att, crash)
+            return None
+        extra = 0
+        for fault, added in applied:
+            if fault.kind == "latency":
+                self.record("fault_injected", name, number, fault=fault.describe(added))
+                extra += added
+            elif fault.kind == "hang":
+                self.record("fault_injected", name, number, fault=fault.describe())
+                att.hung = True
+            elif fault.kind == "crash":  # after the effect: when the attempt's work is done
+                att.crash_fault = att.crash_fault or fault
+            else:  # an error at the end: recorded when the attempt's work is done
+                att.end_fault = att.end_fault or fault
+        return extra
 
     def _spawn(self, att: _Attempt) -> None:
         if not att.done:
