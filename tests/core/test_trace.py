@@ -185,7 +185,7 @@ _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.te
 def test_outputs_and_fields_are_what_their_json_round_trip_gives(value: object) -> None:
     """The trace keeps an output or event fields as JSON would read them back (and only
     when they are JSON-able and short); the shortcut for flat dicts gives the same."""
-    from wfsim._core._engine import _MAX_OUTPUT_CHARS, _MISSING, _jsonable
+    from wfsim._core._values import _MAX_OUTPUT_CHARS, _MISSING, _jsonable
 
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)

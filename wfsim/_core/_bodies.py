@@ -43,12 +43,10 @@ from . import _engine
 from ._context import StepContext
 from ._engine import (
     _BODY,
-    _MISSING,
     TERMINAL,
     Engine,
     _Attempt,
     _AttemptCancelled,
-    _jsonable,
     _StepState,
     _Timer,
     _Waiter,
@@ -58,6 +56,7 @@ from ._imperative import ChildCall, ImperativeWorkflow, StepCall, WorkflowContex
 from ._recorded import Diverged, Entry, HistoryEnd, RecordedHistory
 from ._signals import Signal
 from ._time import format_seconds, to_ns
+from ._values import _MISSING, _jsonable
 from ._workflow import Step, _compensation_of, compensation
 
 __all__ = ["Bodies", "Command"]
