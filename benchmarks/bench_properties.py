@@ -13,6 +13,12 @@ Three runs of the same derandomized search (so the same examples each time):
 
 Throughput is examples / CPU seconds of this process (``time.process_time``), so a machine
 shared with other work still gives comparable numbers; wall seconds are printed too.
+
+Hypothesis mixes constants it finds in the source of loaded local modules (wfsim's own)
+into what it draws, so any change to wfsim's code would change the examples, and two
+versions of wfsim would be timed on different workflows. This benchmark turns that off
+(a private Hypothesis hook, left alone if it moved): the examples then depend only on
+the strategies and the derandomized seed, and before/after numbers compare like with like.
 """
 
 from __future__ import annotations
@@ -28,6 +34,18 @@ from hypothesis import strategies as st
 import wfsim
 from wfsim import strategies as wst
 
+
+def _no_local_constants() -> None:
+    """Draw the same examples whatever wfsim's source says (see the module docstring)."""
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a Hypothesis without that module
+        return
+    if hasattr(providers, "_get_local_constants") and hasattr(providers, "Constants"):
+        providers._get_local_constants = providers.Constants
+
+
+_no_local_constants()
 TAPES = wst.schedules(max_size=60)
 SEEDS = st.integers(0, 2**16)
 
