@@ -242,6 +242,10 @@ def test_exhaustive_runs_every_interleaving_and_fault_placement(tmp_path: pathli
     # The runs a placed fault failed hold every check: the two counts are not confused.
     text = one.format()
     assert "  run statuses: completed 36, failed 72\n" in text
+    # One fault, not "1 fault(s)"; a complete search is not "108 of an estimated 180".
+    assert ": exhaustive, up to 1 fault\n" in text
+    assert f"  runs: 108, every one there is (estimated at most {one.estimated})\n" in text
+    assert ": exhaustive, up to 0 faults\n" in none.format()
     assert text.endswith("  runs that broke a check (expect, invariants, oracles): 0")
     again = explore_exhaustive(path, max_faults=1)
     assert again.to_json() | {"wall_seconds": 0} == one.to_json() | {"wall_seconds": 0}

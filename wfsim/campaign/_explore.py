@@ -405,10 +405,14 @@ class ExhaustiveReport:
         }
 
     def format(self, limit: int = 5) -> str:
-        done = "complete" if self.complete else "stopped at the run limit"
+        faults = f"{self.max_faults} fault" + ("" if self.max_faults == 1 else "s")
+        if self.complete:  # the estimate is an upper bound, taken before the first run
+            runs = f"{self.runs}, every one there is (estimated at most {self.estimated})"
+        else:
+            runs = f"{self.runs} of an estimated {self.estimated} (stopped at the run limit)"
         lines = [
-            f"{self.path} ({self.title}): exhaustive, up to {self.max_faults} fault(s)",
-            f"  runs: {self.runs} of an estimated {self.estimated} ({done})",
+            f"{self.path} ({self.title}): exhaustive, up to {faults}",
+            f"  runs: {runs}",
             f"  fault placements: {self.placements}",
             f"  distinct outcomes: {self.outcomes}  distinct trace digests: {self.digests}",
             "  run statuses: "
