@@ -54,6 +54,17 @@ def test_readme_scenario_loads_and_passes() -> None:
     assert (REPO / "scenarios" / "orders.wfsim.yaml").read_text() == block
 
 
+def test_the_pythons_the_readme_names_as_tested_are_the_ones_ci_runs() -> None:
+    text = " ".join((REPO / "README.md").read_text().split())
+    named = re.search(r"Python 3\.11\+ \(CI runs the tests on ([^)]*)\)", text)
+    assert named is not None and named.group(1) == "3.11 and 3.13"
+    ci = (REPO / ".ci" / "run").read_text()
+    # The base venv is the machine's python3 (3.11 here, requires-python's minimum);
+    # the second is 3.13. No 3.12 leg: the README must not claim one.
+    assert "sys.version_info[:2] == (3, 13)" in ci and "3, 12)" not in ci
+    assert 'requires-python = ">=3.11"' in (REPO / "pyproject.toml").read_text()
+
+
 PATH_RE = r"\b((?:specs|scenarios|examples|tests|benchmarks|scripts)/[\w./*-]+)"
 #: Names that stand for any file in the specs' prose.
 PLACEHOLDERS = {"scenarios/x.wfsim.yaml"}
