@@ -531,7 +531,7 @@ def cmd_minimise(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(json.dumps({"file": args.file, "seed": m.seed, "key": m.key, "path": m.path,
                           "faults_before": len(m.before), "faults": len(m.faults),
                           "digest": m.digest, "runs": m.runs, "run": m.run_command,
-                          "note": m.note}), file=out)
+                          "pythonpath": m.pythonpath}), file=out)
     else:
         print(m.format(), file=out)
     return EXIT_OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -227,29 +228,35 @@ def test_simulate_minimise_lists_the_files_and_refuses_phases(
     )
 
 
-@pytest.mark.spec("CAMP-33")
-def test_a_python_scenario_minimised_elsewhere_gets_a_note(tmp_path: pathlib.Path) -> None:
+@pytest.mark.spec("CAMP-33", "SCN-6")
+def test_a_python_scenario_minimised_elsewhere_prints_a_run_line_that_imports_it(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     planted = pathlib.Path(__file__).parent / "planted"
+    project = tmp_path / "project"
+    (project / "flows").mkdir(parents=True)
     for name in ("planted_bug.py", "checkout.wfsim.yaml"):
-        (tmp_path / name).write_text((planted / name).read_text())
-    here = minimise(
-        tmp_path / "checkout.wfsim.yaml",
-        1084,
-        random_faults=RandomFaults(0.045),
-        out=tmp_path / "checkout-seed1084.min.wfsim.yaml",
+        (project / "flows" / name).write_text((planted / name).read_text())
+    monkeypatch.chdir(project)
+    here = minimise("flows/checkout.wfsim.yaml", 1084, random_faults=RandomFaults(0.045),
+                    out="flows/checkout-seed1084.min.wfsim.yaml")
+    assert (here.pythonpath, here.run_command) == (
+        "", "wfsim run flows/checkout-seed1084.min.wfsim.yaml"
     )
-    assert here.note == ""
-    away = minimise(
-        tmp_path / "checkout.wfsim.yaml",
-        1084,
-        random_faults=RandomFaults(0.045),
-        out=tmp_path / "elsewhere" / "min.wfsim.yaml",
-    )
-    assert "its python: target 'planted_bug:workflow' is imported from its own directory" in (
-        away.note
-    )
-    assert away.format().endswith(away.note)
+    away = minimise("flows/checkout.wfsim.yaml", 1084, random_faults=RandomFaults(0.045))
+    assert away.path == ".wfsim/minimised/checkout-seed1084.min.wfsim.yaml"
+    assert away.run_command == f"PYTHONPATH=flows wfsim run {away.path}"
+    assert away.format().endswith(f"  {away.run_command}")
+    assert f"Run: {away.run_command}\n" in pathlib.Path(away.path).read_text()
     assert away.faults == here.faults and away.digest == here.digest
+    # The printed line runs as printed (from the directory it was printed in) and
+    # fails the same way: exit 1, not 2 for a module it cannot import.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PATH"] = f"{pathlib.Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    done = subprocess.run(["bash", "-c", away.run_command], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "invariants.status" in done.stdout
 
 
 @pytest.mark.spec("CAMP-33")

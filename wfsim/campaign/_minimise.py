@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import os
 import pathlib
+import shlex
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ import yaml
 from wfsim._core._faults import Fault
 from wfsim.scenario import Scenario, ScenarioRun, load_scenario
 from wfsim.scenario._dump import fault_mapping
+from wfsim.scenario._imports import search_path
 from wfsim.scenario._runner import caused
 from wfsim.scenario._yaml import read_yaml
 
@@ -53,7 +55,9 @@ class Minimised:
     ``key`` is the failure kept (``invariants.status``, ``RETRY-3``); ``before``
     and ``faults`` the fault plans before and after shrinking; ``digest`` the
     trace digest of the minimal run (what ``wfsim run OUT`` prints); ``runs``
-    how many runs minimising took; ``note`` a caveat about the file, if any.
+    how many runs minimising took; ``pythonpath`` the directory a run of the file
+    needs on ``PYTHONPATH`` to import its ``python:`` workflow, when it is written
+    where that module is not found (the run command then sets it), else "".
     """
 
     path: str
@@ -63,7 +67,7 @@ class Minimised:
     faults: tuple[Fault, ...]
     digest: str
     runs: int
-    note: str = ""
+    pythonpath: str = ""
 
     @property
     def run_command(self) -> str:
@@ -72,9 +76,10 @@ class Minimised:
         ``wfsim run`` checks expectations and invariants; an oracle's rule shows
         in a one-seed campaign of the file instead.
         """
+        env = f"PYTHONPATH={shlex.quote(self.pythonpath)} " if self.pythonpath else ""
         if "." in self.key:
-            return f"wfsim run {self.path}"
-        return f"wfsim simulate {self.path} --seeds 1 --start-seed {self.seed} --workers 1"
+            return f"{env}wfsim run {self.path}"
+        return f"{env}wfsim simulate {self.path} --seeds 1 --start-seed {self.seed} --workers 1"
 
     def format(self) -> str:
         lines = [
@@ -84,8 +89,6 @@ class Minimised:
             f"wrote {self.path}",
             f"  {self.run_command}",
         ]
-        if self.note:
-            lines.append(f"note: {self.note}")
         return "\n".join(lines)
 
 
@@ -301,7 +304,7 @@ def minimise(
         raise CampaignError(f"{path}: seed {seed}: minimising lost the failure {key!r}")
     target = out if out is not None else default_output(path, seed)
     tape = None if exploration is None or final is None else final.result.choices
-    note = _write(path, target, seed, faults, key, options, len(before), tape)
+    pythonpath = _write(path, target, seed, faults, key, options, len(before), tape)
     if progress is not None:
         plural = "" if len(faults) == 1 else "s"
         progress(f"minimised {path} seed {seed} to {len(faults)} fault{plural}")
@@ -313,7 +316,7 @@ def minimise(
         tuple(faults),
         "" if final is None else final.result.digest(),  # a run that raised has none
         shrinker.runs,
-        note,
+        pythonpath,
     )
 
 
@@ -340,7 +343,7 @@ def _write(
     before: int,
     choices: Sequence[int] | None = None,
 ) -> str:
-    """Write the minimal scenario; return a note when its python: import may not resolve."""
+    """Write the minimal scenario; return the PYTHONPATH entry a run of it needs, or ""."""
     text = pathlib.Path(source).read_text(encoding="utf-8")
     doc, _ = read_yaml(text, source)
     out: dict[str, Any] = {}
@@ -356,9 +359,15 @@ def _write(
     out["faults"] = [fault_mapping(f, error_name=_error_name) for f in faults]
     if "seed" not in out:
         out = {"seed": seed, **out}
+    workflow = doc.get("workflow") if isinstance(doc, dict) else None
+    python = (workflow.get("python") or workflow.get("llama_index")) if isinstance(
+        workflow, dict
+    ) else None
+    pythonpath = _import_dir(python, source, target) if isinstance(python, str) else ""
+    env = f"PYTHONPATH={shlex.quote(pythonpath)} " if pythonpath else ""
     header = (
         f"# Minimised by wfsim from {source} --seed {seed}{options}:\n"
-        f"# {len(faults)} of {before} faults keep {key} failing. Run: wfsim run {target}\n"
+        f"# {len(faults)} of {before} faults keep {key} failing. Run: {env}wfsim run {target}\n"
     )
     body = yaml.safe_dump(out, sort_keys=False, allow_unicode=True, default_flow_style=None)
     try:
@@ -369,13 +378,29 @@ def _write(
             f"cannot write the minimised scenario to {os.fspath(target)!r}: "
             f"{exc.strerror or type(exc).__name__}"
         ) from None
-    python = doc.get("workflow", {}).get("python") if isinstance(doc, dict) else None
-    here = pathlib.Path(source).resolve().parent
-    if python and pathlib.Path(target).resolve().parent != here:
-        return (
-            f"{os.fspath(target)} is not in {source}'s directory, so its python: target "
-            f"{python!r} is imported from its own directory (and the current one): "
-            "write it next to the scenario if that fails"
-        )
-    return ""
+    return pythonpath
+
+
+def _import_dir(python: str, source: str, target: str | os.PathLike[str]) -> str:
+    """Where ``source``'s ``python:`` module is imported from, when a file at ``target``
+    would not search there (SCN-6), else "": relative to the current directory when
+    under it. A module found on no scenario search path (an installed one) needs none.
+    """
+    top = python.partition(":")[0].split(".")[0]
+
+    def holds(entry: str) -> bool:
+        return (pathlib.Path(entry) / f"{top}.py").is_file() or (
+            pathlib.Path(entry) / top / "__init__.py"
+        ).is_file()
+
+    found = next(
+        (e for e in search_path(os.path.dirname(os.path.abspath(source))) if holds(e)), None
+    )
+    if found is None:
+        return ""
+    searched = search_path(os.path.dirname(os.path.abspath(target)))
+    if any(os.path.samefile(found, entry) for entry in searched if os.path.isdir(entry)):
+        return ""
+    relative = os.path.relpath(found)
+    return found if relative.startswith("..") else relative
 
