@@ -94,7 +94,7 @@ class StreamedEvent:
     t_ns: int
     step: str
     attempt: int
-    event: Any = attrs.field(eq=False)
+    event: Any = attrs.field(hash=False)  # compared, not hashed (pydantic events are not)
 
     @property
     def t(self) -> float:
