@@ -493,7 +493,8 @@ class Engine:
     async def _switch_to(self, att: _Attempt, value: outcome.Outcome[Any] | None) -> None:
         if self._wall is not None:
             self._wall.sync(self.now)
-        before = trio.current_time()
+        clock = self._clock  # None: not a MockClock, so waits outside wfsim go unseen
+        before = clock.current_time() if clock is not None else 0.0
         if value is None:
             assert self._nursery is not None
             self._nursery.start_soon(self._task_main, att, name=f"wfsim step {att.state.step.name}")
@@ -503,8 +504,8 @@ class Engine:
         await trio.lowlevel.wait_task_rescheduled(_abort_ok)
         if self._wall is not None:
             self._wall.handed_back(att.state.step.name, att.number)
-        if self._clock is not None and trio.current_time() != before:
-            waited = trio.current_time() - before
+        if clock is not None and clock.current_time() != before:
+            waited = clock.current_time() - before
             raise ExternalWaitError(
                 f"step {att.state.step.name!r} (attempt {att.number}) waited {waited:g} s of "
                 "virtual time outside wfsim, e.g. with trio.sleep(); wfsim cannot order such "
