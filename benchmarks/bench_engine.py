@@ -40,8 +40,8 @@ import trio
 import trio.testing
 
 STEP_SECONDS = 1.0
-CODELESS_TARGET = 0.5  # wfsim code-less / bare trio
-CODE_TARGET = 2.0  # wfsim code steps / bare trio
+CODELESS_TARGET = 0.25  # wfsim code-less / bare trio (issue 16; was 0.5)
+CODE_TARGET = 1.1  # wfsim code steps / bare trio (issue 16; was 2.0)
 SCALING_TARGET = 1.5  # big-run us/step / small-run us/step (code-less)
 MEMORY_TARGET_MB = 1024.0  # peak memory of the big run
 

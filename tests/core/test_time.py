@@ -55,6 +55,22 @@ def test_bad_durations_explain_what_was_expected(value: object, message: str) ->
 
 
 @pytest.mark.spec("TIME-2")
+def test_durations_read_again_give_the_same_nanoseconds() -> None:
+    # Strings and float seconds already read are remembered: the same answers, the same errors.
+    for _ in range(2):
+        assert [to_ns(0.1), to_ns(1.0), to_ns(-0.0), to_ns("250ms"), to_ns(2.5e-10)] == [
+            100_000_000,
+            1_000_000_000,
+            0,
+            250_000_000,
+            0,
+        ]
+        with pytest.raises(ValueError, match="must not be negative, got -1.5"):
+            to_ns(-1.5)
+        assert to_ns(-1.5, allow_negative=True) == -1_500_000_000
+
+
+@pytest.mark.spec("TIME-2")
 def test_durations_format_for_people() -> None:
     assert [format_seconds(n) for n in (0, S // 4, 3 * S // 2, 120 * S, 7200 * S, 10_500)] == [
         "0s", "250ms", "1.5s", "2m", "2h", "0.0105ms",

@@ -54,7 +54,12 @@ def to_ns(value: Duration, *, what: str = "duration", allow_negative: bool = Fal
     elif isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError(f"{what} must be finite, not {value!r}")
+        known = _SECONDS.get(value)
+        if known is not None:
+            return known
         ns = int((Decimal(repr(value)) * NS_PER_SECOND).to_integral_value())
+        if ns >= 0 and len(_SECONDS) < 4096:  # the same few durations again and again
+            _SECONDS[value] = ns
     elif isinstance(value, str):
         known = _PARSED.get(value)
         if known is not None:
@@ -75,6 +80,8 @@ def to_ns(value: Duration, *, what: str = "duration", allow_negative: bool = Fal
 
 #: Durations already read from strings (never negative: the grammar has no sign).
 _PARSED: dict[str, int] = {}
+#: Durations already read from float seconds (the non-negative ones).
+_SECONDS: dict[float, int] = {}
 
 
 def _parse(value: str, what: str) -> int:
