@@ -114,6 +114,23 @@ def test_digest_is_sha256_of_the_canonical_jsonl_for_any_trace(events: list) -> 
 
 
 @pytest.mark.spec("TRACE-3")
+def test_the_jsonl_is_the_same_without_the_c_encoder_and_refuses_what_json_refuses(
+    result: wfsim.RunResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = result.trace.to_jsonl()
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    assert Trace(list(result.trace)).to_jsonl() == text
+    monkeypatch.undo()
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match="Circular reference"):
+        Trace([wfsim.TraceEvent(0, 0, "run_started", fields={"x": loop})]).to_jsonl()
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        Trace([wfsim.TraceEvent(0, 0, "run_started", fields={"x": object()})]).to_jsonl()
+    assert Trace(list(result.trace)).to_jsonl() == text  # a failed encoding leaves nothing
+
+
+@pytest.mark.spec("TRACE-3")
 def test_first_divergence_finds_the_first_different_event(result: wfsim.RunResult) -> None:
     events = list(result.trace)
     changed = [*events[:5], wfsim.TraceEvent(5, 0, "step_ready", "x"), *events[6:]]
