@@ -408,3 +408,63 @@ def test_a_campaign_over_a_llama_index_scenario(tmp_path: Path) -> None:
         ]
     )  # fmt: skip
     assert code == 0
+
+
+@pytest.mark.spec("LLAMA-1")
+def test_the_trace_shows_each_event_as_model_dump_gives_it() -> None:
+    """wrap() reads plain events' fields off the instance: always what model_dump gives."""
+    import pydantic
+    from workflows.events import InputRequiredEvent
+
+    from wfsim.llama._adapter import _PLAIN, _fields
+
+    class Nested(Event):
+        inner: Ping
+        tags: list[str] = pydantic.Field(default_factory=list)
+
+    class Computed(Event):
+        n: int = 1
+
+        @pydantic.computed_field  # type: ignore[prop-decorator]
+        @property
+        def double(self) -> int:
+            return 2 * self.n
+
+    class Aliased(Event):
+        model_config = pydantic.ConfigDict(serialize_by_alias=True)
+        n: int = pydantic.Field(1, serialization_alias="number")
+
+    class Hidden(Event):
+        n: int = 1
+        secret: str = pydantic.Field("x", exclude=True)
+
+    class Custom(Event):
+        n: int = 1
+
+        @pydantic.field_serializer("n")
+        def _n(self, n: int) -> str:
+            return f"#{n}"
+
+    class Mixed(Event):
+        a: str
+        b: float = 0.5
+        c: bool | None = None
+
+    events = [
+        Ping(n=3),
+        Mixed(a="x", b=2, c=True),
+        Mixed(a="é\n"),
+        Nested(inner=Ping(n=1), tags=["a"]),
+        Computed(n=4),
+        Aliased(n=2),
+        Hidden(n=5),
+        Custom(n=6),
+        InputRequiredEvent(prefix="ok? "),
+        Ping(n=1, extra="undeclared"),
+        StopEvent(result={"x": 1}),
+    ]
+    for ev in events:
+        assert _fields(ev) == ev.model_dump(), type(ev).__name__
+    plain = {cls.__name__ for cls, read_off in _PLAIN.items() if read_off}
+    assert {"Ping", "Mixed", "Nested", "InputRequiredEvent"} <= plain  # read off, when scalar
+    assert not plain & {"Computed", "Aliased", "Hidden", "Custom", "StopEvent"}

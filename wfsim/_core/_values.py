@@ -67,6 +67,8 @@ def _jsonable(value: Any) -> Any:
         return _MISSING  # what json.dumps refuses (without raising and catching)
     if type(value) is dict and _flat_and_short(value):
         return dict(value)  # what the round trip below gives, without making the text
+    if type(value) in _SCALARS and _flat_and_short({"": value}):
+        return value  # a scalar reads back equal to itself
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):

@@ -70,10 +70,7 @@ def wrap(ev: Any) -> Event:
         if not isinstance(ev, LEvent):
             raise TypeError(f"expected a LlamaIndex event (workflows.events.Event), not {ev!r}")
         cls = twin(type(ev))
-    try:
-        fields = ev.model_dump()
-    except Exception:
-        fields = {}
+    fields = _fields(ev)
     if isinstance(ev, LStop):
         fields["result"] = ev.result if type(ev) is LStop else ev
     out = cls.__new__(cls)
@@ -81,6 +78,58 @@ def wrap(ev: Any) -> Event:
     out.__dict__["_fields"] = fields
     out.__dict__["llama_event"] = ev
     return out
+
+
+#: Exact types whose values ``model_dump`` gives back as they are.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+#: LlamaIndex's own serializer of every event (it adds the undeclared fields, ``_data``).
+_LLAMA_SERIALIZER = LEvent.__pydantic_decorators__.model_serializers["custom_model_dump"].func
+_PLAIN: dict[type, bool] = {}
+
+
+def _fields(ev: Any) -> dict[str, Any]:
+    """``ev.model_dump()`` (the fields the trace shows), read straight off the instance
+    when that is surely the same: a class whose dump is its declared fields as they are,
+    no undeclared fields, and scalar values. A dump costs more than the rest of wrap()."""
+    cls = type(ev)
+    plain = _PLAIN.get(cls)
+    if plain is None:
+        plain = _PLAIN[cls] = _dumps_plainly(cls)
+    private = ev.__pydantic_private__ or {}
+    if plain and not private.get("_data") and not ev.__pydantic_extra__:
+        values = ev.__dict__
+        out = {}
+        for name in cls.model_fields:
+            value = values.get(name, _MISSING)
+            if type(value) not in _SCALARS:
+                break
+            out[name] = value
+        else:
+            return out
+    try:
+        return dict(ev.model_dump())
+    except Exception:
+        return {}
+
+
+def _dumps_plainly(cls: Any) -> bool:
+    """Whether ``model_dump`` of a ``cls`` instance is its declared fields' values in
+    declaration order (plus LlamaIndex's ``_data``): no serializers, computed,
+    excluded or aliased fields of its own."""
+    decorators = cls.__pydantic_decorators__
+    config = cls.model_config
+    return (
+        not issubclass(cls, LStop)  # StopEvent serializes its result its own way
+        and not cls.model_computed_fields
+        and not decorators.field_serializers
+        and all(d.func is _LLAMA_SERIALIZER for d in decorators.model_serializers.values())
+        and not config.get("serialize_by_alias")
+        and config.get("extra") != "allow"
+        and all(
+            not f.exclude and getattr(f, "exclude_if", None) is None
+            for f in cls.model_fields.values()
+        )
+    )
 
 
 def unwrap(ev: Event, start_class: type[LStart]) -> Any:
