@@ -12,7 +12,10 @@ A worker running v2 code would replay an in-flight v1 run's history, meet a
   with a :class:`wfsim.NondeterminismError` naming the position, ``charge`` and
   ``check_fraud``;
 * ``order_v2``: the fraud check behind ``ctx.patched("fraud-check")``: False while
-  replaying a history recorded before the patch (the old path), True for new runs.
+  replaying a history recorded before the patch (the old path), True for new runs;
+* ``order_v2_new_argument``: the same calls, but ``charge`` now gets the amount in
+  cents: the history recorded ``charge``'s arguments (TRACE-5), so replaying it
+  fails naming the call, the recorded arguments and the new ones.
 
 CI proves the deploy is safe in one line (and ``wfsim replay-history`` does it from a
 shell)::
@@ -82,6 +85,20 @@ async def order_v2(ctx: wfsim.WorkflowContext, order: dict[str, Any]) -> str:
     return str(await ctx.step(ship, order))
 
 
+async def charge_cents(ctx: wfsim.StepContext, order: dict[str, Any], cents: int) -> str:
+    await ctx.sleep("2s")
+    return f"receipt-{order['id']}"
+
+
+@wfsim.workflow(name="order")
+async def order_v2_new_argument(ctx: wfsim.WorkflowContext, order: dict[str, Any]) -> str:
+    await ctx.step(reserve, order)
+    # new in v2: the amount in cents (breaks in-flight v1 runs: charge got only the order)
+    await ctx.step(charge_cents, order, cents=order["amount"] * 100, name="charge")
+    await ctx.sleep("1d")
+    return str(await ctx.step(ship, order))
+
+
 def record(path: pathlib.Path = HISTORY) -> None:
     """Write the in-flight v1 history: a run stopped (time limit 12h) during its wait."""
     result = wfsim.run(order_v1, input=ORDER, seed=0, time_limit="12h")
@@ -89,7 +106,7 @@ def record(path: pathlib.Path = HISTORY) -> None:
 
 
 def main() -> None:
-    for body in (order_v2_breaking, order_v2):
+    for body in (order_v2_breaking, order_v2_new_argument, order_v2):
         try:
             wfsim.replay_history(body, HISTORY, input=ORDER)
         except wfsim.NondeterminismError as exc:

@@ -78,7 +78,18 @@ def cmd_replay_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     replayed = len(result.trace.of_kind("call_replayed"))
     print(
         f"{args.file}: workflow {workflow.name!r} reproduces the recorded run "
-        f"({replayed} call(s) replayed)",
+        f"({replayed} call(s) replayed{_unchecked_args(args.file)})",
         file=out,
     )
     return EXIT_OK
+
+
+def _unchecked_args(file: str) -> str:
+    """A history of trace format 1 has no call arguments: say they were not compared."""
+    from wfsim._core._history import load_history
+    from wfsim._core._recorded import RecordedHistory
+
+    recorded = RecordedHistory.from_events(load_history(file)[0], file)
+    if recorded.has_args:
+        return ""
+    return "; arguments not compared: the history was recorded before trace format 2 (TRACE-5)"

@@ -76,7 +76,7 @@ def test_order_and_step_lists_read_child_workflows(good: wfsim.RunResult) -> Non
         "but billing started at t=0s and shipping completed at t=2s"
     )
     assert [line.split("] ")[1] for line in failure.trace_lines] == [
-        '#1 child_started billing workflow="billing"',
+        '#1 child_started billing workflow="billing" args=[[{}], {}]',
         "#12 child_completed shipping",
     ]
     failure = only(check_expectations({"failed": ["billing"]}, good))

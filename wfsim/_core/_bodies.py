@@ -40,6 +40,7 @@ import outcome
 from wfsim.errors import NondeterminismError, SignalTimeoutError, WfsimError
 
 from . import _engine
+from ._callargs import call_args, encode_args
 from ._context import StepContext
 from ._engine import (
     _BODY,
@@ -79,14 +80,6 @@ def error_name(exc: BaseException) -> str:
 
 def _fn_name(fn: Any) -> str:
     return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or fn)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Whether a replayed command's arguments equal the recorded ones."""
-    try:
-        return bool(a == b)
-    except Exception:  # an exotic __eq__: compare what the trace would show
-        return repr(a) == repr(b)
 
 
 def _with_args(compensate: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
@@ -261,7 +254,7 @@ class Bodies:
             code.clock = None  # nothing more to replay: the code is live from here
             cmd = self.history[key] = Command(kind, base, what, args)
             return cmd, False
-        if cmd.kind != kind or cmd.base != base or not _same(cmd.args, args):
+        if cmd.kind != kind or cmd.base != base or cmd.args != args:
             raise self._diverged(key, cmd.what, what)
         return cmd, True
 
@@ -324,11 +317,11 @@ class Bodies:
         path, _, number = position.partition("#")
         return self._diverged((path, int(number)), recorded, new)
 
-    def _take(self, kind: str, name: str, what: str) -> Entry:
+    def _take(self, kind: str, name: str, what: str, args: Any) -> Entry:
         """replay_history: the recorded call this one must be (or the end of the replay)."""
         assert self.recorded is not None
         try:
-            return self.recorded.take(kind, name, what)
+            return self.recorded.take(kind, name, what, args)
         except HistoryEnd:
             self.reproduced = True
             raise _HistoryReproduced() from None
@@ -349,7 +342,7 @@ class Bodies:
         for item in items:
             if isinstance(item, StepCall):
                 name = self._call_name(item.name)
-                entry = self._take("call", name, _describe(item))
+                entry = self._take("call", name, _describe(item), call_args(item.args, item.kwargs))
                 st = _StepState(Step(name=name, index=len(engine.states)), 0)
                 fields: dict[str, Any] = {}
                 if entry.error is not None:
@@ -364,7 +357,8 @@ class Bodies:
                     code.clock = max(code.clock, entry.end_ns)
             elif isinstance(item, ChildCall):
                 name = self._call_name(item.name)
-                entry = self._take("child", name, f"ctx.child({item.workflow.name})")
+                what = f"ctx.child({item.workflow.name}, {_repr.repr(item.input)})"
+                entry = self._take("child", name, what, call_args((item.input,), {}))
                 ends.append(entry.end_ns)
                 ctx = WorkflowContext(self, prefix=f"{name}/")
                 child_body = item.workflow.fn(ctx, item.input)
@@ -500,14 +494,15 @@ class Bodies:
         waiter.on_done = functools.partial(self._resume, body, live)
         for item in items:
             if isinstance(item, StepCall):
-                args = (_fn_name(item.fn), item.args, dict(item.kwargs))
+                traced = call_args(item.args, item.kwargs)
+                args = (_fn_name(item.fn), encode_args(traced))
                 cmd, replay = self._command(body, "step", item.name, _describe(item), args)
                 if cmd.state is None:
                     cmd.state = self._new_call(item)
                     cmd.name = cmd.state.step.name
                     cmd.state.waiter = waiter
                     live.append(cmd.state)
-                    engine.make_ready(cmd.state)
+                    engine.make_ready(cmd.state, args=traced)
                 elif cmd.state.status not in TERMINAL:  # in flight at the crash: wait for it
                     cmd.state.waiter = waiter
                     live.append(cmd.state)
@@ -515,9 +510,11 @@ class Bodies:
                     answers[len(states)] = self._replayed(cmd)
                 st = cmd.state
             elif isinstance(item, ChildCall):
-                what = f"ctx.child({item.workflow.name})"
-                cmd, replay = self._command(body, "child", item.name, what, item.workflow.name)
-                st = self._new_child(item, cmd, replay)
+                what = f"ctx.child({item.workflow.name}, {_repr.repr(item.input)})"
+                traced = call_args((item.input,), {})
+                args = (item.workflow.name, encode_args(traced))
+                cmd, replay = self._command(body, "child", item.name, what, args)
+                st = self._new_child(item, cmd, replay, traced)
                 st.waiter = waiter
                 live.append(st)
             else:
@@ -644,11 +641,13 @@ class Bodies:
         self.engine.add_step(st)
         return st
 
-    def _new_child(self, call: ChildCall, cmd: Command, replay: bool) -> _StepState:
+    def _new_child(self, call: ChildCall, cmd: Command, replay: bool, traced: Any) -> _StepState:
         """A child runs as a branch; replayed, its body runs again against its history."""
         if not replay:
             cmd.name = self._call_name(call.name)
-            self.engine.record("child_started", cmd.name, workflow=call.workflow.name)
+            self.engine.record(
+                "child_started", cmd.name, workflow=call.workflow.name, args=traced
+            )
         body = call.workflow.fn(WorkflowContext(self, prefix=f"{cmd.name}/"), call.input)
         path = self._path_of(self.body_attempt())
         return self._new_branch(body, path, None, name=cmd.name, child=True)

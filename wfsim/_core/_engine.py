@@ -69,6 +69,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "StepContext"]
 
+#: No extra fields on an event.
+_NO_FIELDS: Mapping[str, Any] = types.MappingProxyType({})
+
 #: A timer: [at_ns, seq, fn or None when cancelled, args]. Lists, so cancelling is O(1).
 _Timer = list[Any]
 
@@ -592,9 +595,10 @@ class Engine:
             self.comp_states[comp.name] = st.compensation
             self._faults_by_step[comp.name] = [f for f in self.faults if f.matches(comp.name)]
 
-    def make_ready(self, st: _StepState) -> None:
-        """``st`` is ready: its first attempt starts when the ready list picks it."""
-        self._make_ready(st)
+    def make_ready(self, st: _StepState, **fields: Any) -> None:
+        """``st`` is ready: its first attempt starts when the ready list picks it;
+        ``fields`` go on its ``step_ready`` (a body call's ``args``, TRACE-5)."""
+        self._make_ready(st, fields)
 
     def start_code(self, att: _Attempt) -> None:
         """Run ``att``'s code (a body or a branch) when the ready list picks it."""
@@ -638,9 +642,9 @@ class Engine:
         return self._delivery_faults(what, name, number) if self.delivery_faults else (1, 0)
 
     # -- step life cycle ----------------------------------------------------------------------
-    def _make_ready(self, st: _StepState) -> None:
+    def _make_ready(self, st: _StepState, fields: Mapping[str, Any] = _NO_FIELDS) -> None:
         st.status = "ready"
-        self.record("step_ready", st.step.name)
+        self.record("step_ready", st.step.name, **fields)
         self._ready.append((self._begin_attempt, (st,)))
 
     def _begin_attempt(self, st: _StepState) -> None:

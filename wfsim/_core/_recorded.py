@@ -5,8 +5,10 @@ order the body made the calls), its output or error, each child's ``child_starte
 each ``patched`` marker and every ``signal_received``. That is the history new code
 must reproduce (specs/imperative.md IMP-14): the same calls, by name, in that order,
 answered with the recorded outcomes; the waits for signals answered with the payloads
-received. A trace does not record the calls' arguments or the body's sleeps, so those
-are not compared.
+received; each call's arguments, as the trace records them (TRACE-5: a canonical JSON
+form or its hash). A trace does not record the body's sleeps, so those are not compared,
+and a history written before trace format 2 has no arguments: they are not compared
+either (:attr:`RecordedHistory.has_args`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import attrs
 
 from wfsim.errors import StepTimeoutError, WfsimError
 
+from ._callargs import describe_args, encode_args
 from ._faults import InjectedError
 from ._trace import TraceEvent
 
@@ -52,6 +55,8 @@ class Entry:
     error: str | None = None
     message: str = ""
     used: bool = False
+    #: The call's recorded arguments (TRACE-5); None in a trace of format 1.
+    args: Any = None
 
     @property
     def what(self) -> str:
@@ -107,10 +112,10 @@ class RecordedHistory:
             name = e.step
             if e.kind == "step_ready" and isinstance(name, str) and name not in compensations:
                 if name not in open_:
-                    open_[name] = entry = Entry("call", name, e.t_ns, e.seq)
+                    open_[name] = entry = Entry("call", name, e.t_ns, e.seq, args=e.get("args"))
                     entries.append(entry)
             elif e.kind == "child_started" and isinstance(name, str):
-                open_[name] = entry = Entry("child", name, e.t_ns, e.seq)
+                open_[name] = entry = Entry("child", name, e.t_ns, e.seq, args=e.get("args"))
                 entries.append(entry)
             elif e.kind == "patched":
                 entries.append(Entry("patch", str(e.get("patch")), e.t_ns, e.seq))
@@ -141,8 +146,14 @@ class RecordedHistory:
             status=status,
         )
 
-    def take(self, kind: str, name: str, what: str) -> Entry:
-        """The recorded call the code's next call ``name`` must match (Diverged if none)."""
+    @property
+    def has_args(self) -> bool:
+        """Whether the trace recorded its calls' arguments (trace format 2 on, TRACE-5)."""
+        return all(e.args is not None for e in self.entries if e.kind != "patch")
+
+    def take(self, kind: str, name: str, what: str, args: Any = None) -> Entry:
+        """The recorded call the code's next call ``name`` (with ``args``, as the trace
+        records them) must match (Diverged if none, or if its arguments differ)."""
         entries = self.entries
         while self.cursor < len(entries) and (
             entries[self.cursor].used or entries[self.cursor].kind == "patch"
@@ -163,6 +174,17 @@ class RecordedHistory:
             if entry.t_ns != head.t_ns:
                 break
             if not entry.used and entry.kind == kind and entry.name == name:
+                if (
+                    entry.args is not None
+                    and args is not None
+                    and encode_args(entry.args) != encode_args(args)
+                ):
+                    what = "the child" if kind == "child" else "the call"
+                    raise Diverged(
+                        self.position(entry),
+                        f"{what} {name!r} with arguments {describe_args(entry.args)}",
+                        f"{what} {name!r} with arguments {describe_args(args)}",
+                    )
                 entry.used = True
                 return entry
         raise Diverged(self.position(head), head.what, what)
