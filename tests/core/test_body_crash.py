@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import attrs
 import pytest
 
 import wfsim
@@ -357,6 +358,60 @@ def test_nondeterminism_fails_the_run_even_if_the_body_catches_it() -> None:
     assert errors[0].position == "body#2"
     assert errors[0].recorded.startswith("ctx.step(charge, 0.")
     assert "raised NondeterminismError" in result.message
+
+
+@pytest.mark.spec("IMP-12", "COMP-9")
+def test_nondeterminism_blocks_the_run_and_nothing_is_compensated() -> None:
+    """Temporal fails the workflow task, not the workflow: the run waits for a code fix
+    and no compensation runs. wfsim ends it failed with nothing undone."""
+    from wfsim.checks import check_all, check_compensations
+
+    replays: list[int] = []
+
+    async def refund(ctx: wfsim.StepContext, amount: int) -> None:
+        RUNS.append(f"refund {amount}")
+
+    @wfsim.workflow
+    async def flow(ctx: wfsim.WorkflowContext, _: Any) -> str:
+        replays.append(1)
+        await ctx.step(charge, 1, compensate=refund)
+        await ctx.step(charge, len(replays) + 1, compensate=refund)  # changes on replay
+        await ctx.sleep(5)
+        return "done"
+
+    faults = [Fault.crash(body="sleep")]
+    result = wfsim.run(flow, faults=faults)
+    assert result.status == "failed"
+    assert result.message.endswith(
+        "; the run is blocked until its code is fixed, so nothing was compensated "
+        "(registered: refund:2, refund)"
+    )
+    assert result.trace.compensation_order() == []
+    assert not any(e.kind.startswith("compensation_") for e in result.trace)
+    assert RUNS == ["charge 1", "charge 2"]
+    assert check_all(flow, faults, result.trace) == []
+    # the oracle: a blocked run that compensated anyway is caught
+    nondeterminism = result.trace.of_kind("nondeterminism")[0]
+    events = list(result.trace)
+    fake = wfsim.Trace(
+        [
+            *events[:-1],
+            attrs.evolve(
+                events[-1],
+                kind="compensation_started",
+                step="refund",
+                attempt=1,
+                fields={"for_step": "charge"},
+            ),
+        ]
+    )
+    (violation,) = check_compensations(flow, faults, fake)
+    assert violation.rule == "IMP-12"
+    assert violation.message == (
+        "compensation 'refund' has compensation_started at t=2s, but a NondeterminismError "
+        "at t=2s blocked the run; a blocked run compensates nothing"
+    )
+    assert violation.events[0] is nondeterminism
 
 
 @pytest.mark.spec("DET-9", "FAULT-15")

@@ -208,6 +208,11 @@ class Bodies:
     def failed(self) -> bool:
         return self.body.state.status == "failed"
 
+    def blocked(self) -> bool:
+        """A NondeterminismError blocks the run, as a workflow task failure blocks a
+        Temporal workflow until a fixed worker replays it: no compensation runs (IMP-12)."""
+        return self.broken is not None
+
     def time_out(self) -> list[str]:
         """The run timed out: end the body and its branches; say what the body waited for."""
         described = []

@@ -201,6 +201,10 @@ class Style(Protocol):
     def failed(self) -> bool:
         """Whether the run failed (its body raised)."""
 
+    def blocked(self) -> bool:
+        """Whether the run cannot go on until its code is fixed (a NondeterminismError,
+        IMP-12): it ends failed and compensates nothing."""
+
     def time_out(self) -> list[str]:
         """The run timed out: end its code; what it still waited for, described."""
 
@@ -1604,6 +1608,8 @@ class Engine:
         """When the forward work is over and a step failed, start undoing (LIFO)."""
         if self._compensating or not self._registered or not self._run_failed():
             return False
+        if self.style is not None and self.style.blocked():
+            return False  # blocked until the code is fixed: nothing is undone (IMP-12)
         if any(st.status not in TERMINAL for st in self.states.values()):
             return False  # e.g. a hung attempt: the forward work is not over (COMP-1)
         self._compensating = True
@@ -1723,6 +1729,12 @@ class Engine:
         if not failed:
             self.status = "completed"
             self.message = ""
+        elif comps and self.style is not None and self.style.blocked():
+            self.status = "failed"
+            self.message = (
+                f"{what}; the run is blocked until its code is fixed, so nothing was "
+                f"compensated (registered: {', '.join(c.step.name for c in comps)})"
+            )
         elif not comps:
             self.status = "failed"
             self.message = what

@@ -32,12 +32,28 @@ def check_compensations(
     skips all the rest, with ``"continue"`` nothing is skipped; parallel sagas skip
     nothing and, without a concurrency limit, start every compensation at one instant.
     COMP-7: a compensation attempt still running when the run finished was cancelled.
+    IMP-12: a run a NondeterminismError blocked compensates nothing.
     """
     return compensations(Run.of(workflow, faults, trace))
 
 
 def compensations(run: Run) -> list[Violation]:
     comp_events = [e for e in run.trace if e.step in run.compensation_names]
+    blocked = next((e for e in run.trace if e.kind == "nondeterminism"), None)
+    if blocked is not None:  # IMP-12: blocked until the code is fixed, nothing undone
+        first_of: dict[str, TraceEvent] = {}
+        for e in comp_events:
+            first_of.setdefault(str(e.step), e)
+        return [
+            violation(
+                "IMP-12",
+                f"compensation {name!r} has {e.kind} at {at(e)}, but a NondeterminismError "
+                f"at {at(blocked)} blocked the run; a blocked run compensates nothing",
+                blocked,
+                e,
+            )
+            for name, e in first_of.items()
+        ]
     # a body may raise without any step failing; its run's status is checked by COMP-5.
     # A DAG run compensates when it failed (TRIG-3): a failure a trigger rule or a
     # group's partial success absorbed does not fail it.
