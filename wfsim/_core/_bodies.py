@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import inspect
 import reprlib
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -378,17 +378,35 @@ class Bodies:
                 st = self._new_branch(item, self._path_of(body), waiter)
                 live.append(st)
             states.append(st)
+
+        def resume() -> None:
+            if code.clock is not None:  # a child ran at once: it ended when the history says
+                code.clock = max([code.clock, *(t for t in ends if t is not None)])
+
+        return await self._await_calls(body, waiter, live, states, {}, resume)
+
+    async def _await_calls(
+        self,
+        body: _Attempt,
+        waiter: _Waiter,
+        live: list[_StepState],
+        states: list[_StepState],
+        answers: Mapping[int, Any],
+        resume: Callable[[], None],
+    ) -> list[Any]:
+        """The end of an await of calls: park until the ``live`` ones ended, ``resume``
+        the body's clock, raise the first failure, else every result in call order
+        (``answers``: the history's, by index, for calls it answered)."""
         waiter.remaining = len(live)
         if live:
-            await engine.hand_back()
+            await self.engine.hand_back()
         if body.done:
             raise _AttemptCancelled()
-        if code.clock is not None:  # a child ran at once: it ended when the history says
-            code.clock = max([code.clock, *(t for t in ends if t is not None)])
+        resume()
         for st in states:
             if st.status == "failed":
                 raise st.last_exc or WfsimError(f"step {st.step.name!r} failed: {st.error}")
-        return [st.result for st in states]
+        return [answers.get(k, st.result) for k, st in enumerate(states)]
 
     def _wake_if_alive(self, body: _Attempt) -> None:
         if not body.done and body.task is not None:
@@ -529,16 +547,8 @@ class Bodies:
                 live.append(st)
             states.append(st)
             cmds.append(cmd)
-        waiter.remaining = len(live)
-        if live:
-            await engine.hand_back()
-        if body.done:
-            raise _AttemptCancelled()
-        self._resumed(body, cmds)
-        for st in states:
-            if st.status == "failed":
-                raise st.last_exc or WfsimError(f"step {st.step.name!r} failed: {st.error}")
-        return [answers.get(k, st.result) for k, st in enumerate(states)]
+        resume = functools.partial(self._resumed, body, cmds)
+        return await self._await_calls(body, waiter, live, states, answers, resume)
 
     def _replayed(self, cmd: Command) -> Any:
         """A call answered from the history: traced ``call_replayed``; its recorded result."""
