@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import wfsim
 from wfsim import strategies as wst
 from wfsim._core import _engine
+from wfsim.scenario import load_scenario_text
 
 CASES = wst.workflows_with_faults(
     wst.imperative_workflows(max_calls=5, signals=("go",)),
@@ -59,5 +60,11 @@ def test_the_suite_finds_the_planted_replay_bug_and_shrinks_it_to_one_crash(
     assert "FAULT-17" in message, message
     _, faults = found[-1]
     assert [f.kind for f in faults] == ["crash"], faults
+    # ... printed as a scenario file (SCN-17), not pickled Python: it loads to that plan
+    assert "Save the counterexample as counterexample.wfsim.yaml" in message, message
+    text = message.split("# counterexample.wfsim.yaml\n", 1)[1].split("\nand replay it", 1)[0]
+    scenario = load_scenario_text(text)
+    assert list(scenario.faults) == faults
+    assert scenario.workflow.fn == found[-1][0].fn
     monkeypatch.setattr(_engine, "_PLANTED_BUG", None)
     _search()  # the same search, the bug off: every oracle holds

@@ -22,6 +22,7 @@ import yaml
 from wfsim._core._events import EventWorkflow
 from wfsim._core._faults import Fault
 from wfsim._core._imperative import ImperativeWorkflow
+from wfsim._core._program import Program
 from wfsim._core._retry import RetryPolicy
 from wfsim._core._run import DEFAULT_TIME_LIMIT
 from wfsim._core._signals import Signal
@@ -29,6 +30,7 @@ from wfsim._core._time import DEFAULT_EPOCH, Duration, format_seconds, to_ns
 from wfsim._core._workflow import SagaPolicy, Step, Workflow
 from wfsim.errors import ScenarioError
 
+from ._inline_bodies import body_doc
 from ._resilience import ContextKey, StaticFallback, breaker_doc
 
 __all__ = ["dump_scenario", "fault_mapping"]
@@ -64,7 +66,9 @@ def dump_scenario(
     ``breaker:`` (in full on the first step naming one, by name on the others);
     a fallback only as a :class:`~wfsim.scenario.StaticFallback` and a cache
     key only as a :class:`~wfsim.scenario.ContextKey`, the forms a file has
-    (SCN-15). For any
+    (SCN-15). A body that is a :class:`~wfsim._core._program.Program` (what
+    ``wfsim.strategies.imperative_workflows`` draws) is written inline as
+    ``body:`` (SCN-17). For any
     other workflow (or one with code) give ``python="package.module:attr"``, the
     import path a file names it by. ``choices`` (e.g. ``result.choices``) is
     written as ``settings.choices`` (trailing zeros dropped: a tape answers 0
@@ -88,6 +92,8 @@ def dump_scenario(
         doc["workflow"] = {"python": python}
     elif isinstance(workflow, Workflow):
         doc["workflow"] = writer.workflow(workflow)
+    elif isinstance(workflow, ImperativeWorkflow) and isinstance(workflow.fn, Program):
+        doc["workflow"] = body_doc(workflow, writer, _seconds)
     else:
         kind = "an event workflow" if isinstance(workflow, EventWorkflow) else "a workflow body"
         raise writer.error(

@@ -45,6 +45,7 @@ from wfsim.errors import (
 
 from ._expect import TRACE_DURATION_FIELDS, split_makespan
 from ._imports import import_module
+from ._inline_bodies import BODY_ONLY, build_body_workflow
 from ._inline_events import build_event_workflow, event_keys_in_dag
 from ._resilience import BreakerSpecs
 from ._schema import DELIVERY_FAULT_KINDS, PROBABILITY_HELP
@@ -233,7 +234,7 @@ class _Builder:
     def workflow(self, spec: Mapping[str, Any], settings: Mapping[str, Any]) -> AnyWorkflow:
         workflow: AnyWorkflow
         if "llama_index" in spec:
-            for key in ("name", "steps", "saga", "events", "timeout"):
+            for key in ("name", "steps", "saga", "events", "timeout", *BODY_ONLY):
                 if key in spec:
                     self.fail(
                         ("workflow", key),
@@ -243,7 +244,7 @@ class _Builder:
             self.no_limit_for_events(spec, settings)
             return event_wf
         if "python" in spec:
-            for key in ("name", "steps", "saga", "events", "timeout"):
+            for key in ("name", "steps", "saga", "events", "timeout", *BODY_ONLY):
                 if key in spec:
                     self.fail(
                         ("workflow", key),
@@ -254,10 +255,24 @@ class _Builder:
                 self.no_limit_for_events(spec, settings)
                 return workflow
             limit = spec.get("max_concurrency", workflow.max_concurrency)
+        elif "body" in spec:
+            return build_body_workflow(self, spec, settings)
         elif "events" in spec:
+            if "signals" in spec:
+                self.fail(
+                    ("workflow", "signals"),
+                    "declared signals are for an inline body (workflow.body); an event "
+                    "workflow's steps receive events",
+                )
             return build_event_workflow(self, spec, settings)
         else:
             self.no_event_keys(spec)
+            if "signals" in spec:
+                self.fail(
+                    ("workflow", "signals"),
+                    "declared signals are for an inline body (workflow.body); an inline DAG "
+                    "of steps cannot receive signals",
+                )
             workflow = Workflow(
                 spec.get("name", default_name(self.file)),
                 max_concurrency=settings.get("max_concurrency", spec.get("max_concurrency")),

@@ -287,15 +287,16 @@ def _explain(error: ValidationError) -> tuple[Path, str]:
     if kind == "oneOf" and not isinstance(value, Mapping):
         return path, f"expected a mapping, got {describe(value)}"  # its type error comes first
     if kind == "oneOf" and sub is _def("workflow"):
-        given = [k for k in ("steps", "python", "llama_index") if k in value]
+        given = [k for k in ("steps", "body", "python", "llama_index") if k in value]
         if len(given) > 1:
             return path, (
-                "give 'steps' (an inline workflow), 'python' ('module:attr') or 'llama_index' "
-                f"('module:Class'), not {' and '.join(repr(k) for k in given)}"
+                "give 'steps' (an inline workflow), 'body' (an inline workflow body), 'python' "
+                f"('module:attr') or 'llama_index' ('module:Class'), not "
+                f"{' and '.join(repr(k) for k in given)}"
             )
         return path, (
-            "expected 'steps' (an inline workflow), 'python' ('module:attr') or 'llama_index' "
-            "('module:Class')"
+            "expected 'steps' (an inline workflow), 'body' (an inline workflow body), 'python' "
+            "('module:attr') or 'llama_index' ('module:Class')"
         )
     if kind == "oneOf" and sub is _def("fault") and _delivery_fault(value):
         given = _kinds(value)

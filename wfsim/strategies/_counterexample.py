@@ -39,10 +39,11 @@ def format_counterexample(
 
     ``choices`` is the run's recorded schedule (``result.choices``): written as
     ``settings.choices``, it makes the file replay the very run, whatever seed
-    the replay line gives. A workflow a file cannot hold inline (step code, an
-    imperative body, an event workflow) is printed instead, with the reason, as
-    Python that reruns the run: the drawn objects pickled (the strategies' step
-    code pickles), then ``wfsim.run``.
+    the replay line gives. A drawn body (a ``Program``) is written inline
+    (``workflow: {body: ...}``, SCN-17), body crashes included. A workflow a file
+    cannot hold (step code, a body written in Python, a drawn event workflow) is
+    printed instead, with the reason, as Python that reruns the run: the drawn
+    objects pickled (the strategies' step code pickles), then ``wfsim.run``.
     """
     from wfsim.scenario import dump_scenario  # the loader is heavier than the strategies
 

@@ -8,7 +8,7 @@ names (for :func:`fault_plans`) without running it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from typing import Any
 
 import attrs
@@ -18,11 +18,11 @@ from hypothesis.strategies import DrawFn, SearchStrategy
 
 from wfsim._core._context import StepContext
 from wfsim._core._events import Event, EventWorkflow, StartEvent, StopEvent
-from wfsim._core._imperative import ImperativeWorkflow, WorkflowContext
+from wfsim._core._imperative import ImperativeWorkflow
+from wfsim._core._program import Call, Gather, Instruction, Pause, Program, WaitForSignal, Work
 from wfsim._core._retry import RetryPolicy
 from wfsim._core._signals import Signal
-from wfsim._core._workflow import SagaPolicy, Step, compensation
-from wfsim.errors import SignalTimeoutError
+from wfsim._core._workflow import SagaPolicy, compensation
 
 from ._check import check_bool, check_int, check_order, check_strategy
 from ._workflows import _SAGAS, durations_ms, retry_policies
@@ -253,131 +253,6 @@ def _event_workflows(draw: DrawFn, options: _EventOptions) -> EventWorkflow:
 
 
 # -- imperative workflows ----------------------------------------------------------------------
-
-
-@attrs.frozen
-class Work:
-    """A call's step function: sleep ``duration_ns``, return ``output``."""
-
-    duration_ns: int = 0
-    output: int | None = None
-
-    async def __call__(self, ctx: StepContext) -> int | None:
-        if self.duration_ns:
-            await ctx.sleep(f"{self.duration_ns}ns")
-        return self.output
-
-
-@attrs.frozen
-class Call:
-    """``await ctx.step(Work(...), name=name, retry=..., timeout=..., compensate=...)``.
-
-    ``catch``: a failure of the step is caught by the body, which goes on.
-    """
-
-    name: str
-    work: Work = Work()
-    retry: RetryPolicy | None = None
-    timeout_ns: int | None = None
-    undo: Step | None = None
-    catch: bool = False
-
-    def call(self, ctx: WorkflowContext) -> Any:
-        timeout = None if self.timeout_ns is None else f"{self.timeout_ns}ns"
-        return ctx.step(
-            self.work, name=self.name, retry=self.retry, timeout=timeout, compensate=self.undo
-        )
-
-    async def run(self, ctx: WorkflowContext, results: dict[str, Any]) -> None:
-        try:
-            results[self.name] = await self.call(ctx)
-        except Exception:
-            if not self.catch:
-                raise
-            results[self.name] = "failed"
-
-
-@attrs.frozen
-class Gather:
-    """``await ctx.gather(*calls)``; ``catch``: a failure is caught and the body goes on."""
-
-    calls: tuple[Call, ...]
-    catch: bool = False
-
-    async def run(self, ctx: WorkflowContext, results: dict[str, Any]) -> None:
-        try:
-            values = await ctx.gather(*(c.call(ctx) for c in self.calls))
-        except Exception:
-            if not self.catch:
-                raise
-            return
-        results.update(zip((c.name for c in self.calls), values, strict=True))
-
-
-@attrs.frozen
-class Pause:
-    """``await ctx.sleep(duration)``."""
-
-    duration_ns: int
-
-    async def run(self, ctx: WorkflowContext, results: dict[str, Any]) -> None:
-        await ctx.sleep(f"{self.duration_ns}ns")
-
-
-@attrs.frozen
-class WaitForSignal:
-    """``await ctx.wait_for_signal(name, timeout=...)``; a timeout records None."""
-
-    signal: str
-    timeout_ns: int
-
-    async def run(self, ctx: WorkflowContext, results: dict[str, Any]) -> None:
-        try:
-            payload = await ctx.wait_for_signal(self.signal, timeout=f"{self.timeout_ns}ns")
-        except SignalTimeoutError:
-            payload = None
-        results.setdefault("signals", []).append([self.signal, payload])
-
-
-Instruction = Call | Gather | Pause | WaitForSignal
-
-
-@attrs.frozen
-class Program:
-    """A drawn workflow body: its instructions in order; returns what the calls returned."""
-
-    instructions: tuple[Instruction, ...]
-
-    async def __call__(self, ctx: WorkflowContext, input: Any) -> dict[str, Any]:
-        results: dict[str, Any] = {}
-        for instruction in self.instructions:
-            await instruction.run(ctx, results)
-        return results
-
-    def calls(self) -> list[Call]:
-        """Every step call, in program order."""
-        out: list[Call] = []
-        for item in self.instructions:
-            if isinstance(item, Call):
-                out.append(item)
-            elif isinstance(item, Gather):
-                out.extend(item.calls)
-        return out
-
-    def steps(self) -> Mapping[str, Step]:
-        """The steps and compensations the body may call, as step definitions (for faults)."""
-        out: dict[str, Step] = {}
-        for c in self.calls():
-            out[c.name] = Step(
-                c.name,
-                index=-1,
-                duration_ns=c.work.duration_ns,
-                retry=c.retry,
-                timeout_ns=c.timeout_ns,
-            )
-            if c.undo is not None:
-                out[c.undo.name] = c.undo
-        return out
 
 
 @attrs.frozen
