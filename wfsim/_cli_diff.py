@@ -12,11 +12,12 @@ import argparse
 import json
 import pathlib
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from wfsim._core._trace import Trace, read_trace_file
-from wfsim._core._tracediff import diff_traces
 from wfsim.errors import WfsimError
+
+if TYPE_CHECKING:  # imported where a diff is made: `wfsim --help` builds the parser only
+    from wfsim._core._trace import Trace
 
 __all__ = ["add_parser", "cmd_diff"]
 
@@ -69,6 +70,8 @@ def _sides(args: argparse.Namespace) -> list[tuple[str, int | None]]:
 
 def _load(path: str, seed: int | None) -> tuple[Trace, str]:
     """The trace of one side, and its name in the output."""
+    from wfsim._core._trace import read_trace_file
+
     if _is_trace(path):
         return read_trace_file(path, DiffError), path
     from wfsim.scenario import load_scenario, run_scenario
@@ -82,6 +85,8 @@ def _load(path: str, seed: int | None) -> tuple[Trace, str]:
 
 
 def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from wfsim._core._tracediff import diff_traces
+
     (a_path, a_seed), (b_path, b_seed) = _sides(args)
     a, a_name = _load(a_path, a_seed)
     b, b_name = _load(b_path, b_seed)
