@@ -40,7 +40,7 @@ import outcome
 from wfsim.errors import NondeterminismError, SignalTimeoutError, WfsimError
 
 from . import _engine
-from ._callargs import call_args, encode_args
+from ._callargs import call_args, traced_args
 from ._context import StepContext
 from ._engine import (
     _BODY,
@@ -517,8 +517,8 @@ class Bodies:
         waiter.on_done = functools.partial(self._resume, body, live)
         for item in items:
             if isinstance(item, StepCall):
-                traced = call_args(item.args, item.kwargs)
-                args = (_fn_name(item.fn), encode_args(traced))
+                traced, text = traced_args(item.args, item.kwargs)
+                args = (_fn_name(item.fn), text)
                 cmd, replay = self._command(body, "step", item.name, _describe(item), args)
                 if cmd.state is None:
                     cmd.state = self._new_call(item)
@@ -534,8 +534,8 @@ class Bodies:
                 st = cmd.state
             elif isinstance(item, ChildCall):
                 what = f"ctx.child({item.workflow.name}, {_repr.repr(item.input)})"
-                traced = call_args((item.input,), {})
-                args = (item.workflow.name, encode_args(traced))
+                traced, text = traced_args((item.input,), {})
+                args = (item.workflow.name, text)
                 cmd, replay = self._command(body, "child", item.name, what, args)
                 st = self._new_child(item, cmd, replay, traced)
                 st.waiter = waiter

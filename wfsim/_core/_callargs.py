@@ -36,7 +36,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["MAX_ARGS_CHARS", "call_args", "describe_args", "encode_args"]
+__all__ = ["MAX_ARGS_CHARS", "call_args", "describe_args", "encode_args", "traced_args"]
 
 #: A canonical form longer than this is recorded as its hash.
 MAX_ARGS_CHARS = 256
@@ -60,11 +60,17 @@ _AS_TEXT = (
 def call_args(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
     """What the trace records for a call with ``args`` and ``kwargs``: the canonical
     ``[[args...], {kwargs}]``, or ``"sha256:<16 hex>"`` when its text is too long."""
+    return traced_args(args, kwargs)[0]
+
+
+def traced_args(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, str]:
+    """:func:`call_args` and its :func:`encode_args` text, encoded once."""
     value = [[_canon(a, 0) for a in args], {str(k): _canon(kwargs[k], 0) for k in sorted(kwargs)}]
     text = _ENCODE(value)
     if len(text) > MAX_ARGS_CHARS:
-        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
-    return value
+        digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+        return digest, digest
+    return value, text
 
 
 def encode_args(recorded: Any) -> str:
