@@ -65,3 +65,18 @@ def test_minimise_keeps_a_delivery_fault_that_matters_and_writes_it_back(
     assert minimal.faults == (wfsim.Fault.duplicate(event="StepThreeEvent", occurrences=[1, 2]),)
     outcome = run_scenario(minimal)
     assert [f.key for f in outcome.failures] == ["result"]
+
+
+@pytest.mark.spec("CAMP-21", "FAULT-15")
+def test_a_body_point_crash_that_fired_is_not_listed_as_never_fired() -> None:
+    from examples.durable_payment import checkout
+
+    fired = wfsim.Fault.crash(body="after:*")
+    idle = wfsim.Fault.crash(body="signal:never")
+    result = wfsim.run(checkout, input={"id": 7}, faults=[fired, idle])
+    coverage = run_coverage(result.trace)
+    assert coverage["faults"] == [["after:*", None, "crash"]]  # the rule that fired
+    tally = CoverageTally(CoverageUniverse.of(checkout, [fired, idle]))
+    tally.add(coverage)
+    never = tally.coverage().never_by_kind().get("fault rules never fired")
+    assert never == ["crash on signal:never"]

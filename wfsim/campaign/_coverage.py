@@ -79,9 +79,10 @@ def run_coverage(trace: Trace) -> dict[str, Any]:
             breakers.append([event.get("breaker"), event.get("previous"), event.get("state")])
             continue
         if kind == "fault_injected" and step is None:
-            # a delivery fault (FAULT-20) names no step: its event type or signal, and occurrence
+            # a delivery fault (FAULT-20) names no step: its event type or signal, and
+            # occurrence; a crash at a body point (FAULT-15) names the point it hit
             fault = event.get("fault") or {}
-            where = fault.get("event") or fault.get("signal")
+            where = fault.get("event") or fault.get("signal") or fault.get("point")
             if where is not None:
                 faults.append([where, fault.get("occurrence"), _fault_label(fault)])
             continue
