@@ -409,3 +409,47 @@ def test_runs_at_once_in_two_timezones_are_refused() -> None:
         release.set()
         first.join(60)
     assert "utc" in seen and "tokyo" not in seen
+
+
+@pytest.mark.spec("TIME-4")
+def test_another_thread_reads_host_time_while_runs_start_and_end() -> None:
+    """Regression: between time-machine's start and wfsim's thread check another thread
+    read a fixed instant, and after the last run ended one read raised; either stalled a
+    Dask worker's event loop (thread switches forced every microsecond to hit them)."""
+    import sys
+    import threading
+    import traceback
+
+    offset = time.time() - time.monotonic()
+    bad: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            try:
+                now = time.time()
+            except Exception:
+                bad.append(traceback.format_exc())
+                continue
+            if abs(now - (time.monotonic() + offset)) > 60:
+                bad.append(f"read {now}")
+
+    wf = wfsim.Workflow("tiny")
+
+    @wf.step
+    async def tick(ctx: wfsim.StepContext) -> None:
+        pass
+
+    watcher = threading.Thread(target=watch)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    watcher.start()
+    try:
+        begin = time.monotonic()
+        while time.monotonic() - begin < 2 and not bad:
+            wfsim.run(wf)
+    finally:
+        sys.setswitchinterval(switch)
+        stop.set()
+        watcher.join()
+    assert not bad, bad[0]

@@ -153,7 +153,9 @@ class _SharedTraveller:
             if self.users == 0:
                 import time_machine  # imported here: it imports pytest (~60 ms of start-up)
 
-                travel = time_machine.travel(0.0, tick=False)
+                # Host time, ticking: what every thread reads in the instant between
+                # start() and the shadowing below (a fixed 0 there stalled Dask's loop).
+                travel = time_machine.travel(time.time(), tick=True)
                 try:
                     traveller: Any = travel.start()
                 except RuntimeError as exc:  # a clock library time-machine cannot start under
@@ -203,13 +205,18 @@ class _SharedTraveller:
             return ns
         import time_machine
 
-        stack: list[Any] = getattr(time_machine, "traveller_stack", None) or getattr(
-            time_machine, "coordinates_stack", []
-        )
+        # A copy: another thread's run may start or end while this one reads.
+        found: Any = getattr(time_machine, "traveller_stack", None)
+        if found is None:  # time-machine 2
+            found = getattr(time_machine, "coordinates_stack", ())
+        stack: list[Any] = list(found)
         below = _index(stack, self.traveller)
         if below > 0:  # a traveller started before the first run (a test's own travel)
             return int(stack[below - 1].time_ns())
-        return int(sys.modules["_time_machine"].original_time_ns())
+        try:
+            return int(sys.modules["_time_machine"].original_time_ns())
+        except ValueError:  # the last run ended meanwhile: time-machine is unpatched now
+            return time.clock_gettime_ns(time.CLOCK_REALTIME)
 
     def time(self) -> float:
         return self.time_ns() / NS_PER_SECOND
