@@ -40,7 +40,7 @@ import outcome
 from wfsim.errors import NondeterminismError, SignalTimeoutError, WfsimError
 
 from . import _engine
-from ._callargs import call_args, traced_args
+from ._callargs import traced_args
 from ._context import StepContext
 from ._engine import (
     _BODY,
@@ -322,11 +322,12 @@ class Bodies:
         path, _, number = position.partition("#")
         return self._diverged((path, int(number)), recorded, new)
 
-    def _take(self, kind: str, name: str, what: str, args: Any) -> Entry:
-        """replay_history: the recorded call this one must be (or the end of the replay)."""
+    def _take(self, kind: str, name: str, what: str, args: tuple[Any, str]) -> Entry:
+        """replay_history: the recorded call this one must be (or the end of the replay);
+        ``args``: the call's arguments as the trace records them, and their text."""
         assert self.recorded is not None
         try:
-            return self.recorded.take(kind, name, what, args)
+            return self.recorded.take(kind, name, what, *args)
         except HistoryEnd:
             self.reproduced = True
             raise _HistoryReproduced() from None
@@ -347,7 +348,8 @@ class Bodies:
         for item in items:
             if isinstance(item, StepCall):
                 name = self._call_name(item.name)
-                entry = self._take("call", name, _describe(item), call_args(item.args, item.kwargs))
+                args = traced_args(item.args, item.kwargs)
+                entry = self._take("call", name, _describe(item), args)
                 st = _StepState(Step(name=name, index=len(engine.states)), 0)
                 fields: dict[str, Any] = {}
                 if entry.error is not None:
@@ -363,7 +365,7 @@ class Bodies:
             elif isinstance(item, ChildCall):
                 name = self._call_name(item.name)
                 what = f"ctx.child({item.workflow.name}, {_repr.repr(item.input)})"
-                entry = self._take("child", name, what, call_args((item.input,), {}))
+                entry = self._take("child", name, what, traced_args((item.input,), {}))
                 ends.append(entry.end_ns)
                 ctx = WorkflowContext(self, prefix=f"{name}/")
                 child_body = item.workflow.fn(ctx, item.input)

@@ -151,9 +151,12 @@ class RecordedHistory:
         """Whether the trace recorded its calls' arguments (trace format 2 on, TRACE-5)."""
         return all(e.args is not None for e in self.entries if e.kind != "patch")
 
-    def take(self, kind: str, name: str, what: str, args: Any = None) -> Entry:
+    def take(
+        self, kind: str, name: str, what: str, args: Any = None, text: str | None = None
+    ) -> Entry:
         """The recorded call the code's next call ``name`` (with ``args``, as the trace
-        records them) must match (Diverged if none, or if its arguments differ)."""
+        records them, ``text`` their encoding) must match (Diverged if none, or if its
+        arguments differ)."""
         entries = self.entries
         while self.cursor < len(entries) and (
             entries[self.cursor].used or entries[self.cursor].kind == "patch"
@@ -177,7 +180,7 @@ class RecordedHistory:
                 if (
                     entry.args is not None
                     and args is not None
-                    and encode_args(entry.args) != encode_args(args)
+                    and encode_args(entry.args) != (text or encode_args(args))
                 ):
                     what = "the child" if kind == "child" else "the call"
                     raise Diverged(
