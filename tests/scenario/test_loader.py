@@ -1420,3 +1420,46 @@ def test_a_bare_task_name_suggests_its_group_task() -> None:
         "<string>:8: faults[0].step: unknown step or task 'fraud': "
         "did you mean 'checks/fraud'?"
     )
+
+
+@pytest.mark.spec("SCN-6")
+def test_scenarios_loaded_in_threads_at_once_import_their_modules(tmp_path: pathlib.Path) -> None:
+    """Threads (a Dask worker with several) share ``sys.path``: one import must not take
+    away the entry another is importing from."""
+    import sys as _sys
+    import threading
+
+    count = 40
+    for i in range(count):
+        (tmp_path / f"wfsim_scn_thread_{i}.py").write_text(
+            f"import wfsim\nwf = wfsim.Workflow('t{i}')\nwf.add_step('only', duration=1)\n"
+        )
+    failures: list[str] = []
+    start = threading.Barrier(4)
+
+    def load(offset: int) -> None:
+        start.wait(10)
+        for i in range(offset, count, 4):
+            try:
+                load_scenario_text(
+                    f"scenario: t\nworkflow: {{python: 'wfsim_scn_thread_{i}:wf'}}\n",
+                    str(tmp_path / f"t{i}.wfsim.yaml"),
+                )
+            except ScenarioError as exc:
+                failures.append(str(exc))
+
+    before = list(_sys.path)
+    switch = _sys.getswitchinterval()
+    _sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        _sys.setswitchinterval(switch)
+        for i in range(count):
+            _sys.modules.pop(f"wfsim_scn_thread_{i}", None)
+    assert failures == []
+    assert _sys.path == before

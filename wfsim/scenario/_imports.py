@@ -17,6 +17,7 @@ import functools
 import importlib
 import os
 import sys
+import threading
 import tomllib
 import types
 from pathlib import Path
@@ -24,6 +25,9 @@ from pathlib import Path
 __all__ = ["import_attribute", "import_module", "search_path"]
 
 _ROOT_FILES = ("pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg")
+
+#: Held while search entries are on sys.path (re-entrant: an import may load a scenario).
+_PATH_LOCK = threading.RLock()
 
 
 @functools.lru_cache(maxsize=256)
@@ -78,15 +82,18 @@ def import_module(name: str, base_dir: str) -> types.ModuleType:
     does not depend on which scenario files were loaded before. A module, once
     imported, stays in ``sys.modules`` as any import does.
     """
-    added = [entry for entry in search_path(base_dir) if entry not in sys.path]
-    sys.path[:0] = added
-    importlib.invalidate_caches()
-    try:
-        return importlib.import_module(name)
-    finally:
-        for entry in added:
-            with contextlib.suppress(ValueError):  # the imported code took it off itself
-                sys.path.remove(entry)
+    # One import at a time: threads share sys.path (a Dask worker may run several
+    # batches at once), and one import must not remove the entry another searches.
+    with _PATH_LOCK:
+        added = [entry for entry in search_path(base_dir) if entry not in sys.path]
+        sys.path[:0] = added
+        importlib.invalidate_caches()
+        try:
+            return importlib.import_module(name)
+        finally:
+            for entry in added:
+                with contextlib.suppress(ValueError):  # the imported code took it off itself
+                    sys.path.remove(entry)
 
 
 def import_attribute(target: str, base_dir: str) -> object:
