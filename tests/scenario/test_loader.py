@@ -1329,6 +1329,21 @@ def test_an_alias_bomb_is_refused_before_it_is_built() -> None:
     assert peak < 5_000_000  # bytes: the 10**8 values are counted, never built
 
 
+@pytest.mark.spec("SCN-2", "SCN-10")
+def test_an_alias_bomb_inside_a_node_that_holds_itself_is_refused_not_looped_on() -> None:
+    """Found by the fuzz suite (a hang of the full run): naming the bomb walked from the
+    looping node back into itself for ever."""
+    lines = ["  - &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"  - &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 7)]
+    bomb = "scenario: t\nloop: &r\n  - *r\n" + "\n".join(lines) + "\n"
+    with pytest.raises(ScenarioError) as info:
+        load_scenario_text(bomb, "bomb.wfsim.yaml")
+    assert str(info.value) == (
+        "bomb.wfsim.yaml:9: loop[6]: this value expands to more than 1,000,000 values once "
+        "its aliases are expanded; are anchors and aliases nested into a bomb?"
+    )
+
+
 @pytest.mark.spec("SCN-2")
 def test_deep_nesting_is_an_error_not_a_crash() -> None:
     with pytest.raises(ScenarioError, match=r"nested"):

@@ -375,6 +375,7 @@ def _refuse_bombs(root: Node, file: str) -> None:
     # Name the smallest part that is too big on its own: the bomb, not the document.
     node: Node = root
     path: Path = ()
+    seen = {id(root)}  # an alias to a node that holds it must not lead back into it
     while True:
         if isinstance(node, MappingNode):
             pairs: list[tuple[Node, Path]] = [
@@ -386,10 +387,15 @@ def _refuse_bombs(root: Node, file: str) -> None:
             pairs = [(item, (*path, i)) for i, item in enumerate(node.value)]
         else:
             pairs = []
-        bigger = [(child, sub) for child, sub in pairs if sizes.get(id(child), 0) > MAX_VALUES]
+        bigger = [
+            (child, sub)
+            for child, sub in pairs
+            if sizes.get(id(child), 0) > MAX_VALUES and id(child) not in seen
+        ]
         if not bigger:
             break
         node, path = bigger[0]
+        seen.add(id(node))
     raise scenario_error(
         file,
         _line(node),
