@@ -289,7 +289,22 @@ def small_runs(deps: Deps, mod: ModuleType | None, repeats: int, no_gc: bool) ->
         runners.append(("wfsim code steps", wfsim_runner(mod, with_code=True)))
     runners.append(("bare trio", run_bare_trio))
     runners.append(("heapq loop", run_heapq))
-    return [measure(name, runner, deps, repeats, no_gc) for name, runner in runners]
+    # Interleaved: repeat k of every variant, then repeat k + 1, so a change of load on a
+    # shared machine hits every variant alike and the ratios stay comparable.
+    times: dict[str, list[float]] = {name: [] for name, _ in runners}
+    makespans: dict[str, set[float]] = {name: set() for name, _ in runners}
+    for _ in range(repeats):
+        for name, runner in runners:
+            seconds, makespan = time_one(runner, deps, no_gc)
+            times[name].append(seconds)
+            makespans[name].add(makespan)
+    varied = {name: sorted(m) for name, m in makespans.items() if len(m) != 1}
+    if varied:
+        raise RuntimeError(f"makespan varied between repeats: {varied}")
+    return [
+        Measurement(name, len(deps), min(times[name]), makespans[name].pop(), repeats)
+        for name, _ in runners
+    ]
 
 
 def big_run(args: argparse.Namespace, mod: ModuleType, small_us: float | None) -> BigRun:
@@ -340,7 +355,8 @@ def print_table(args: argparse.Namespace, results: Sequence[Measurement], expect
 
 def print_big(big: BigRun) -> None:
     print(f"\nbig run: wfsim code-less, {big.steps} steps, makespan {big.makespan:g} s")
-    print(f"  wall {big.best_s:.3f} s, {big.us_per_step:.2f} us/step")
+    timed = "CPU" if CLOCK is time.process_time else "wall"
+    print(f"  {timed} {big.best_s:.3f} s, {big.us_per_step:.2f} us/step")
     print(f"  big / small us/step = {fmt_ratio(big.ratio_vs_small)} (target <= {SCALING_TARGET})")
     print(f"  tracemalloc peak = {big.tracemalloc_peak_mb:.1f} MB (target < {MEMORY_TARGET_MB:g})")
     print(f"  ru_maxrss (whole process) = {big.max_rss_mb:.1f} MB")

@@ -266,16 +266,15 @@ class Engine:
         # The recovery the last crash scheduled: its time and what it resumes (the
         # arguments of _recover), so a crash during a recovery can hand on the rest.
         self._recovery: tuple[int, list[_StepState], list[_Timer], list[Any]] | None = None
-        names = [*workflow.steps, *workflow.compensations]
+        steps = workflow.steps
         # Each step's faults in plan order, patterns resolved once.
         # Only names some fault targets get an entry (most steps of a big run have none).
         self._faults_by_step: dict[str, list[Fault]] = {}
         if self.faults:
-            for name in names:
+            for name in [*steps, *workflow.compensations]:
                 matching = [f for f in self.faults if f.matches(name)]
                 if matching:
                     self._faults_by_step[name] = matching
-        steps = workflow.steps
         self.states: dict[str, _StepState] = {
             name: _StepState(steps[name], len(steps[name].after)) for name in steps
         }
