@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 import wfsim
@@ -402,3 +404,22 @@ def test_injected_error_by_name_and_exotic_classes() -> None:
     exc = Fault.error("a", error=Picky).make_exception()
     assert isinstance(exc, wfsim.InjectedError) and exc.error_name == "Picky"
     assert isinstance(Fault.error("a", error=ValueError).make_exception(), ValueError)
+
+
+def test_run_result_steps_read_like_the_dict_of_step_results_they_stand_for() -> None:
+    # RunResult.steps makes each StepResult when first read; it reads as the dict did.
+    wf = wfsim.Workflow("w")
+    wf.add_step("a", duration=1, output={"x": 1})
+    wf.add_step("b", after=["a"])
+    result = wfsim.run(wf)
+    expected = {
+        "a": wfsim.StepResult("a", "completed", 1, {"x": 1}),
+        "b": wfsim.StepResult("b", "completed", 1),
+    }
+    assert result.steps == expected and expected == result.steps
+    assert list(result.steps) == ["a", "b"] and len(result.steps) == 2
+    assert result.steps["a"] is result.steps["a"]
+    assert repr(result.steps) == repr(expected)
+    assert pickle.loads(pickle.dumps(result)) == result == wfsim.run(wf)
+    with pytest.raises(KeyError):
+        result.steps["c"]

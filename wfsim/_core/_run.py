@@ -52,6 +52,33 @@ class StepResult:
     error: str | None = None
 
 
+class _StepResults(Mapping[str, StepResult]):
+    """``RunResult.steps``: each :class:`StepResult` is made when first read (a frozen
+    value costs microseconds to make, a run whose steps nobody reads makes none)."""
+
+    __slots__ = ("_ended", "_made")
+
+    def __init__(self, ended: dict[str, tuple[str, int, Any, str | None]]) -> None:
+        #: name -> (status, attempts, result, error)
+        self._ended = ended
+        self._made: dict[str, StepResult] = {}
+
+    def __getitem__(self, name: str) -> StepResult:
+        made = self._made.get(name)
+        if made is None:
+            made = self._made[name] = StepResult(name, *self._ended[name])
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ended)
+
+    def __len__(self) -> int:
+        return len(self._ended)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
 @attrs.frozen
 class RunResult:
     """Everything a run produced. ``trace`` is the source of truth; the rest is derived.
@@ -295,10 +322,9 @@ def _postpone_full_gc() -> Iterator[None]:
 
 
 def _result(engine: Engine) -> RunResult:
-    steps = {
-        st.step.name: StepResult(st.step.name, st.status, st.attempts, st.result, st.error)
-        for st in engine.step_states()
-    }
+    steps = _StepResults(
+        {st.step.name: (st.status, st.attempts, st.result, st.error) for st in engine.step_states()}
+    )
     assert engine.status is not None
     return RunResult(
         workflow=engine.workflow.name,
