@@ -163,6 +163,8 @@ class Bodies:
         self._seeds: dict[str, int] = {}
         self._point_hits = [0] * len(engine.body_faults)
         self._children_ended: set[str] = set()
+        #: replay_history: each ended branch's clock (when its history says it ended).
+        self._branch_clocks: dict[_StepState, int | None] = {}
         self._patches: dict[str, str] = {}
         self._patch_answers: dict[str, bool] = {}
         self.finished = False
@@ -256,7 +258,8 @@ class Bodies:
         key = (code.path, code.seq)
         cmd = self.history.get(key)
         if cmd is None:
-            code.clock = None  # nothing more to replay: the code is live from here
+            if self.recorded is None:  # (replay_history: every command is new, time recorded)
+                code.clock = None  # nothing more to replay: the code is live from here
             cmd = self.history[key] = Command(kind, base, what, args)
             return cmd, False
         if cmd.kind != kind or cmd.base != base or cmd.args != args:
@@ -322,12 +325,15 @@ class Bodies:
         path, _, number = position.partition("#")
         return self._diverged((path, int(number)), recorded, new)
 
-    def _take(self, kind: str, name: str, what: str, args: tuple[Any, str]) -> Entry:
+    def _take(
+        self, kind: str, name: str, what: str, args: tuple[Any, str], code: _Code
+    ) -> Entry:
         """replay_history: the recorded call this one must be (or the end of the replay);
-        ``args``: the call's arguments as the trace records them, and their text."""
+        ``args``: the call's arguments as the trace records them, and their text;
+        ``code``: the body or branch making it (its clock: when it was recorded)."""
         assert self.recorded is not None
         try:
-            return self.recorded.take(kind, name, what, *args)
+            return self.recorded.take(kind, name, what, *args, at_ns=code.clock)
         except HistoryEnd:
             self.reproduced = True
             raise _HistoryReproduced() from None
@@ -349,7 +355,7 @@ class Bodies:
             if isinstance(item, StepCall):
                 name = self._call_name(item.name)
                 args = traced_args(item.args, item.kwargs)
-                entry = self._take("call", name, _describe(item), args)
+                entry = self._take("call", name, _describe(item), args, code)
                 st = _StepState(Step(name=name, index=len(engine.states)), 0)
                 fields: dict[str, Any] = {}
                 if entry.error is not None:
@@ -365,7 +371,7 @@ class Bodies:
             elif isinstance(item, ChildCall):
                 name = self._call_name(item.name)
                 what = f"ctx.child({item.workflow.name}, {_repr.repr(item.input)})"
-                entry = self._take("child", name, what, traced_args((item.input,), {}))
+                entry = self._take("child", name, what, traced_args((item.input,), {}), code)
                 ends.append(entry.end_ns)
                 ctx = WorkflowContext(self, prefix=f"{name}/")
                 child_body = item.workflow.fn(ctx, item.input)
@@ -384,6 +390,7 @@ class Bodies:
         def resume() -> None:
             if code.clock is not None:  # a child ran at once: it ended when the history says
                 code.clock = max([code.clock, *(t for t in ends if t is not None)])
+            self._after_branches(code, live)
 
         return await self._await_calls(body, waiter, live, states, {}, resume)
 
@@ -409,6 +416,14 @@ class Bodies:
             if st.status == "failed":
                 raise st.last_exc or WfsimError(f"step {st.step.name!r} failed: {st.error}")
         return [answers.get(k, st.result) for k, st in enumerate(states)]
+
+    def _after_branches(self, code: _Code, branches: Sequence[_StepState]) -> None:
+        """replay_history: ``code`` goes on after ``branches``: at the latest of their
+        recorded ends (each branch's clock when it ended), if it is later than its own."""
+        if code.clock is None:
+            return
+        ends = [self._branch_clocks.get(st) for st in branches]
+        code.clock = max([code.clock, *(t for t in ends if t is not None)])
 
     def _wake_if_alive(self, body: _Attempt) -> None:
         if not body.done and body.task is not None:
@@ -683,7 +698,10 @@ class Bodies:
         if branch.status not in TERMINAL:
             branch.awaiting.append(att)
             await self.engine.park_until_woken(att)
-        self._resumed(att, [cmd])
+        if self.recorded is not None:  # the code goes on when the branch's history ended
+            self._after_branches(self._code[att], [branch])
+        else:
+            self._resumed(att, [cmd])
         if branch.status == "failed":
             raise branch.last_exc or WfsimError("a spawned branch failed")
         return branch.result
@@ -740,6 +758,9 @@ class Bodies:
         att.end()
         att.task = None
         st = att.state
+        code = self._code.get(att)
+        if self.recorded is not None and code is not None:
+            self._branch_clocks[st] = code.clock
         engine = self.engine
         # A replayed child whose end the history has already traced is not traced again.
         trace = st.child and st.step.name not in self._children_ended

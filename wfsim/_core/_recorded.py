@@ -152,11 +152,18 @@ class RecordedHistory:
         return all(e.args is not None for e in self.entries if e.kind != "patch")
 
     def take(
-        self, kind: str, name: str, what: str, args: Any = None, text: str | None = None
+        self,
+        kind: str,
+        name: str,
+        what: str,
+        args: Any = None,
+        text: str | None = None,
+        at_ns: int | None = None,
     ) -> Entry:
         """The recorded call the code's next call ``name`` (with ``args``, as the trace
         records them, ``text`` their encoding) must match (Diverged if none, or if its
-        arguments differ)."""
+        arguments differ). ``at_ns``: the time the calling code's history says it is
+        (its clock), where a call of a concurrent branch was recorded."""
         entries = self.entries
         while self.cursor < len(entries) and (
             entries[self.cursor].used or entries[self.cursor].kind == "patch"
@@ -172,25 +179,40 @@ class RecordedHistory:
                 what,
             )
         head = entries[i]
-        # Calls made at one instant (a gather) may come in another order.
+        # Calls made at one instant (a gather) may come in another order; a branch's call
+        # (ctx.spawn, ctx.gather of coroutines) is where its clock says it was made, even
+        # after calls another branch made earlier but replays later.
+        found: Entry | None = None
         for entry in entries[i:]:
             if entry.t_ns != head.t_ns:
                 break
             if not entry.used and entry.kind == kind and entry.name == name:
-                if (
-                    entry.args is not None
-                    and args is not None
-                    and encode_args(entry.args) != (text or encode_args(args))
-                ):
-                    what = "the child" if kind == "child" else "the call"
-                    raise Diverged(
-                        self.position(entry),
-                        f"{what} {name!r} with arguments {describe_args(entry.args)}",
-                        f"{what} {name!r} with arguments {describe_args(args)}",
-                    )
-                entry.used = True
-                return entry
-        raise Diverged(self.position(head), head.what, what)
+                found = entry
+                break
+        if found is None and at_ns is not None and at_ns != head.t_ns:
+            found = next(
+                (
+                    e
+                    for e in entries[i:]
+                    if e.t_ns == at_ns and not e.used and e.kind == kind and e.name == name
+                ),
+                None,
+            )
+        if found is None:
+            raise Diverged(self.position(head), head.what, what)
+        if (
+            found.args is not None
+            and args is not None
+            and encode_args(found.args) != (text or encode_args(args))
+        ):
+            call = "the child" if kind == "child" else "the call"
+            raise Diverged(
+                self.position(found),
+                f"{call} {name!r} with arguments {describe_args(found.args)}",
+                f"{call} {name!r} with arguments {describe_args(args)}",
+            )
+        found.used = True
+        return found
 
     def position(self, entry: Entry) -> str:
         return f"history#{self._calls().index(entry) + 1}"
