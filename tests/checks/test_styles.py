@@ -195,6 +195,28 @@ def test_every_oracle_is_silent_on_random_imperative_bodies(case: Body) -> None:
     assert check_all(case.workflow, case.faults, result.trace) == [], result.trace.format()
 
 
+async def _second(ctx: wfsim.StepContext, *args: Any) -> None:
+    await ctx.sleep(1)
+
+
+async def _undone_in_parallel(ctx: wfsim.WorkflowContext, inp: Any) -> None:
+    for name in ("s00", "s02"):
+        await ctx.step(_second, name=name, compensate=wfsim.compensation(f"undo_{name}"))
+    raise RuntimeError("boom")
+
+
+@pytest.mark.spec("COMP-5", "TIME-5", "ORACLE-3")
+def test_a_body_whose_compensation_hangs_times_out_although_another_failed_for_good() -> None:
+    # Found by the property above: parallel compensations, one failed for good, one hung
+    # until the time limit. The run is timed_out (what is still running is cancelled),
+    # as for a DAG; COMP-5 asked for compensation_failed.
+    workflow = wfsim.workflow(saga=SagaPolicy(parallel=True))(_undone_in_parallel)
+    faults = [Fault.hang("undo_s00"), Fault.error("undo_s02", error="Injected", retryable=False)]
+    result = wfsim.run(workflow, faults=faults, time_limit=60)
+    assert result.status == "timed_out"
+    assert check_all(workflow, faults, result.trace) == []
+
+
 # -- tampering -------------------------------------------------------------------------------
 
 
