@@ -213,9 +213,20 @@ class _EventBuilder:
                 "(StartEvent for the first step)",
             )
         raw = spec["accepts"]
-        if isinstance(raw, str):
-            return (self.type_name(raw, (*base, "accepts")),)
-        return tuple(self.type_name(t, (*base, "accepts", i)) for i, t in enumerate(raw))
+        paths: list[Path] = (
+            [(*base, "accepts")]
+            if isinstance(raw, str)
+            else [(*base, "accepts", i) for i in range(len(raw))]
+        )
+        names = [raw] if isinstance(raw, str) else list(raw)
+        for path, type_name in zip(paths, names, strict=True):
+            if type_name == "StopEvent":  # the engine's rule (EVT-1), at its line
+                self.fail(
+                    path,
+                    f"step {name!r} cannot accept StopEvent: it ends the run (LlamaIndex "
+                    "rejects it too); accept another event type",
+                )
+        return tuple(self.type_name(t, p) for t, p in zip(names, paths, strict=True))
 
     def step(self, wf: EventWorkflow, name: str, spec: Mapping[str, Any]) -> None:
         base: Path = ("workflow", "steps", name)
