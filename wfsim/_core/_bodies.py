@@ -42,20 +42,12 @@ from wfsim.errors import NondeterminismError, SignalTimeoutError, WfsimError
 from . import _engine
 from ._callargs import traced_args
 from ._context import StepContext
-from ._engine import (
-    _BODY,
-    TERMINAL,
-    Engine,
-    _Attempt,
-    _AttemptCancelled,
-    _StepState,
-    _Timer,
-    _Waiter,
-)
+from ._engine import _BODY, TERMINAL, Engine
 from ._faults import Fault, InjectedError
 from ._imperative import ChildCall, ImperativeWorkflow, StepCall, WorkflowContext
 from ._recorded import Diverged, Entry, HistoryEnd, RecordedHistory
 from ._signals import Signal
+from ._state import _Attempt, _AttemptCancelled, _StepState, _Timer, _Waiter
 from ._time import format_seconds, to_ns
 from ._values import _MISSING, _jsonable
 from ._workflow import Step, _compensation_of, compensation
