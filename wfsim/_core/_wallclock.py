@@ -153,9 +153,12 @@ class _SharedTraveller:
             if self.users == 0:
                 import time_machine  # imported here: it imports pytest (~60 ms of start-up)
 
-                # Host time, ticking: what every thread reads in the instant between
-                # start() and the shadowing below (a fixed 0 there stalled Dask's loop).
-                travel = time_machine.travel(time.time(), tick=True)
+                # Host time, not ticking: what every thread reads in the instant between
+                # start() and the shadowing below (a fixed 0 there stalled Dask's loop). A
+                # ticking traveller reads time-machine's original clock, which raises once
+                # the patch is gone: a thread preempted inside that read while this run
+                # started, ran and ended got a ValueError from time.time().
+                travel = time_machine.travel(time.time(), tick=False)
                 try:
                     traveller: Any = travel.start()
                 except RuntimeError as exc:  # a clock library time-machine cannot start under
