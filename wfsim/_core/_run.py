@@ -371,8 +371,7 @@ async def arun(
 
 def _wall_clock(workflow: AnyWorkflow, epoch: _dt.datetime, patch: bool) -> WallClock | None:
     """The wall clock step code reads, or None when no step code runs (or asked not to)."""
-    has_code = not isinstance(workflow, Workflow) or workflow.runs_code
-    return WallClock(epoch) if patch and has_code else None
+    return WallClock(epoch) if patch and not _alone(workflow) else None
 
 
 async def _arun(
