@@ -261,13 +261,18 @@ class _Writer:
     # -- the workflow ----------------------------------------------------------------------
     def workflow(self, workflow: Workflow) -> dict[str, Any]:
         workflow.validate()
+        doc = self.head(workflow)
+        doc["steps"] = {name: self.step(step) for name, step in workflow.steps.items()}
+        return doc
+
+    def head(self, workflow: Workflow | ImperativeWorkflow) -> dict[str, Any]:
+        """What a DAG's and a body's ``workflow:`` mappings share: name, concurrency, saga."""
         doc: dict[str, Any] = {"name": workflow.name}
         if workflow.max_concurrency is not None:
             doc["max_concurrency"] = workflow.max_concurrency
         saga = self.saga(workflow.saga)
         if saga:
             doc["saga"] = saga
-        doc["steps"] = {name: self.step(step) for name, step in workflow.steps.items()}
         return doc
 
     @staticmethod

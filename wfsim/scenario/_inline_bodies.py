@@ -131,12 +131,7 @@ def body_doc(workflow: ImperativeWorkflow, writer: Any, seconds: Any) -> dict[st
             f"the body of workflow {workflow.name!r} has no instructions; a file's body has "
             "at least one (name the workflow with python= instead)"
         )
-    doc: dict[str, Any] = {"name": workflow.name}
-    if workflow.max_concurrency is not None:
-        doc["max_concurrency"] = workflow.max_concurrency
-    saga = writer.saga(workflow.saga)
-    if saga:
-        doc["saga"] = saga
+    doc: dict[str, Any] = writer.head(workflow)
     if workflow.signals:
         doc["signals"] = list(workflow.signals)
     body: list[dict[str, Any]] = []
