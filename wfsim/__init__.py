@@ -21,8 +21,9 @@ Run a workflow under a virtual clock, inject faults, and check the trace::
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from wfsim._lazy import lazy_dir, lazy_name
 
 if TYPE_CHECKING:
     from wfsim._core._breaker import CircuitBreaker
@@ -203,13 +204,8 @@ _HOME: dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'wfsim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # later lookups are plain attribute reads
-    return value
+    return lazy_name(__name__, _HOME, globals(), name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return lazy_dir(globals(), __all__)

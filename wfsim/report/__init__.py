@@ -7,8 +7,9 @@ CAMP-23); ``timeline_svg(trace)`` and ``graph_svg(workflow)`` are their pictures
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from wfsim._lazy import lazy_dir, lazy_name
 
 if TYPE_CHECKING:
     from wfsim.report._graph import to_dot, to_mermaid
@@ -40,13 +41,8 @@ _HOME = {
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'wfsim.report' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+    return lazy_name(__name__, _HOME, globals(), name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return lazy_dir(globals(), __all__)
