@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,29 +105,39 @@ def test_a_ticking_freeze_keeps_ticking_host_time_not_virtual_time(
 
 
 @contextlib.contextmanager
-def ticks_of_this_thread() -> Iterator[list[float]]:
+def ticks_of_this_thread() -> Iterator[list[str]]:
     """The ticks of the test's auto-tick clock made from this thread while the block runs.
 
+    Each tick is listed with the stack that read the clock, so a failure shows who read it.
     Other threads of the test process (a leftover Dask or tornado loop) read the patched
     clock too, and tick it, whatever wfsim does: only this thread's reads are the run's.
+    The garbage collector is paused for the block (after a collection): a finalizer of an
+    object an earlier test left behind (an event loop, a logging call in a ``__del__``) would
+    otherwise run in this thread at a random moment and read the clock (seen once in ~2,000
+    suite runs: two ticks, a ``LogRecord`` and its ``localtime``).
     """
     import freezegun.api
 
     factory = freezegun.api.freeze_factories[-1]
     me = threading.get_ident()
-    seen: list[float] = []
+    seen: list[str] = []
     tick = factory.tick
 
     def counted(delta: Any = None) -> Any:
         if threading.get_ident() == me:
-            seen.append(delta or factory.step_width)
+            seen.append("".join(traceback.format_stack(limit=12)))
         return tick(delta)
 
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
     factory.tick = counted
     try:
         yield seen
     finally:
         del factory.tick
+        if was_enabled:
+            gc.enable()
 
 
 @pytest.mark.spec("TIME-7")
@@ -134,7 +146,7 @@ def test_an_auto_tick_freeze_does_not_tick_for_the_run(plain: wfsim.RunResult) -
         before = time.time()  # reads FROZEN, then ticks 5 s
         with ticks_of_this_thread() as ticks:
             check(wfsim.run(clock_workflow(), seed=3), plain)
-        assert ticks == []  # nothing the run read ticked the test's clock
+        assert not ticks, "\n".join(ticks)  # nothing the run read ticked the clock
         assert time.time() >= before + 5
 
 
@@ -190,7 +202,7 @@ def test_a_scenario_runs_inside_a_freeze() -> None:
     bare = run_scenario(load_scenario_text(text))
     with freeze_time(FROZEN, auto_tick_seconds=1), ticks_of_this_thread() as ticks:
         frozen = run_scenario(load_scenario_text(text))
-    assert ticks == []
+    assert not ticks, "\n".join(ticks)
     assert frozen.passed, frozen.report()
     assert frozen.result.digest() == bare.result.digest()
 
@@ -294,4 +306,4 @@ async def test_a_decorated_async_wfsim_test(wfsim_sim: Any, plain: wfsim.RunResu
     assert dt.datetime.now() == FROZEN
     with ticks_of_this_thread() as ticks:
         check(await wfsim_sim.arun(clock_workflow(), seed=3), plain)
-    assert ticks == []
+    assert not ticks, "\n".join(ticks)
