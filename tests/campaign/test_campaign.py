@@ -281,7 +281,9 @@ def test_the_time_budget_stops_a_long_campaign(steady: pathlib.Path, workers: in
     summary = run_campaign([steady], seeds=1_000_000, workers=workers, time_budget="300ms")
     assert summary.stopped == "time_budget"
     assert 0 < summary.runs < 1_000_000
-    assert summary.wall_seconds < 3
+    # Stops long before a million runs (~10 min here); generous for a loaded machine,
+    # where starting the pool's processes alone took seconds.
+    assert summary.wall_seconds < 30
     assert summary.ok
     assert f"({1_000_000 - summary.runs} of 1000000 runs not made)" in summary.format()
 

@@ -83,9 +83,10 @@ def test_distinct_delays_fix_the_order_and_the_first_stop_event_wins() -> None:
 
 @pytest.mark.spec("LLAMA-4")
 def test_a_step_failing_twice_succeeds_under_its_own_retry_policy_in_virtual_time() -> None:
+    wfsim.run(adapt(FlakyFlow))  # imports and first-use costs out of the timed run
     started = time.perf_counter()
     result = wfsim.run(adapt(FlakyFlow))
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 2  # real waits would take 2 s; it takes ms
     assert (result.status, result.result) == ("completed", "answered after 2 retries")
     assert result.makespan == 2  # two 1 s waits, no real second
     assert [e.fields["delay"] for e in result.trace if e.kind == "retry_scheduled"] == [1, 1]
