@@ -50,6 +50,8 @@ FIRST_BATCH = 2
 MAX_BATCH = 1000
 #: Host seconds between a worker's checks that the campaign's process still lives.
 PARENT_POLL = 0.2
+#: Host seconds a stopped worker has to end before it is killed (SIGKILL).
+STOP_GRACE = 5.0
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 #: (scenario index, seeds)
@@ -147,18 +149,26 @@ def _watch(parent: int) -> None:
 
 
 def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
-    """Stop the pool's workers now, with whatever batches they run (SIGTERM)."""
-    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
-    if terminate is not None:
-        terminate()
-        return
-    # Before 3.14 the executor has no public way; its own recovery from a broken
-    # pool terminates the same processes.
+    """Stop the pool's workers now, with whatever batches they run, and shut the pool.
+
+    As Python 3.14's ``terminate_workers`` does: the pool is shut without waiting first
+    (waiting on a worker in the middle of a batch could deadlock), then each worker gets
+    SIGTERM, and one that has not ended after :data:`STOP_GRACE` seconds gets SIGKILL:
+    a worker killed while it held the pool's result-queue lock once left a campaign
+    waiting for ever.
+    """
     processes: dict[int, multiprocessing.process.BaseProcess]
-    processes = getattr(pool, "_processes", None) or {}
-    for process in list(processes.values()):
+    processes = dict(getattr(pool, "_processes", None) or {})
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes.values():
         with contextlib.suppress(OSError, ValueError):  # already gone, or closed
             process.terminate()
+    for process in processes.values():
+        with contextlib.suppress(OSError, ValueError):
+            process.join(STOP_GRACE)
+            if process.is_alive():
+                process.kill()
+                process.join(STOP_GRACE)
 
 
 def _in_processes(
@@ -209,9 +219,10 @@ def _in_processes(
             "so far are kept: --resume goes on from them"
         ) from exc
     finally:
-        if not finished:  # stopped early, interrupted or failed: batches under way are dropped
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # stopped early, interrupted or failed: batches under way are dropped
             _stop_workers(pool)
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _budget_seconds(time_budget: Duration | None, what: str = "time budget") -> float | None:
