@@ -175,18 +175,19 @@ class Engine:
                 if matching:
                     self._faults_by_step[name] = matching
         self.states: dict[str, _StepState] = {
-            name: _StepState(steps[name], len(steps[name].after)) for name in steps
+            name: _StepState(step, len(step.after)) for name, step in steps.items()
         }
         dependents = workflow.dependents()
-        for name, st in self.states.items():
-            st.dependents = tuple(self.states[d] for d in dependents[name])
         # Sagas (specs/compensation.md): one state per compensation, registered on a stack.
         self.saga = workflow.saga
         self.comp_states: dict[str, _StepState] = {}
-        for st in self.states.values():
+        for name, st in self.states.items():
+            st.dependents = tuple([self.states[d] for d in dependents[name]])
+            if st.step.cache_key is not None:
+                st.key_fn = functools.partial(st.step.cache_key, self.context_view)
             comp = st.step.compensate
             if comp is not None:
-                st.compensation = _StepState(comp, 0, for_step=st.step.name)
+                st.compensation = _StepState(comp, 0, for_step=name)
                 self.comp_states[comp.name] = st.compensation
         self._registered: list[_StepState] = []
         self._comp_queue: list[_StepState] = []
@@ -219,9 +220,6 @@ class Engine:
         self._stopped = False
         self._ev_failed: _StepState | None = None
         self._livelock: _StepState | None = None
-        for st in self.states.values():
-            if st.step.cache_key is not None:
-                st.key_fn = functools.partial(st.step.cache_key, self.context_view)
         self._attempt_of_task: dict[trio.lowlevel.Task, _Attempt] = {}
         self._coordinator: trio.lowlevel.Task | None = None
         self._nursery: trio.Nursery | None = None
@@ -640,11 +638,9 @@ class Engine:
 
     def _release(self, att: _Attempt) -> None:
         if att.holds_slot:
-            self._release_slot()
-
-    def _release_slot(self) -> None:
-        self._running -= 1
-        self._hand_on_slot()
+            self._running -= 1
+            if self._slot_wait:
+                self._hand_on_slot()
 
     def _hand_on_slot(self) -> None:
         if self._slot_wait:
@@ -677,7 +673,8 @@ class Engine:
 
     def _attempt_returned(self, att: _Attempt, result: Any) -> None:
         """The attempt's work is done and its effect happened; succeed unless a fault says no."""
-        self.effect_counts[att.state.step.name] += 1
+        name = att.state.step.name
+        self.effect_counts[name] = self.effect_counts.get(name, 0) + 1
         crash = att.crash_fault
         if crash is not None:  # the effect happened; its completion is never recorded
             self.record("fault_injected", att.state.step.name, att.number, fault=crash.describe())
@@ -689,12 +686,13 @@ class Engine:
             att.state.last_exc = fault.make_exception()
             self._attempt_failed(att, fault.error_name, fault.message, fault.retryable)
             return
-        self._breaker_outcome(att, None)
+        if att.admitted:
+            self._breaker_outcome(att, None)
         att.end()
         self._release(att)
         st = att.state
         st.result = result
-        output = _jsonable(result)
+        output = _MISSING if result is None else _jsonable(result)
         fields: dict[str, Any] = {} if output is _MISSING else {"output": output}
         st.status = "completed"
         if st.for_step is not None:
@@ -714,10 +712,13 @@ class Engine:
 
     def _step_completed(self, st: _StepState, *, cached: bool = False) -> None:
         """Record ``step_completed`` and let the saga, waiters and dependents know."""
-        self.record("step_completed", st.step.name, **({"cached": True} if cached else {}))
+        if cached:
+            self.record("step_completed", st.step.name, cached=True)
+        else:
+            self.record("step_completed", st.step.name)
         self._persist()
-        if self.saga.register == "after" and not cached:  # a cache hit did nothing to undo
-            self._register(st)
+        if st.compensation is not None and self.saga.register == "after" and not cached:
+            self._register(st)  # (a cache hit did nothing to undo)
         self._step_ended(st)
         self._upstream_ended(st)
 

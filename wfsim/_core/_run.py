@@ -321,6 +321,23 @@ def _postpone_full_gc() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause CPython's cyclic collector for a run in which no step code runs.
+
+    Such a run allocates only the engine's own objects, which live until it ends,
+    so a collection during it finds nothing to free and only re-scans them (about
+    a tenth of a code-less run's time). Anything cyclic is freed after the run.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _result(engine: Engine) -> RunResult:
     steps = _StepResults(
         {st.step.name: (st.status, st.attempts, st.result, st.error) for st in engine.step_states()}
@@ -408,7 +425,7 @@ def _run_alone(
     signals: Iterable[Signal],
 ) -> RunResult:
     """One run without trio (:meth:`Engine.run_alone`): no step code, no wall clock."""
-    with _postpone_full_gc():
+    with _gc_paused():
         engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, None, signals)
         engine.run_alone()
         return _result(engine)

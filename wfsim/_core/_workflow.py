@@ -158,7 +158,7 @@ def compensation(
         )
     if fn is not None and not callable(fn):
         raise WorkflowDefinitionError(f"compensation {name!r}: fn must be an async function")
-    duration_ns, timeout_ns = _durations(f"compensation {name!r}", duration, timeout)
+    duration_ns, timeout_ns = _durations("compensation", name, duration, timeout)
     return Step(
         name=name,
         index=-1,
@@ -260,14 +260,17 @@ def _check_name(name: object, what: str) -> None:
         raise WorkflowDefinitionError(f"{what} needs a non-empty name, not {name!r}")
 
 
-def _durations(who: str, duration: Duration, timeout: Duration | None) -> tuple[int, int | None]:
+def _durations(
+    kind: str, name: str, duration: Duration, timeout: Duration | None
+) -> tuple[int, int | None]:
+    """``duration`` and ``timeout`` of the ``kind`` named ``name`` in nanoseconds."""
     try:
-        duration_ns = to_ns(duration, what=f"{who} duration")
-        timeout_ns = None if timeout is None else to_ns(timeout, what=f"{who} timeout")
-    except ValueError as exc:
-        raise WorkflowDefinitionError(str(exc)) from None
+        duration_ns = to_ns(duration, what="duration")
+        timeout_ns = None if timeout is None else to_ns(timeout, what="timeout")
+    except ValueError as exc:  # its message starts with what: name whose it is
+        raise WorkflowDefinitionError(f"{kind} {name!r} {exc}") from None
     if timeout_ns == 0:
-        raise WorkflowDefinitionError(f"{who}: timeout must be positive, not 0")
+        raise WorkflowDefinitionError(f"{kind} {name!r}: timeout must be positive, not 0")
     return duration_ns, timeout_ns
 
 
@@ -296,17 +299,13 @@ def _dep_names(after: Iterable[StepLike] | StepLike | None) -> tuple[str, ...]:
         return ()
     if isinstance(after, (str, Step)):
         after = [after]
-    names: list[str] = []
-    for dep in after:
-        if isinstance(dep, Step):
-            names.append(dep.name)
-        elif isinstance(dep, str):
-            names.append(dep)
-        else:
+    names = [dep.name if isinstance(dep, Step) else dep for dep in after]
+    for dep in names:
+        if not isinstance(dep, str):
             raise WorkflowDefinitionError(
                 f"after= takes steps or step names, not {type(dep).__name__} {dep!r}"
             )
-    return tuple(dict.fromkeys(names))  # drop repeats, keep order
+    return tuple(dict.fromkeys(names)) if len(names) > 1 else tuple(names)  # no repeats
 
 
 class Workflow:
@@ -386,7 +385,8 @@ class Workflow:
                 f"step {name!r}: unknown trigger rule {trigger_rule!r}"
                 f"{did_you_mean(trigger_rule, TRIGGER_RULES)} (rules: {', '.join(TRIGGER_RULES)})"
             )
-        _check_breaker(name, breaker, fallback)
+        if breaker is not None or fallback is not None:
+            _check_breaker(name, breaker, fallback)
         if name in self._steps:
             raise WorkflowDefinitionError(
                 f"workflow {self.name!r} already has a step named {name!r}; step names are unique"
@@ -402,7 +402,7 @@ class Workflow:
             )
         if fn is not None and not callable(fn):
             raise WorkflowDefinitionError(f"step {name!r}: fn must be an async function")
-        duration_ns, timeout_ns = _durations(f"step {name!r}", duration, timeout)
+        duration_ns, timeout_ns = _durations("step", name, duration, timeout)
         deps = _dep_names(after)
         if name in deps:
             raise CycleError(f"step {name!r} cannot run after itself", (name, name))
@@ -472,7 +472,7 @@ class Workflow:
                 f"parallel group {name!r}: on_conflict must be 'prefer_new', "
                 f"'prefer_existing' or 'raise', not {on_conflict!r}"
             )
-        _, timeout_ns = _durations(f"parallel group {name!r}", 0, timeout)
+        _, timeout_ns = _durations("parallel group", name, 0, timeout)
         step = self.add_step(name, after=after, trigger_rule=trigger_rule)
         group = ParallelGroup(
             task_list, merge, on_conflict, bool(allow_partial_success), timeout_ns
