@@ -15,6 +15,7 @@ import sqlite3
 from collections import Counter
 from typing import Any
 
+import attrs
 import pytest
 
 import wfsim.campaign
@@ -28,8 +29,9 @@ from wfsim.campaign import (
     RunRecord,
     run_campaign,
 )
-from wfsim.campaign._record import run_batch
-from wfsim.campaign._summary import delay_buckets
+from wfsim.campaign._batch import run_batch
+from wfsim.campaign._record import file_hash
+from wfsim.campaign._summary import ScenarioSummary, Tally, delay_buckets
 from wfsim.checks import Violation
 from wfsim.errors import ScenarioError
 from wfsim.scenario import load_scenario, run_scenario
@@ -250,6 +252,27 @@ def test_worker_processes_give_the_digests_of_the_campaign_process(
     assert {r.digest for r in a if r.seed == 17} >= {
         run_scenario(scenario, seed=17).result.digest()
     }
+
+
+@pytest.mark.spec("CAMP-4")
+def test_a_summary_does_not_depend_on_how_the_seeds_were_batched(flaky: pathlib.Path) -> None:
+    path, digest = str(flaky), file_hash(flaky)
+    whole = run_batch(path, digest, range(30))
+    parts = [run_batch(path, digest, seeds) for seeds in (range(20, 30), range(7), range(7, 20))]
+    merged = Tally(path, whole.tally.title, digest)
+    for part in parts:
+        merged.merge(part.tally)
+
+    def timeless(summary: ScenarioSummary) -> ScenarioSummary:
+        failing = tuple(attrs.evolve(r, wall_ms=0) for r in summary.failing)
+        return attrs.evolve(summary, failing=failing)
+
+    def row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return row[:7] + row[8:]  # the 8th is the run's host time
+
+    assert timeless(merged.summary()) == timeless(whole.tally.summary())
+    assert whole.failed > 0 and whole.runs == sum(p.runs for p in parts) == 30
+    assert sorted(row(r) for p in parts for r in p.rows) == sorted(map(row, whole.rows))
 
 
 @pytest.mark.spec("CAMP-4")
@@ -521,7 +544,9 @@ def test_plain_progress_lines_at_most_one_per_interval(steady: pathlib.Path) -> 
     run_campaign([steady], seeds=5, progress=often, progress_interval=0)
     run_campaign([steady], seeds=5, progress=never)
     lines = often.getvalue().splitlines()
-    assert len(lines) == 5
+    # With no interval, a line per batch of runs that came back (2, 2 and 1 seeds here).
+    done = [int(n) for n in re.findall(r"^wfsim simulate: (\d+)/5 runs", often.getvalue(), re.M)]
+    assert done == sorted(set(done)) and 1 <= len(done) <= 5
     assert re.fullmatch(
         r"wfsim simulate: 5/5 runs \(100%\), 0 failed, \d+ runs/s, ETA 0s", lines[-1]
     ), lines

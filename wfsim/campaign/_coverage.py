@@ -403,19 +403,10 @@ class CoverageTally:
         self.runs += 1
         if not coverage:
             return
-        deepest: dict[str, int] = {}
-        ends: set[tuple[str, str]] = set()
-        failed: Counter[str] = Counter()
-        for step, (depth, failures, step_ends) in coverage.get("steps", {}).items():
-            unit = self._unit(step)
-            deepest[unit] = max(deepest.get(unit, 0), depth)
-            failed[unit] += failures
-            ends.update((unit, end) for end in step_ends)
-        # Reached: it started (an attempt, a group) or was served from the cache.
-        self.reached.update(u for u, n in deepest.items() if n or (u, "cached") in ends)
-        self.depths.update((unit, n) for unit, n in deepest.items() if n)
-        self.ends.update(ends)
-        self.failed_attempts.update(failed)
+        if self.call_sites:
+            self._add_call_sites(coverage.get("steps", {}))
+        else:
+            self._add_steps(coverage.get("steps", {}))
         points = {(label, step, attempt) for step, attempt, label in coverage.get("faults", ())}
         self.fault_points.update(points)
         self.faulted.update({self._unit(step) for _, step, _ in points})
@@ -428,6 +419,43 @@ class CoverageTally:
         self.compensated.update({self._unit(str(c[1])) for c in comps if c[2] == "completed"})
         self.paths[tuple(str(c[0]) for c in comps if c[2] != "skipped")] += 1
         self.fallbacks.update({(s, b) for s, b in coverage.get("fallbacks", ())})
+
+    def merge(self, other: CoverageTally) -> None:
+        """Add the runs ``other`` counted (a batch's runs of the same scenario)."""
+        self.runs += other.runs
+        for field in attrs.fields(CoverageTally):
+            if field.name not in ("universe", "runs"):  # the rest are counters
+                getattr(self, field.name).update(getattr(other, field.name))
+
+    def _add_steps(self, steps: Mapping[str, Any]) -> None:
+        """One run's steps, each its own unit (a DAG's): no two entries to merge."""
+        reached, depths, ends, failed = self.reached, self.depths, self.ends, self.failed_attempts
+        for step, (depth, failures, step_ends) in steps.items():
+            # Reached: it started (an attempt, a group) or was served from the cache.
+            if depth:
+                reached[step] += 1
+                depths[step, depth] += 1
+            elif "cached" in step_ends:
+                reached[step] += 1
+            for end in step_ends:  # run_coverage lists each end once
+                ends[step, end] += 1
+            if failures:
+                failed[step] += failures
+
+    def _add_call_sites(self, steps: Mapping[str, Any]) -> None:
+        """One run's steps counted by call site: several calls of a site are one unit."""
+        deepest: dict[str, int] = {}
+        ends: set[tuple[str, str]] = set()
+        failed: Counter[str] = Counter()
+        for step, (depth, failures, step_ends) in steps.items():
+            unit = call_site(step)
+            deepest[unit] = max(deepest.get(unit, 0), depth)
+            failed[unit] += failures
+            ends.update((unit, end) for end in step_ends)
+        self.reached.update(u for u, n in deepest.items() if n or (u, "cached") in ends)
+        self.depths.update((unit, n) for unit, n in deepest.items() if n)
+        self.ends.update(ends)
+        self.failed_attempts.update(failed)
 
     def coverage(self) -> Coverage:
         u = self.universe

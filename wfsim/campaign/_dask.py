@@ -4,7 +4,7 @@
 (one thread each, no dashboard, quiet logs) for the campaign and closes it
 after; any other value is the address of a running scheduler
 (``tcp://host:8786``) whose workers the campaign borrows. Each task is
-:func:`~._record.run_batch`, the code every backend runs, so a seed's record
+:func:`~._batch.run_batch`, the code every backend runs, so a seed's record
 does not depend on where it ran. Dask is an optional extra: nothing here is
 imported until a campaign asks for it.
 """
@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._record import CampaignError, RunRecord, run_batch
+from ._batch import Batch, run_batch
+from ._record import CampaignError
 from ._store import ScenarioRef
 
 if TYPE_CHECKING:
@@ -39,8 +40,8 @@ EXTRA_MESSAGE = "wfsim simulate --dask needs the optional extra: pip install 'py
 Job = tuple[int, tuple[int, ...]]
 
 
-#: Given records, says whether to go on.
-Sink = Callable[[Sequence[RunRecord]], bool]
+#: Given a batch's runs (or None: nothing came back in time), says whether to go on.
+Sink = Callable[[Batch | None], bool]
 
 
 def dask_available() -> bool:
@@ -82,7 +83,7 @@ class DaskBackend:
         random_faults: RandomFaults | None = None,
         exploration: Exploration | None = None,
     ) -> None:
-        """Submit batches (two per slot in flight) and hand their records to ``sink``.
+        """Submit batches (two per slot in flight) and hand each to ``sink``.
 
         Results are taken as they complete; once ``sink`` says stop, or the
         deadline passes, the batches still running are cancelled.
@@ -113,21 +114,20 @@ class DaskBackend:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         done = as_completed(first, loop=client.loop, with_results=True, timeout=timeout)
         try:
-            for future, records in done:
+            for future, batch in done:
                 running.remove(future)
-                if not sink(records):
+                if not sink(batch):
                     return
                 more = submit()
                 if more is not None:
                     done.add(more)
         except TimeoutError:  # the deadline passed with every batch still running
-            sink(())
+            sink(None)
         except CampaignError:
             raise
         except Exception as exc:
             raise CampaignError(
-                f"the Dask cluster at {self.address} failed a batch: "
-                f"{type(exc).__name__}: {exc}"
+                f"the Dask cluster at {self.address} failed a batch: {type(exc).__name__}: {exc}"
             ) from None
         finally:
             if running:

@@ -20,13 +20,18 @@ from wfsim._core._trace import ATTEMPT_ENDS, ATTEMPT_STARTS, Trace
 from wfsim._core._tracediff import step_outcomes
 from wfsim.checks import check_all
 from wfsim.errors import WfsimError
-from wfsim.scenario import Scenario, ScenarioRun, load_scenario, run_scenario
+from wfsim.scenario import Scenario, ScenarioRun, run_scenario
 
 from ._coverage import run_coverage
 from ._explore import Exploration, explore_run
 from ._random import RandomFaults, plan_for
 
-__all__ = ["CampaignError", "RunRecord", "file_hash", "run_batch", "run_seed"]
+__all__ = ["CampaignError", "RunRecord", "StoreRow", "file_hash", "run_seed"]
+
+#: A run as a row of the store's ``runs`` table, without its campaign and ``reused_from``:
+#: scenario_hash, seed, status, passed, failures (JSON), digest, makespan_ns, wall_ms,
+#: stats (JSON).
+StoreRow = tuple[str, int, str, int, str, str, int, float, str]
 
 
 class CampaignError(WfsimError, ValueError):
@@ -96,6 +101,20 @@ class RunRecord:
 
     def failures_json(self) -> str:
         return json.dumps([{"key": k, "message": m} for k, m in self.failures])
+
+    def store_row(self) -> StoreRow:
+        """The record as the store's ``runs`` table holds it (campaign aside)."""
+        return (
+            self.scenario_hash,
+            self.seed,
+            self.status,
+            int(self.passed),
+            self.failures_json(),
+            self.digest,
+            self.makespan_ns,
+            self.wall_ms,
+            self.stats_json(),
+        )
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
@@ -235,32 +254,3 @@ def judge_run(
         (v.rule, v.message) for v in check_all(scenario.workflow, faults, outcome.result.trace)
     ]
     return outcome, tuple(failures)
-
-
-#: Scenarios a worker process has loaded, by (path, file hash).
-_LOADED: dict[tuple[str, str], Scenario] = {}
-
-
-def run_batch(
-    path: str,
-    scenario_hash: str,
-    seeds: Sequence[int],
-    random_faults: RandomFaults | None = None,
-    exploration: Exploration | None = None,
-) -> list[RunRecord]:
-    """Run ``seeds`` of the scenario at ``path``: what a worker process is handed.
-
-    The worker loads the file itself (once) and refuses it if its text is no
-    longer the text the campaign started with. ``random_faults`` adds each
-    seed's random faults (CAMP-30); ``exploration`` the exploration options (CAMP-40..42).
-    """
-    key = (path, scenario_hash)
-    scenario = _LOADED.get(key)
-    if scenario is None:
-        if file_hash(path) != scenario_hash:
-            raise CampaignError(
-                f"{path}: the scenario file changed while the campaign ran; "
-                "start the campaign again"
-            )
-        scenario = _LOADED[key] = load_scenario(path)
-    return [run_seed(scenario, scenario_hash, seed, random_faults, exploration) for seed in seeds]

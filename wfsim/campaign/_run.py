@@ -1,11 +1,12 @@
-"""Running a campaign: seeds handed out in batches to a backend, records streamed back.
+"""Running a campaign: seeds handed out in batches to a backend, their runs streamed back.
 
-Three backends run the same :func:`~._record.run_batch` code: the campaign's own
+Three backends run the same :func:`~._batch.run_batch` code: the campaign's own
 process (``workers=1``), a pool of local worker processes (``workers=K``),
 each of which loads the scenario from its path, and a Dask cluster
-(``dask=ADDRESS`` or ``"local"``, :mod:`._dask`). Batches grow until each takes
-about :data:`BATCH_SECONDS`, so progress, the time budget and the store see
-results often whatever a run costs.
+(``dask=ADDRESS`` or ``"local"``, :mod:`._dask`). Each batch comes back as its
+store rows and its own tally (:class:`~._batch.Batch`), which the campaign merges.
+Batches grow until each takes about :data:`BATCH_SECONDS`, so progress, the time
+budget and the store see results often whatever a run costs.
 
 Worker processes never outlive the campaign (CAMP-13): once it stops early they are
 stopped with the batches they hold (whose results would be dropped anyway), and each
@@ -33,11 +34,12 @@ import wfsim
 from wfsim._core._time import Duration
 from wfsim.scenario import load_scenario
 
+from ._batch import Batch, run_batch
 from ._dask import DaskBackend, connect
 from ._explore import Exploration, positive_ns
 from ._progress import LINE_INTERVAL, progress_for
 from ._random import RandomFaults, random_faults_for
-from ._record import CampaignError, RunRecord, file_hash, run_batch
+from ._record import CampaignError, file_hash
 from ._store import CampaignStore, ScenarioRef
 from ._summary import CampaignSummary, Tally
 
@@ -56,8 +58,8 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 #: (scenario index, seeds)
 Job = tuple[int, tuple[int, ...]]
-#: Given records, says whether to go on.
-Sink = Callable[[Sequence[RunRecord]], bool]
+#: Given a batch's runs (or None: nothing came back in time), says whether to go on.
+Sink = Callable[[Batch | None], bool]
 
 
 @attrs.define
@@ -75,9 +77,9 @@ class _Batches:
         self.spent_ms = [0.0] * len(self.pending)
         self.timed = [0] * len(self.pending)
 
-    def observe(self, index: int, records: Sequence[RunRecord]) -> None:
-        self.timed[index] += len(records)
-        self.spent_ms[index] += sum(r.wall_ms for r in records)
+    def observe(self, index: int, batch: Batch) -> None:
+        self.timed[index] += batch.runs
+        self.spent_ms[index] += batch.wall_ms
 
     def size(self, index: int) -> int:
         if not self.timed[index]:
@@ -105,15 +107,23 @@ def _in_process(
     refs: Sequence[ScenarioRef],
     jobs: Iterator[Job],
     sink: Sink,
+    failures_left: Callable[[], int | None],
     random_faults: RandomFaults | None = None,
     exploration: Exploration | None = None,
 ) -> None:
     for index, seeds in jobs:
         ref = refs[index]
-        for seed in seeds:
-            batch = run_batch(ref.path, ref.scenario_hash, [seed], random_faults, exploration)
-            if not sink(batch):
-                return
+        # A batch ends at the run that makes the failures the campaign stops at (CAMP-5).
+        batch = run_batch(
+            ref.path,
+            ref.scenario_hash,
+            seeds,
+            random_faults,
+            exploration,
+            max_failures=failures_left(),
+        )
+        if not sink(batch):
+            return
 
 
 def _worker_init(parent: int) -> None:
@@ -188,7 +198,7 @@ def _in_processes(
     )
     finished = False
     try:
-        running: set[cf.Future[list[RunRecord]]] = set()
+        running: set[cf.Future[Batch]] = set()
 
         def submit() -> None:
             job = next(jobs, None)
@@ -206,7 +216,7 @@ def _in_processes(
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             done, running = cf.wait(running, timeout=timeout, return_when=cf.FIRST_COMPLETED)
             if not done:  # the deadline passed with every batch still running
-                sink(())
+                sink(None)
                 return
             for future in done:
                 if not sink(future.result()):
@@ -397,17 +407,16 @@ def run_campaign(
     batches = _Batches(pending, workers)
     display = progress_for(progress, sum(map(len, pending)), interval=progress_interval)
 
-    def sink(records: Sequence[RunRecord]) -> bool:
+    def sink(batch: Batch | None) -> bool:
         nonlocal failed, made, stopped
-        if records:
-            index = by_hash[records[0].scenario_hash]
-            batches.observe(index, records)
-            for record in records:
-                tallies[index].add(record)
-                failed += not record.passed
-            made += len(records)
+        if batch is not None and batch.runs:
+            index = by_hash[batch.scenario_hash]
+            batches.observe(index, batch)
+            tallies[index].merge(batch.tally)
+            failed += batch.failed
+            made += batch.runs
             if db is not None and campaign_id is not None:
-                db.add(campaign_id, records)
+                db.add_rows(campaign_id, batch.rows)
             display.update(made, failed)
         if max_failures is not None and failed >= max_failures:
             stopped = "max_failures"
@@ -415,16 +424,17 @@ def run_campaign(
             stopped = "time_budget"
         return stopped is None
 
+    def failures_left() -> int | None:
+        return None if max_failures is None else max_failures - failed
+
     try:
-        if sink(()):  # a resumed campaign may have nothing left, or its failures already
+        if sink(None):  # a resumed campaign may have nothing left, or its failures already
             if cluster is not None:
                 cluster.run(refs, iter(batches), sink, deadline, random, exploration)
             elif workers == 1:
-                _in_process(refs, iter(batches), sink, random, exploration)
+                _in_process(refs, iter(batches), sink, failures_left, random, exploration)
             else:
-                _in_processes(
-                    refs, iter(batches), sink, workers, deadline, random, exploration
-                )
+                _in_processes(refs, iter(batches), sink, workers, deadline, random, exploration)
     except BaseException as exc:
         if not _is_ctrl_c(exc):
             stopped = "error"

@@ -37,7 +37,7 @@ from wfsim.errors import WfsimError
 from ._coverage import universe_of_file
 from ._explore import Exploration
 from ._random import RandomFaults
-from ._record import CampaignError, RunRecord
+from ._record import CampaignError, RunRecord, StoreRow
 from ._summary import CampaignSummary, Tally
 
 __all__ = ["CampaignDiff", "CampaignInfo", "CampaignStore", "ScenarioRef", "SeedChange"]
@@ -399,31 +399,22 @@ class CampaignStore:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    @_guarded
     def add(
         self, campaign: int, records: Iterable[RunRecord], *, reused_from: int | None = None
     ) -> None:
-        """Record runs of ``campaign`` (committed within :data:`COMMIT_EVERY` seconds).
+        """Record runs of ``campaign`` (committed within :data:`COMMIT_EVERY` seconds)."""
+        self.add_rows(campaign, [r.store_row() for r in records], reused_from=reused_from)
+
+    @_guarded
+    def add_rows(
+        self, campaign: int, rows: Iterable[StoreRow], *, reused_from: int | None = None
+    ) -> None:
+        """Record runs of ``campaign`` given as :meth:`RunRecord.store_row` rows.
 
         The rows wait in memory and go in one short transaction, so a campaign
         holds the store's write lock for milliseconds, not between commits (CAMP-11).
         """
-        self._pending += [
-            (
-                campaign,
-                r.scenario_hash,
-                r.seed,
-                r.status,
-                int(r.passed),
-                r.failures_json(),
-                r.digest,
-                r.makespan_ns,
-                r.wall_ms,
-                r.stats_json(),
-                reused_from,
-            )
-            for r in records
-        ]
+        self._pending += [(campaign, *row, reused_from) for row in rows]
         if time.monotonic() - self._last_commit >= COMMIT_EVERY:
             self._flush()
 
@@ -458,9 +449,7 @@ class CampaignStore:
             (scenario_hash, seeds.start, seeds.stop, campaign),
         ).fetchall()
         wanted = None if random_faults is None else random_faults.to_json()
-        same = {
-            c: self._random_faults(c) == wanted for c in {row["campaign"] for row in rows}
-        }
+        same = {c: self._random_faults(c) == wanted for c in {row["campaign"] for row in rows}}
         latest = {row["seed"]: row for row in rows if same[row["campaign"]]}
         by_origin: dict[int, list[RunRecord]] = {}
         for row in latest.values():

@@ -338,6 +338,25 @@ class Tally:
         self.failed_runs.update(set(record.failed_steps))
         self.covered.add(record.coverage)
 
+    def merge(self, other: Tally) -> None:
+        """Add the runs ``other`` tallied (a batch's runs of the same scenario)."""
+        self.runs += other.runs
+        self.passed += other.passed
+        self.statuses.update(other.statuses)
+        self.by_key.update(other.by_key)
+        self.makespans += other.makespans
+        self.attempts.update(other.attempts)
+        self.delays.update(other.delays)
+        self.failed_attempts.update(other.failed_attempts)
+        self.failed_runs.update(other.failed_runs)
+        self.failing += other.failing
+        self.random_fault_runs += other.random_fault_runs
+        self.swarm_kinds.update(other.swarm_kinds)
+        for config, (runs, failed) in other.swarm_configurations.items():
+            had_runs, had_failed = self.swarm_configurations.get(config, (0, 0))
+            self.swarm_configurations[config] = (had_runs + runs, had_failed + failed)
+        self.covered.merge(other.covered)
+
     def summary(self) -> ScenarioSummary:
         return ScenarioSummary(
             path=self.path,
