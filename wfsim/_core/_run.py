@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import gc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from ._choice import ChoiceSource, SeededChoices, Tape
 from ._engine import Engine
 from ._events import EventWorkflow, StreamedEvent
 from ._faults import Fault
+from ._gc import eased_gc
 from ._imperative import ImperativeWorkflow
 from ._signals import Signal
 from ._time import DEFAULT_EPOCH, Duration, to_ns, to_seconds
@@ -304,40 +304,6 @@ def _prepare(
     )
 
 
-@contextlib.contextmanager
-def _postpone_full_gc() -> Iterator[None]:
-    """Keep CPython's full (generation 2) collections out of a run; restore after.
-
-    A run allocates trace events that all live until it ends, so every full
-    collection re-scans all of them: on 100,000 steps, 13 full collections took
-    2 of 4.5 s. Young collections still run, so step code's cyclic garbage is
-    still freed; the postponed full collection happens after the run.
-    """
-    thresholds = gc.get_threshold()
-    gc.set_threshold(thresholds[0], thresholds[1], 1 << 30)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause CPython's cyclic collector for a run in which no step code runs.
-
-    Such a run allocates only the engine's own objects, which live until it ends,
-    so a collection during it finds nothing to free and only re-scans them (about
-    a tenth of a code-less run's time). Anything cyclic is freed after the run.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _result(engine: Engine) -> RunResult:
     steps = _StepResults(
         {st.step.name: (st.status, st.attempts, st.result, st.error) for st in engine.step_states()}
@@ -403,7 +369,7 @@ async def _arun(
     signals: Iterable[Signal],
 ) -> RunResult:
     """One run under ``wall`` (already shown to step code, or None)."""
-    with _postpone_full_gc():
+    with eased_gc(full=False):
         engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, wall, signals)
         await engine.run()
         return _result(engine)
@@ -425,7 +391,7 @@ def _run_alone(
     signals: Iterable[Signal],
 ) -> RunResult:
     """One run without trio (:meth:`Engine.run_alone`): no step code, no wall clock."""
-    with _gc_paused():
+    with eased_gc(pause=True):
         engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, None, signals)
         engine.run_alone()
         return _result(engine)
@@ -527,10 +493,8 @@ def run_many(
     held = freezegun_held(epoch) if patch_wall_clock else contextlib.nullcontext()
     # The results pile up as the batch goes on, and every young collection's survivors
     # are re-scanned by the middle generation's: collect the young one 7 times more
-    # rarely (5,000 allocations instead of CPython's 700; 0 means automatic GC is off).
-    thresholds = gc.get_threshold()
-    gc.set_threshold(thresholds[0] and max(thresholds[0], 5000), *thresholds[1:])
-    try:
+    # rarely (5,000 allocations instead of CPython's 700).
+    with eased_gc(young=5000):
         if _alone(workflow):
             return [
                 _run_alone(workflow, input, seed, fault_list, None, time_limit, epoch, signal_list)
@@ -538,5 +502,3 @@ def run_many(
             ]
         with held:
             return trio.run(runs, clock=MockClock(autojump_threshold=0))
-    finally:
-        gc.set_threshold(*thresholds)
