@@ -23,7 +23,7 @@ import heapq
 import inspect
 import types
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -224,6 +224,9 @@ class Engine:
         self._coordinator: trio.lowlevel.Task | None = None
         self._nursery: trio.Nursery | None = None
         self._clock: MockClock | None = None
+        #: A run without trio (run_alone), and the attempt whose code it drives now.
+        self._alone = False
+        self._inline: _Attempt | None = None
         # Workflow bodies (_bodies.py): their code runs under the baton; steps appear as called.
         self.style: Style | None = style(self) if style is not None else None
 
@@ -257,20 +260,27 @@ class Engine:
             self.emit(StartEvent(**fields), sender=None)
 
     def run_alone(self) -> None:
-        """Run a DAG none of whose steps has code, without trio.
+        """Run without trio: a DAG none of whose steps has code, or an event workflow
+        whose step code awaits nothing of trio's (``code_needs_trio`` false: the
+        LlamaIndex adapter's asyncio code, LLAMA-10).
 
-        Nothing in such a run ever waits on trio (no step code to hand control to),
-        so the loop alone runs it: the same decisions, the same trace, without the
-        cost of starting trio (``wfsim.run`` of a code-less workflow).
+        Nothing in such a run waits on trio, so the loop alone runs it and drives step
+        code's coroutines itself (:meth:`_drain_inline`): the same decisions, the same
+        trace, without the cost of starting trio and of a trio task per attempt.
         """
+        self._alone = True
         self._start()
         try:
-            self._work()
+            over = False
+            while not over:
+                over = self._work()
+                self._drain_inline()
         except WfsimError:
+            self._close_inline()
             raise
         except Exception as exc:
+            self._close_inline()
             raise _engine_error(exc, ()) from exc
-        assert not self._switches, "a run without trio has no step code to hand control to"
         self._finish()
 
     async def run(self) -> None:
@@ -384,14 +394,68 @@ class Engine:
         while self._switches:
             att, value = self._switches.pop(0)
             await self._switch_to(att, value)
-            if att.outcome is not None and att.task is not None:
+            self._after_switch(att)
+
+    def _after_switch(self, att: _Attempt) -> None:
+        """Control is back from ``att``'s code: if the code ended, so does the attempt."""
+        if att.outcome is not None and att.task is not None:
+            att.task = None
+            try:
+                self._code_attempt_ended(att)
+            except WfsimError:
+                raise
+            except Exception as exc:
+                raise _engine_error(exc, (att,)) from exc
+
+    def _drain_inline(self) -> None:
+        """``_drain_switches`` without trio (:meth:`run_alone`): each switch sends into
+        (or throws into) the attempt's coroutine, here and now, which runs until it
+        waits (yields ``_PARK``) or ends. ``att.task`` is the coroutine then."""
+        while self._switches:
+            att, value = self._switches.pop(0)
+            if self._wall is not None:
+                self._wall.sync(self.now)
+            code: Coroutine[Any, Any, None] | None
+            if value is None:
+                code = att.task = self._attempt_code(att)
+            else:
+                code = att.task
+                if code is None:  # the code ended meanwhile: nothing to resume
+                    continue
+            self._inline = att
+            try:
+                if value is None:
+                    yielded = code.send(None)
+                elif isinstance(value, outcome.Error):
+                    yielded = code.throw(value.error)
+                else:
+                    yielded = code.send(value.unwrap())
+            except StopIteration:
+                yielded = _PARK
+                if att.done:
+                    att.task = None  # the engine already ended this attempt
+            finally:
+                self._inline = None
+            if yielded is not _PARK:
+                code.close()
                 att.task = None
-                try:
-                    self._code_attempt_ended(att)
-                except WfsimError:
-                    raise
-                except Exception as exc:
-                    raise _engine_error(exc, (att,)) from exc
+                raise ExternalWaitError(
+                    f"step {att.state.step.name!r} (attempt {att.number}) awaited "
+                    f"{yielded!r}, which is neither asyncio's nor wfsim's; this workflow's "
+                    "step code runs without trio (LLAMA-10): await asyncio or ctx methods"
+                )
+            if self._wall is not None:
+                self._wall.handed_back(att.state.step.name, att.number)
+            self._after_switch(att)
+
+    def _close_inline(self) -> None:
+        """Close the coroutines of step code still waiting when a run without trio ends
+        (a fatal error): their ``finally`` blocks run, as a cancelled trio task's would."""
+        for st in self.states.values():
+            att = st.current
+            if att is not None and att.task is not None and inspect.iscoroutine(att.task):
+                code, att.task = att.task, None
+                code.close()
 
     async def _switch_to(self, att: _Attempt, value: outcome.Outcome[Any] | None) -> None:
         if self._wall is not None:
@@ -418,6 +482,16 @@ class Engine:
     async def _task_main(self, att: _Attempt) -> None:
         att.task = trio.lowlevel.current_task()
         self._attempt_of_task[att.task] = att
+        await self._attempt_code(att)
+        self._attempt_of_task.pop(trio.lowlevel.current_task(), None)
+        if att.done:
+            att.task = None  # the engine already ended this attempt; nothing to report
+        assert self._coordinator is not None
+        trio.lowlevel.reschedule(self._coordinator)
+
+    async def _attempt_code(self, att: _Attempt) -> None:
+        """Run ``att``'s code to its end and keep its outcome (in a trio task, or
+        driven by :meth:`_drain_inline`)."""
         fn = att.state.step.fallback if att.fallback else att.state.step.fn
         assert fn is not None
         try:
@@ -429,17 +503,13 @@ class Engine:
             att.outcome = outcome.Error(exc)
         else:
             att.outcome = outcome.Value(result)
-        self._attempt_of_task.pop(trio.lowlevel.current_task(), None)
-        if att.done:
-            att.task = None  # the engine already ended this attempt; nothing to report
-        assert self._coordinator is not None
-        trio.lowlevel.reschedule(self._coordinator)
 
     async def park(self, att: _Attempt, delay_ns: int) -> None:
         """Called by step code (``ctx.sleep``): schedule a wake-up and hand control back."""
         if att.done:
             raise _AttemptCancelled()
-        if trio.lowlevel.current_task() is not att.task:
+        own = self._inline is att if self._alone else trio.lowlevel.current_task() is att.task
+        if not own:
             raise WfsimError(
                 f"ctx.sleep() of step {att.state.step.name!r} was called from another trio task; "
                 "step code must wait from the step's own task"
@@ -448,6 +518,9 @@ class Engine:
         if len(att.timers) > 8:
             att.timers = [t for t in att.timers if t[2] is not None]
         att.timers.append(self._schedule(self.now + delay_ns, self._wake, att, att.token))
+        if self._alone:
+            await _parked()
+            return
         assert self._coordinator is not None
         trio.lowlevel.reschedule(self._coordinator)
         await trio.lowlevel.wait_task_rescheduled(_abort_ok)
@@ -459,6 +532,8 @@ class Engine:
         if in_asyncio_task():
             raise_wait_in_asyncio_task(att.state.step.name)
         att.token += 1
+        if self._alone:
+            return await _parked()
         assert self._coordinator is not None
         trio.lowlevel.reschedule(self._coordinator)
         return await trio.lowlevel.wait_task_rescheduled(_abort_ok)
@@ -479,7 +554,9 @@ class Engine:
 
     def current_attempt(self) -> _Attempt | None:
         """The attempt (or body) whose trio task is running now, if any."""
-        if self._coordinator is None:  # a run without trio (run_alone): no code runs
+        if self._alone:  # a run without trio (run_alone): the code driven now, if any
+            return self._inline
+        if self._coordinator is None:
             return None
         return self._attempt_of_task.get(trio.lowlevel.current_task())
 
@@ -1660,6 +1737,17 @@ class Engine:
         """Every step, then every parallel group task (``group/task``)."""
         yield from self.states.values()
         yield from self.task_states.values()
+
+
+#: What step code yields to hand control back in a run without trio (run_alone).
+_PARK: Any = object()
+
+
+@types.coroutine
+def _parked() -> Generator[Any, Any, Any]:
+    """Hand control back to :meth:`Engine._drain_inline`; what wakes the attempt is sent
+    (or thrown) in."""
+    return (yield _PARK)
 
 
 def _cancels(value: outcome.Outcome[Any] | None) -> bool:

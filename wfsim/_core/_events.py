@@ -198,6 +198,11 @@ class EventWorkflow(NoStaticSteps):
     (``async def answer(ctx, ev: Query | Retry)``).
     """
 
+    #: Whether step code may await trio (``ctx.sleep`` and wfsim's waits aside): a run
+    #: then drives each attempt's code in a trio task. False (the LlamaIndex adapter's
+    #: asyncio steps, LLAMA-10): ``wfsim.run`` drives the code without trio.
+    code_needs_trio = True
+
     def __init__(self, name: str, *, timeout: Duration | None = 45) -> None:
         if not isinstance(name, str) or not name:
             raise WorkflowDefinitionError(f"a workflow needs a non-empty name, not {name!r}")

@@ -357,6 +357,31 @@ def _wall_clock(workflow: AnyWorkflow, epoch: _dt.datetime, patch: bool) -> Wall
     return WallClock(epoch) if patch and not _alone(workflow) else None
 
 
+def _inline(workflow: AnyWorkflow) -> bool:
+    """Whether a run of ``workflow`` drives its step code without trio: an event
+    workflow whose code awaits nothing of trio's (the LlamaIndex adapter's, LLAMA-10)."""
+    return isinstance(workflow, EventWorkflow) and not workflow.code_needs_trio
+
+
+def _run_inline(
+    workflow: AnyWorkflow,
+    wall: WallClock | None,
+    input: Mapping[str, Any] | None,
+    seed: int | None,
+    faults: Iterable[Fault],
+    choices: ChoiceSource | Iterable[int] | None,
+    time_limit: Duration,
+    epoch: _dt.datetime,
+    signals: Iterable[Signal],
+) -> RunResult:
+    """One run without trio whose step code the engine drives (:meth:`Engine.run_alone`),
+    under ``wall`` (already shown to step code, or None)."""
+    with _postpone_full_gc():
+        engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, wall, signals)
+        engine.run_alone()
+        return _result(engine)
+
+
 async def _arun(
     workflow: AnyWorkflow,
     wall: WallClock | None,
@@ -431,6 +456,12 @@ def run(
     """
     if _alone(workflow):
         return _run_alone(workflow, input, seed, faults, choices, time_limit, epoch, signals)
+    if _inline(workflow):
+        wall = _wall_clock(workflow, epoch, patch_wall_clock)
+        with wall if wall is not None else contextlib.nullcontext():
+            return _run_inline(
+                workflow, wall, input, seed, faults, choices, time_limit, epoch, signals
+            )
     # Under a test's freeze_time, trio's own clock reads must not tick the test's clock.
     held = freezegun_held(epoch) if patch_wall_clock else contextlib.nullcontext()
     with held:
@@ -490,6 +521,16 @@ def run_many(
                 for seed in seed_list
             ]
 
+    def runs_inline() -> list[RunResult]:
+        wall = _wall_clock(workflow, epoch, patch_wall_clock)
+        with wall if wall is not None else contextlib.nullcontext():
+            return [
+                _run_inline(
+                    workflow, wall, input, seed, fault_list, None, time_limit, epoch, signal_list
+                )
+                for seed in seed_list
+            ]
+
     held = freezegun_held(epoch) if patch_wall_clock else contextlib.nullcontext()
     # The results pile up as the batch goes on, and every young collection's survivors
     # are re-scanned by the middle generation's: collect the young one 7 times more
@@ -500,5 +541,7 @@ def run_many(
                 _run_alone(workflow, input, seed, fault_list, None, time_limit, epoch, signal_list)
                 for seed in seed_list
             ]
+        if _inline(workflow):
+            return runs_inline()
         with held:
             return trio.run(runs, clock=MockClock(autojump_threshold=0))

@@ -7,7 +7,6 @@ from typing import Any
 
 import attrs
 import outcome
-import trio
 
 from ._faults import Fault
 from ._workflow import Step
@@ -57,7 +56,9 @@ class _Attempt:
     #: again, without touching what other attempts did meanwhile.
     buffer_changes: list[tuple[str, tuple[str, str], _Arrival]] = attrs.Factory(list)
     done: bool = False
-    task: trio.lowlevel.Task | None = None
+    #: The ``trio.lowlevel.Task`` running its code; in a run without trio (run_alone),
+    #: its coroutine. None when no code of this attempt is running or waiting.
+    task: Any = None
     token: int = 0
     outcome: outcome.Outcome[Any] | None = None
     timers: list[_Timer] = attrs.Factory(list)

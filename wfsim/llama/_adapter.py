@@ -222,6 +222,9 @@ class LlamaWorkflow(EventWorkflow):
     """
 
     receives_signals = True
+    #: Step methods are asyncio code (trio calls fail on the real runtime too): runs
+    #: drive them without trio (LLAMA-10).
+    code_needs_trio = False
 
     def __init__(self, source: Any, *, name: str | None = None) -> None:
         if isinstance(source, type) and issubclass(source, Workflow):
