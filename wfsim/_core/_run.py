@@ -376,7 +376,7 @@ def _run_inline(
 ) -> RunResult:
     """One run without trio whose step code the engine drives (:meth:`Engine.run_alone`),
     under ``wall`` (already shown to step code, or None)."""
-    with _postpone_full_gc():
+    with eased_gc(full=False):
         engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, wall, signals)
         engine.run_alone()
         return _result(engine)
@@ -505,8 +505,8 @@ def run_many(
     code reads is patched once for all of them (each run still starts at ``epoch``):
     what a single :func:`run` pays to start (trio, the clock patch) is paid once.
     Young garbage collections happen more rarely while the batch runs. A DAG with no
-    step code needs neither trio nor the clock: its runs happen without trio, as
-    :func:`run` does.
+    step code needs neither trio nor the clock, and a LlamaIndex workflow's code needs
+    no trio (LLAMA-10): their runs happen without trio, as :func:`run` does.
     """
     fault_list, signal_list = list(faults), list(signals)
     seed_list = list(seeds)
