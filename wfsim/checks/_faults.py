@@ -153,11 +153,14 @@ def _attempt(
     possible = [f for f in targeting if f.probability != 0]
     if not attempt.faults and not any(_certain(f) for f in possible):
         # Nothing recorded and nothing had to apply (most attempts of a campaign): only
-        # the attempt's time and end are left to judge, as the steps below would.
+        # the attempt's time and end are left to judge, as the steps below would (of
+        # _end_errors, only a code-less failure with no fault can be wrong here).
         if end is not None:
-            if attempt.outcome != "timed_out" and definition is not None:
+            outcome = attempt.outcome
+            if outcome != "timed_out" and definition is not None:
                 out.extend(_work_time(attempt, definition, 0, end))
-            out.extend(_end_errors(attempt, definition, possible, [], end))
+            if outcome == "failed" and definition is not None and definition.fn is None:
+                out.append(_failed_without_fault(attempt, end))
         return out
     recorded: list[tuple[TraceEvent, Fault]] = []
     assigned = _assign(attempt.faults, possible)
@@ -404,16 +407,18 @@ def _end_errors(
                 )
             )
     if not at_end and not certain and outcome == "failed" and codeless:
-        out.append(
-            violation(
-                "FAULT-4",
-                f"{attempt.label} is code-less and no fault of the plan was recorded on it, yet it "
-                f"failed at {at(end)} with {end.get('error')}",
-                start,
-                end,
-            )
-        )
+        out.append(_failed_without_fault(attempt, end))
     return out
+
+
+def _failed_without_fault(attempt: Attempt, end: TraceEvent) -> Violation:
+    return violation(
+        "FAULT-4",
+        f"{attempt.label} is code-less and no fault of the plan was recorded on it, yet it "
+        f"failed at {at(end)} with {end.get('error')}",
+        attempt.start,
+        end,
+    )
 
 
 def _work_time(

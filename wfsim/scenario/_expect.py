@@ -33,6 +33,7 @@ never called never started.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -168,10 +169,7 @@ def check_expectations(
                 f"unknown expectation key {key!r}{did_you_mean(str(key), EXPECTATION_KEYS)}"
                 f" (expected one of: {', '.join(EXPECTATION_KEYS)})"
             )
-    checker = _Checker(result, line_of, workflow if isinstance(workflow, Workflow) else None)
-    checker.imperative = isinstance(workflow, ImperativeWorkflow)
-    if isinstance(workflow, Workflow):  # a DAG declares every breaker it has
-        checker.breakers = {s.breaker.name for s in workflow.steps.values() if s.breaker}
+    checker = _Checker(result, line_of, workflow)
     failures: list[ExpectationFailure] = []
     for key, value in expect.items():
         failures.extend(_CHECKS[key](checker, key, value))
@@ -300,34 +298,70 @@ def _step_map(key: str, value: Any) -> Mapping[str, Any]:
 
 
 class _Checker:
-    """The run and the helpers every check shares."""
+    """The run and the helpers every check shares (what they read is worked out when
+    first read: most files check a key or two)."""
 
-    def __init__(self, result: RunResult, line_of: LineOf, workflow: Workflow | None) -> None:
+    def __init__(
+        self,
+        result: RunResult,
+        line_of: LineOf,
+        workflow: Workflow | ImperativeWorkflow | EventWorkflow | None,
+    ) -> None:
         self.result = result
         self.trace: Trace = result.trace
         self.line_of = line_of
-        self.compensations = set(result.compensations)
-        self.finished = next(iter(self.trace.of_kind("run_finished")[-1:]), None)
-        #: Parallel groups, and each group task's group (by its trace name, group/task).
-        self.groups: set[str] = {str(e.step) for e in self.trace.of_kind("group_started")}
-        self.task_group: dict[str, str] = {}
-        for step in workflow.steps.values() if workflow is not None else ():
+        #: The DAG that made the run (None for a body's or an event workflow's run).
+        self.dag = workflow if isinstance(workflow, Workflow) else None
+        self.knows_groups = self.dag is not None
+        #: A @wfsim.workflow body's run: names it never called are still names (SCN-9).
+        self.imperative = isinstance(workflow, ImperativeWorkflow)
+
+    @functools.cached_property
+    def compensations(self) -> set[str]:
+        return set(self.result.compensations)
+
+    @functools.cached_property
+    def finished(self) -> TraceEvent | None:
+        return next(iter(self.trace.of_kind("run_finished")[-1:]), None)
+
+    @functools.cached_property
+    def groups(self) -> set[str]:
+        """Parallel groups: declared, or seen starting."""
+        groups = {str(e.step) for e in self.trace.of_kind("group_started")}
+        for step in self.dag.steps.values() if self.dag is not None else ():
             if step.group is not None:
-                self.groups.add(step.name)
+                groups.add(step.name)
+        return groups
+
+    @functools.cached_property
+    def task_group(self) -> dict[str, str]:
+        """Each group task's group, by its trace name (group/task)."""
+        task_group: dict[str, str] = {}
+        for step in self.dag.steps.values() if self.dag is not None else ():
+            if step.group is not None:
                 for t in step.group.tasks:
-                    self.task_group[f"{step.name}/{t.name}"] = step.name
-        for name in result.steps:
+                    task_group[f"{step.name}/{t.name}"] = step.name
+        for name in self.result.steps:
             group = name.rpartition("/")[0]
             if group in self.groups:
-                self.task_group.setdefault(name, group)
-        #: Child workflows (ctx.child) the run started, by their trace name.
-        self.children: set[str] = {str(e.step) for e in self.trace.of_kind("child_started")}
-        self.steps = set(result.steps) | set(self.task_group)
-        self.knows_groups = workflow is not None
-        #: A @wfsim.workflow body's run: names it never called are still names (SCN-9).
-        self.imperative = False
-        #: A DAG's circuit breakers, by name (None: not known, e.g. a body's).
-        self.breakers: set[str] | None = None
+                task_group.setdefault(name, group)
+        return task_group
+
+    @functools.cached_property
+    def children(self) -> set[str]:
+        """Child workflows (ctx.child) the run started, by their trace name."""
+        return {str(e.step) for e in self.trace.of_kind("child_started")}
+
+    @functools.cached_property
+    def steps(self) -> set[str]:
+        return set(self.result.steps) | set(self.task_group)
+
+    @functools.cached_property
+    def breakers(self) -> set[str] | None:
+        """A DAG's circuit breakers, by name (None: not known, e.g. a body's)."""
+        if self.dag is None:
+            return None
+        return {s.breaker.name for s in self.dag.steps.values() if s.breaker}
 
     def fail(
         self,
