@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import functools
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -20,14 +19,15 @@ from wfsim._core._run import AnyWorkflow
 from wfsim._core._workflow import Workflow
 from wfsim.errors import WorkflowDefinitionError, did_you_mean
 
+from ._blocks import Fields, blocks, layout_size
 from ._budget import BUDGETS, breakable, exceeded_plans, survivable_plans
 from ._check import check_choices, check_int, check_order, check_strategy
 from ._styles import EventStepCode, Program
 from ._workflows import (
     ERROR_NAMES,
     UNLIMITED_HORIZON,
-    durations_ms,
     ms,
+    read_ms,
 )
 from ._workflows import workflows as _default_workflows
 
@@ -42,7 +42,6 @@ FAULT_KINDS = ("error", "latency", "hang", "outage")
 #: a plan for an event workflow leaves it out. Not in :data:`FAULT_KINDS`: it is opt-in.
 _KINDS = (*FAULT_KINDS, "crash")
 _PATTERNS = ("*", "s*", "undo_*", "*/t*")
-_PROBABILITIES = (0.5, 1.0, 0.0, 0.25, 0.75)
 
 
 @attrs.frozen
@@ -256,114 +255,131 @@ def _plans(
     if not kinds or not targets.names:  # e.g. a drawn body that only sleeps
         return st.builds(list)
     patterns = tuple(p for p in _PATTERNS if targets.matched(p))
-    space = _Space(
-        targets=targets,
-        kinds=st.sampled_from(kinds),
-        names=st.sampled_from(targets.names) | st.sampled_from(patterns or ("*",)),
-        timed=st.sampled_from(targets.timed or targets.names),
-        bounded=st.sampled_from(targets.bounded or targets.names),
-    )
-    return st.lists(_faults(space), min_size=min_faults, max_size=max_faults)
+    layout = _FaultLayout(targets, kinds, patterns or ("*",))
+    fault = blocks(_FAULT_SIZE).map(layout.decode)
+    return st.lists(fault, min_size=min_faults, max_size=max_faults)
+
+
+_PROBABILITIES = (0.5, 1.0, 0.0, 0.25, 0.75)
+_AT: tuple[Literal["start", "end"], ...] = ("start", "end")
+_SHAPES = ("fixed", "uniform", "exponential")
+_CRASH_AT: tuple[Literal["before", "after"], ...] = ("before", "after")
+_BODY_POINTS = ("after:*", "sleep", "signal:*", "*")
 
 
 @attrs.frozen
-class _Space:
-    """The strategies one workflow's faults are drawn from, built once per plan."""
+class _FaultLayout:
+    """How one fault aimed at one workflow is read from its block (see ``_blocks``).
+
+    In order: the kind, a probability (or none), the target (a name, or a pattern
+    matching some), the target of a hang (a step with a timeout) and of an outage (a
+    step with bounded attempts), every attempt or listed ones (1 to 3 of them), the
+    error, retryable or not, at the start or the end, the latency's shape and its two
+    durations, a crash's moment and restart delay, an outage's start and length, and a
+    body crash's point and occurrences. Every field is read whatever the kind, so the
+    block has one size for every workflow (names and kinds are read modulo their
+    number: removing a later step keeps a fault's target) and all-zero bytes are an
+    error on the first target's first attempt, at its start, retryable, certain.
+    """
 
     targets: _Targets
-    kinds: SearchStrategy[str]
-    names: SearchStrategy[str]  # names first, then patterns
-    timed: SearchStrategy[str]
-    bounded: SearchStrategy[str]
+    kinds: tuple[str, ...]
+    patterns: tuple[str, ...]
 
+    def decode(self, block: bytes) -> Fault:
+        return self.read(Fields(block))
 
-_PROBABILITY = st.none() | st.sampled_from(_PROBABILITIES)
-_ERRORS = st.sampled_from(ERROR_NAMES)
-_RETRYABLE = st.sampled_from((True, False))
-_AT: SearchStrategy[Literal["start", "end"]] = st.sampled_from(("start", "end"))
-_SHAPES = st.sampled_from(("fixed", "uniform", "exponential"))
-_CRASH_AT: SearchStrategy[Literal["before", "after"]] = st.sampled_from(("before", "after"))
+    def read(self, f: Fields) -> Fault:
+        targets = self.targets
+        kind = f.pick(self.kinds)
+        any_probability = f.flag()
+        probability: float | None = f.choice(_PROBABILITIES)
+        by_pattern = f.flag()
+        name = f.pick(targets.names)
+        pattern = f.pick(self.patterns)
+        timed = f.pick(targets.timed or targets.names)
+        bounded = f.pick(targets.bounded or targets.names)
+        every = f.flag()
+        listed = f.between(1, 3)
+        numbers = [f.number() for _ in range(3)]
+        error = f.choice(ERROR_NAMES)
+        retryable = not f.flag()
+        at = f.choice(_AT)
+        shape = f.choice(_SHAPES)
+        low, high = read_ms(f), read_ms(f)
+        crash_at = f.choice(_CRASH_AT)
+        restart = ms(read_ms(f))
+        start, length = read_ms(f), read_ms(f, positive=True)
+        at_body_point = f.flag()
+        point = f.number()
+        occurring = f.between(1, 2)
+        occurrences = list(dict.fromkeys([f.between(1, 4), f.between(1, 4)][:occurring]))
+        step = pattern if by_pattern else name
+        if not any_probability:
+            probability = None
 
+        def attempts(
+            target: str, *, harmless: bool = False, certain: bool = False
+        ) -> list[int] | None:
+            horizon, unlimited = targets.horizon(target)
+            if every and not certain and (harmless or not unlimited):
+                return None
+            return list(dict.fromkeys(1 + n % (horizon + 1) for n in numbers[:listed]))
 
-@st.composite
-def _faults(draw: DrawFn, space: _Space) -> Fault:
-    targets = space.targets
-    kind = draw(space.kinds)
-    probability = draw(_PROBABILITY)
-    if kind == "hang":
-        step = draw(space.timed)
-        return Fault.hang(
-            step, attempts=draw(_attempts(targets, step, every=False)), probability=probability
-        )
-    if kind == "outage":
-        step = draw(space.bounded)
-        start = draw(durations_ms())
-        return Fault.outage(
+        if kind == "hang":
+            return Fault.hang(timed, attempts=attempts(timed), probability=probability)
+        if kind == "outage":
+            return Fault.outage(
+                bounded,
+                start=ms(start),
+                end=ms(start + length),
+                error=error,
+                retryable=retryable,
+            )
+        if kind == "crash" and targets.body and at_body_point:
+            # A point of the body's code: after a call ended, a sleep or a wait starting.
+            calls = [f"after:{n}" for n in targets.names if not n.startswith("undo")]
+            points = [*calls, *_BODY_POINTS]
+            return Fault.crash(
+                body=points[point % len(points)],
+                occurrences=occurrences,
+                restart_after=restart,
+            )
+        if kind == "crash":  # listed attempts only: a crash at every one would never end
+            return Fault.crash(
+                step,
+                at=crash_at,
+                attempts=attempts(step, certain=True),
+                probability=probability,
+                restart_after=restart,
+            )
+        if kind == "latency":
+            latency_attempts = attempts(step, harmless=True)
+            if shape == "uniform":
+                return Fault.latency(
+                    step,
+                    uniform=(ms(low), ms(low + high)),
+                    attempts=latency_attempts,
+                    probability=probability,
+                )
+            if shape == "exponential":
+                return Fault.latency(
+                    step, exponential=ms(low), attempts=latency_attempts, probability=probability
+                )
+            return Fault.latency(
+                step, extra=ms(low), attempts=latency_attempts, probability=probability
+            )
+        return Fault.error(
             step,
-            start=ms(start),
-            end=ms(start + draw(durations_ms(positive=True))),
-            error=draw(_ERRORS),
-            retryable=draw(_RETRYABLE),
-        )
-    if kind == "crash" and targets.body and draw(st.booleans()):
-        # A point of the body's code: after a call ended, a sleep or a wait starting.
-        calls = [n for n in targets.names if not n.startswith("undo")]
-        points = [f"after:{n}" for n in calls] + ["after:*", "sleep", "signal:*", "*"]
-        return Fault.crash(
-            body=draw(st.sampled_from(points)),
-            occurrences=draw(st.lists(st.integers(1, 4), min_size=1, max_size=2, unique=True)),
-            restart_after=ms(draw(durations_ms())),
-        )
-    step = draw(space.names)
-    if kind == "crash":  # listed attempts only: a crash at every one would never end
-        return Fault.crash(
-            step,
-            at=draw(_CRASH_AT),
-            attempts=draw(_attempts(targets, step, every=False, listed=True)),
+            attempts=attempts(step),
+            error=error,
+            retryable=retryable,
+            at=at,
             probability=probability,
-            restart_after=ms(draw(durations_ms())),
         )
-    if kind == "latency":
-        attempts = draw(_attempts(targets, step, every=True))
-        shape = draw(_SHAPES)
-        low = draw(durations_ms())
-        if shape == "uniform":
-            high = low + draw(durations_ms())
-            return Fault.latency(
-                step, uniform=(ms(low), ms(high)), attempts=attempts, probability=probability
-            )
-        if shape == "exponential":
-            return Fault.latency(
-                step, exponential=ms(low), attempts=attempts, probability=probability
-            )
-        return Fault.latency(step, extra=ms(low), attempts=attempts, probability=probability)
-    return Fault.error(
-        step,
-        attempts=draw(_attempts(targets, step, every=False)),
-        error=draw(_ERRORS),
-        retryable=draw(_RETRYABLE),
-        at=draw(_AT),
-        probability=probability,
-    )
 
 
-def _attempts(
-    targets: _Targets, step: str, *, every: bool, listed: bool = False
-) -> SearchStrategy[list[int] | None]:
-    """Listed attempts (1 first), or None (every attempt) unless a target retries forever.
-
-    ``every`` says whether hitting every attempt is harmless (latency); for
-    errors and hangs it is allowed only when attempts are bounded; ``listed``
-    forbids it (crashes: each restart re-attempts, whatever the policy allows).
-    """
-    horizon, unlimited = targets.horizon(step)
-    return _attempt_lists(horizon, not listed and (every or not unlimited))
-
-
-@functools.cache
-def _attempt_lists(horizon: int, every_allowed: bool) -> SearchStrategy[list[int] | None]:
-    listed = st.lists(st.integers(1, horizon + 1), min_size=1, max_size=3, unique=True)
-    return st.one_of(listed, st.none()) if every_allowed else listed
+_FAULT_SIZE = layout_size(_FaultLayout(_Targets(("s0",), {"s0": 1}, ()), ("error",), ("*",)).read)
 
 
 def workflows_with_faults(
