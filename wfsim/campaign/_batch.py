@@ -21,7 +21,7 @@ from ._random import RandomFaults
 from ._record import CampaignError, StoreRow, file_hash, run_seed
 from ._summary import Tally
 
-__all__ = ["Batch", "run_batch"]
+__all__ = ["Batch", "loaded", "run_batch"]
 
 
 @attrs.frozen
@@ -51,6 +51,26 @@ class Batch:
 _LOADED: dict[tuple[str, str], tuple[Scenario, CoverageUniverse]] = {}
 
 
+def loaded(path: str, scenario_hash: str) -> tuple[Scenario, CoverageUniverse]:
+    """The scenario at ``path`` and what it declares, loaded once per process.
+
+    Raises :class:`CampaignError` if the file's text no longer has ``scenario_hash``
+    (a worker started after it changed) and what :func:`load_scenario` raises.
+    Worker processes forked after the campaign loaded its files find them here.
+    """
+    key = (path, scenario_hash)
+    found = _LOADED.get(key)
+    if found is None:
+        if file_hash(path) != scenario_hash:
+            raise CampaignError(
+                f"{path}: the scenario file changed while the campaign ran; "
+                "start the campaign again"
+            )
+        scenario = load_scenario(path)
+        found = _LOADED[key] = (scenario, CoverageUniverse.of(scenario.workflow, scenario.faults))
+    return found
+
+
 def run_batch(
     path: str,
     scenario_hash: str,
@@ -68,17 +88,7 @@ def run_batch(
     (CAMP-40..42). With ``max_failures`` the batch ends at the run that makes that
     many failures (the seeds after it are not run).
     """
-    key = (path, scenario_hash)
-    loaded = _LOADED.get(key)
-    if loaded is None:
-        if file_hash(path) != scenario_hash:
-            raise CampaignError(
-                f"{path}: the scenario file changed while the campaign ran; "
-                "start the campaign again"
-            )
-        scenario = load_scenario(path)
-        loaded = _LOADED[key] = (scenario, CoverageUniverse.of(scenario.workflow, scenario.faults))
-    scenario, universe = loaded
+    scenario, universe = loaded(path, scenario_hash)
     tally = Tally(path, scenario.title, scenario_hash, universe=universe)
     rows: list[StoreRow] = []
     wall_ms = 0.0

@@ -32,9 +32,9 @@ import attrs
 
 import wfsim
 from wfsim._core._time import Duration
-from wfsim.scenario import load_scenario
 
-from ._batch import Batch, run_batch
+from ._batch import Batch, loaded, run_batch
+from ._coverage import CoverageUniverse
 from ._dask import DaskBackend, connect
 from ._explore import Exploration, positive_ns
 from ._progress import LINE_INTERVAL, progress_for
@@ -336,14 +336,17 @@ def run_campaign(
 
     refs: list[ScenarioRef] = []
     pinned: list[tuple[int, str] | None] = []
+    universes: list[CoverageUniverse] = []
     for raw in paths:
         path = os.fspath(raw)
-        scenario = load_scenario(path)
-        ref = ScenarioRef(path, scenario.title, file_hash(path), os.path.abspath(path))
+        digest = file_hash(path)
+        scenario, universe = loaded(path, digest)
+        ref = ScenarioRef(path, scenario.title, digest, os.path.abspath(path))
         twin = next((r for r in refs if r.scenario_hash == ref.scenario_hash), None)
         if twin is not None:
             raise CampaignError(f"{path}: same text as {twin.path}; give each scenario file once")
         refs.append(ref)
+        universes.append(universe)
         pinned.append((scenario.seed, scenario.seed_pinned) if scenario.seed_pinned else None)
     if not refs:
         raise CampaignError("no scenario files to simulate")
@@ -360,8 +363,8 @@ def run_campaign(
     if exploration is not None:
         replay_options += exploration.options
     tallies = [
-        Tally(r.path, r.title, r.scenario_hash, replay_options=replay_options, pinned=p)
-        for r, p in zip(refs, pinned, strict=True)
+        Tally(r.path, r.title, r.scenario_hash, universe=u, replay_options=replay_options, pinned=p)
+        for r, u, p in zip(refs, universes, pinned, strict=True)
     ]
     by_hash = {r.scenario_hash: i for i, r in enumerate(refs)}
     db: CampaignStore | None = None
