@@ -35,6 +35,8 @@ __all__ = ["EXTRA_MESSAGE", "DaskBackend", "connect", "dask_available"]
 
 #: What a user without the extra is told (CAMP-4).
 EXTRA_MESSAGE = "wfsim simulate --dask needs the optional extra: pip install 'pytest-wfsim[dask]'"
+#: Host seconds the client and a local cluster have to close when a campaign ends.
+CLOSE_TIMEOUT = 10.0
 
 #: (scenario index, seeds), as ``_run`` hands them out.
 Job = tuple[int, tuple[int, ...]]
@@ -141,11 +143,13 @@ class DaskBackend:
         # campaign's records are all in. What closing says is noise: its failures are
         # suppressed here anyway.
         with _silenced("tornado.application", "distributed", "asyncio"):
+            # Bounded: a client's own default is twice its connect timeout (60 s), and
+            # a close stuck that long under load once outlasted a test's whole budget.
             with contextlib.suppress(Exception):
-                self.client.close()
+                self.client.close(timeout=CLOSE_TIMEOUT)
             if self.cluster is not None:
                 with contextlib.suppress(Exception):
-                    self.cluster.close()
+                    self.cluster.close(timeout=CLOSE_TIMEOUT)
 
 
 def connect(address: str, workers: int, timeout: float) -> DaskBackend:
