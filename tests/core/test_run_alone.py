@@ -97,3 +97,18 @@ def test_shipped_code_less_scenarios_keep_their_digests_inside_trio(
         scenario = load_scenario(ROOT / "scenarios" / name)
         digests = [run_scenario(scenario, seed=seed).result.digest() for seed in range(8)]
         assert digests == pinned[name], name
+
+
+@pytest.mark.spec("DET-1")
+def test_a_step_with_code_added_later_sends_the_next_run_into_trio() -> None:
+    async def work(ctx: wfsim.StepContext) -> str:
+        return "done"
+
+    workflow = wfsim.Workflow("grows")
+    workflow.add_step("plain", duration=1)
+    assert not workflow.runs_code  # read (and remembered) once ...
+    workflow.add_parallel("fan", [wfsim.task("t", fn=work)])
+    assert workflow.runs_code  # ... and worked out again when the workflow changes
+    workflow.add_step("more", after=["plain"])
+    assert workflow.runs_code
+    assert wfsim.run(workflow, seed=1).status == "completed"

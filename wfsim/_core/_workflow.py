@@ -341,6 +341,7 @@ class Workflow:
         self._steps: dict[str, Step] = {}
         self._order: tuple[str, ...] | None = None
         self._dependents: dict[str, tuple[str, ...]] | None = None
+        self._runs_code: bool | None = None
 
     # -- building ---------------------------------------------------------------------------
     def add_step(
@@ -424,7 +425,7 @@ class Workflow:
             idempotent=bool(idempotent),
         )
         self._steps[name] = step
-        self._order = self._dependents = None
+        self._order = self._dependents = self._runs_code = None
         return step
 
     def add_parallel(
@@ -479,6 +480,7 @@ class Workflow:
         )
         step = attrs.evolve(step, group=group)
         self._steps[name] = step
+        self._runs_code = None  # its tasks may have code
         return step
 
     def step(
@@ -600,9 +602,11 @@ class Workflow:
     @property
     def runs_code(self) -> bool:
         """Whether any step, task, compensation or fallback has code to run (a run of a
-        workflow without any needs no trio)."""
-        every = (*self._steps.values(), *self.tasks.values(), *self.compensations.values())
-        return any(s.fn is not None or s.fallback is not None for s in every)
+        workflow without any needs no trio). Worked out once per shape of the workflow."""
+        if self._runs_code is None:
+            every = (*self._steps.values(), *self.tasks.values(), *self.compensations.values())
+            self._runs_code = any(s.fn is not None or s.fallback is not None for s in every)
+        return self._runs_code
 
     def dependents(self) -> Mapping[str, tuple[str, ...]]:
         """For each step, the steps that list it in ``after=`` (declaration order).
