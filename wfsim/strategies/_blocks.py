@@ -60,6 +60,10 @@ class Fields:
         """How many bytes the fields read so far take."""
         return self._at
 
+    def skip(self, size: int) -> None:
+        """Pass over ``size`` bytes: fields read and not needed (cheaper than reading them)."""
+        self._at += size
+
     def _next(self, width: int) -> int:
         at = self._at
         self._at = at + width

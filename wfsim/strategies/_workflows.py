@@ -280,6 +280,11 @@ def _read_celery(fields: Fields) -> tuple[bool | int, int, bool]:
     return backoff, fields.below(600_001), fields.flag()
 
 
+@functools.cache
+def _size(layout: _PolicyLayout) -> int:
+    return layout_size(layout.read)
+
+
 #: The policy layout behind each strategy :func:`retry_policies` made: a workflow
 #: whose ``retries`` is one of them reads its policies inside each step's block.
 _POLICY_LAYOUTS: dict[SearchStrategy[RetryPolicy], _PolicyLayout] = {}
@@ -287,7 +292,7 @@ _POLICY_LAYOUTS: dict[SearchStrategy[RetryPolicy], _PolicyLayout] = {}
 
 @functools.cache
 def _policy_strategy(layout: _PolicyLayout) -> SearchStrategy[RetryPolicy]:
-    strategy = blocks(layout_size(layout.read)).map(_reader(layout.read))
+    strategy = blocks(_size(layout)).map(_reader(layout.read))
     _POLICY_LAYOUTS[strategy] = layout
     return strategy
 
@@ -517,8 +522,13 @@ class _StepLayout:
         duration = read_ms(fields)
         output = fields.below(10)
         timeout = read_ms(fields, positive=True)
-        retry = self.policy.read(fields) if self.policy is not None else None
-        if parts & 2 and retry is None and draw_policy is not None:
+        retry = None
+        if self.policy is not None:
+            if parts & 2:
+                retry = self.policy.read(fields)
+            else:  # the same bytes, not made into a policy no step has
+                fields.skip(_size(self.policy))
+        elif parts & 2 and draw_policy is not None:
             retry = draw_policy()
         return _Work(
             SleepingStep(tuple(1_000_000 * s for s in sleeps)) if code else None,
