@@ -82,9 +82,8 @@ class _StepTask:
     does what ``Task.cancel/cancelling/uncancel`` do for it.
     """
 
-    def __init__(self, loop: VirtualLoop, name: str) -> None:
+    def __init__(self, loop: VirtualLoop) -> None:
         self._loop = loop
-        self._name = name
         self.waiting_on: asyncio.Future[Any] | None = None
         self.must_cancel: str | bool | None = False
         self._cancels = 0
@@ -93,7 +92,7 @@ class _StepTask:
         return self._loop
 
     def get_name(self) -> str:
-        return self._name
+        return self._loop.step_name
 
     def done(self) -> bool:
         return False
@@ -117,7 +116,7 @@ class _StepTask:
         return self._cancels
 
     def __repr__(self) -> str:
-        return f"<wfsim step task {self._name!r}>"
+        return f"<wfsim step task {self.get_name()!r}>"
 
 
 class VirtualLoop(asyncio.AbstractEventLoop):
@@ -138,7 +137,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         #: The first unsupported use, re-raised when the step ends even if its code
         #: swallowed the error.
         self.misuse: AsyncioUnsupportedError | None = None
-        self.step_task = _StepTask(self, self.step_name)
+        self.step_task = _StepTask(self)
 
     @property
     def step_name(self) -> str:

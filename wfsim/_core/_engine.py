@@ -1042,7 +1042,7 @@ class Engine:
         ends = returned and isinstance(event, StopEvent)
         if isinstance(event, StopEvent) and not ends:
             fields["ends_run"] = False
-        payload = _jsonable(event.fields)
+        payload = _jsonable(event.__dict__["_fields"])  # (a copy, as event.fields is)
         if payload is not _MISSING and payload:
             fields["fields"] = payload
         self.record("event_emitted", sender, **fields)

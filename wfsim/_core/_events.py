@@ -278,7 +278,8 @@ class EventWorkflow(NoStaticSteps):
 
     @property
     def event_steps(self) -> Mapping[str, EventStep]:
-        return dict(self._steps)
+        """The steps by name (read-only: register steps with :meth:`step`)."""
+        return types.MappingProxyType(self._steps)
 
     def validate(self) -> tuple[str, ...]:
         if not self._steps:

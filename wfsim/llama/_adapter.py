@@ -84,7 +84,8 @@ def wrap(ev: Any) -> Event:
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 #: LlamaIndex's own serializer of every event (it adds the undeclared fields, ``_data``).
 _LLAMA_SERIALIZER = LEvent.__pydantic_decorators__.model_serializers["custom_model_dump"].func
-_PLAIN: dict[type, bool] = {}
+#: Per event class: its declared field names if its dump is plain (_dumps_plainly), else None.
+_PLAIN: dict[type, tuple[str, ...] | None] = {}
 
 
 def _fields(ev: Any) -> dict[str, Any]:
@@ -92,14 +93,14 @@ def _fields(ev: Any) -> dict[str, Any]:
     when that is surely the same: a class whose dump is its declared fields as they are,
     no undeclared fields, and scalar values. A dump costs more than the rest of wrap()."""
     cls = type(ev)
-    plain = _PLAIN.get(cls)
-    if plain is None:
-        plain = _PLAIN[cls] = _dumps_plainly(cls)
+    names = _PLAIN.get(cls, _MISSING)
+    if names is _MISSING:
+        names = _PLAIN[cls] = tuple(cls.model_fields) if _dumps_plainly(cls) else None
     private = ev.__pydantic_private__ or {}
-    if plain and not private.get("_data") and not ev.__pydantic_extra__:
+    if names is not None and not private.get("_data") and not ev.__pydantic_extra__:
         values = ev.__dict__
         out = {}
-        for name in cls.model_fields:
+        for name in names:
             value = values.get(name, _MISSING)
             if type(value) not in _SCALARS:
                 break
