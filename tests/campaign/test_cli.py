@@ -26,6 +26,20 @@ from .conftest import FLAKY, write
 
 TIMEOUT = 60
 
+#: ``python -m wfsim`` as a terminal starts it: Ctrl-C raises KeyboardInterrupt. A child
+#: inherits its parent's signal mask and ignored signals, and Python installs its Ctrl-C
+#: handler only where SIGINT is not ignored; a test process that happens to block or
+#: ignore SIGINT when it forks (a library's helper thread, a fixture) would hand that on,
+#: and a test of Ctrl-C would wait on a campaign that never sees it.
+AS_FROM_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import runpy, signal;"
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM});"
+    "signal.signal(signal.SIGINT, signal.default_int_handler);"
+    "runpy.run_module('wfsim', run_name='__main__', alter_sys=True)",
+]
+
 
 def wfsim_many(
     cwd: pathlib.Path, *argvs: Sequence[str], env: Mapping[str, str] | None = None

@@ -31,7 +31,7 @@ from wfsim.campaign._store import ScenarioRef
 from wfsim.scenario import load_scenario, run_scenario
 
 from .test_campaign import without_wall_clock
-from .test_cli import wfsim_many, without_progress
+from .test_cli import AS_FROM_A_TERMINAL, wfsim_many, without_progress
 
 TIMEOUT = 60
 #: What a run is, without the wall clock: equal on every backend.
@@ -288,7 +288,7 @@ def test_ctrl_c_stops_a_dask_local_campaign_and_its_cluster_cleanly(
     psutil = pytest.importorskip("psutil")  # installed with distributed
     store = tmp_path / "out" / "campaigns.sqlite"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wfsim", "simulate", steady.name, "--seeds", "1000000",
+        [*AS_FROM_A_TERMINAL, "simulate", steady.name, "--seeds", "1000000",
          "--workers", "1", "--dask", "local", "--out", "out"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,

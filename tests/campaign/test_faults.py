@@ -32,6 +32,7 @@ from wfsim._cli import main
 from wfsim.campaign import CampaignError, CampaignStore, run_campaign
 
 from .conftest import write
+from .test_cli import AS_FROM_A_TERMINAL
 
 TIMEOUT = 60.0
 POLL = 0.05
@@ -63,7 +64,7 @@ input: {seconds: 60}
 def simulate(cwd: pathlib.Path, *argv: str, group: bool = False) -> subprocess.Popen[str]:
     """Start ``python -m wfsim simulate ARGV`` (in its own process group with ``group``)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "wfsim", "simulate", *argv],
+        [*AS_FROM_A_TERMINAL, "simulate", *argv],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
