@@ -220,11 +220,6 @@ class Bodies:
                 self.engine.cancel_task(body)
         return described
 
-    def tasks_gone(self) -> None:
-        """trio cancelled every task (code waited outside wfsim): forget the bodies' tasks."""
-        for body in (self.body, *self._branches):
-            body.task = None
-
     def crashed(self) -> list[_Attempt]:
         """The engine died: the body's code and every branch's is lost (FAULT-15)."""
         if self.finished:
@@ -418,7 +413,7 @@ class Bodies:
         code.clock = max([code.clock, *(t for t in ends if t is not None)])
 
     def _wake_if_alive(self, body: _Attempt) -> None:
-        if not body.done and body.task is not None:
+        if not body.done and body.live:
             self.engine.wake(body, outcome.Value(None))
 
     def now_ns(self) -> int:
@@ -579,7 +574,7 @@ class Bodies:
 
     def _resume(self, body: _Attempt, states: list[_StepState]) -> None:
         """Every call of one await ended: the body resumes, unless a crash point hits."""
-        if body.done or body.task is None:
+        if body.done or not body.live:
             return  # a crashed body's await: its replay waits for the calls itself
         if self.engine.body_faults:
             for st in states:
@@ -725,7 +720,7 @@ class Bodies:
 
     def _body_ended(self, body: _Attempt, result: outcome.Outcome[Any]) -> None:
         body.end()
-        body.task = None
+        body.live = False
         self.finished = True
         for timer in self._signal_timers:
             timer[2] = None
@@ -748,7 +743,7 @@ class Bodies:
 
     def _branch_ended(self, att: _Attempt, result: outcome.Outcome[Any]) -> None:
         att.end()
-        att.task = None
+        att.live = False
         st = att.state
         code = self._code.get(att)
         if self.recorded is not None and code is not None:
@@ -769,7 +764,7 @@ class Bodies:
             if trace:
                 engine.record("child_completed", st.step.name)
         for waiting in st.awaiting:  # ctx.spawn handles: wake whoever awaits this branch
-            if not waiting.done and waiting.task is not None:
+            if not waiting.done and waiting.live:
                 engine.wake(waiting, outcome.Value(None))
         st.awaiting.clear()
         engine.step_ended(st)

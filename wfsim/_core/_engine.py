@@ -9,11 +9,10 @@ How it stays deterministic
 * All work at one instant sits in a ready list. The engine picks the next item
   with one ``choose(len(ready), "schedule")`` call on the run's choice source;
   nothing is ever left to trio's own task order.
-* Code-less steps are timers in the engine, not trio tasks. A code step runs as
-  a trio task, but only one piece of engine work runs at a time: the engine
-  hands control to a step's task (``reschedule`` + park) and the task hands it
-  back when it reaches a wfsim wait (``ctx.sleep``) or ends. So step code runs
-  in an order the choice source decides, never two at once.
+* Code-less steps are timers in the engine. A code step's coroutine is driven
+  by the engine itself (``_baton.py``): it runs when the engine sends into it
+  and hands control back when it reaches a wfsim wait (``ctx.sleep``) or ends.
+  So step code runs in an order the choice source decides, never two at once.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import heapq
 import inspect
 import types
 from collections import Counter
-from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -40,6 +39,7 @@ from wfsim.errors import (
 )
 
 from ._aio import drive, in_asyncio_task, raise_wait_in_asyncio_task
+from ._baton import Baton, hand_back
 from ._breaker import BreakerRuntime
 from ._choice import ChoiceSource
 from ._context import StepContext
@@ -106,9 +106,6 @@ class Style(Protocol):
 
     def time_out(self) -> list[str]:
         """The run timed out: end its code; what it still waited for, described."""
-
-    def tasks_gone(self) -> None:
-        """trio cancelled every task: forget its tasks."""
 
     def crashed(self) -> list[_Attempt]:
         """The engine died: the code in memory it loses (the kernel ends it)."""
@@ -220,13 +217,9 @@ class Engine:
         self._stopped = False
         self._ev_failed: _StepState | None = None
         self._livelock: _StepState | None = None
-        self._attempt_of_task: dict[trio.lowlevel.Task, _Attempt] = {}
-        self._coordinator: trio.lowlevel.Task | None = None
-        self._nursery: trio.Nursery | None = None
+        #: Runs step code (_baton.py): who holds the baton, the code that waits.
+        self.baton = Baton()
         self._clock: MockClock | None = None
-        #: A run without trio (run_alone), and the attempt whose code it drives now.
-        self._alone = False
-        self._inline: _Attempt | None = None
         # Workflow bodies (_bodies.py): their code runs under the baton; steps appear as called.
         self.style: Style | None = style(self) if style is not None else None
 
@@ -264,60 +257,51 @@ class Engine:
         whose step code awaits nothing of trio's (``code_needs_trio`` false: the
         LlamaIndex adapter's asyncio code, LLAMA-10).
 
-        Nothing in such a run waits on trio, so the loop alone runs it and drives step
-        code's coroutines itself (:meth:`_drain_inline`): the same decisions, the same
-        trace, without the cost of starting trio and of a trio task per attempt.
+        Nothing in such a run waits on trio, so the loop alone runs it, driving step
+        code as in trio (:meth:`_drain_alone`): the same decisions, the same trace,
+        without the cost of starting trio.
         """
-        self._alone = True
         self._start()
         try:
             over = False
             while not over:
                 over = self._work()
-                self._drain_inline()
+                self._drain_alone()
         except WfsimError:
-            self._close_inline()
             raise
         except Exception as exc:
-            self._close_inline()
             raise _engine_error(exc, ()) from exc
+        finally:
+            self.baton.close()
         self._finish()
 
     async def run(self) -> None:
-        """Run the workflow inside trio: step code runs in trio tasks, under the baton."""
+        """Run the workflow inside trio: step code runs under the baton (_baton.py)."""
         clock = trio.lowlevel.current_clock()
         self._clock = clock if isinstance(clock, MockClock) else None
-        self._coordinator = trio.lowlevel.current_task()
         self._start()
         guard = (self.time_limit_ns + 1_000_000) / 1e9
         fatal: WfsimError | None = None
         with trio.CancelScope() as scope:
             if self._clock is not None:
                 scope.deadline = trio.current_time() + guard
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                try:
-                    over = False
-                    while not over:
-                        over = self._work()
-                        await self._drain_switches()
-                except WfsimError as exc:  # raised here, not wrapped in an ExceptionGroup
-                    fatal = exc
-                    nursery.cancel_scope.cancel()
-                except Exception as exc:
-                    fatal = _engine_error(exc, ())
-                    fatal.__cause__ = exc
-                    nursery.cancel_scope.cancel()
+            try:
+                over = False
+                while not over:
+                    over = self._work()
+                    await self._drain_switches()
+            except WfsimError as exc:
+                fatal = exc
+            except Exception as exc:
+                fatal = _engine_error(exc, ())
+                fatal.__cause__ = exc
+            finally:
+                self.baton.close()
         if fatal is not None:
             raise fatal
         if scope.cancelled_caught:
             # Step code waited outside wfsim with no timer of ours pending: trio's
-            # clock reached the guard. Its tasks are gone already.
-            for st in self.states.values():
-                if st.current is not None:
-                    st.current.task = None
-            if self.style is not None:
-                self.style.tasks_gone()
+            # clock reached the guard. All code is closed already.
             self._switches.clear()
             self.now = self.time_limit_ns
             self._time_out(outside=True)
@@ -393,105 +377,53 @@ class Engine:
     async def _drain_switches(self) -> None:
         while self._switches:
             att, value = self._switches.pop(0)
-            await self._switch_to(att, value)
-            self._after_switch(att)
+            clock = self._clock  # None: not a MockClock, so waits outside wfsim go unseen
+            before = clock.current_time() if clock is not None else 0.0
+            self._handing(att, value)
+            await self.baton.switch(att, value)
+            self._handed_back(att)
+            if clock is not None and clock.current_time() != before:
+                waited = clock.current_time() - before
+                raise ExternalWaitError(
+                    f"step {att.state.step.name!r} (attempt {att.number}) waited {waited:g} s "
+                    "of virtual time outside wfsim, e.g. with trio.sleep(); wfsim cannot order "
+                    "such waits deterministically: use `await ctx.sleep(...)` in step code"
+                )
+            self._code_returned(att)
 
-    def _after_switch(self, att: _Attempt) -> None:
+    def _drain_alone(self) -> None:
+        """:meth:`_drain_switches` in a run without trio (:meth:`run_alone`)."""
+        while self._switches:
+            att, value = self._switches.pop(0)
+            self._handing(att, value)
+            self.baton.switch_alone(att, value)
+            self._handed_back(att)
+            self._code_returned(att)
+
+    def _handing(self, att: _Attempt, value: outcome.Outcome[Any] | None) -> None:
+        """Control goes to ``att``'s code (``value`` None: its code starts)."""
+        if self._wall is not None:
+            self._wall.sync(self.now)
+        if value is None:
+            self.baton.start(att, functools.partial(self._attempt_code, att))
+
+    def _handed_back(self, att: _Attempt) -> None:
+        if self._wall is not None:
+            self._wall.handed_back(att.state.step.name, att.number)
+
+    def _code_returned(self, att: _Attempt) -> None:
         """Control is back from ``att``'s code: if the code ended, so does the attempt."""
-        if att.outcome is not None and att.task is not None:
-            att.task = None
+        if att.outcome is not None and att.live:
+            att.live = False
             try:
-                self._code_attempt_ended(att)
+                self._code_attempt_ended(att)  # (nothing, if the engine ended it already)
             except WfsimError:
                 raise
             except Exception as exc:
                 raise _engine_error(exc, (att,)) from exc
 
-    def _drain_inline(self) -> None:
-        """``_drain_switches`` without trio (:meth:`run_alone`): each switch sends into
-        (or throws into) the attempt's coroutine, here and now, which runs until it
-        waits (yields ``_PARK``) or ends. ``att.task`` is the coroutine then."""
-        while self._switches:
-            att, value = self._switches.pop(0)
-            if self._wall is not None:
-                self._wall.sync(self.now)
-            code: Coroutine[Any, Any, None] | None
-            if value is None:
-                code = att.task = self._attempt_code(att)
-            else:
-                code = att.task
-                if code is None:  # the code ended meanwhile: nothing to resume
-                    continue
-            self._inline = att
-            try:
-                if value is None:
-                    yielded = code.send(None)
-                elif isinstance(value, outcome.Error):
-                    yielded = code.throw(value.error)
-                else:
-                    yielded = code.send(value.unwrap())
-            except StopIteration:
-                yielded = _PARK
-                if att.done:
-                    att.task = None  # the engine already ended this attempt
-            finally:
-                self._inline = None
-            if yielded is not _PARK:
-                code.close()
-                att.task = None
-                raise ExternalWaitError(
-                    f"step {att.state.step.name!r} (attempt {att.number}) awaited "
-                    f"{yielded!r}, which is neither asyncio's nor wfsim's; this workflow's "
-                    "step code runs without trio (LLAMA-10): await asyncio or ctx methods"
-                )
-            if self._wall is not None:
-                self._wall.handed_back(att.state.step.name, att.number)
-            self._after_switch(att)
-
-    def _close_inline(self) -> None:
-        """Close the coroutines of step code still waiting when a run without trio ends
-        (a fatal error): their ``finally`` blocks run, as a cancelled trio task's would."""
-        for st in self.states.values():
-            att = st.current
-            if att is not None and att.task is not None and inspect.iscoroutine(att.task):
-                code, att.task = att.task, None
-                code.close()
-
-    async def _switch_to(self, att: _Attempt, value: outcome.Outcome[Any] | None) -> None:
-        if self._wall is not None:
-            self._wall.sync(self.now)
-        clock = self._clock  # None: not a MockClock, so waits outside wfsim go unseen
-        before = clock.current_time() if clock is not None else 0.0
-        if value is None:
-            assert self._nursery is not None
-            self._nursery.start_soon(self._task_main, att, name=f"wfsim step {att.state.step.name}")
-        else:
-            assert att.task is not None
-            trio.lowlevel.reschedule(att.task, value)
-        await trio.lowlevel.wait_task_rescheduled(_abort_ok)
-        if self._wall is not None:
-            self._wall.handed_back(att.state.step.name, att.number)
-        if clock is not None and clock.current_time() != before:
-            waited = clock.current_time() - before
-            raise ExternalWaitError(
-                f"step {att.state.step.name!r} (attempt {att.number}) waited {waited:g} s of "
-                "virtual time outside wfsim, e.g. with trio.sleep(); wfsim cannot order such "
-                "waits deterministically: use `await ctx.sleep(...)` in step code"
-            )
-
-    async def _task_main(self, att: _Attempt) -> None:
-        att.task = trio.lowlevel.current_task()
-        self._attempt_of_task[att.task] = att
-        await self._attempt_code(att)
-        self._attempt_of_task.pop(trio.lowlevel.current_task(), None)
-        if att.done:
-            att.task = None  # the engine already ended this attempt; nothing to report
-        assert self._coordinator is not None
-        trio.lowlevel.reschedule(self._coordinator)
-
     async def _attempt_code(self, att: _Attempt) -> None:
-        """Run ``att``'s code to its end and keep its outcome (in a trio task, or
-        driven by :meth:`_drain_inline`)."""
+        """Run ``att``'s code to its end and keep its outcome (under the baton)."""
         fn = att.state.step.fallback if att.fallback else att.state.step.fn
         assert fn is not None
         try:
@@ -508,22 +440,12 @@ class Engine:
         """Called by step code (``ctx.sleep``): schedule a wake-up and hand control back."""
         if att.done:
             raise _AttemptCancelled()
-        own = self._inline is att if self._alone else trio.lowlevel.current_task() is att.task
-        if not own:
-            raise WfsimError(
-                f"ctx.sleep() of step {att.state.step.name!r} was called from another trio task; "
-                "step code must wait from the step's own task"
-            )
+        self.baton.check_wait(att, "ctx.sleep()", own=True)
         att.token += 1
         if len(att.timers) > 8:
             att.timers = [t for t in att.timers if t[2] is not None]
         att.timers.append(self._schedule(self.now + delay_ns, self._wake, att, att.token))
-        if self._alone:
-            await _parked()
-            return
-        assert self._coordinator is not None
-        trio.lowlevel.reschedule(self._coordinator)
-        await trio.lowlevel.wait_task_rescheduled(_abort_ok)
+        await hand_back()
 
     async def park_until_woken(self, att: _Attempt) -> Any:
         """Hand control back with no timer; whoever wakes ``att`` sends the value."""
@@ -531,19 +453,16 @@ class Engine:
             raise _AttemptCancelled()
         if in_asyncio_task():
             raise_wait_in_asyncio_task(att.state.step.name)
+        self.baton.check_wait(att, "a wfsim wait")
         att.token += 1
-        if self._alone:
-            return await _parked()
-        assert self._coordinator is not None
-        trio.lowlevel.reschedule(self._coordinator)
-        return await trio.lowlevel.wait_task_rescheduled(_abort_ok)
+        return await hand_back()
 
     def _wake(self, att: _Attempt, token: int) -> None:
-        if not att.done and att.token == token and att.task is not None:
+        if not att.done and att.token == token and att.live:
             self._switches.append((att, outcome.Value(None)))
 
     def _cancel_task(self, att: _Attempt) -> None:
-        if att.task is not None:
+        if att.live:
             self._switches.append((att, outcome.Error(_AttemptCancelled())))
 
     # -- the interface for styles (_bodies.py) ---------------------------------------------
@@ -554,11 +473,7 @@ class Engine:
 
     def current_attempt(self) -> _Attempt | None:
         """The attempt (or body) whose trio task is running now, if any."""
-        if self._alone:  # a run without trio (run_alone): the code driven now, if any
-            return self._inline
-        if self._coordinator is None:
-            return None
-        return self._attempt_of_task.get(trio.lowlevel.current_task())
+        return self.baton.holder
 
     def add_step(self, st: _StepState) -> None:
         """Register a step made while running (a body's call), with its faults and its
@@ -593,9 +508,7 @@ class Engine:
         """Called from code under the baton: hand control back until someone wakes it."""
         if in_asyncio_task():
             raise_wait_in_asyncio_task("a workflow body")
-        assert self._coordinator is not None
-        trio.lowlevel.reschedule(self._coordinator)
-        await trio.lowlevel.wait_task_rescheduled(_abort_ok)
+        await hand_back()
 
     def step_ended(self, st: _StepState) -> None:
         """``st`` (a step or a branch) ended: whoever waits for it is told."""
@@ -1011,7 +924,7 @@ class Engine:
             return
         if waiter.on_done is not None:
             waiter.on_done()
-        elif waiter.body is not None and not waiter.body.done and waiter.body.task is not None:
+        elif waiter.body is not None and not waiter.body.done and waiter.body.live:
             self._switches.append((waiter.body, outcome.Value(None)))
 
     # -- event workflows --------------------------------------------------------------------
@@ -1739,24 +1652,9 @@ class Engine:
         yield from self.task_states.values()
 
 
-#: What step code yields to hand control back in a run without trio (run_alone).
-_PARK: Any = object()
-
-
-@types.coroutine
-def _parked() -> Generator[Any, Any, Any]:
-    """Hand control back to :meth:`Engine._drain_inline`; what wakes the attempt is sent
-    (or thrown) in."""
-    return (yield _PARK)
-
-
 def _cancels(value: outcome.Outcome[Any] | None) -> bool:
     """Whether a switch throws _AttemptCancelled into the code (ends it)."""
     return isinstance(value, outcome.Error) and isinstance(value.error, _AttemptCancelled)
-
-
-def _abort_ok(_: Any) -> trio.lowlevel.Abort:
-    return trio.lowlevel.Abort.SUCCEEDED
 
 
 def _engine_error(exc: Exception, args: Sequence[Any]) -> EngineError:

@@ -18,7 +18,7 @@ _Timer = list[Any]
 
 
 class _AttemptCancelled(BaseException):
-    """Thrown into a step's task when its attempt is over (timeout, time limit).
+    """Thrown into a step's code when its attempt is over (timeout, time limit).
 
     A BaseException so that step code's ``except Exception`` does not swallow it.
     """
@@ -56,9 +56,8 @@ class _Attempt:
     #: again, without touching what other attempts did meanwhile.
     buffer_changes: list[tuple[str, tuple[str, str], _Arrival]] = attrs.Factory(list)
     done: bool = False
-    #: The ``trio.lowlevel.Task`` running its code; in a run without trio (run_alone),
-    #: its coroutine. None when no code of this attempt is running or waiting.
-    task: Any = None
+    #: Its code started and has not ended (it can be woken; _baton.py).
+    live: bool = False
     token: int = 0
     outcome: outcome.Outcome[Any] | None = None
     timers: list[_Timer] = attrs.Factory(list)
