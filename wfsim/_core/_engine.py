@@ -517,7 +517,8 @@ class Engine:
     def decide(self, faults: Iterable[Fault], name: str, number: int) -> list[Fault]:
         """The faults of ``faults`` that hit occurrence ``number`` of ``name`` now
         (probability draws from the ``faults`` stream, in plan order)."""
-        return [f for f, _ in self._decide_faults(faults, name, number)]
+        matching = [f for f in faults if f.matches(name)]
+        return [f for f, _ in self._decide_faults(matching, name, number)]
 
     def crash(self, fault: Fault, point: str) -> None:
         """The engine dies at a workflow body's ``point`` (FAULT-15), traced first."""
@@ -1010,7 +1011,8 @@ class Engine:
     def _decide_faults(
         self, faults: Iterable[Fault], name: str, number: int
     ) -> list[tuple[Fault, int]]:
-        """The faults of ``faults`` that hit occurrence ``number`` of ``name`` now.
+        """The faults of ``faults`` (all targeting ``name``) that hit occurrence ``number``
+        of ``name`` now.
 
         Decided in plan order, drawing from the ``faults`` stream: first whether a
         fault with a probability applies, then a shaped latency's or delay's draw.
@@ -1018,7 +1020,7 @@ class Engine:
         """
         applied: list[tuple[Fault, int]] = []
         for fault in faults:
-            if not fault.applies_to(name, number, self.now):
+            if not fault.targets(number, self.now):
                 continue
             if fault.probability is not None and not (
                 self.choices.uniform("faults") < fault.probability
@@ -1038,7 +1040,9 @@ class Engine:
         Returns how many times to deliver (0: dropped) and the total delay.
         """
         applied = self._decide_faults(
-            (f for f in self.delivery_faults if f.delivery == what), name, number
+            (f for f in self.delivery_faults if f.delivery == what and f.matches(name)),
+            name,
+            number,
         )
         dropped = next((f for f, _ in applied if f.kind == "drop"), None)
         if dropped is not None:

@@ -195,6 +195,13 @@ def delivery_fault_problem(
 def _check_faults(
     workflow: AnyWorkflow, faults: Sequence[Fault], signals: Sequence[Signal] = ()
 ) -> None:
+    # A DAG's names, worked out once for all its faults (each read copies a mapping).
+    steps: Mapping[str, Any] = {}
+    targets: list[str] = []
+    if faults and isinstance(workflow, Workflow):
+        steps = workflow.steps
+        targets = [*steps, *workflow.compensations, *workflow.tasks]
+    known = set(targets)
     for f in faults:
         if not isinstance(f, Fault):
             raise WfsimError(
@@ -219,20 +226,19 @@ def _check_faults(
                     f"(specs/faults.md FAULT-13)"
                 )
             continue  # its steps exist only once the body calls them or events arrive
-        targets = [*workflow.steps, *workflow.compensations, *workflow.tasks]
         if f.is_pattern:
             if not any(f.matches(name) for name in targets):
                 raise UnknownStepError(
                     f"fault pattern {f.step!r} matches no step or compensation "
-                    f"(steps: {', '.join(workflow.steps)})"
+                    f"(steps: {', '.join(steps)})"
                 )
-        elif f.step in workflow.steps and workflow.steps[f.step].group is not None:
+        elif f.step in steps and steps[f.step].group is not None:
             tasks = ", ".join(n for n in workflow.tasks if n.startswith(f.step + "/"))
             raise UnknownStepError(
                 f"fault targets parallel group {f.step!r}, which runs no attempts of its own; "
                 f"target its tasks ({tasks})"
             )
-        elif f.step not in targets:
+        elif f.step not in known:
             raise UnknownStepError(
                 f"fault targets unknown step {f.step!r}{did_you_mean(f.step, targets)}"
             )
