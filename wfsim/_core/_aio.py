@@ -1,6 +1,8 @@
 """asyncio inside step code, on virtual time (specs/time.md TIME-8).
 
-Step code runs in a trio task under the engine's baton. When it awaits
+Step code runs in a trio task under the engine's baton (or, in a run without
+trio, LLAMA-10, the engine sends into its coroutine itself, and what this
+trampoline yields goes to the engine instead of trio). When it awaits
 something of asyncio's (``asyncio.sleep``, a future, ``gather``, ``wait_for``,
 ``asyncio.timeout``, a queue...), there is no asyncio loop to drive it. The
 trampoline here drives the step's coroutine itself: around each resumption it
