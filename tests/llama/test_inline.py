@@ -15,7 +15,7 @@ pytest.importorskip("workflows")
 
 import trio
 from workflows import Context, Workflow, step
-from workflows.events import StartEvent, StopEvent
+from workflows.events import Event, StartEvent, StopEvent
 
 import wfsim
 from examples.llama_real_flows import ApprovalFlow, ConcurrentFlow, FlakyFlow, ParallelFlow
@@ -62,6 +62,46 @@ class Clocks(Workflow):
         return StopEvent(result=[*both, dt.datetime.now().isoformat(), time.time()])
 
 
+class Ended(Event):
+    pass
+
+
+class Queues(Workflow):
+    """asyncio tasks handing items over a queue, and a step ended while it waits."""
+
+    @step
+    async def pipe(self, ctx: Context, ev: StartEvent) -> Ended:
+        queue: asyncio.Queue[int] = asyncio.Queue(maxsize=1)
+        lock, got = asyncio.Lock(), []
+
+        async def produce() -> None:
+            for n in range(3):
+                await asyncio.sleep(1)
+                await queue.put(n)
+
+        async def consume() -> None:
+            for _ in range(3):
+                item = await queue.get()
+                async with lock:
+                    got.append(item)
+
+        await asyncio.gather(produce(), consume())
+        await ctx.store.set("got", got)
+        return Ended()
+
+    @step
+    async def stop(self, ctx: Context, ev: Ended) -> StopEvent:
+        return StopEvent(result="done")
+
+    @step
+    async def waits(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        try:
+            await asyncio.sleep(60)
+        finally:  # the StopEvent at t=3 ends this attempt: the finally block runs
+            await ctx.store.set("cleaned_up_at", asyncio.get_running_loop().time())
+        return StopEvent(result="never")
+
+
 @pytest.mark.spec("LLAMA-10")
 def test_generated_classes_give_the_same_trace_without_trio() -> None:
     for case in range(40):
@@ -89,6 +129,8 @@ def test_faults_signals_timeouts_and_asyncio_give_the_same_trace_without_trio() 
     assert_same(adapt(ParallelFlow), seed=2, input={"delays": {"Query 1": 1, "Query 2": 1}})
     result = assert_same(adapt(Clocks))
     assert result.result == ["a", "b", "timed out", "2026-01-01T00:00:08", 1767225608.0]
+    result = assert_same(adapt(Queues))
+    assert (result.result, result.context) == ("done", {"got": [0, 1, 2], "cleaned_up_at": 3})
 
 
 @pytest.mark.spec("LLAMA-10")
