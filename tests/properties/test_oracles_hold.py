@@ -40,6 +40,12 @@ DAG_CASES = wst.workflows_with_faults(
 )
 TAPES = wst.schedules(max_size=60)
 SEEDS = st.integers(0, 2**16)
+#: The properties keep no example database: with one, Hypothesis also keeps a Pareto
+#: front of every example's target() scores (run_and_check calls target_interesting)
+#: and compares each new example with its members, which costs more than the rest of
+#: the search (2.5-3x the CPU, benchmarks/README.md). A failure prints its scenario
+#: file and replay line (STRAT-10), which is what reproduces it.
+DATABASE = None
 
 
 def check_dag_run(
@@ -52,6 +58,7 @@ def check_dag_run(
 
 @settings(
     max_examples=EXAMPLES,
+    database=DATABASE,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(case=DAG_CASES, tape=TAPES, seed=SEEDS)
@@ -76,6 +83,7 @@ EVENT_CASES = wst.workflows_with_faults(wst.event_workflows(), max_faults=3, kin
 
 @settings(
     max_examples=STYLE_EXAMPLES,
+    database=DATABASE,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(
@@ -97,6 +105,7 @@ def test_every_oracle_holds_on_random_imperative_runs(
 
 @settings(
     max_examples=STYLE_EXAMPLES,
+    database=DATABASE,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(case=EVENT_CASES, tape=TAPES, seed=SEEDS)
