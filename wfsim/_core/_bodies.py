@@ -8,7 +8,7 @@ knows nothing else about it. This module is the body style's side: it turns
 ``ctx.wait_for_signal`` into steps, branches and waits of the kernel, through the
 kernel's small interface for styles (``Engine.schedule``, ``add_step``,
 ``make_ready``, ``start_code``, ``wake``, ``hand_back``, ``park``...), and the
-kernel calls back through :class:`~wfsim._core._engine.Style`.
+kernel calls back through :class:`~wfsim._core._style.Style`.
 
 Durable execution (specs/imperative.md IMP-11, IMP-12; specs/faults.md FAULT-15..)
 --------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ class _Code:
 
 
 class Bodies:
-    """The run-time side of one ``@wfsim.workflow`` run (a :class:`~wfsim._core._engine.Style`)."""
+    """The run-time side of one ``@wfsim.workflow`` run (a :class:`~wfsim._core._style.Style`)."""
 
     def __init__(self, engine: Engine, recorded: RecordedHistory | None = None):
         workflow = engine.workflow

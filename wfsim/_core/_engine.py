@@ -23,7 +23,7 @@ import inspect
 import types
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import outcome
@@ -49,6 +49,7 @@ from ._parallel import MergeConflictError, deep_merge_into, merge_outputs
 from ._retry import retry_delay
 from ._signals import Signal
 from ._state import _Arrival, _Attempt, _AttemptCancelled, _StepState, _Timer, _Waiter
+from ._style import Style
 from ._time import format_seconds, to_seconds
 from ._trace import Row
 from ._trigger import UpstreamCounts, Verdict, evaluate
@@ -81,37 +82,6 @@ LIVELOCK_ATTEMPTS = 10_000
 _BODY = -(1 << 62)
 
 TERMINAL = frozenset({"completed", "failed", "skipped", "cancelled", "compensated"})
-
-
-class Style(Protocol):
-    """What the kernel asks of a style that runs its own code under the baton: the
-    workflow body style (``_bodies.Bodies``). Its pseudo-steps have ``Step.index == _BODY``.
-    """
-
-    def start(self) -> None:
-        """The run starts (after the DAG's first steps are ready)."""
-
-    def code_ended(self, att: _Attempt, result: outcome.Outcome[Any]) -> None:
-        """The code of one of its pseudo-steps returned or raised."""
-
-    def unfinished(self) -> bool:
-        """Whether it still waits for something."""
-
-    def failed(self) -> bool:
-        """Whether the run failed (its body raised)."""
-
-    def blocked(self) -> bool:
-        """Whether the run cannot go on until its code is fixed (a NondeterminismError,
-        IMP-12): it ends failed and compensates nothing."""
-
-    def time_out(self) -> list[str]:
-        """The run timed out: end its code; what it still waited for, described."""
-
-    def crashed(self) -> list[_Attempt]:
-        """The engine died: the code in memory it loses (the kernel ends it)."""
-
-    def recovered(self) -> None:
-        """The engine is back: its code starts again (replaying its history)."""
 
 
 class Engine:
