@@ -101,7 +101,7 @@ _ODD_EVENTS = st.builds(
     t_ns=st.integers(-(10**15), 10**18),
     kind=st.text(max_size=6),
     step=st.none() | st.text(max_size=6),
-    attempt=st.none() | st.booleans() | st.integers(),
+    attempt=st.none() | st.booleans() | st.integers(-(10**20), 10**20),
     fields=st.dictionaries(
         st.sampled_from(["seq", "t", "kind", "step", "attempt", "x", 'q"\\n']),
         _JSON_VALUES,
