@@ -369,25 +369,6 @@ def _inline(workflow: AnyWorkflow) -> bool:
     return isinstance(workflow, EventWorkflow) and not workflow.code_needs_trio
 
 
-def _run_inline(
-    workflow: AnyWorkflow,
-    wall: WallClock | None,
-    input: Mapping[str, Any] | None,
-    seed: int | None,
-    faults: Iterable[Fault],
-    choices: ChoiceSource | Iterable[int] | None,
-    time_limit: Duration,
-    epoch: _dt.datetime,
-    signals: Iterable[Signal],
-) -> RunResult:
-    """One run without trio whose step code the engine drives (:meth:`Engine.run_alone`),
-    under ``wall`` (already shown to step code, or None)."""
-    with eased_gc(full=False):
-        engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, wall, signals)
-        engine.run_alone()
-        return _result(engine)
-
-
 async def _arun(
     workflow: AnyWorkflow,
     wall: WallClock | None,
@@ -413,6 +394,7 @@ def _alone(workflow: AnyWorkflow) -> bool:
 
 def _run_alone(
     workflow: AnyWorkflow,
+    wall: WallClock | None,
     input: Mapping[str, Any] | None,
     seed: int | None,
     faults: Iterable[Fault],
@@ -421,9 +403,12 @@ def _run_alone(
     epoch: _dt.datetime,
     signals: Iterable[Signal],
 ) -> RunResult:
-    """One run without trio (:meth:`Engine.run_alone`): no step code, no wall clock."""
-    with eased_gc(pause=True):
-        engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, None, signals)
+    """One run without trio (:meth:`Engine.run_alone`): a DAG with no step code (the
+    collector paused: only the engine's own objects exist), or an event workflow whose
+    step code the engine drives itself (LLAMA-10) under ``wall`` (already shown to step
+    code, or None)."""
+    with eased_gc(pause=_alone(workflow), full=False):
+        engine = _prepare(workflow, input, seed, faults, choices, time_limit, epoch, wall, signals)
         engine.run_alone()
         return _result(engine)
 
@@ -461,11 +446,11 @@ def run(
     code waits on trio directly. Many seeds: :func:`run_many` is cheaper.
     """
     if _alone(workflow):
-        return _run_alone(workflow, input, seed, faults, choices, time_limit, epoch, signals)
+        return _run_alone(workflow, None, input, seed, faults, choices, time_limit, epoch, signals)
     if _inline(workflow):
         wall = _wall_clock(workflow, epoch, patch_wall_clock)
         with wall if wall is not None else contextlib.nullcontext():
-            return _run_inline(
+            return _run_alone(
                 workflow, wall, input, seed, faults, choices, time_limit, epoch, signals
             )
     # Under a test's freeze_time, trio's own clock reads must not tick the test's clock.
@@ -531,7 +516,7 @@ def run_many(
         wall = _wall_clock(workflow, epoch, patch_wall_clock)
         with wall if wall is not None else contextlib.nullcontext():
             return [
-                _run_inline(
+                _run_alone(
                     workflow, wall, input, seed, fault_list, None, time_limit, epoch, signal_list
                 )
                 for seed in seed_list
@@ -544,7 +529,9 @@ def run_many(
     with eased_gc(young=5000):
         if _alone(workflow):
             return [
-                _run_alone(workflow, input, seed, fault_list, None, time_limit, epoch, signal_list)
+                _run_alone(
+                    workflow, None, input, seed, fault_list, None, time_limit, epoch, signal_list
+                )
                 for seed in seed_list
             ]
         if _inline(workflow):
