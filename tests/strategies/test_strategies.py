@@ -465,6 +465,8 @@ def test_every_block_is_read_with_one_layout_whatever_its_bytes() -> None:
             fields = Fields(rng.randbytes(size))
             read(fields)
             assert fields.used == size
+    # Fault blocks are drawn at one size for every workflow (names are read modulo).
+    assert {layout_size(read) for read in _block_readers()[-2:]} == {_faults._FAULT_SIZE}
 
 
 @pytest.mark.spec("STRAT-4", "STRAT-5")
