@@ -1,8 +1,8 @@
 """asyncio inside step code, on virtual time (specs/time.md TIME-8).
 
-Step code runs in a trio task under the engine's baton (or, in a run without
-trio, LLAMA-10, the engine sends into its coroutine itself, and what this
-trampoline yields goes to the engine instead of trio). When it awaits
+The engine drives step code by sending into its coroutine (the baton, DET-6),
+inside a trio run or, in a run without trio (LLAMA-10), alone; what this
+trampoline yields goes to the engine either way. When it awaits
 something of asyncio's (``asyncio.sleep``, a future, ``gather``, ``wait_for``,
 ``asyncio.timeout``, a queue...), there is no asyncio loop to drive it. The
 trampoline here drives the step's coroutine itself: around each resumption it
@@ -339,7 +339,7 @@ def in_asyncio_task() -> bool:
 
 def raise_wait_in_asyncio_task(who: str) -> NoReturn:
     """wfsim's own waits (``ctx.step``, ``ctx.wait_for_signal``, ``collect``...) need the
-    step's trio task; an asyncio task cannot carry them."""
+    step's own code, which the engine drives; an asyncio task cannot carry them."""
     name = who if who.startswith("a workflow") else f"step {who!r}"
     raise AsyncioUnsupportedError(
         f"{name} awaited a wfsim wait (ctx.step, ctx.gather, a signal...) inside an asyncio "

@@ -442,7 +442,7 @@ class Engine:
         return self._schedule(at_ns, fn, *args)
 
     def current_attempt(self) -> _Attempt | None:
-        """The attempt (or body) whose trio task is running now, if any."""
+        """The attempt (or body) whose code runs now (holds the baton), if any."""
         return self.baton.holder
 
     def add_step(self, st: _StepState) -> None:

@@ -199,8 +199,8 @@ class EventWorkflow(NoStaticSteps):
     """
 
     #: Whether step code may await trio (``ctx.sleep`` and wfsim's waits aside): a run
-    #: then drives each attempt's code in a trio task. False (the LlamaIndex adapter's
-    #: asyncio steps, LLAMA-10): ``wfsim.run`` drives the code without trio.
+    #: then drives each attempt's code inside a trio run (DET-6). False (the LlamaIndex
+    #: adapter's asyncio steps, LLAMA-10): ``wfsim.run`` drives the code without trio.
     code_needs_trio = True
 
     def __init__(self, name: str, *, timeout: Duration | None = 45) -> None:
