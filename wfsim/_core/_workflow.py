@@ -11,6 +11,7 @@ with the closest valid one, a cycle with its path.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 import attrs
@@ -342,6 +343,9 @@ class Workflow:
         self._order: tuple[str, ...] | None = None
         self._dependents: dict[str, tuple[str, ...]] | None = None
         self._runs_code: bool | None = None
+        # steps, tasks and compensations as read (each worked out once per shape and
+        # handed out as a read-only view; adding a step forgets them)
+        self._views: tuple[dict[str, Step], dict[str, Step], dict[str, Step]] | None = None
 
     # -- building ---------------------------------------------------------------------------
     def add_step(
@@ -425,7 +429,7 @@ class Workflow:
             idempotent=bool(idempotent),
         )
         self._steps[name] = step
-        self._order = self._dependents = self._runs_code = None
+        self._order = self._dependents = self._runs_code = self._views = None
         return step
 
     def add_parallel(
@@ -480,7 +484,7 @@ class Workflow:
         )
         step = attrs.evolve(step, group=group)
         self._steps[name] = step
-        self._runs_code = None  # its tasks may have code
+        self._runs_code = self._views = None  # its tasks may have code
         return step
 
     def step(
@@ -518,7 +522,9 @@ class Workflow:
     # -- reading ----------------------------------------------------------------------------
     @property
     def steps(self) -> Mapping[str, Step]:
-        return dict(self._steps)
+        """Every step by name, in declaration order (a read-only view; adding a step
+        later does not change a view already handed out)."""
+        return MappingProxyType(self._read()[0])
 
     def __getitem__(self, name: str) -> Step:
         try:
@@ -586,18 +592,31 @@ class Workflow:
 
     @property
     def tasks(self) -> Mapping[str, Step]:
-        """Every parallel group task by its trace name, ``group/task``."""
-        return {
-            f"{s.name}/{t.name}": t
-            for s in self._steps.values()
-            if s.group is not None
-            for t in s.group.tasks
-        }
+        """Every parallel group task by its trace name, ``group/task`` (read-only view)."""
+        return MappingProxyType(self._read()[1])
 
     @property
     def compensations(self) -> Mapping[str, Step]:
-        """Every compensation by name (declaration order of their steps)."""
-        return {s.compensate.name: s.compensate for s in self._steps.values() if s.compensate}
+        """Every compensation by name, declaration order of their steps (read-only view)."""
+        return MappingProxyType(self._read()[2])
+
+    def _read(self) -> tuple[dict[str, Step], dict[str, Step], dict[str, Step]]:
+        """The dicts behind ``steps``, ``tasks`` and ``compensations``, made once per
+        shape (the workflow's calls to each are many per run). Never mutated: adding a
+        step makes new ones."""
+        if self._views is None:
+            steps = self._steps.values()
+            self._views = (
+                dict(self._steps),
+                {
+                    f"{s.name}/{t.name}": t
+                    for s in steps
+                    if s.group is not None
+                    for t in s.group.tasks
+                },
+                {s.compensate.name: s.compensate for s in steps if s.compensate},
+            )
+        return self._views
 
     @property
     def runs_code(self) -> bool:
