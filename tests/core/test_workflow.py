@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 import wfsim
@@ -147,3 +149,24 @@ def test_decorator_with_and_without_arguments() -> None:
     assert isinstance(plain, wfsim.Step) and plain.has_code
     assert other.name == "renamed" and other.after == ("plain",)
     assert other.timeout_ns == 5_000_000_000
+
+
+def test_steps_tasks_and_compensations_are_read_only_views_that_follow_the_shape() -> None:
+    wf = wfsim.Workflow("w")
+    wf.add_step("a", duration=1, compensate=wfsim.compensation("undo_a", duration=1))
+    steps, tasks, comps = wf.steps, wf.tasks, wf.compensations
+    assert (list(steps), list(tasks), list(comps)) == (["a"], [], ["undo_a"])
+    for view in (steps, tasks, comps):
+        with pytest.raises(TypeError):
+            view["x"] = wf["a"]  # type: ignore[index]
+    assert wf.steps == steps and wf.tasks is not tasks  # made once, handed out read-only
+    wf.add_parallel("fan", [wfsim.task("t", duration=1)], after=["a"])
+    wf.add_step("b", after=["fan"], compensate=wfsim.compensation("undo_b", duration=1))
+    # views handed out before keep the old shape; new reads see the new one
+    assert (list(steps), list(tasks), list(comps)) == (["a"], [], ["undo_a"])
+    assert list(wf.steps) == ["a", "fan", "b"]
+    assert list(wf.tasks) == ["fan/t"]
+    assert list(wf.compensations) == ["undo_a", "undo_b"]
+    assert wf.steps["fan"].group is not None  # add_parallel's step, not add_step's
+    copy = pickle.loads(pickle.dumps(wf))
+    assert (list(copy.steps), list(copy.tasks)) == (["a", "fan", "b"], ["fan/t"])
