@@ -6,6 +6,7 @@ import hashlib
 import json
 import types
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -129,6 +130,68 @@ def test_digest_is_sha256_of_the_canonical_jsonl_for_any_trace(events: list) -> 
     assert rows.to_jsonl() == canonical  # once the events are made too
     assert "".join(e.to_json() + "\n" for e in events) == canonical
     assert trace.digest() == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _Name(str):
+    """A str subclass: equal to its text, but not the exact type the engine records."""
+
+
+@pytest.mark.spec("TRACE-3")
+@pytest.mark.parametrize("kept", [4096, 0])
+def test_the_pieces_kept_across_traces_never_write_an_equal_value_of_another_type(
+    kept: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ``t`` and kind/step/attempt texts kept from one trace serve the next only for
+    values of the same type: ``attempt=True`` equals ``1`` but is written ``true``."""
+    from wfsim._core import _trace
+
+    monkeypatch.setattr(_trace, "_PIECES_KEPT", kept)
+    monkeypatch.setattr(_trace, "_TIMES", {})
+    monkeypatch.setattr(_trace, "_HEADS", {})
+    plain = [
+        wfsim.TraceEvent(0, 1_000_000_000, "attempt_started", "a", 1),
+        wfsim.TraceEvent(1, 1_500_000_000, "attempt_failed", "a", 1, {"error": "E"}),
+    ]
+    odd = [
+        wfsim.TraceEvent(0, 1_000_000_000, "attempt_started", "a", True),  # type: ignore[arg-type]
+        wfsim.TraceEvent(1, 1_500_000_000, "attempt_failed", _Name("a"), 1, {"error": "E"}),
+        wfsim.TraceEvent(2, True, "attempt_started", "a", 1),  # type: ignore[arg-type]
+        wfsim.TraceEvent(3, 1_000_000_000, "attempt_started", "a", 1, {"t": 1}),
+    ]
+    for events in (plain, odd, plain, odd):
+        canonical = "".join(
+            json.dumps(e.to_dict(), separators=(",", ":"), ensure_ascii=False) + "\n"
+            for e in events
+        )
+        assert Trace(events).to_jsonl() == canonical
+        rows = [(e.seq, e.t_ns, e.kind, e.step, e.attempt, e.fields) for e in events]
+        assert Trace.of_rows(rows).to_jsonl() == canonical
+    assert '"attempt":true' in Trace(odd).to_jsonl()
+    assert len(_trace._TIMES) <= kept and len(_trace._HEADS) <= kept
+
+
+def test_events_made_from_rows_are_the_events_init_makes(result: wfsim.RunResult) -> None:
+    """Trace rows become events without attrs' ``__init__``: the events must be the same
+    (fails if TraceEvent gains a field, a default the rows lack, a validator or a converter)."""
+    import pickle
+
+    from wfsim._core._trace import _events_of
+
+    fields = attrs.fields(wfsim.TraceEvent)
+    assert [f.name for f in fields] == ["seq", "t_ns", "kind", "step", "attempt", "fields"]
+    assert all(f.validator is None and f.converter is None for f in fields)
+    assert wfsim.TraceEvent.__setattr__ is not object.__setattr__  # still frozen
+    rows = [(e.seq, e.t_ns, e.kind, e.step, e.attempt, e.fields) for e in result.trace]
+    made = _events_of(rows)
+    by_init = tuple(wfsim.TraceEvent(*row) for row in rows)
+    assert made == by_init
+    assert [repr(e) for e in made] == [repr(e) for e in by_init]
+    assert [attrs.asdict(e) for e in made] == [attrs.asdict(e) for e in by_init]
+    assert pickle.loads(pickle.dumps(made)) == by_init
+    assert attrs.evolve(made[3], seq=99) == attrs.evolve(by_init[3], seq=99)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made[0].seq = 5  # type: ignore[misc]
+    assert Trace.of_rows(rows)[:] == by_init
 
 
 @pytest.mark.spec("TRACE-3")

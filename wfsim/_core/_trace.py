@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import attrs
@@ -99,35 +99,56 @@ _FIXED_KEYS = frozenset({"seq", "t", "kind", "step", "attempt"})
 _STRING = json.encoder.encode_basestring
 
 
-def _line(
-    encode: Callable[[Mapping[str, Any]], str],
-    seq: int,
-    t_ns: int,
-    kind: str,
-    step: str | None,
-    attempt: int | None,
-    fields: Mapping[str, Any],
-) -> str:
-    """One event's line, what ``encode(_as_dict(...))`` gives: the five fixed keys are
-    written directly (half a digest's time went to encoding them), ``fields`` by
-    ``encode``. Anything unusual (a field named like a fixed key, a value of an
-    unexpected type) takes the plain way."""
-    if (
-        type(seq) is int
-        and type(t_ns) is int
-        and type(kind) is str
-        and (step is None or type(step) is str)
-        and (attempt is None or type(attempt) is int)
-        and type(fields) is dict
-        and not _FIXED_KEYS.intersection(fields)
-    ):
-        head = (
-            f'{{"seq":{seq},"t":{to_seconds(t_ns)!r},"kind":{_STRING(kind)},'
-            f'"step":{"null" if step is None else _STRING(step)},'
-            f'"attempt":{"null" if attempt is None else attempt}'
-        )
-        return head + "," + encode(fields)[1:] if fields else head + "}"
-    return encode(_as_dict(seq, t_ns, kind, step, attempt, fields))
+#: The text of a ``t`` (with the keys around it) by ``t_ns``, and of ``kind``, ``step`` and
+#: ``attempt`` by their values, kept across traces: a campaign's runs of one workflow
+#: write the same few of each again and again. Only values of the exact types the
+#: engine records are kept (``True == 1`` but is written ``true``), at most this many.
+_PIECES_KEPT = 4096
+_TIMES: dict[int, str] = {}
+_HEADS: dict[tuple[str, str | None, int | None], str] = {}
+
+
+def _lines(rows: Iterable[Row]) -> list[str]:
+    """Each event's line: what ``encode(_as_dict(*row))`` gives. The five fixed keys are
+    written directly, from :data:`_TIMES` and :data:`_HEADS` (encoding them was half a
+    digest's time), ``fields`` by the C encoder; anything unusual (a field named like a
+    fixed key, a value of an unexpected type) takes that general way."""
+    encode = _line_encoder()
+    times, heads = _TIMES, _HEADS
+    lines: list[str] = []
+    append = lines.append
+    for row in rows:
+        seq, t_ns, kind, step, attempt, fields = row
+        if (
+            type(seq) is int
+            and type(t_ns) is int
+            and type(kind) is str
+            and (step is None or type(step) is str)
+            and (attempt is None or type(attempt) is int)
+            and type(fields) is dict
+        ):
+            t = times.get(t_ns)
+            if t is None:
+                t = f',"t":{to_seconds(t_ns)!r},"kind":'
+                if len(times) < _PIECES_KEPT:
+                    times[t_ns] = t
+            key = (kind, step, attempt)
+            head = heads.get(key)
+            if head is None:
+                head = (
+                    f'{_STRING(kind)},"step":{"null" if step is None else _STRING(step)},'
+                    f'"attempt":{"null" if attempt is None else attempt}'
+                )
+                if len(heads) < _PIECES_KEPT:
+                    heads[key] = head
+            if not fields:
+                append(f'{{"seq":{seq}{t}{head}}}')
+                continue
+            if _FIXED_KEYS.isdisjoint(fields):
+                append(f'{{"seq":{seq}{t}{head},{encode(fields)[1:]}')
+                continue
+        append(encode(_as_dict(*row)))
+    return lines
 
 
 @attrs.frozen(slots=True, unsafe_hash=False)
@@ -183,6 +204,31 @@ class TraceEvent:
 #: An event as the engine records it: ``(seq, t_ns, kind, step, attempt, fields)``, the
 #: arguments of :class:`TraceEvent` in order (a tuple costs a tenth of an event to make).
 Row = tuple[int, int, str, str | None, int | None, Mapping[str, Any]]
+
+
+#: Each field's slot setter, in the order of a :data:`Row`.
+_SETTERS = tuple(getattr(TraceEvent, a.name).__set__ for a in attrs.fields(TraceEvent))
+
+
+def _events_of(rows: Iterable[Row]) -> tuple[TraceEvent, ...]:
+    """``TraceEvent(*row)`` for each row, in half the time: each event's slots are set
+    directly, not through attrs' ``__init__`` (a TraceEvent has no defaults to fill in
+    from a full row, no validators, no converters; tests/core/test_trace.py checks the
+    events are equal to what ``__init__`` makes)."""
+    new, cls = object.__new__, TraceEvent
+    set_seq, set_t_ns, set_kind, set_step, set_attempt, set_fields = _SETTERS
+    events: list[TraceEvent] = []
+    append = events.append
+    for seq, t_ns, kind, step, attempt, fields in rows:
+        event = new(cls)
+        set_seq(event, seq)
+        set_t_ns(event, t_ns)
+        set_kind(event, kind)
+        set_step(event, step)
+        set_attempt(event, attempt)
+        set_fields(event, fields)
+        append(event)
+    return tuple(events)
 
 
 def _as_dict(
@@ -243,7 +289,7 @@ class Trace(Sequence[TraceEvent]):
     @property
     def _events(self) -> tuple[TraceEvent, ...]:
         if self._made is None:
-            self._made = tuple([TraceEvent(*row) for row in self._rows])
+            self._made = _events_of(self._rows)
             self._rows = ()
         return self._made
 
@@ -273,14 +319,10 @@ class Trace(Sequence[TraceEvent]):
     # -- export -----------------------------------------------------------------------------
     def to_jsonl(self) -> str:
         """The canonical JSON Lines text (each line ends with a newline)."""
-        encode = _line_encoder()
         if self._made is None:
-            lines = [_line(encode, *row) for row in self._rows]
+            lines = _lines(self._rows)
         else:
-            lines = [
-                _line(encode, e.seq, e.t_ns, e.kind, e.step, e.attempt, e.fields)
-                for e in self._made
-            ]
+            lines = _lines((e.seq, e.t_ns, e.kind, e.step, e.attempt, e.fields) for e in self._made)
         return "\n".join(lines) + "\n" if lines else ""
 
     def digest(self) -> str:
