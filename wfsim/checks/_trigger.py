@@ -9,11 +9,12 @@ attempt starts. Skip propagation follows: a skip is itself an upstream end.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 
 from wfsim._core._faults import Fault
 from wfsim._core._trace import TraceEvent
-from wfsim._core._trigger import UpstreamCounts, evaluate
+from wfsim._core._trigger import UpstreamCounts, Verdict, evaluate
 
 from ._index import AnyWorkflow, Run, at, violation
 from ._ordering import _names
@@ -60,10 +61,14 @@ def trigger_rules(run: Run) -> list[Violation]:
     #: Undecided steps whose rule has a verdict, and the event that gave it.
     due: dict[str, tuple[str, TraceEvent]] = {}
     reported: set[str] = set()
+    rules = {name: (step.trigger_rule, len(step.after)) for name, step in steps.items()}
 
     def counts(name: str) -> UpstreamCounts:
-        total = len(steps[name].after)
-        return UpstreamCounts(total, success[name], failed[name], skipped[name])
+        return UpstreamCounts(rules[name][1], success[name], failed[name], skipped[name])
+
+    def verdict(name: str) -> Verdict:
+        rule, total = rules[name]
+        return _verdict(rule, total, success[name], failed[name], skipped[name])
 
     def upstream_ended(name: str, outcome: dict[str, int], e: TraceEvent) -> None:
         if name in ended:
@@ -73,23 +78,23 @@ def trigger_rules(run: Run) -> list[Violation]:
             outcome[child] += 1
             if child in decided or child in due:
                 continue
-            verdict = evaluate(steps[child].trigger_rule, counts(child))
-            if verdict != "wait":
-                due[child] = (verdict, e)
+            says = verdict(child)
+            if says != "wait":
+                due[child] = (says, e)
 
     def late(e: TraceEvent) -> None:
-        for name, (verdict, why) in sorted(due.items(), key=lambda item: item[1][1].seq):
+        for name, (says, why) in sorted(due.items(), key=lambda item: item[1][1].seq):
             if name in reported or (
-                verdict == "upstream_failed" and steps[name].trigger_rule == "all_success"
+                says == "upstream_failed" and steps[name].trigger_rule == "all_success"
             ):
                 continue  # a default-rule dependent of a failure left undecided is ORD-5's
             reported.add(name)
-            what = "made ready" if verdict == "run" else "skipped"
+            what = "made ready" if says == "run" else "skipped"
             out.append(
                 violation(
                     "TRIG-2",
                     f"step {name!r} has trigger rule {steps[name].trigger_rule} and its "
-                    f"verdict was {verdict!r} {_after(why)}, {_tally(counts(name))}, but it "
+                    f"verdict was {says!r} {_after(why)}, {_tally(counts(name))}, but it "
                     f"was not {what} at once ({e.kind} at {at(e)} came first)",
                     why,
                     e,
@@ -111,7 +116,7 @@ def trigger_rules(run: Run) -> list[Violation]:
         if kind in ("step_ready", "step_skipped") and name not in decided:
             decided[name] = e
             due.pop(name, None)
-            out.extend(_decision(run, name, e, counts(name), ended))
+            out.extend(_decision(run, name, e, verdict(name), counts, ended))
             if kind == "step_skipped":
                 if e.get("upstream_failed") is True:
                     upstream_ended(name, failed, e)
@@ -134,11 +139,22 @@ def trigger_rules(run: Run) -> list[Violation]:
     return out
 
 
+@functools.lru_cache(maxsize=1024)
+def _verdict(rule: str, total: int, success: int, failed: int, skipped: int) -> Verdict:
+    """:func:`evaluate` for these counts, remembered: the runs of one workflow ask the same
+    few questions over and over (making the counts and evaluating cost more than a lookup)."""
+    return evaluate(rule, UpstreamCounts(total, success, failed, skipped))
+
+
 def _decision(
-    run: Run, name: str, e: TraceEvent, up: UpstreamCounts, ended: dict[str, TraceEvent]
+    run: Run,
+    name: str,
+    e: TraceEvent,
+    verdict: Verdict,
+    counts: Callable[[str], UpstreamCounts],
+    ended: dict[str, TraceEvent],
 ) -> list[Violation]:
     step = run.steps[name]
-    verdict = evaluate(step.trigger_rule, up)
     if e.kind == "step_ready":
         shown = "run"
     else:
@@ -152,7 +168,7 @@ def _decision(
         return [
             violation(
                 "TRIG-2",
-                f"step {name!r} was {what} at {at(e)}, but {_tally(up)} its trigger rule "
+                f"step {name!r} was {what} at {at(e)}, but {_tally(counts(name))} its trigger rule "
                 f"{step.trigger_rule} says {verdict!r}",
                 *(ended[dep] for dep in step.after if dep in ended),
                 e,
