@@ -44,14 +44,24 @@ def check_faults(
 def fault_effects(run: Run) -> list[Violation]:
     out: list[Violation] = []
     refused = _refused(run)
+    certain = [f for f in run.faults if _certain(f)]
+    recorded = {e.step for e in run.of_kind("fault_injected")}
     for name, attempts in run.attempts.items():
         definition = run.definition(name)
         if definition is None and run.dag:
             continue  # a call or invocation (definition None) has code; its duration is unknown
-        matching = [f for f in run.faults if f.matches(name)]
+        # An attempt that recorded no fault is owed one only by a fault that must apply;
+        # the faults naming the step matter only for the attempts that recorded or owe one.
+        owed = bool(certain) and any(f.matches(name) for f in certain)
+        faulted = owed or name in recorded
+        matching = [f for f in run.faults if f.matches(name)] if faulted else []
         for attempt in attempts:
-            if (name, attempt.number, attempt.start.seq) not in refused:
+            if refused and (name, attempt.number, attempt.start.seq) in refused:
+                continue
+            if attempt.faults or owed:
                 out.extend(_attempt(run, attempt, definition, matching))
+            else:
+                out.extend(_unfaulted(attempt, definition))
     for e in run.orphans:
         if e.kind == "fault_injected":
             out.append(
@@ -74,12 +84,12 @@ def _refused(run: Run) -> set[tuple[str, int, int]]:
         for a in attempts:
             failed_fast = (
                 a.end is not None
-                and a.end.get("error") == "CircuitOpenError"
-                and a.end.get("cause") is None  # not a trip (BRK-2)
                 and a.end.t_ns == a.start.t_ns
                 and not a.faults
+                and a.end.get("error") == "CircuitOpenError"
+                and a.end.get("cause") is None  # not a trip (BRK-2)
             )
-            if failed_fast or (name, a.number) in fallbacks:
+            if failed_fast or (fallbacks and (name, a.number) in fallbacks):
                 out.add((name, a.number, a.start.seq))
     return out
 
@@ -143,6 +153,23 @@ def _starts_failing(fault: Fault) -> bool:
     return fault.kind == "outage" or (fault.kind == "error" and fault.at == "start")
 
 
+def _unfaulted(attempt: Attempt, definition: Step | None) -> list[Violation]:
+    """The fault rules for an attempt that recorded no fault and that no fault had to hit
+    (most attempts of a campaign): only its time and end are left to judge, as
+    :func:`_attempt` would (of ``_end_errors``, only a code-less failure with no fault can
+    be wrong here)."""
+    end = attempt.end
+    if end is None or definition is None:
+        return []
+    out: list[Violation] = []
+    outcome = attempt.outcome
+    if outcome != "timed_out":
+        out.extend(_work_time(attempt, definition, 0, end))
+    if outcome == "failed" and definition.fn is None:
+        out.append(_failed_without_fault(attempt, end))
+    return out
+
+
 def _attempt(
     run: Run, attempt: Attempt, definition: Step | None, matching: list[Fault]
 ) -> list[Violation]:
@@ -152,16 +179,7 @@ def _attempt(
     targeting = [f for f in matching if f.targets(attempt.number, start.t_ns)]
     possible = [f for f in targeting if f.probability != 0]
     if not attempt.faults and not any(_certain(f) for f in possible):
-        # Nothing recorded and nothing had to apply (most attempts of a campaign): only
-        # the attempt's time and end are left to judge, as the steps below would (of
-        # _end_errors, only a code-less failure with no fault can be wrong here).
-        if end is not None:
-            outcome = attempt.outcome
-            if outcome != "timed_out" and definition is not None:
-                out.extend(_work_time(attempt, definition, 0, end))
-            if outcome == "failed" and definition is not None and definition.fn is None:
-                out.append(_failed_without_fault(attempt, end))
-        return out
+        return _unfaulted(attempt, definition)
     recorded: list[tuple[TraceEvent, Fault]] = []
     assigned = _assign(attempt.faults, possible)
     for i, fe in enumerate(attempt.faults):
