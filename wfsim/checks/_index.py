@@ -126,6 +126,17 @@ def _seq(event: TraceEvent) -> int:
     return event.seq
 
 
+def _outcome(end: TraceEvent) -> str:
+    """The outcome of the attempt that ``end`` ends: succeeded, failed or timed_out."""
+    if end.kind in ("attempt_succeeded", "compensation_completed"):
+        return "succeeded"
+    if end.kind == "attempt_timed_out" or (
+        end.kind == "compensation_failed" and "timeout" in end.fields
+    ):
+        return "timed_out"
+    return "failed"
+
+
 @attrs.define(eq=False)
 class Attempt:
     """One attempt as the trace shows it: its start, its end and what hung on it."""
@@ -140,6 +151,14 @@ class Attempt:
     retry: TraceEvent | None = None
     #: The ``step_cancelled`` that ended it at the time limit, or the ``crashed`` that lost it.
     cancelled: TraceEvent | None = None
+    #: ``succeeded``, ``failed``, ``timed_out`` or None while it never ended (set by
+    #: :meth:`close` with ``end``: every oracle reads it, so it is worked out once).
+    outcome: str | None = None
+
+    def close(self, end: TraceEvent) -> None:
+        """End the attempt with ``end``, an event of :data:`_ENDS`."""
+        self.end = end
+        self.outcome = _outcome(end)
 
     @property
     def is_compensation(self) -> bool:
@@ -150,20 +169,6 @@ class Attempt:
         """``step 'charge' attempt 2`` or ``compensation 'refund' attempt 1``."""
         what = "compensation" if self.is_compensation else "step"
         return f"{what} {self.name!r} attempt {self.number}"
-
-    @property
-    def outcome(self) -> str | None:
-        """``succeeded``, ``failed``, ``timed_out`` or None while it never ended."""
-        end = self.end
-        if end is None:
-            return None
-        if end.kind in ("attempt_succeeded", "compensation_completed"):
-            return "succeeded"
-        if end.kind == "attempt_timed_out" or (
-            end.kind == "compensation_failed" and "timeout" in end.fields
-        ):
-            return "timed_out"
-        return "failed"
 
     @property
     def retryable(self) -> bool:
@@ -229,51 +234,60 @@ class Run:
         seen_steps: set[str] = set()
         seen_comps: set[str] = set()
         for e in trace:
-            name, number = e.step, e.attempt
-            of_kind = by_kind.get(e.kind)
+            kind, name, number = e.kind, e.step, e.attempt
+            of_kind = by_kind.get(kind)
             if of_kind is None:
-                by_kind[e.kind] = [e]
+                by_kind[kind] = [e]
             else:
                 of_kind.append(e)
-            if name is not None:
-                by_name.setdefault(name, []).append(e)
-                if not dag and isinstance(name, str):
-                    if e.kind in _COMPENSATION_KINDS:
-                        seen_comps.add(name)
-                        for_step = e.get("for_step")
-                        if isinstance(for_step, str):
-                            owner.setdefault(name, for_step)
-                    elif e.kind in _STEP_KINDS:
-                        seen_steps.add(name)
-            if e.kind in STEP_ENDS and name is not None:
+            if name is None:
+                if kind == "crashed":  # the attempts in flight are lost: over, with no outcome
+                    for key in lost_attempts(e):
+                        if key in open_:
+                            open_.pop(key).cancelled = e
+                continue
+            of_name = by_name.get(name)
+            if of_name is None:
+                by_name[name] = [e]
+            else:
+                of_name.append(e)
+            if not dag and isinstance(name, str):
+                if kind in _COMPENSATION_KINDS:
+                    seen_comps.add(name)
+                    for_step = e.get("for_step")
+                    if isinstance(for_step, str):
+                        owner.setdefault(name, for_step)
+                elif kind in _STEP_KINDS:
+                    seen_steps.add(name)
+            if kind in STEP_ENDS:
                 terminal.setdefault(name, []).append(e)
-                if e.kind == "step_cancelled":
+                if kind == "step_cancelled":
                     for key in [k for k in open_ if k[0] == name]:
                         open_.pop(key).cancelled = e
                 continue
-            if e.kind == "crashed":  # the attempts in flight are lost: over, with no outcome
+            if kind == "crashed":
                 for key in lost_attempts(e):
                     if key in open_:
                         open_.pop(key).cancelled = e
-            if name is None or not isinstance(number, int):
+            if not isinstance(number, int):
                 continue
             key = (name, number)
-            if e.kind in _STARTS:
+            if kind in _STARTS:
                 att = Attempt(name, number, e)
                 attempts.setdefault(name, []).append(att)
                 open_[key] = att
-            elif e.kind in _ENDS:
+            elif kind in _ENDS:
                 att_or_none = open_.pop(key, None)
                 if att_or_none is None:
                     orphans.append(e)
                 else:
-                    att_or_none.end = e
-            elif e.kind == "fault_injected":
+                    att_or_none.close(e)
+            elif kind == "fault_injected":
                 if key in open_:
                     open_[key].faults.append(e)
                 else:
                     orphans.append(e)
-            elif e.kind == "retry_scheduled":
+            elif kind == "retry_scheduled":
                 done = [
                     a
                     for a in attempts.get(name, ())
