@@ -53,6 +53,14 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "compensation_failed": ("for_step", "error", "message", "retryable", "final"),
     "compensation_skipped": ("for_step", "reason"),
 }
+_NEEDED = {kind: frozenset(fields) for kind, fields in _FIELDS.items()}
+#: What an event of each kind names: a step, a compensation, or either (compensations
+#: retry, take faults and are cancelled too). Other kinds name nothing checked here.
+_NAMES: dict[str, str] = {
+    **dict.fromkeys(_STEP_KINDS | _ATTEMPT_KINDS, "step"),
+    **dict.fromkeys(_COMPENSATION_KINDS, "compensation"),
+    **dict.fromkeys(("fault_injected", "retry_scheduled", "step_cancelled"), "either"),
+}
 
 
 def check_trace_shape(
@@ -69,7 +77,8 @@ def check_trace_shape(
 
 
 def shape(run: Run) -> list[Violation]:
-    out: list[Violation] = []
+    out: list[Violation] = []  # TRACE-1: the layout, reported first
+    each: list[Violation] = []  # TRACE-2 of each event, reported after the ends
     events = list(run.trace)
     if not events:
         return [
@@ -78,6 +87,7 @@ def shape(run: Run) -> list[Violation]:
                 "the trace is empty; it must open with run_started and close with run_finished",
             )
         ]
+    strangers = _strangers(run)
     previous: TraceEvent | None = None
     for i, e in enumerate(events):
         expected_seq = 0 if previous is None else previous.seq + 1
@@ -103,10 +113,9 @@ def shape(run: Run) -> list[Violation]:
                 )
             )
         previous = e
+        _event(run, e, strangers, each)
     out.extend(_ends(run, events))
-    strangers = _strangers(run)
-    for e in events:
-        _event(run, e, strangers, out)
+    out.extend(each)
     return out
 
 
@@ -169,9 +178,9 @@ def _ends(run: Run, events: list[TraceEvent]) -> list[Violation]:
 def _event(run: Run, e: TraceEvent, strangers: frozenset[str], out: list[Violation]) -> None:
     """TRACE-2 for one event: its kind's fields, and the step and attempt it names."""
     kind = e.kind
-    needed = _FIELDS.get(kind)
-    missing = [f for f in needed if f not in e.fields] if needed else None
-    if missing:
+    needed = _NEEDED.get(kind)
+    if needed is not None and not e.fields.keys() >= needed:
+        missing = [f for f in _FIELDS[kind] if f not in e.fields]
         out.append(
             violation(
                 "TRACE-2",
@@ -179,14 +188,15 @@ def _event(run: Run, e: TraceEvent, strangers: frozenset[str], out: list[Violati
                 e,
             )
         )
-    if kind not in _STEP_KINDS and kind not in _ATTEMPT_KINDS and kind not in _COMPENSATION_KINDS:
+    names = _NAMES.get(kind)
+    if names is None:
         return
     if kind == "fault_injected" and e.step is None and e.attempt is None:
         return  # a delivery fault (an event's or a signal's, FAULT-20..25) has no step
     name = e.step
     is_step = name in run.step_names  # a group's task too: group/task
     is_comp = name in run.compensation_names
-    if is_step and name in strangers:
+    if strangers and is_step and name in strangers:
         out.append(
             violation(
                 "TRACE-2",
@@ -197,14 +207,9 @@ def _event(run: Run, e: TraceEvent, strangers: frozenset[str], out: list[Violati
             )
         )
         return
-    if kind in _COMPENSATION_KINDS:
-        known = is_comp
-    elif kind in ("fault_injected", "retry_scheduled", "step_cancelled"):
-        known = is_step or is_comp  # compensations retry, take faults and are cancelled too
-    else:
-        known = is_step
+    known = is_comp if names == "compensation" else is_step or (names == "either" and is_comp)
     if not known:
-        what = "compensation" if kind in _COMPENSATION_KINDS else "step"
+        what = "compensation" if names == "compensation" else "step"
         out.append(
             violation(
                 "TRACE-2",
