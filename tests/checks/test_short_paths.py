@@ -1,0 +1,163 @@
+"""The oracles' short paths answer exactly as their general paths would (ORACLE-1).
+
+Some oracles skip work where nothing can go wrong (fault_effects for an attempt that
+recorded no fault and owes none), remember answers (trigger_rules' verdicts) or look
+things up in tables (shape). Each is compared here with the general way, on engine runs
+of drawn workflows and fault plans and on the same traces tampered with (events dropped,
+copied, swapped, renamed, renumbered, fields changed): the oracles never trust a trace.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.strategies import DrawFn
+
+import wfsim
+from wfsim import strategies as wst
+from wfsim._core._trace import EVENT_KINDS
+from wfsim._core._trigger import TRIGGER_RULES, UpstreamCounts, evaluate
+from wfsim.checks._faults import _attempt, _refused, fault_effects
+from wfsim.checks._index import Attempt, Run, at, violation
+from wfsim.checks._shape import _ATTEMPT_KINDS, _COMPENSATION_KINDS, _NAMES, _STEP_KINDS
+from wfsim.checks._trigger import _verdict
+from wfsim.checks._violation import Violation
+
+S = 1_000_000_000
+
+#: Workflows of every kind, with plans of every fault kind (with and without probability).
+CASES = wst.workflows_with_faults(
+    st.one_of(
+        wst.workflows(max_steps=8),
+        wst.workflows(max_steps=6, compensations=True, max_concurrency=True),
+        wst.workflows(max_steps=5, code_steps=True, timeouts=True),
+        wst.workflows(max_steps=6, trigger_rules=True, parallel_groups=True, compensations=True),
+    ),
+    max_faults=4,
+    kinds=wst.FAULT_KINDS,
+)
+KINDS = sorted(EVENT_KINDS | {"later_kind"})
+KEYS = ["fault", "error", "cause", "retryable", "timeout", "for_step", "upstream_failed", "x"]
+VALUES = [None, True, False, 0, 2, 0.5, "ConnectionError", "CircuitOpenError", {"kind": "error"}]
+
+
+@st.composite
+def runs(draw: DrawFn) -> Run:
+    """An engine run of a drawn case, as it is or tampered with."""
+    (workflow, faults), seed = draw(CASES), draw(st.integers(0, 2**16))
+    events = list(wfsim.run(workflow, faults=faults, seed=seed).trace)
+    for _ in range(draw(st.integers(0, 4))):
+        if not events:
+            break
+        i = draw(st.integers(0, len(events) - 1))
+        op = draw(
+            st.sampled_from(["drop", "copy", "swap", "shift", "attempt", "step", "kind", "field"])
+        )
+        e = events[i]
+        if op == "drop":
+            del events[i]
+        elif op == "copy":
+            events.insert(draw(st.integers(0, len(events))), e)
+        elif op == "swap":
+            j = draw(st.integers(0, len(events) - 1))
+            events[i], events[j] = events[j], e
+        elif op == "shift":
+            events[i] = attrs.evolve(e, t_ns=max(0, e.t_ns + draw(st.sampled_from([-S, -1, 1]))))
+        elif op == "attempt":
+            events[i] = attrs.evolve(e, attempt=draw(st.sampled_from([None, 0, 1, 2, 9])))
+        elif op == "step":
+            names = sorted({str(x.step) for x in events})
+            events[i] = attrs.evolve(e, step=draw(st.sampled_from([None, "nope", *names])))
+        elif op == "kind":
+            events[i] = attrs.evolve(e, kind=draw(st.sampled_from(KINDS)))
+        else:
+            key, value = draw(st.sampled_from(KEYS)), draw(st.sampled_from(VALUES))
+            events[i] = attrs.evolve(e, fields={**e.fields, key: value})
+    return Run.of(workflow, faults, events)
+
+
+def every_attempt_judged(run: Run) -> list[Violation]:
+    """fault_effects the general way: every attempt not refused goes through ``_attempt``
+    with every fault naming its step."""
+    out: list[Violation] = []
+    refused = _refused(run)
+    for name, attempts in run.attempts.items():
+        definition = run.definition(name)
+        if definition is None and run.dag:
+            continue
+        matching = [f for f in run.faults if f.matches(name)]
+        for attempt in attempts:
+            if (name, attempt.number, attempt.start.seq) not in refused:
+                out.extend(_attempt(run, attempt, definition, matching))
+    for e in run.orphans:
+        if e.kind == "fault_injected":
+            out.append(
+                violation(
+                    "FAULT-4",
+                    f"fault_injected for {e.step!r} attempt {e.attempt} at {at(e)} while that "
+                    "attempt was not running; a fault is recorded during its attempt, before "
+                    "its effect",
+                    e,
+                )
+            )
+    return out
+
+
+def outcome_of(attempt: Attempt) -> str | None:
+    """An attempt's outcome worked out from its end event, as ORACLE rules read it."""
+    end = attempt.end
+    if end is None:
+        return None
+    if end.kind in ("attempt_succeeded", "compensation_completed"):
+        return "succeeded"
+    if end.kind == "attempt_timed_out" or (
+        end.kind == "compensation_failed" and "timeout" in end.fields
+    ):
+        return "timed_out"
+    return "failed"
+
+
+@pytest.mark.spec("ORACLE-1", "FAULT-4")
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(runs())
+def test_fault_effects_judges_each_attempt_as_the_general_path_does(run: Run) -> None:
+    assert fault_effects(run) == every_attempt_judged(run)
+
+
+@pytest.mark.spec("ORACLE-1")
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(runs())
+def test_an_attempts_outcome_is_the_one_its_end_event_says(run: Run) -> None:
+    for attempts in run.attempts.values():
+        for attempt in attempts:
+            assert attempt.outcome == outcome_of(attempt)
+
+
+@pytest.mark.spec("TRIG-2")
+def test_the_remembered_verdicts_are_evaluates() -> None:
+    for rule in TRIGGER_RULES:
+        for total in range(4):
+            for s, f, k in itertools.product(range(total + 2), repeat=3):
+                expected = evaluate(rule, UpstreamCounts(total, s, f, k))
+                assert _verdict(rule, total, s, f, k) == expected, (rule, total, s, f, k)
+
+
+def named_the_general_way(kind: str) -> str | None:
+    """What shape's TRACE-2 check wants an event of ``kind`` to name, as an if-chain."""
+    if kind not in _STEP_KINDS and kind not in _ATTEMPT_KINDS and kind not in _COMPENSATION_KINDS:
+        return None
+    if kind in _COMPENSATION_KINDS:
+        return "compensation"
+    if kind in ("fault_injected", "retry_scheduled", "step_cancelled"):
+        return "either"
+    return "step"
+
+
+@pytest.mark.spec("TRACE-2")
+@pytest.mark.parametrize("kind", KINDS)
+def test_shape_knows_what_each_kind_names(kind: str) -> None:
+    assert _NAMES.get(kind) == named_the_general_way(kind)
