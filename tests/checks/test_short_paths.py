@@ -121,7 +121,7 @@ def outcome_of(attempt: Attempt) -> str | None:
     return "failed"
 
 
-@pytest.mark.spec("ORACLE-1", "FAULT-4")
+@pytest.mark.spec("ORACLE-1")
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(runs())
 def test_fault_effects_judges_each_attempt_as_the_general_path_does(run: Run) -> None:
@@ -137,7 +137,7 @@ def test_an_attempts_outcome_is_the_one_its_end_event_says(run: Run) -> None:
             assert attempt.outcome == outcome_of(attempt)
 
 
-@pytest.mark.spec("TRIG-2")
+@pytest.mark.spec("ORACLE-1")
 def test_the_remembered_verdicts_are_evaluates() -> None:
     for rule in TRIGGER_RULES:
         for total in range(4):
@@ -157,7 +157,7 @@ def named_the_general_way(kind: str) -> str | None:
     return "step"
 
 
-@pytest.mark.spec("TRACE-2")
+@pytest.mark.spec("ORACLE-1")
 @pytest.mark.parametrize("kind", KINDS)
 def test_shape_knows_what_each_kind_names(kind: str) -> None:
     assert _NAMES.get(kind) == named_the_general_way(kind)
