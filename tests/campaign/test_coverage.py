@@ -14,6 +14,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wfsim.campaign import CampaignStore, run_campaign
 from wfsim.campaign._coverage import (
@@ -247,3 +249,28 @@ def test_a_crash_rerun_deeper_than_the_policy_is_marked_and_explained() -> None:
     assert "* deeper than max_attempts" in terminal.getvalue()
     plain = run_campaign([SAGA], seeds=2).format()
     assert "deeper than max_attempts" not in plain
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dictionaries(st.text(), _JSON, max_size=5))
+def test_the_stats_column_is_what_json_dumps_writes(data: dict) -> None:
+    """The store's stats JSON is written by one reused encoder: the same text as
+    ``json.dumps`` with compact separators, for any JSON value (non-ASCII, NaN, ...)."""
+    from wfsim.campaign._record import _compact_json
+
+    assert _compact_json(data) == json.dumps(data, separators=(",", ":"))
+
+
+def test_the_stats_column_refuses_what_json_refuses() -> None:
+    from wfsim.campaign._record import _compact_json
+
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        _compact_json({"x": object()})
+    assert _compact_json({"x": [1, "é"]}) == '{"x":[1,"\\u00e9"]}'  # a failure leaves nothing

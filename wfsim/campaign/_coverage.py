@@ -407,18 +407,27 @@ class CoverageTally:
             self._add_call_sites(coverage.get("steps", {}))
         else:
             self._add_steps(coverage.get("steps", {}))
-        points = {(label, step, attempt) for step, attempt, label in coverage.get("faults", ())}
-        self.fault_points.update(points)
-        self.faulted.update({self._unit(step) for _, step, _ in points})
-        states: set[tuple[str, str]] = set()
-        for breaker, previous, state in coverage.get("breakers", ()):
-            states.update({(breaker, previous), (breaker, state)})
-        self.breaker_states.update(states)
+        # Most runs have no faults, breakers, compensations or fallbacks: their parts are
+        # left out, and nothing is counted for them (each Counter.update costs even empty).
+        faults = coverage.get("faults")
+        if faults:
+            points = {(label, step, attempt) for step, attempt, label in faults}
+            self.fault_points.update(points)
+            self.faulted.update({self._unit(step) for _, step, _ in points})
+        breakers = coverage.get("breakers")
+        if breakers:
+            states: set[tuple[str, str]] = set()
+            for breaker, previous, state in breakers:
+                states.update({(breaker, previous), (breaker, state)})
+            self.breaker_states.update(states)
         comps = [tuple(c) for c in coverage.get("compensations", ())]
-        self.compensations.update(set(comps))
-        self.compensated.update({self._unit(str(c[1])) for c in comps if c[2] == "completed"})
+        if comps:
+            self.compensations.update(set(comps))
+            self.compensated.update({self._unit(str(c[1])) for c in comps if c[2] == "completed"})
         self.paths[tuple(str(c[0]) for c in comps if c[2] != "skipped")] += 1
-        self.fallbacks.update({(s, b) for s, b in coverage.get("fallbacks", ())})
+        fallbacks = coverage.get("fallbacks")
+        if fallbacks:
+            self.fallbacks.update({(s, b) for s, b in fallbacks})
 
     def merge(self, other: CoverageTally) -> None:
         """Add the runs ``other`` counted (a batch's runs of the same scenario)."""
