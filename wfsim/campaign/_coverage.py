@@ -49,6 +49,15 @@ def _fault_label(fault: Mapping[str, Any]) -> str:
     return f"{kind} {error}" if error else kind
 
 
+#: Kinds that start a step's (or compensation's) attempt, or a group.
+_STARTS = frozenset({"attempt_started", "compensation_started", "group_started"})
+#: Every kind :func:`run_coverage` counts; it passes over the others at once.
+_COUNTED = frozenset(
+    {*_STARTS, *STEP_ENDS, *ATTEMPT_ENDS}
+    | {"compensation_skipped", "cache_hit", "fault_injected", "fallback_used", "breaker_state"}
+)
+
+
 def run_coverage(trace: Trace) -> dict[str, Any]:
     """What one run reached, compactly, from its trace alone.
 
@@ -66,34 +75,41 @@ def run_coverage(trace: Trace) -> dict[str, Any]:
     breakers: list[list[Any]] = []
     compensations: list[list[Any]] = []
     fallbacks: list[list[Any]] = []
-
-    def entry(step: str) -> list[Any]:
-        found = steps.get(step)
-        if found is None:
-            found = steps[step] = [0, 0, []]
-        return found
-
     for event in trace:
-        kind, step = event.kind, event.step
+        kind = event.kind
+        if kind not in _COUNTED:  # step_ready, retry_scheduled, run_started, ...
+            continue
+        step = event.step
         if kind == "breaker_state":
             breakers.append([event.get("breaker"), event.get("previous"), event.get("state")])
             continue
-        if kind == "fault_injected" and step is None:
-            # a delivery fault (FAULT-20) names no step: its event type or signal, and
-            # occurrence; a crash at a body point (FAULT-15) names the point it hit
-            fault = event.get("fault") or {}
-            where = fault.get("event") or fault.get("signal") or fault.get("point")
-            if where is not None:
-                faults.append([where, fault.get("occurrence"), _fault_label(fault)])
-            continue
         if step is None:
+            if kind == "fault_injected":
+                # a delivery fault (FAULT-20) names no step: its event type or signal, and
+                # occurrence; a crash at a body point (FAULT-15) names the point it hit
+                fault = event.get("fault") or {}
+                where = fault.get("event") or fault.get("signal") or fault.get("point")
+                if where is not None:
+                    faults.append([where, fault.get("occurrence"), _fault_label(fault)])
             continue
-        if kind in ("attempt_started", "compensation_started", "group_started"):
-            item = entry(step)
-            item[0] = max(item[0], event.attempt or 1)
+        item = steps.get(step)  # [deepest attempt, failed attempts, ends], made when needed
+        if kind in _STARTS:
+            if item is None:
+                item = steps[step] = [0, 0, []]
+            attempt = event.attempt or 1
+            if attempt > item[0]:
+                item[0] = attempt
+        elif kind in STEP_ENDS:
+            if item is None:
+                item = steps[step] = [0, 0, []]
+            end = kind.removeprefix("step_")
+            if end not in item[2]:
+                item[2].append(end)
         elif kind in ATTEMPT_ENDS:
             if ATTEMPT_ENDS[kind] != "succeeded":
-                entry(step)[1] += 1
+                if item is None:
+                    item = steps[step] = [0, 0, []]
+                item[1] += 1
             if kind == "compensation_completed" or (
                 kind == "compensation_failed" and event.get("final", True) is not False
             ):
@@ -101,15 +117,11 @@ def run_coverage(trace: Trace) -> dict[str, Any]:
                 compensations.append([step, event.get("for_step"), outcome])
         elif kind == "compensation_skipped":
             compensations.append([step, event.get("for_step"), "skipped"])
-        elif kind in STEP_ENDS:
-            ends = entry(step)[2]
-            end = kind.removeprefix("step_")
-            if end not in ends:
-                ends.append(end)
         elif kind == "cache_hit":
-            ends = entry(step)[2]
-            if "cached" not in ends:
-                ends.append("cached")
+            if item is None:
+                item = steps[step] = [0, 0, []]
+            if "cached" not in item[2]:
+                item[2].append("cached")
         elif kind == "fault_injected":
             faults.append([step, event.attempt, _fault_label(event.get("fault") or {})])
         elif kind == "fallback_used":
