@@ -8,6 +8,8 @@ later features add pass through untouched.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
@@ -321,6 +323,13 @@ class Run:
             step_names=step_names,
             compensation_names=comp_names,
         )
+
+    @functools.cached_property
+    def in_order(self) -> bool:
+        """Whether ``seq`` increases along the trace: then the events listed in trace order
+        (:attr:`by_name`, :attr:`attempts`, ...) are in ``seq`` order too."""
+        seqs = [e.seq for e in self.trace]
+        return all(map(operator.lt, seqs, seqs[1:]))
 
     def of_kind(self, kind: str) -> list[TraceEvent]:
         """The events of ``kind``, in trace order (an empty list if none)."""

@@ -12,7 +12,7 @@ from wfsim._core._faults import Fault
 from wfsim._core._time import format_seconds
 from wfsim._core._trace import STEP_ENDS, TraceEvent
 
-from ._index import AnyWorkflow, Run, at, delay_ns, lost_attempts, violation
+from ._index import AnyWorkflow, Attempt, Run, at, delay_ns, lost_attempts, violation
 from ._violation import Violation
 
 __all__ = ["check_concurrency", "check_dependencies", "check_terminal_states"]
@@ -452,9 +452,11 @@ def _one_terminal(run: Run, name: str) -> list[Violation]:
     if len(ends) > 1:
         out.append(_repeated(name, "step", ends))
     end = ends[0]
-    after = next(
-        (e for e in run.by_name.get(name, ()) if e.seq > end.seq and e.kind not in _AFTER_END),
-        None,
+    events = run.by_name[name]  # the end among them
+    after = (
+        None  # nothing of the step is listed after its end, so nothing has a later seq
+        if events[-1] is end and run.in_order
+        else next((e for e in events if e.seq > end.seq and e.kind not in _AFTER_END), None)
     )
     if after is not None:
         out.append(
@@ -469,8 +471,12 @@ def _one_terminal(run: Run, name: str) -> list[Violation]:
     step = run.steps.get(name)
     if step is not None and step.group is not None:
         return out  # a parallel group has no attempts: group_merged / group_failed end it
-    before = [a for a in run.attempts.get(name, ()) if a.start.seq < end.seq]
-    last = before[-1] if before else None
+    attempts = run.attempts.get(name, [])
+    if attempts and attempts[-1].start.seq < end.seq:
+        last: Attempt | None = attempts[-1]  # the last attempt, started before the end
+    else:
+        before = [a for a in attempts if a.start.seq < end.seq]
+        last = before[-1] if before else None
     if (
         end.kind == "step_completed"
         and end.get("cached") is not True
