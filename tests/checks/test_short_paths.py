@@ -23,6 +23,7 @@ from wfsim._core._trace import EVENT_KINDS
 from wfsim._core._trigger import TRIGGER_RULES, UpstreamCounts, evaluate
 from wfsim.checks._faults import _attempt, _refused, fault_effects
 from wfsim.checks._index import Attempt, Run, at, violation
+from wfsim.checks._ordering import _last_before, terminal_states
 from wfsim.checks._shape import _ATTEMPT_KINDS, _COMPENSATION_KINDS, _NAMES, _STEP_KINDS
 from wfsim.checks._trigger import _verdict
 from wfsim.checks._violation import Violation
@@ -161,3 +162,24 @@ def named_the_general_way(kind: str) -> str | None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_shape_knows_what_each_kind_names(kind: str) -> None:
     assert _NAMES.get(kind) == named_the_general_way(kind)
+
+
+@pytest.mark.spec("ORACLE-1")
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(runs())
+def test_terminal_states_judge_a_trace_in_order_as_one_out_of_order(run: Run) -> None:
+    seqs = [e.seq for e in run.trace]
+    assert run.in_order == all(a < b for a, b in itertools.pairwise(seqs))
+    short = terminal_states(run)
+    run.in_order = False  # the general path: every event of a step compared by seq
+    assert terminal_states(run) == short
+
+
+@pytest.mark.spec("ORACLE-1")
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(runs())
+def test_the_last_attempt_before_an_event_is_found_the_short_way(run: Run) -> None:
+    for attempts in run.attempts.values():
+        for e in run.trace:
+            before = [a for a in attempts if a.start.seq < e.seq]
+            assert _last_before(attempts, e) is (before[-1] if before else None)

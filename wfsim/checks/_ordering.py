@@ -471,12 +471,7 @@ def _one_terminal(run: Run, name: str) -> list[Violation]:
     step = run.steps.get(name)
     if step is not None and step.group is not None:
         return out  # a parallel group has no attempts: group_merged / group_failed end it
-    attempts = run.attempts.get(name, [])
-    if attempts and attempts[-1].start.seq < end.seq:
-        last: Attempt | None = attempts[-1]  # the last attempt, started before the end
-    else:
-        before = [a for a in attempts if a.start.seq < end.seq]
-        last = before[-1] if before else None
+    last = _last_before(run.attempts.get(name, []), end)
     if (
         end.kind == "step_completed"
         and end.get("cached") is not True
@@ -511,6 +506,14 @@ def _one_terminal(run: Run, name: str) -> list[Violation]:
             )
         )
     return out
+
+
+def _last_before(attempts: list[Attempt], end: TraceEvent) -> Attempt | None:
+    """The last of ``attempts`` (in trace order) that started before ``end`` (by ``seq``)."""
+    if attempts and attempts[-1].start.seq < end.seq:
+        return attempts[-1]  # the usual case: every attempt started before the end
+    before = [a for a in attempts if a.start.seq < end.seq]
+    return before[-1] if before else None
 
 
 def _status(run: Run, finished: TraceEvent) -> list[Violation]:
