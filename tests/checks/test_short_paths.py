@@ -10,6 +10,7 @@ copied, swapped, renamed, renumbered, fields changed): the oracles never trust a
 from __future__ import annotations
 
 import itertools
+from unittest import mock
 
 import attrs
 import pytest
@@ -24,6 +25,7 @@ from wfsim._core._trigger import TRIGGER_RULES, UpstreamCounts, evaluate
 from wfsim.checks._faults import _attempt, _refused, fault_effects
 from wfsim.checks._index import Attempt, Run, at, violation
 from wfsim.checks._ordering import _last_before, terminal_states
+from wfsim.checks._retries import retries
 from wfsim.checks._shape import _ATTEMPT_KINDS, _COMPENSATION_KINDS, _NAMES, _STEP_KINDS
 from wfsim.checks._trigger import _verdict
 from wfsim.checks._violation import Violation
@@ -44,6 +46,7 @@ CASES = wst.workflows_with_faults(
 KINDS = sorted(EVENT_KINDS | {"later_kind"})
 KEYS = ["fault", "error", "cause", "retryable", "timeout", "for_step", "upstream_failed", "x"]
 VALUES = [None, True, False, 0, 2, 0.5, "ConnectionError", "CircuitOpenError", {"kind": "error"}]
+OPS = ["drop", "copy", "swap", "shift", "attempt", "step", "kind", "field", "renumber", "retry"]
 
 
 @st.composite
@@ -55,11 +58,20 @@ def runs(draw: DrawFn) -> Run:
         if not events:
             break
         i = draw(st.integers(0, len(events) - 1))
-        op = draw(
-            st.sampled_from(["drop", "copy", "swap", "shift", "attempt", "step", "kind", "field"])
-        )
+        op = draw(st.sampled_from(OPS))
         e = events[i]
-        if op == "drop":
+        if op == "renumber":  # every event of one attempt: a whole attempt numbered otherwise
+            number = draw(st.sampled_from([0, 2, 3]))
+            events = [
+                attrs.evolve(x, attempt=number)
+                if x.step == e.step and x.attempt == e.attempt and x.attempt is not None
+                else x
+                for x in events
+            ]
+        elif op == "retry":  # a retry scheduled after the event, whatever it was
+            fields = {"delay": 0.5, "next_attempt": (e.attempt or 0) + 1}
+            events.insert(i + 1, attrs.evolve(e, kind="retry_scheduled", fields=fields))
+        elif op == "drop":
             del events[i]
         elif op == "copy":
             events.insert(draw(st.integers(0, len(events))), e)
@@ -183,3 +195,12 @@ def test_the_last_attempt_before_an_event_is_found_the_short_way(run: Run) -> No
         for e in run.trace:
             before = [a for a in attempts if a.start.seq < e.seq]
             assert _last_before(attempts, e) is (before[-1] if before else None)
+
+
+@pytest.mark.spec("ORACLE-1")
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(runs())
+def test_retries_judge_a_step_done_at_once_as_the_general_path_does(run: Run) -> None:
+    short = retries(run)
+    with mock.patch("wfsim.checks._retries._done_at_once", return_value=False):
+        assert retries(run) == short

@@ -78,6 +78,11 @@ def retries(run: Run) -> list[Violation]:
         definition = run.definition(name)
         if definition is None and run.dag:
             continue
+        if definition is not None and _done_at_once(attempts):
+            # One attempt, numbered 1, that succeeded with no retry: its count is within
+            # any policy and nothing follows it; only its timeout is left to judge.
+            out.extend(_timeout(run, attempts[0], definition))
+            continue
         out.extend(_counts(run, name, definition, attempts, lost[name]))
         previous_ns: int | None = None
         for i, attempt in enumerate(attempts):
@@ -110,6 +115,14 @@ def retries(run: Run) -> list[Violation]:
                 )
             )
     return out
+
+
+def _done_at_once(attempts: list[Attempt]) -> bool:
+    """Whether the only attempt is attempt 1 and it succeeded without a retry scheduled."""
+    if len(attempts) != 1:
+        return False
+    only = attempts[0]
+    return only.number == 1 and only.outcome == "succeeded" and only.retry is None
 
 
 def _what(run: Run, name: str) -> str:
