@@ -181,9 +181,9 @@ def test_shape_knows_what_each_kind_names(kind: str) -> None:
 @given(runs())
 def test_terminal_states_judge_a_trace_in_order_as_one_out_of_order(run: Run) -> None:
     seqs = [e.seq for e in run.trace]
-    assert run.in_order == all(a < b for a, b in itertools.pairwise(seqs))
+    assert run.in_order() == all(a < b for a, b in itertools.pairwise(seqs))
     short = terminal_states(run)
-    run.in_order = False  # the general path: every event of a step compared by seq
+    run._in_order = False  # the general path: every event of a step compared by seq
     assert terminal_states(run) == short
 
 

@@ -8,7 +8,6 @@ later features add pass through untouched.
 
 from __future__ import annotations
 
-import functools
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -214,6 +213,9 @@ class Run:
     #: The steps (group tasks included) and compensations: declared, or seen in the trace.
     step_names: frozenset[str] = frozenset()
     compensation_names: frozenset[str] = frozenset()
+    #: :meth:`in_order`, once worked out (a plain field: a cached_property would give the
+    #: class a ``__getattr__``, which slows every attribute read of every oracle).
+    _in_order: bool | None = attrs.field(default=None, init=False, repr=False)
 
     @classmethod
     def of(cls, workflow: AnyWorkflow, faults: Iterable[Fault], trace: Sequence[TraceEvent]) -> Run:
@@ -324,12 +326,13 @@ class Run:
             compensation_names=comp_names,
         )
 
-    @functools.cached_property
     def in_order(self) -> bool:
         """Whether ``seq`` increases along the trace: then the events listed in trace order
         (:attr:`by_name`, :attr:`attempts`, ...) are in ``seq`` order too."""
-        seqs = [e.seq for e in self.trace]
-        return all(map(operator.lt, seqs, seqs[1:]))
+        if self._in_order is None:
+            seqs = [e.seq for e in self.trace]
+            self._in_order = all(map(operator.lt, seqs, seqs[1:]))
+        return self._in_order
 
     def of_kind(self, kind: str) -> list[TraceEvent]:
         """The events of ``kind``, in trace order (an empty list if none)."""

@@ -455,7 +455,7 @@ def _one_terminal(run: Run, name: str) -> list[Violation]:
     events = run.by_name[name]  # the end among them
     after = (
         None  # nothing of the step is listed after its end, so nothing has a later seq
-        if events[-1] is end and run.in_order
+        if events[-1] is end and run.in_order()
         else next((e for e in events if e.seq > end.seq and e.kind not in _AFTER_END), None)
     )
     if after is not None:
