@@ -90,3 +90,61 @@ def test_overlapping_runs_in_two_threads_restore_the_settings_once(
     assert (gc.isenabled(), gc.get_threshold()) == known_settings
     wfsim.run(codeless(), seed=1)  # a code-less run pauses the collector while it runs
     assert (gc.isenabled(), gc.get_threshold()) == known_settings
+
+
+def wide(n: int) -> wfsim.Workflow:
+    wf = wfsim.Workflow("wide")
+    for i in range(n):
+        wf.add_step(f"s{i}", duration=1, after=[f"s{i // 2}"] if i else None)
+    return wf
+
+
+@pytest.mark.spec("DET-11")
+def test_a_paused_run_leaves_its_objects_in_the_oldest_generation() -> None:
+    # Else the first young collection after the run scans everything the run keeps.
+    wf = wide(300)
+    gc.collect()
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        result = wfsim.run(wf, seed=1)
+    finally:
+        gc.callbacks.remove(seen)
+    assert collections == []  # (the young one used to scan the run's thousands of objects)
+    assert gc.get_count()[0] < 100
+    assert len(result.trace) == 2 + 4 * 300
+
+
+@pytest.mark.spec("DET-11")
+def test_objects_a_user_froze_stay_frozen() -> None:
+    kept = [["a user's object"]]
+    gc.freeze()
+    try:
+        assert gc.get_freeze_count() > 0
+        wfsim.run(wide(20), seed=1)
+        assert gc.get_freeze_count() > 0
+        assert not any(o is kept for o in gc.get_objects())  # (frozen: in no generation)
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.spec("DET-11")
+def test_a_completed_code_less_run_leaves_no_cyclic_garbage() -> None:
+    # Its step states and attempts are freed as soon as the run ends, not by a collection.
+    wf = wide(50)
+    wfsim.run(wf, seed=1)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        wfsim.run(wf, seed=2)
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []

@@ -71,9 +71,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "StepContext"]
 
-#: No extra fields on an event.
-_NO_FIELDS: Mapping[str, Any] = types.MappingProxyType({})
-
 #: A step that starts this many attempts at one virtual instant is looping (zero-delay
 #: retries without an attempt limit): the run ends timed_out instead of hanging.
 LIVELOCK_ATTEMPTS = 10_000
@@ -503,9 +500,12 @@ class Engine:
         return self._delivery_faults(what, name, number) if self.delivery_faults else (1, 0)
 
     # -- step life cycle ----------------------------------------------------------------------
-    def _make_ready(self, st: _StepState, fields: Mapping[str, Any] = _NO_FIELDS) -> None:
+    def _make_ready(self, st: _StepState, fields: Mapping[str, Any] | None = None) -> None:
         st.status = "ready"
-        self.record("step_ready", st.step.name, **fields)
+        if fields:
+            self.record("step_ready", st.step.name, **fields)
+        else:  # (unpacking even an empty mapping costs)
+            self.record("step_ready", st.step.name)
         self._ready.append((self._begin_attempt, (st,)))
 
     def _begin_attempt(self, st: _StepState) -> None:
@@ -652,6 +652,7 @@ class Engine:
         att.end()
         self._release(att)
         st = att.state
+        st.current = None  # (no cycle left: the run's states are freed without the GC)
         st.result = result
         output = _MISSING if result is None else _jsonable(result)
         fields: dict[str, Any] = {} if output is _MISSING else {"output": output}
