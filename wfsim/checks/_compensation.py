@@ -38,8 +38,9 @@ def check_compensations(
 
 
 def compensations(run: Run) -> list[Violation]:
-    comp_events = [e for e in run.trace if e.step in run.compensation_names]
-    blocked = next((e for e in run.trace if e.kind == "nondeterminism"), None)
+    names = run.compensation_names
+    comp_events = [e for e in run.trace if e.step in names] if names else []
+    blocked = next(iter(run.of_kind("nondeterminism")), None)
     if blocked is not None:  # IMP-12: blocked until the code is fixed, nothing undone
         first_of: dict[str, TraceEvent] = {}
         for e in comp_events:

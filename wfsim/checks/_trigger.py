@@ -116,7 +116,9 @@ def trigger_rules(run: Run) -> list[Violation]:
         if kind in ("step_ready", "step_skipped") and name not in decided:
             decided[name] = e
             due.pop(name, None)
-            out.extend(_decision(run, name, e, verdict(name), counts, ended))
+            says = verdict(name)
+            if kind != "step_ready" or says != "run":  # made ready by its rule: nothing to say
+                out.extend(_decision(run, name, e, says, counts, ended))
             if kind == "step_skipped":
                 if e.get("upstream_failed") is True:
                     upstream_ended(name, failed, e)
