@@ -77,8 +77,7 @@ def check_trace_shape(
 
 
 def shape(run: Run) -> list[Violation]:
-    out: list[Violation] = []  # TRACE-1: the layout, reported first
-    each: list[Violation] = []  # TRACE-2 of each event, reported after the ends
+    out: list[Violation] = []
     events = list(run.trace)
     if not events:
         return [
@@ -87,7 +86,6 @@ def shape(run: Run) -> list[Violation]:
                 "the trace is empty; it must open with run_started and close with run_finished",
             )
         ]
-    strangers = _strangers(run)
     previous: TraceEvent | None = None
     for i, e in enumerate(events):
         expected_seq = 0 if previous is None else previous.seq + 1
@@ -113,9 +111,8 @@ def shape(run: Run) -> list[Violation]:
                 )
             )
         previous = e
-        _event(run, e, strangers, each)
     out.extend(_ends(run, events))
-    out.extend(each)
+    out.extend(_each_event(run, events, _strangers(run)))
     return out
 
 
@@ -175,79 +172,82 @@ def _ends(run: Run, events: list[TraceEvent]) -> list[Violation]:
     return out
 
 
-def _event(run: Run, e: TraceEvent, strangers: frozenset[str], out: list[Violation]) -> None:
-    """TRACE-2 for one event: its kind's fields, and the step and attempt it names."""
-    kind = e.kind
-    needed = _NEEDED.get(kind)
-    if needed is not None and not e.fields.keys() >= needed:
-        missing = [f for f in _FIELDS[kind] if f not in e.fields]
-        out.append(
-            violation(
-                "TRACE-2",
-                f"{kind} at {at(e)} (#{e.seq}) lacks the field(s) {', '.join(missing)}",
-                e,
+def _each_event(run: Run, events: list[TraceEvent], strangers: frozenset[str]) -> list[Violation]:
+    """TRACE-2 for each event: its kind's fields, and the step and attempt it names."""
+    out: list[Violation] = []
+    for e in events:
+        kind = e.kind
+        needed = _NEEDED.get(kind)
+        if needed is not None and not e.fields.keys() >= needed:
+            missing = [f for f in _FIELDS[kind] if f not in e.fields]
+            out.append(
+                violation(
+                    "TRACE-2",
+                    f"{kind} at {at(e)} (#{e.seq}) lacks the field(s) {', '.join(missing)}",
+                    e,
+                )
             )
-        )
-    names = _NAMES.get(kind)
-    if names is None:
-        return
-    if kind == "fault_injected" and e.step is None and e.attempt is None:
-        return  # a delivery fault (an event's or a signal's, FAULT-20..25) has no step
-    name = e.step
-    is_step = name in run.step_names  # a group's task too: group/task
-    is_comp = name in run.compensation_names
-    if strangers and is_step and name in strangers:
-        out.append(
-            violation(
-                "TRACE-2",
-                f"{kind} at {at(e)} (#{e.seq}) names invocation {name!r}, but event workflow "
-                f"{run.workflow.name!r} has no step {name!r} (invocations are named STEP, "
-                "STEP:2, STEP:3, ...)",
-                e,
+        names = _NAMES.get(kind)
+        if names is None:
+            continue
+        if kind == "fault_injected" and e.step is None and e.attempt is None:
+            continue  # a delivery fault (an event's or a signal's, FAULT-20..25) has no step
+        name = e.step
+        is_step = name in run.step_names  # a group's task too: group/task
+        is_comp = name in run.compensation_names
+        if strangers and is_step and name in strangers:
+            out.append(
+                violation(
+                    "TRACE-2",
+                    f"{kind} at {at(e)} (#{e.seq}) names invocation {name!r}, but event workflow "
+                    f"{run.workflow.name!r} has no step {name!r} (invocations are named STEP, "
+                    "STEP:2, STEP:3, ...)",
+                    e,
+                )
             )
-        )
-        return
-    known = is_comp if names == "compensation" else is_step or (names == "either" and is_comp)
-    if not known:
-        what = "compensation" if names == "compensation" else "step"
-        out.append(
-            violation(
-                "TRACE-2",
-                f"{kind} at {at(e)} (#{e.seq}) names {what} {name!r}, which workflow "
-                f"{run.workflow.name!r} does not have",
-                e,
+            continue
+        known = is_comp if names == "compensation" else is_step or (names == "either" and is_comp)
+        if not known:
+            what = "compensation" if names == "compensation" else "step"
+            out.append(
+                violation(
+                    "TRACE-2",
+                    f"{kind} at {at(e)} (#{e.seq}) names {what} {name!r}, which workflow "
+                    f"{run.workflow.name!r} does not have",
+                    e,
+                )
             )
-        )
-        return
-    number = e.attempt
-    if kind in _ATTEMPT_KINDS:
-        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            continue
+        number = e.attempt
+        if kind in _ATTEMPT_KINDS:
+            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+                out.append(
+                    violation(
+                        "TRACE-2",
+                        f"{kind} of {name!r} at {at(e)} (#{e.seq}) has attempt {number!r}; "
+                        "attempts are numbered from 1",
+                        e,
+                    )
+                )
+        elif number is not None:
             out.append(
                 violation(
                     "TRACE-2",
                     f"{kind} of {name!r} at {at(e)} (#{e.seq}) has attempt {number!r}; "
-                    "attempts are numbered from 1",
+                    "this kind belongs to a step, not to one attempt",
                     e,
                 )
             )
-    elif number is not None:
-        out.append(
-            violation(
-                "TRACE-2",
-                f"{kind} of {name!r} at {at(e)} (#{e.seq}) has attempt {number!r}; "
-                "this kind belongs to a step, not to one attempt",
-                e,
+        if is_comp and "for_step" in e.fields and e.get("for_step") != run.owner.get(str(name)):
+            out.append(
+                violation(
+                    "TRACE-2",
+                    f"{kind} of compensation {name!r} at {at(e)} (#{e.seq}) says for_step "
+                    f"{e.get('for_step')!r}, but it undoes step {run.owner.get(str(name))!r}",
+                    e,
+                )
             )
-        )
-    if is_comp and "for_step" in e.fields and e.get("for_step") != run.owner.get(str(name)):
-        out.append(
-            violation(
-                "TRACE-2",
-                f"{kind} of compensation {name!r} at {at(e)} (#{e.seq}) says for_step "
-                f"{e.get('for_step')!r}, but it undoes step {run.owner.get(str(name))!r}",
-                e,
-            )
-        )
+    return out
 
 
 def _strangers(run: Run) -> frozenset[str]:
