@@ -22,7 +22,15 @@ import wfsim
 from wfsim import strategies as wst
 from wfsim._core._trace import EVENT_KINDS
 from wfsim._core._trigger import TRIGGER_RULES, UpstreamCounts, evaluate
-from wfsim.checks._faults import _attempt, _refused, fault_effects
+from wfsim._core._workflow import Step
+from wfsim.checks._faults import (
+    _attempt,
+    _failed_without_fault,
+    _refused,
+    _unfaulted,
+    _work_time,
+    fault_effects,
+)
 from wfsim.checks._index import Attempt, Run, at, violation
 from wfsim.checks._ordering import _last_before, terminal_states
 from wfsim.checks._retries import retries
@@ -204,3 +212,27 @@ def test_retries_judge_a_step_done_at_once_as_the_general_path_does(run: Run) ->
     short = retries(run)
     with mock.patch("wfsim.checks._retries._done_at_once", return_value=False):
         assert retries(run) == short
+
+
+def unfaulted_the_general_way(attempt: Attempt, definition: Step | None) -> list[Violation]:
+    """What _attempt's steps conclude for an attempt with no fault recorded or owed."""
+    end = attempt.end
+    if end is None or definition is None:
+        return []
+    out: list[Violation] = []
+    if attempt.outcome != "timed_out":
+        out.extend(_work_time(attempt, definition, 0, end))
+    if attempt.outcome == "failed" and definition.fn is None:
+        out.append(_failed_without_fault(attempt, end))
+    return out
+
+
+@pytest.mark.spec("ORACLE-1")
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(runs())
+def test_an_attempt_without_faults_is_judged_as_the_general_path_does(run: Run) -> None:
+    for name, attempts in run.attempts.items():
+        definition = run.definition(name)
+        for attempt in attempts:
+            expected = unfaulted_the_general_way(attempt, definition)
+            assert _unfaulted(attempt, definition) == expected

@@ -161,8 +161,14 @@ def _unfaulted(attempt: Attempt, definition: Step | None) -> list[Violation]:
     end = attempt.end
     if end is None or definition is None:
         return []
-    out: list[Violation] = []
     outcome = attempt.outcome
+    if (
+        outcome == "succeeded"
+        and definition.fn is None
+        and end.t_ns - attempt.start.t_ns == definition.duration_ns
+    ):
+        return []  # a code-less attempt that took its duration and succeeded, as it must
+    out: list[Violation] = []
     if outcome != "timed_out":
         out.extend(_work_time(attempt, definition, 0, end))
     if outcome == "failed" and definition.fn is None:
