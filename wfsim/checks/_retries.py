@@ -80,8 +80,9 @@ def retries(run: Run) -> list[Violation]:
             continue
         if definition is not None and _done_at_once(attempts):
             # One attempt, numbered 1, that succeeded with no retry: its count is within
-            # any policy and nothing follows it; only its timeout is left to judge.
-            out.extend(_timeout(run, attempts[0], definition))
+            # any policy and nothing follows it; only its timeout (if any) is left to judge.
+            if definition.timeout_ns is not None:
+                out.extend(_timeout(run, attempts[0], definition))
             continue
         out.extend(_counts(run, name, definition, attempts, lost[name]))
         previous_ns: int | None = None
