@@ -119,3 +119,16 @@ def test_no_oracle_raises_on_tampered_traces_of_any_style(
         assert v.rule in rules
         assert v.message and v.describe().startswith(f"{v.rule}: {v.message}")
         assert [e.seq for e in v.events] == sorted(e.seq for e in v.events)
+
+
+@pytest.mark.spec("ORACLE-1")
+def test_a_body_step_recorded_as_a_compensation_naming_no_step_is_judged_not_raised() -> None:
+    # found by comparing the oracles on drawn tampered traces: COMP-2's message read the
+    # step a compensation undoes, which a body's trace need not name
+    events = list(EVENTS["imperative saga"])
+    i = next(i for i, e in enumerate(events) if e.kind == "attempt_started" and e.step == "ship")
+    events[i] = attrs.evolve(events[i], kind="compensation_started")
+    workflow, faults = BASES["imperative saga"]
+    found = check_all(workflow, faults, events)
+    assert "COMP-2" in {v.rule for v in found}
+    assert any(v.message.startswith("compensation 'ship' has step_ready") for v in found)

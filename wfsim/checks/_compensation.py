@@ -147,7 +147,7 @@ def _registration(run: Run, registered: dict[str, TraceEvent]) -> list[Violation
         reg = registered.get(name)
         if reg is None or reg.seq > e.seq:
             seen.add(name)
-            owner = run.owner[name]
+            owner = run.owner.get(name)  # a body's trace may name none (ORACLE-1: no raise)
             never = "never completed" if register == "after" else "never started"
             only = "completed steps" if register == "after" else "steps that started"
             out.append(
