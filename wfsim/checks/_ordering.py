@@ -521,14 +521,14 @@ def _status(run: Run, finished: TraceEvent) -> list[Violation]:
     actual = finished.get("status")
     cancelled = [
         e
-        for ends in run.terminal.values()
+        for ends in (run.terminal.values() if run.of_kind("step_cancelled") else ())
         for e in ends
         if e.kind == "step_cancelled" and e.get("reason") != "group timeout"  # PAR-5
     ]
     # a group's task that failed is the group's to report (PAR-4), not the run's
     failed = [
         e
-        for ends in run.terminal.values()
+        for ends in (run.terminal.values() if run.of_kind("step_failed") else ())
         for e in ends
         if e.kind == "step_failed" and e.step in run.steps
     ]

@@ -26,6 +26,19 @@ __all__ = ["check_trigger_rules"]
 #: its dependents: an attempt starting means the engine moved on.
 _MOVED_ON = frozenset({"attempt_started", "compensation_started", "run_finished"})
 _VERDICT_OF = {"step_ready": "run"}
+#: The kinds that decide a step or end it (as an upstream step); the others only show time
+#: passing or the engine moving on.
+_DECIDING = frozenset(
+    {
+        "step_ready",
+        "step_skipped",
+        "attempt_started",
+        "group_started",
+        "cache_hit",
+        "step_completed",
+        "step_failed",
+    }
+)
 
 
 def check_trigger_rules(
@@ -111,7 +124,7 @@ def trigger_rules(run: Run) -> list[Violation]:
             continue
         if due and (kind in _MOVED_ON or e.t_ns > next(iter(due.values()))[1].t_ns):
             late(e)
-        if name is None or name not in steps:
+        if kind not in _DECIDING or name is None or name not in steps:
             continue
         if kind in ("step_ready", "step_skipped") and name not in decided:
             decided[name] = e
