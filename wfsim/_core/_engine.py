@@ -18,7 +18,6 @@ How it stays deterministic
 from __future__ import annotations
 
 import functools
-import heapq
 import inspect
 import types
 from collections import Counter
@@ -51,6 +50,7 @@ from ._signals import Signal
 from ._state import _Arrival, _Attempt, _AttemptCancelled, _StepState, _Timer, _Waiter
 from ._style import Style
 from ._time import format_seconds, to_seconds
+from ._timers import TimerQueue
 from ._trace import Row
 from ._trigger import UpstreamCounts, Verdict, evaluate
 from ._trio_clock import MockClock
@@ -156,8 +156,7 @@ class Engine:
         self._registered: list[_StepState] = []
         self._comp_queue: list[_StepState] = []
         self._compensating = False
-        self._timers: list[_Timer] = []
-        self._tseq = 0
+        self._timers = TimerQueue()
         self._ready: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._slot_wait: list[_StepState] = []
         # A schedule strategy that ranks ready work by its step (PCT, _schedules.py) watches
@@ -202,10 +201,7 @@ class Engine:
         self.events.append((len(self.events), self.now, kind, step, attempt, fields))
 
     def _schedule(self, at_ns: int, fn: Callable[..., None], *args: Any) -> _Timer:
-        self._tseq += 1
-        timer: _Timer = [at_ns, self._tseq, fn, args]
-        heapq.heappush(self._timers, timer)
-        return timer
+        return self._timers.add(at_ns, fn, args)
 
     # -- the loop ---------------------------------------------------------------------------
     def _start(self) -> None:
@@ -300,23 +296,20 @@ class Engine:
             if self._livelock is not None:
                 self._time_out(outside=False)
                 return True
-            while timers and timers[0][2] is None:
-                heapq.heappop(timers)
-            if not timers and self._start_compensation():
+            at = timers.next_instant()
+            if at is None and self._start_compensation():
                 continue
-            if not timers:
+            if at is None:
                 if self._unfinished():
                     self._advance(max(self.now, self.time_limit_ns))
                     self._time_out(outside=False)
                 return True
-            at = timers[0][0]
             if at > self.time_limit_ns:
                 self._advance(self.time_limit_ns)
                 self._time_out(outside=False)
                 return True
             self._advance(at)
-            while timers and timers[0][0] == at:
-                timer = heapq.heappop(timers)
+            for timer in timers.take_due(at):
                 if timer[2] is not None:
                     ready.append((timer[2], timer[3]))
                     timer[2] = None  # fired: pruned from its attempt's list below
@@ -1410,8 +1403,7 @@ class Engine:
         if self._durable is not None:
             self.context.clear()
             self.context.update(self._durable)
-        timers = [t for t in self._timers if t[2] is not None]
-        self._timers.clear()
+        timers = self._timers.take_all()
         ready = list(self._ready)
         self._ready.clear()
         self._recovery = (restart_at, lost, timers, ready)
@@ -1439,7 +1431,7 @@ class Engine:
         )
         for timer in timers:
             if timer[2] is not None and timer[0] > self.now:
-                heapq.heappush(self._timers, timer)
+                self._timers.put_back(timer)
         for k, timer in enumerate(overdue):
             fn, args = timer[2], timer[3]
             if fn is not None:  # an earlier one may have cancelled it
