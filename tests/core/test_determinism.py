@@ -271,8 +271,9 @@ def test_streams_are_derived_from_the_seed_not_from_hash() -> None:
 
 @pytest.mark.spec("DET-3")
 def test_seeded_choices_are_randrange_of_the_stream_for_many_seeds_and_sizes() -> None:
-    # SeededChoices draws with the stream's _randbelow (randrange without its argument
-    # checks): the values must stay exactly randrange's, or every pinned digest moves.
+    # SeededChoices draws from the stream's getrandbits as randrange does (without its
+    # argument checks): the values must stay exactly randrange's, or every pinned digest
+    # moves.
     sizes = [2, 3, 5, 7, 10, 16, 17, 100, 255, 256, 1000, 2**31 - 1, 2**32, 2**33 + 1, 2**62]
     sizes += [10**30, 2**64 + 3]
     for seed in [*range(300), 2**40, -7]:

@@ -145,8 +145,10 @@ class Engine:
         # Sagas (specs/compensation.md): one state per compensation, registered on a stack.
         self.saga = workflow.saga
         self.comp_states: dict[str, _StepState] = {}
+        state_of = self.states.__getitem__
         for name, st in self.states.items():
-            st.dependents = tuple([self.states[d] for d in dependents[name]])
+            if dependents[name]:
+                st.dependents = tuple(map(state_of, dependents[name]))
             if st.step.cache_key is not None:
                 st.key_fn = functools.partial(st.step.cache_key, self.context_view)
             comp = st.step.compensate
@@ -660,7 +662,10 @@ class Engine:
                 undone.status = "compensated"
             self._compensation_ended(st)
             return
-        self.record("attempt_succeeded", st.step.name, att.number, **fields)
+        if fields:
+            self.record("attempt_succeeded", st.step.name, att.number, **fields)
+        else:  # (most code-less steps: no output)
+            self.record("attempt_succeeded", st.step.name, att.number)
         if st.key_fn is not None:
             self._cache[st.cache_id] = result
         self._step_completed(st)

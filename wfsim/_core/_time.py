@@ -52,11 +52,11 @@ def to_ns(value: Duration, *, what: str = "duration", allow_negative: bool = Fal
     elif isinstance(value, int):
         ns = value * NS_PER_SECOND
     elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{what} must be finite, not {value!r}")
-        known = _SECONDS.get(value)
+        known = _SECONDS.get(value)  # (only finite, non-negative values are kept)
         if known is not None:
             return known
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{what} must be finite, not {value!r}")
         ns = int((Decimal(repr(value)) * NS_PER_SECOND).to_integral_value())
         if ns >= 0 and len(_SECONDS) < 4096:  # the same few durations again and again
             _SECONDS[value] = ns

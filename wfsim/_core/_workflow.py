@@ -300,13 +300,19 @@ def _dep_names(after: Iterable[StepLike] | StepLike | None) -> tuple[str, ...]:
         return ()
     if isinstance(after, (str, Step)):
         after = [after]
-    names = [dep.name if isinstance(dep, Step) else dep for dep in after]
+    names = tuple(after)
     for dep in names:
-        if not isinstance(dep, str):
-            raise WorkflowDefinitionError(
-                f"after= takes steps or step names, not {type(dep).__name__} {dep!r}"
-            )
-    return tuple(dict.fromkeys(names)) if len(names) > 1 else tuple(names)  # no repeats
+        if type(dep) is not str:  # steps (or something wrong): most often, names only
+            names = tuple([d.name if isinstance(d, Step) else d for d in names])
+            for name in names:
+                if not isinstance(name, str):
+                    raise WorkflowDefinitionError(
+                        f"after= takes steps or step names, not {type(name).__name__} {name!r}"
+                    )
+            break
+    if len(names) > 1 and len(set(names)) < len(names):
+        names = tuple(dict.fromkeys(names))  # no repeats
+    return names
 
 
 class Workflow:
