@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union, cast
 
 import attrs
 
@@ -300,16 +300,18 @@ def _dep_names(after: Iterable[StepLike] | StepLike | None) -> tuple[str, ...]:
         return ()
     if isinstance(after, (str, Step)):
         after = [after]
-    names = tuple(after)
-    for dep in names:
+    given = tuple(after)
+    for dep in given:
         if type(dep) is not str:  # steps (or something wrong): most often, names only
-            names = tuple([d.name if isinstance(d, Step) else d for d in names])
+            names = tuple([d.name if isinstance(d, Step) else d for d in given])
             for name in names:
                 if not isinstance(name, str):
                     raise WorkflowDefinitionError(
                         f"after= takes steps or step names, not {type(name).__name__} {name!r}"
                     )
             break
+    else:
+        names = cast("tuple[str, ...]", given)
     if len(names) > 1 and len(set(names)) < len(names):
         names = tuple(dict.fromkeys(names))  # no repeats
     return names
