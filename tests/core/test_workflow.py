@@ -170,3 +170,16 @@ def test_steps_tasks_and_compensations_are_read_only_views_that_follow_the_shape
     assert wf.steps["fan"].group is not None  # add_parallel's step, not add_step's
     copy = pickle.loads(pickle.dumps(wf))
     assert (list(copy.steps), list(copy.tasks)) == (["a", "fan", "b"], ["fan/t"])
+
+
+def test_faults_by_target_is_kept_per_faults_and_forgotten_when_a_step_is_added() -> None:
+    wf = wfsim.Workflow("f")
+    wf.add_step("a", compensate="undo_a")
+    wf.add_step("b", after=["a"])
+    on_a, on_all = wfsim.Fault.error("a"), wfsim.Fault.error("*", probability=0.5)
+    faults = [on_a, on_all]
+    assert wf.faults_by_target(faults) == {"a": [on_a, on_all], "b": [on_all], "undo_a": [on_all]}
+    assert wf.faults_by_target(list(faults)) is wf.faults_by_target(faults)  # kept
+    assert wf.faults_by_target([on_a]) == {"a": [on_a]}  # other faults: worked out again
+    wf.add_step("c")
+    assert wf.faults_by_target(faults)["c"] == [on_all]  # a new step: worked out again

@@ -132,12 +132,9 @@ class Engine:
         steps = workflow.steps
         # Each step's faults in plan order, patterns resolved once.
         # Only names some fault targets get an entry (most steps of a big run have none).
-        self._faults_by_step: dict[str, list[Fault]] = {}
-        if self.faults:
-            for name in [*steps, *workflow.compensations]:
-                matching = [f for f in self.faults if f.matches(name)]
-                if matching:
-                    self._faults_by_step[name] = matching
+        self._faults_by_step: dict[str, list[Fault]] = (
+            dict(workflow.faults_by_target(self.faults)) if self.faults else {}
+        )
         self.states: dict[str, _StepState] = {
             name: _StepState(step, len(step.after)) for name, step in steps.items()
         }
@@ -563,6 +560,8 @@ class Engine:
         """
         st, name, number = att.state, att.state.step.name, att.number
         applied = self._decide_faults(faults, name, number)
+        if not applied:
+            return 0
         failing = next((f for f, _ in applied if f.fails and f.at == "start"), None)
         if failing is not None:
             self.record("fault_injected", name, number, fault=failing.describe())

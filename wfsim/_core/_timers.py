@@ -59,11 +59,11 @@ class TimerQueue:
         while instants:
             at = instants[0]
             timers = by_instant[at]
-            live = next((i for i, t in enumerate(timers) if t[2] is not None), None)
-            if live is not None:
-                if live:
-                    del timers[:live]
-                return at
+            for cancelled, timer in enumerate(timers):
+                if timer[2] is not None:
+                    if cancelled:
+                        del timers[:cancelled]
+                    return at
             heapq.heappop(instants)
             del by_instant[at]
         return None

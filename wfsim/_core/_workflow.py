@@ -30,6 +30,7 @@ from ._trigger import TRIGGER_RULES
 
 if TYPE_CHECKING:
     from ._context import StepContext
+    from ._faults import Fault
 
 __all__ = [
     "ParallelGroup",
@@ -227,6 +228,9 @@ class NoStaticSteps:
     def dependents(self) -> Mapping[str, tuple[str, ...]]:
         return {}
 
+    def faults_by_target(self, faults: Sequence[Fault]) -> Mapping[str, list[Fault]]:
+        return {}
+
 
 def _check_breaker(step: str, breaker: object, fallback: object) -> None:
     if breaker is not None and not isinstance(breaker, CircuitBreaker):
@@ -354,6 +358,8 @@ class Workflow:
         # steps, tasks and compensations as read (each worked out once per shape and
         # handed out as a read-only view; adding a step forgets them)
         self._views: tuple[dict[str, Step], dict[str, Step], dict[str, Step]] | None = None
+        # faults_by_target's answer for the faults it was last asked about
+        self._fault_index: tuple[tuple[Fault, ...], dict[str, list[Fault]]] | None = None
 
     # -- building ---------------------------------------------------------------------------
     def add_step(
@@ -438,6 +444,7 @@ class Workflow:
         )
         self._steps[name] = step
         self._order = self._dependents = self._runs_code = self._views = None
+        self._fault_index = None
         return step
 
     def add_parallel(
@@ -634,6 +641,20 @@ class Workflow:
             every = (*self._steps.values(), *self.tasks.values(), *self.compensations.values())
             self._runs_code = any(s.fn is not None or s.fallback is not None for s in every)
         return self._runs_code
+
+    def faults_by_target(self, faults: Sequence[Fault]) -> Mapping[str, list[Fault]]:
+        """Each step's and compensation's faults among ``faults``, in plan order, for the
+        names some fault targets. Worked out once for the faults last asked about (a
+        campaign asks about the same ones run after run), until the workflow changes."""
+        given = tuple(faults)
+        if self._fault_index is None or self._fault_index[0] != given:
+            index: dict[str, list[Fault]] = {}
+            for name in [*self._steps, *self.compensations]:
+                matching = [f for f in given if f.matches(name)]
+                if matching:
+                    index[name] = matching
+            self._fault_index = (given, index)
+        return self._fault_index[1]
 
     def dependents(self) -> Mapping[str, tuple[str, ...]]:
         """For each step, the steps that list it in ``after=`` (declaration order).
