@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import attrs
 import pytest
 
 import wfsim
@@ -183,3 +184,56 @@ def test_faults_by_target_is_kept_per_faults_and_forgotten_when_a_step_is_added(
     assert wf.faults_by_target([on_a]) == {"a": [on_a]}  # other faults: worked out again
     wf.add_step("c")
     assert wf.faults_by_target(faults)["c"] == [on_all]  # a new step: worked out again
+
+
+def test_add_step_puts_every_option_in_its_field() -> None:
+    # add_step makes its Step with positional arguments: each must land in its own field.
+    async def fn(ctx: wfsim.StepContext) -> None:
+        pass
+
+    async def fallback(ctx: wfsim.StepContext) -> None:
+        pass
+
+    def key(context: object) -> str:
+        return "k"
+
+    wf = wfsim.Workflow("all")
+    wf.add_step("a")
+    retry = wfsim.RetryPolicy(max_attempts=2)
+    breaker = wfsim.CircuitBreaker.consecutive("b", failure_threshold=2, recovery_timeout=60)
+    step = wf.add_step(
+        "s",
+        fn=fn,
+        duration=2,
+        output={"x": 1},
+        after=["a"],
+        retry=retry,
+        timeout=3,
+        compensate="undo",
+        breaker=breaker,
+        fallback=fallback,
+        cache_key=key,
+        trigger_rule="all_done",
+        idempotent=False,
+    )
+    expected = wfsim.Step(
+        name="s",
+        index=1,
+        after=("a",),
+        fn=fn,
+        duration_ns=2_000_000_000,
+        output={"x": 1},
+        retry=retry,
+        timeout_ns=3_000_000_000,
+        compensate=wfsim.compensation("undo"),
+        breaker=breaker,
+        fallback=fallback,
+        cache_key=key,
+        cache_ns="s",
+        trigger_rule="all_done",
+        role="step",
+        group=None,
+        idempotent=False,
+    )
+    fields = [f.name for f in attrs.fields(wfsim.Step)]
+    assert [getattr(step, f) for f in fields] == [getattr(expected, f) for f in fields]

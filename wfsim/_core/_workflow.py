@@ -425,22 +425,26 @@ class Workflow:
         deps = _dep_names(after)
         if name in deps:
             raise CycleError(f"step {name!r} cannot run after itself", (name, name))
+        # Positional, in Step's field order (a call with 15 keywords costs as much again
+        # as the rest of add_step; test_workflow checks each field lands where it should).
         step = Step(
-            name=name,
-            index=len(self._steps),
-            after=deps,
-            fn=fn,
-            duration_ns=duration_ns,
-            output=dict(output) if output is not None else None,
-            retry=retry,
-            timeout_ns=timeout_ns,
-            compensate=_compensation_of(name, compensate),
-            breaker=breaker,
-            fallback=fallback,
-            cache_key=cache_key,
-            cache_ns=name,
-            trigger_rule=trigger_rule,
-            idempotent=bool(idempotent),
+            name,
+            len(self._steps),  # index
+            deps,  # after
+            fn,
+            duration_ns,
+            dict(output) if output is not None else None,  # output
+            retry,
+            timeout_ns,
+            _compensation_of(name, compensate),  # compensate
+            breaker,
+            fallback,
+            cache_key,
+            name,  # cache_ns
+            trigger_rule,
+            "step",  # role
+            None,  # group
+            bool(idempotent),  # idempotent
         )
         self._steps[name] = step
         self._order = self._dependents = self._runs_code = self._views = None
