@@ -24,8 +24,10 @@ from wfsim._core._trace import EVENT_KINDS
 from wfsim._core._trigger import TRIGGER_RULES, UpstreamCounts, evaluate
 from wfsim._core._workflow import Step
 from wfsim.checks._faults import (
+    _assign,
     _attempt,
     _failed_without_fault,
+    _max_matching,
     _refused,
     _unfaulted,
     _work_time,
@@ -54,6 +56,14 @@ CASES = wst.workflows_with_faults(
 KINDS = sorted(EVENT_KINDS | {"later_kind"})
 KEYS = ["fault", "error", "cause", "retryable", "timeout", "for_step", "upstream_failed", "x"]
 VALUES = [None, True, False, 0, 2, 0.5, "ConnectionError", "CircuitOpenError", {"kind": "error"}]
+#: Faults a record may or may not describe (kinds, errors, probabilities, patterns).
+ANY_FAULTS = [
+    wfsim.Fault.error("s*", probability=0.5),
+    wfsim.Fault.error("s*", error="Unavailable", retryable=False),
+    wfsim.Fault.error("x", at="end"),
+    wfsim.Fault.latency("x", extra=1),
+    wfsim.Fault.latency("x", uniform=(0.5, 1.5)),
+]
 OPS = ["drop", "copy", "swap", "shift", "attempt", "step", "kind", "field", "renumber", "retry"]
 
 
@@ -236,3 +246,18 @@ def test_an_attempt_without_faults_is_judged_as_the_general_path_does(run: Run) 
         for attempt in attempts:
             expected = unfaulted_the_general_way(attempt, definition)
             assert _unfaulted(attempt, definition) == expected
+
+
+@pytest.mark.spec("ORACLE-1")
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(runs(), st.data())
+def test_a_lone_record_of_a_lone_fault_is_assigned_as_the_matching_does(
+    run: Run, data: st.DataObject
+) -> None:
+    for name, attempts in run.attempts.items():
+        matching = [f for f in run.faults if f.matches(name)]
+        for attempt in attempts:
+            for record in attempt.faults:
+                # each fault of the step alone, and one the record may not match
+                for fault in [*matching, data.draw(st.sampled_from(ANY_FAULTS))]:
+                    assert _assign([record], [fault]) == _max_matching([record], [fault])

@@ -131,6 +131,13 @@ def _assign(records: list[TraceEvent], faults: list[Fault]) -> dict[int, Fault]:
     Faults that must apply are matched first, so that a record that could come
     from either of two faults is credited to the one that had to apply.
     """
+    if len(records) == 1 and len(faults) == 1:  # the usual case: one fault, recorded once
+        return {0: faults[0]} if _matches(faults[0], _fault_of(records[0])) else {}
+    return _max_matching(records, faults)
+
+
+def _max_matching(records: list[TraceEvent], faults: list[Fault]) -> dict[int, Fault]:
+    """:func:`_assign` the general way: augmenting paths, certain faults first."""
     order = sorted(range(len(faults)), key=lambda i: not _certain(faults[i]))
     owner: dict[int, int] = {}  # record index -> fault index
 
