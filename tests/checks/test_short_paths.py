@@ -9,6 +9,7 @@ copied, swapped, renamed, renumbered, fields changed): the oracles never trust a
 
 from __future__ import annotations
 
+import gc
 import itertools
 from unittest import mock
 
@@ -261,3 +262,23 @@ def test_a_lone_record_of_a_lone_fault_is_assigned_as_the_matching_does(
                 # each fault of the step alone, and one the record may not match
                 for fault in [*matching, data.draw(st.sampled_from(ANY_FAULTS))]:
                     assert _assign([record], [fault]) == _max_matching([record], [fault])
+
+
+@pytest.mark.spec("ORACLE-1")
+def test_the_general_matching_leaves_no_reference_cycle() -> None:
+    """A recursive closure is a cycle; the matching ran per judged run and kept its
+    events alive until a collection (~24 objects a campaign run)."""
+    wf = wfsim.Workflow("w")
+    wf.add_step("a", duration=1.0, retry=wfsim.RetryPolicy(max_attempts=3))
+    plan = [wfsim.Fault.error("a", attempts=[1, 2])]
+    result = wfsim.run(wf, seed=0, faults=plan)
+    records = [e for e in result.trace if e.kind == "fault_injected"]
+    assert len(records) == 2
+    gc.collect()
+    gc.disable()
+    try:
+        assigned = _max_matching(records, list(plan) * 2)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert sorted(assigned) == [0, 1]

@@ -140,20 +140,25 @@ def _max_matching(records: list[TraceEvent], faults: list[Fault]) -> dict[int, F
     """:func:`_assign` the general way: augmenting paths, certain faults first."""
     order = sorted(range(len(faults)), key=lambda i: not _certain(faults[i]))
     owner: dict[int, int] = {}  # record index -> fault index
-
-    def augment(f: int, seen: set[int]) -> bool:
-        for r, e in enumerate(records):
-            if r in seen or not _matches(faults[f], _fault_of(e)):
-                continue
-            seen.add(r)
-            if r not in owner or augment(owner[r], seen):
-                owner[r] = f
-                return True
-        return False
-
     for f in order:
-        augment(f, set())
+        _augment(f, set(), records, faults, owner)
     return {r: faults[f] for r, f in owner.items()}
+
+
+def _augment(
+    f: int, seen: set[int], records: list[TraceEvent], faults: list[Fault], owner: dict[int, int]
+) -> bool:
+    """Match fault ``f`` to a record, moving earlier matches along if need be. A module
+    function, not a closure: a recursive closure is a reference cycle that kept the run's
+    events alive until the next collection."""
+    for r, e in enumerate(records):
+        if r in seen or not _matches(faults[f], _fault_of(e)):
+            continue
+        seen.add(r)
+        if r not in owner or _augment(owner[r], seen, records, faults, owner):
+            owner[r] = f
+            return True
+    return False
 
 
 def _starts_failing(fault: Fault) -> bool:

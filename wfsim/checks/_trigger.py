@@ -25,7 +25,6 @@ __all__ = ["check_trigger_rules"]
 #: Events that cannot belong to the synchronous cascade in which an upstream end decides
 #: its dependents: an attempt starting means the engine moved on.
 _MOVED_ON = frozenset({"attempt_started", "compensation_started", "run_finished"})
-_VERDICT_OF = {"step_ready": "run"}
 #: The kinds that decide a step or end it (as an upstream step); the others only show time
 #: passing or the engine moving on.
 _DECIDING = frozenset(
