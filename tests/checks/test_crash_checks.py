@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import wfsim
 from wfsim import Fault, RetryPolicy, TraceEvent, compensation, strategies
 from wfsim.checks import check_all, check_crashes
+from wfsim.checks._index import due_times
 
 S = 1_000_000_000
 
@@ -257,3 +258,19 @@ def test_a_replay_that_returns_another_outcome_breaks_fault_17() -> None:
     j = find(events, "step_completed", "_pay")
     early.insert(j, events[i])  # replayed before its outcome was recorded
     assert "FAULT-17" in {v.rule for v in check_all(_payer, faults, rebuild(early))}
+
+
+@pytest.mark.spec("FAULT-11", "ORACLE-10")
+def test_work_due_at_a_crash_may_happen_at_any_recovery_of_its_chain() -> None:
+    """A group timeout due at the crash's own instant was pending work: the recovery at
+    2.5 s crashed again at once, so did the one at 2.75 s, and it happened at 3 s (seen:
+    Hypothesis seed 1182 of the random crashing runs above). A crash later than its
+    recovery's instant ends the chain."""
+    s = 1_000_000_000
+    times = [(2.25, "crashed"), (2.5, "recovered"), (2.5, "crashed"), (2.75, "recovered")]
+    times += [(2.75, "crashed"), (3.0, "recovered"), (3.5, "crashed"), (3.75, "recovered")]
+    trace = [TraceEvent(n, int(t * s), kind) for n, (t, kind) in enumerate(times)]
+    assert due_times(trace, int(2.25 * s)) == {int(t * s) for t in (2.25, 2.5, 2.75, 3.0)}
+    assert due_times(trace, int(2.6 * s)) == {int(t * s) for t in (2.6, 2.75, 3.0)}
+    assert due_times(trace, int(3.25 * s)) == {int(3.25 * s)}
+    assert due_times(trace, int(1.0 * s)) == {int(1.0 * s)}

@@ -110,15 +110,21 @@ def lost_attempts(crashed: TraceEvent) -> list[tuple[str, int]]:
 
 def due_times(trace: Sequence[TraceEvent], due_ns: int) -> set[int]:
     """When something due at ``due_ns`` may happen: then, or at the recovery if it fell due
-    while the engine was down after a crash (FAULT-11; at the crash's own instant, either)."""
+    while the engine was down after a crash (FAULT-11; at the crash's own instant, either),
+    or at any later recovery of that crash's chain: a crash at the very instant of the
+    recovery before it leaves what that recovery had not yet done to the next one."""
     times = {due_ns}
     crashed: int | None = None
+    chain_at: int | None = None  # the last recovery that may have carried it
     for e in trace:
         if e.kind == "crashed":
             crashed = e.t_ns
         elif e.kind == "recovered" and crashed is not None:
-            if crashed <= due_ns <= e.t_ns:
+            if crashed <= due_ns <= e.t_ns or crashed == chain_at:
                 times.add(e.t_ns)
+                chain_at = e.t_ns
+            else:
+                chain_at = None
             crashed = None
     return times
 
