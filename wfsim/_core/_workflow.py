@@ -680,13 +680,11 @@ def _topological_order(
     """Kahn's algorithm in declaration order; on failure, find and name one cycle."""
     indegree = {name: len(step.after) for name, step in steps.items()}
     order = [name for name, d in indegree.items() if d == 0]
-    i = 0
-    while i < len(order):
-        for child in children[order[i]]:
+    for name in order:  # (the loop reaches the names appended as it goes)
+        for child in children[name]:
             indegree[child] -= 1
             if indegree[child] == 0:
                 order.append(child)
-        i += 1
     if len(order) == len(steps):
         return tuple(order)
     path = _find_cycle({n: steps[n].after for n in steps if indegree[n] > 0})
