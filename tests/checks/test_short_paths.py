@@ -29,12 +29,13 @@ from wfsim.checks._faults import (
     _attempt,
     _failed_without_fault,
     _max_matching,
+    _orphan_faults,
     _refused,
     _unfaulted,
     _work_time,
     fault_effects,
 )
-from wfsim.checks._index import Attempt, Run, at, violation
+from wfsim.checks._index import Attempt, Run, _outcome
 from wfsim.checks._ordering import _last_before, terminal_states
 from wfsim.checks._retries import retries
 from wfsim.checks._shape import _ATTEMPT_KINDS, _COMPENSATION_KINDS, _NAMES, _STEP_KINDS
@@ -125,32 +126,7 @@ def every_attempt_judged(run: Run) -> list[Violation]:
         for attempt in attempts:
             if (name, attempt.number, attempt.start.seq) not in refused:
                 out.extend(_attempt(run, attempt, definition, matching))
-    for e in run.orphans:
-        if e.kind == "fault_injected":
-            out.append(
-                violation(
-                    "FAULT-4",
-                    f"fault_injected for {e.step!r} attempt {e.attempt} at {at(e)} while that "
-                    "attempt was not running; a fault is recorded during its attempt, before "
-                    "its effect",
-                    e,
-                )
-            )
-    return out
-
-
-def outcome_of(attempt: Attempt) -> str | None:
-    """An attempt's outcome worked out from its end event, as ORACLE rules read it."""
-    end = attempt.end
-    if end is None:
-        return None
-    if end.kind in ("attempt_succeeded", "compensation_completed"):
-        return "succeeded"
-    if end.kind == "attempt_timed_out" or (
-        end.kind == "compensation_failed" and "timeout" in end.fields
-    ):
-        return "timed_out"
-    return "failed"
+    return out + _orphan_faults(run)
 
 
 @pytest.mark.spec("ORACLE-1")
@@ -166,7 +142,7 @@ def test_fault_effects_judges_each_attempt_as_the_general_path_does(run: Run) ->
 def test_an_attempts_outcome_is_the_one_its_end_event_says(run: Run) -> None:
     for attempts in run.attempts.values():
         for attempt in attempts:
-            assert attempt.outcome == outcome_of(attempt)
+            assert attempt.outcome == (None if attempt.end is None else _outcome(attempt.end))
 
 
 @pytest.mark.spec("ORACLE-1")

@@ -62,18 +62,23 @@ def fault_effects(run: Run) -> list[Violation]:
                 out.extend(_attempt(run, attempt, definition, matching))
             else:
                 out.extend(_unfaulted(attempt, definition))
-    for e in run.orphans:
-        if e.kind == "fault_injected":
-            out.append(
-                violation(
-                    "FAULT-4",
-                    f"fault_injected for {e.step!r} attempt {e.attempt} at {at(e)} while that "
-                    "attempt was not running; a fault is recorded during its attempt, before "
-                    "its effect",
-                    e,
-                )
-            )
+    out.extend(_orphan_faults(run))
     return out
+
+
+def _orphan_faults(run: Run) -> list[Violation]:
+    """FAULT-4: a ``fault_injected`` that no running attempt could take."""
+    return [
+        violation(
+            "FAULT-4",
+            f"fault_injected for {e.step!r} attempt {e.attempt} at {at(e)} while that "
+            "attempt was not running; a fault is recorded during its attempt, before "
+            "its effect",
+            e,
+        )
+        for e in run.orphans
+        if e.kind == "fault_injected"
+    ]
 
 
 def _refused(run: Run) -> set[tuple[str, int, int]]:
