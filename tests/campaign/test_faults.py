@@ -196,7 +196,9 @@ def test_two_campaigns_writing_one_store_at_once_both_record_all_their_runs(
 ) -> None:
     out = tmp_path / "shared"
     store = out / "campaigns.sqlite"
-    count = 3000
+    # Long enough for several commits of each (about one a second) while both run: with
+    # 3,000 seeds the two-worker campaign ended (~1.2 s) before the other first committed.
+    count = 12_000
     procs = [
         simulate(tmp_path, flaky.name, steady.name, "--seeds", str(count), "--workers", "2",
                  "--out", str(out), "--json"),
