@@ -10,13 +10,13 @@ import hashlib
 import json
 import pathlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from wfsim._core._faults import Fault
-from wfsim._core._trace import ATTEMPT_ENDS, ATTEMPT_STARTS, Trace
+from wfsim._core._trace import ATTEMPT_ENDS, ATTEMPT_STARTS, Trace, reused_encoder
 from wfsim._core._tracediff import step_outcomes
 from wfsim.checks import check_all
 from wfsim.errors import WfsimError
@@ -34,21 +34,9 @@ __all__ = ["CampaignError", "RunRecord", "StoreRow", "file_hash", "run_seed"]
 StoreRow = tuple[str, int, str, int, str, str, int, float, str]
 
 
-def _compact_encoder() -> Callable[[Any], str]:
-    """``json.dumps(data, separators=(",", ":"))`` with one encoder for every call: what
-    ``dumps`` builds for each call (two encoder objects) was a third of writing a run's
-    stats. The C encoder keeps no record of the containers it is in (a run's numbers
-    hold no cycles), so calls from several threads share nothing."""
-    plain = json.JSONEncoder(separators=(",", ":"))
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator (another Python): the plain encoder
-        return plain.encode
-    string = json.encoder.encode_basestring_ascii
-    encode = make(None, plain.default, string, None, ":", ",", False, False, True)
-    return lambda data: "".join(encode(data, 0))
-
-
-_compact_json = _compact_encoder()
+#: ``json.dumps(data, separators=(",", ":"))`` with one C encoder for every call (the run's
+#: numbers hold no cycles, so threads share nothing through it).
+_compact_json = reused_encoder(json.JSONEncoder(separators=(",", ":")), check_circular=False)
 
 
 class CampaignError(WfsimError, ValueError):
