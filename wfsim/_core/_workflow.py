@@ -447,8 +447,7 @@ class Workflow:
             bool(idempotent),  # idempotent
         )
         self._steps[name] = step
-        self._order = self._dependents = self._runs_code = self._views = None
-        self._fault_index = None
+        self._shape_changed()
         return step
 
     def add_parallel(
@@ -502,8 +501,8 @@ class Workflow:
             task_list, merge, on_conflict, bool(allow_partial_success), timeout_ns
         )
         step = attrs.evolve(step, group=group)
-        self._steps[name] = step
-        self._runs_code = self._views = None  # its tasks may have code
+        self._steps[name] = step  # (the group's tasks may have code, faults, names)
+        self._shape_changed()
         return step
 
     def step(
@@ -537,6 +536,11 @@ class Workflow:
             )
 
         return register(fn) if fn is not None else register
+
+    def _shape_changed(self) -> None:
+        """Forget what was worked out from the steps (each is made again when next read)."""
+        self._order = self._dependents = self._runs_code = self._views = None
+        self._fault_index = None
 
     # -- reading ----------------------------------------------------------------------------
     @property
